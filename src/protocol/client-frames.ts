@@ -1,0 +1,38 @@
+import * as v from "valibot";
+
+/** Frames a client sends to the gateway (JSON text frames). */
+
+const Token = v.pipe(v.string(), v.minLength(1, "token is empty"), v.maxLength(8192, "token is too long"));
+const Sequence = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+/** What a reconnecting client already has: the stream epoch and, per channel, the last sequence seen. */
+export const RecoverRequest = v.object({
+  epoch: v.pipe(v.string(), v.maxLength(64)),
+  since: v.pipe(
+    v.record(v.pipe(v.string(), v.maxLength(200)), Sequence),
+    v.check((since) => Object.keys(since).length <= 64, "at most 64 channels"),
+  ),
+});
+
+export const AuthFrame = v.object({
+  type: v.literal("auth"),
+  token: Token,
+  recover: v.optional(RecoverRequest),
+});
+
+/** A new token for the same user, sent after `token_expiring`. */
+export const RefreshFrame = v.object({ type: v.literal("refresh"), token: Token });
+
+/** Answer to the gateway's heartbeat `ping`. */
+export const PongFrame = v.object({ type: v.literal("pong") });
+
+/** A client-side liveness probe; the gateway answers `pong`. */
+export const PingFrame = v.object({ type: v.literal("ping") });
+
+export const ClientFrame = v.variant("type", [AuthFrame, RefreshFrame, PongFrame, PingFrame]);
+
+export type RecoverRequest = v.InferOutput<typeof RecoverRequest>;
+export type AuthFrame = v.InferOutput<typeof AuthFrame>;
+export type RefreshFrame = v.InferOutput<typeof RefreshFrame>;
+export type ClientFrame = v.InferOutput<typeof ClientFrame>;
+export const CLIENT_FRAME_TYPES: readonly string[] = ["auth", "refresh", "pong", "ping"];

@@ -1,0 +1,60 @@
+import * as v from "valibot";
+import { ErrorCode, type ErrorCodeName } from "./error-codes.js";
+
+/** Frames the gateway sends to a client (JSON text frames). */
+
+export const ReadyFrame = v.object({
+  type: v.literal("ready"),
+  user: v.string(),
+  connection: v.string(),
+  gateway: v.string(),
+  /** Channels this connection receives: `user.<id>` first, then the shared channels granted. */
+  channels: v.array(v.string()),
+  /** The gateway sends `ping` this often (ms); silence for longer means the connection is dead. */
+  heartbeat: v.number(),
+  expiresAt: v.optional(v.number()),
+  /** Identity of the history stream; sent back in `recover` so a recreated stream is noticed. */
+  epoch: v.optional(v.string()),
+  /** Present when the client asked to recover: true when every missed message follows. */
+  recovered: v.optional(v.boolean()),
+});
+
+export const MessageFrame = v.object({
+  type: v.literal("message"),
+  channel: v.string(),
+  data: v.unknown(),
+  /** Stream sequence (history on). */
+  seq: v.optional(v.number()),
+  /** Sequence of the previous message on this channel, 0 for the first (history on, live only). */
+  prev: v.optional(v.number()),
+});
+
+export const ErrorFrame = v.object({
+  type: v.literal("error"),
+  code: v.picklist(Object.keys(ErrorCode) as ErrorCodeName[]),
+  message: v.string(),
+  /** The backend's own refusal code, when the backend refused. */
+  reason: v.optional(v.string()),
+});
+
+export const TokenExpiringFrame = v.object({ type: v.literal("token_expiring"), expiresAt: v.number() });
+export const RefreshedFrame = v.object({ type: v.literal("refreshed"), expiresAt: v.optional(v.number()) });
+export const ServerPingFrame = v.object({ type: v.literal("ping") });
+export const ServerPongFrame = v.object({ type: v.literal("pong") });
+
+export const ServerFrame = v.variant("type", [
+  ReadyFrame,
+  MessageFrame,
+  ErrorFrame,
+  TokenExpiringFrame,
+  RefreshedFrame,
+  ServerPingFrame,
+  ServerPongFrame,
+]);
+
+export type ReadyFrame = v.InferOutput<typeof ReadyFrame>;
+export type MessageFrame = v.InferOutput<typeof MessageFrame>;
+export type ErrorFrame = v.InferOutput<typeof ErrorFrame>;
+export type TokenExpiringFrame = v.InferOutput<typeof TokenExpiringFrame>;
+export type RefreshedFrame = v.InferOutput<typeof RefreshedFrame>;
+export type ServerFrame = v.InferOutput<typeof ServerFrame>;

@@ -1,0 +1,75 @@
+import { isSafeName } from "./names.js";
+
+/**
+ * Channels as clients see them: `user.<id>` for a user's personal channel, `channel.<name>` for a
+ * shared one. The NATS subject is always `<prefix>.<channel>`; the live copy of a stored message
+ * (history on) is `<prefix>.live.<channel>`.
+ */
+export type ChannelKind = "user" | "channel";
+
+export class UnsafeNameError extends Error {
+  override readonly name = "UnsafeNameError";
+  readonly code = "UNSAFE_NAME";
+  constructor(readonly value: string) {
+    super(
+      `unsafe name ${JSON.stringify(value)}: names must be 1 to 128 characters from A-Z a-z 0-9 _ - : @ = +`,
+    );
+  }
+}
+
+function checked(name: string): string {
+  if (!isSafeName(name)) throw new UnsafeNameError(name);
+  return name;
+}
+
+export function userChannel(userId: string): string {
+  return `user.${checked(userId)}`;
+}
+
+export function sharedChannel(name: string): string {
+  return `channel.${checked(name)}`;
+}
+
+/** Parses `user.<id>` or `channel.<name>`; returns undefined for anything else. */
+export function parseChannel(channel: string): { kind: ChannelKind; name: string } | undefined {
+  const dot = channel.indexOf(".");
+  if (dot < 0) return undefined;
+  const kind = channel.slice(0, dot);
+  const name = channel.slice(dot + 1);
+  if ((kind !== "user" && kind !== "channel") || !isSafeName(name)) return undefined;
+  return { kind, name };
+}
+
+export interface Subjects {
+  /** Request/reply subject the backend answers auth requests on. */
+  readonly auth: string;
+  /** Where a backend publishes for one user. */
+  user(userId: string): string;
+  /** Where a backend publishes for a shared channel. */
+  channel(name: string): string;
+  /** The subject of a client-facing channel (`user.1` -> `herald.user.1`). */
+  ofChannel(channel: string): string;
+  /** The live (republished, sequence-stamped) copy of a channel's subject when history is on. */
+  liveOf(channel: string): string;
+  /** Wildcards the history stream captures. */
+  readonly streamSubjects: readonly string[];
+  /** RePublish source and destination for the history stream. */
+  readonly republish: { readonly src: string; readonly dest: string };
+}
+
+export function subjectsFor(prefix: string): Subjects {
+  return {
+    auth: `${prefix}.auth`,
+    user: (userId) => `${prefix}.${userChannel(userId)}`,
+    channel: (name) => `${prefix}.${sharedChannel(name)}`,
+    ofChannel: (channel) => `${prefix}.${checkedChannel(channel)}`,
+    liveOf: (channel) => `${prefix}.live.${checkedChannel(channel)}`,
+    streamSubjects: [`${prefix}.user.>`, `${prefix}.channel.>`],
+    republish: { src: `${prefix}.>`, dest: `${prefix}.live.>` },
+  };
+}
+
+function checkedChannel(channel: string): string {
+  if (!parseChannel(channel)) throw new UnsafeNameError(channel);
+  return channel;
+}
