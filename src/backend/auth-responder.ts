@@ -1,0 +1,254 @@
+import { headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
+import * as v from "valibot";
+import {
+  type AuthAccepted,
+  type AuthRefused,
+  AuthReply,
+  AuthRequest,
+  formatIssues,
+  isSafeName,
+} from "../protocol/index.js";
+import { HeraldBackendError } from "./errors.js";
+
+/** Everything the gateway knows about the connection asking, except the token itself. */
+export type AuthContext = Readonly<Omit<AuthRequest, "token">>;
+
+/** What a handler returns: build it with accept() or refuse(). */
+export type AuthDecision = AuthReply;
+
+export type AuthHandler = (token: string, context: AuthContext) => AuthDecision | Promise<AuthDecision>;
+
+export interface Acceptance {
+  /** The user the token belongs to; must be from the safe alphabet or the reply becomes a refusal. */
+  user: string;
+  /** Shared channels this connection receives (`<prefix>.channel.<name>`), at most 64. */
+  channels?: readonly string[];
+  /** When the token stops being valid: ms since the epoch, or a Date. */
+  expiresAt?: number | Date;
+}
+
+/** An accepting decision. Nothing is checked here; the responder validates before replying. */
+export function accept(acceptance: Acceptance): AuthAccepted {
+  const decision: AuthAccepted = { ok: true, user: acceptance.user };
+  if (acceptance.channels !== undefined) decision.channels = [...acceptance.channels];
+  if (acceptance.expiresAt !== undefined) {
+    decision.expiresAt =
+      acceptance.expiresAt instanceof Date ? acceptance.expiresAt.getTime() : acceptance.expiresAt;
+  }
+  return decision;
+}
+
+const MAX_REFUSAL_CODE = 64;
+const MAX_REFUSAL_MESSAGE = 512;
+
+/** A refusal. `code` is passed to the client as the error frame's `reason`; both are cut to the wire limits. */
+export function refuse(code: string, message: string): AuthRefused {
+  return {
+    ok: false,
+    error: { code: code.slice(0, MAX_REFUSAL_CODE), message: message.slice(0, MAX_REFUSAL_MESSAGE) },
+  };
+}
+
+export interface ServeAuthOptions {
+  /** Queue group: instances sharing it split the requests between them. */
+  queue?: string;
+  /** Told about every request that could not be answered normally. Never receives the token. */
+  onError?: (error: HeraldBackendError) => void;
+}
+
+export interface AuthResponder {
+  readonly subject: string;
+  readonly queue: string;
+  /** Stops taking requests, answers the ones already received, then resolves. */
+  stop(): Promise<void>;
+}
+
+const SERVICE_ERROR = "Nats-Service-Error";
+const SERVICE_ERROR_CODE = "Nats-Service-Error-Code";
+
+/**
+ * Answers the gateway's auth requests on `subject`. Every path ends in exactly one reply: a valid
+ * AuthReply, or an empty body with NATS service-error headers (which the gateway treats as "backend
+ * unavailable", so clients retry later). Nothing a request contains can make it throw.
+ */
+export function serveAuth(
+  nc: NatsConnection,
+  subject: string,
+  handler: AuthHandler,
+  options: ServeAuthOptions & { queue: string; onError: (error: HeraldBackendError) => void },
+): AuthResponder {
+  const inFlight = new Set<Promise<void>>();
+  const report = (error: HeraldBackendError) => {
+    try {
+      options.onError(error);
+    } catch {
+      // A failing error callback must not take the responder down.
+    }
+  };
+
+  const subscription = nc.subscribe(subject, {
+    queue: options.queue,
+    callback: (err, msg) => {
+      if (err) {
+        report(
+          new HeraldBackendError("SUBSCRIPTION_FAILED", `auth subscription failed: ${err.message}`, {
+            cause: err,
+          }),
+        );
+        return;
+      }
+      const answering = answer(msg, handler, report);
+      inFlight.add(answering);
+      void answering.finally(() => inFlight.delete(answering));
+    },
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    subject,
+    queue: options.queue,
+    stop() {
+      stopping ??= (async () => {
+        try {
+          await subscription.drain();
+        } catch {
+          // Already closed with the connection: nothing left to drain.
+        }
+        await Promise.allSettled([...inFlight]);
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function answer(
+  msg: Msg,
+  handler: AuthHandler,
+  report: (error: HeraldBackendError) => void,
+): Promise<void> {
+  if (!msg.reply) {
+    report(new HeraldBackendError("INVALID_REQUEST", "auth message without a reply subject was ignored"));
+    return;
+  }
+  const request = parseRequest(msg.data);
+  if (!request.success) {
+    report(new HeraldBackendError("INVALID_REQUEST", `invalid auth request: ${request.reason}`));
+    respondServiceError(msg, 400, `invalid auth request: ${request.reason}`, report);
+    return;
+  }
+  const { token, ...context } = request.output;
+
+  let decision: unknown;
+  try {
+    decision = await handler(token, context);
+  } catch (error) {
+    report(
+      new HeraldBackendError(
+        "HANDLER_FAILED",
+        `auth handler failed for connection ${context.connection}: ${errorMessage(error)}`,
+        { cause: error },
+      ),
+    );
+    respondServiceError(msg, 500, "auth handler failed", report);
+    return;
+  }
+
+  const reply = checkDecision(decision, context.connection, report);
+  if (reply === undefined) {
+    respondServiceError(msg, 500, "auth handler returned an invalid decision", report);
+    return;
+  }
+  try {
+    msg.respond(JSON.stringify(reply));
+  } catch (error) {
+    report(
+      new HeraldBackendError("REPLY_FAILED", `cannot send auth reply: ${errorMessage(error)}`, {
+        cause: error,
+      }),
+    );
+  }
+}
+
+type ParsedRequest = { success: true; output: AuthRequest } | { success: false; reason: string };
+
+function parseRequest(data: Uint8Array): ParsedRequest {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return { success: false, reason: "not JSON" };
+  }
+  const parsed = v.safeParse(AuthRequest, json);
+  return parsed.success
+    ? { success: true, output: parsed.output }
+    : { success: false, reason: formatIssues(parsed.issues) };
+}
+
+/**
+ * Validates the handler's decision against the wire schema. An acceptance that fails (unsafe user id,
+ * unsafe channel name, bad expiresAt) becomes a refusal: never grant access on a broken decision.
+ * Anything else that is not a valid reply yields undefined (answered as a service error).
+ */
+function checkDecision(
+  decision: unknown,
+  connection: string,
+  report: (error: HeraldBackendError) => void,
+): AuthReply | undefined {
+  const parsed = v.safeParse(AuthReply, decision);
+  if (parsed.success) return parsed.output;
+
+  const issues = formatIssues(parsed.issues);
+  const isAcceptance =
+    typeof decision === "object" && decision !== null && "ok" in decision && decision.ok === true;
+  if (!isAcceptance) {
+    report(
+      new HeraldBackendError(
+        "INVALID_DECISION",
+        `auth handler returned an invalid decision for connection ${connection}: ${issues}`,
+      ),
+    );
+    return undefined;
+  }
+  const user = "user" in decision ? decision.user : undefined;
+  if (!isSafeName(user)) {
+    report(
+      new HeraldBackendError(
+        "INVALID_DECISION",
+        `auth handler accepted an unsafe user id ${JSON.stringify(user)} for connection ${connection}; refused instead`,
+      ),
+    );
+    return refuse("invalid_user", "the backend named an invalid user id");
+  }
+  report(
+    new HeraldBackendError(
+      "INVALID_DECISION",
+      `auth handler returned an invalid acceptance for connection ${connection}; refused instead: ${issues}`,
+    ),
+  );
+  return refuse("invalid_decision", "the backend returned an invalid decision");
+}
+
+function respondServiceError(
+  msg: Msg,
+  code: 400 | 500,
+  description: string,
+  report: (error: HeraldBackendError) => void,
+): void {
+  const h = headers();
+  // Header values are one line; issue texts may quote request input.
+  h.set(SERVICE_ERROR, description.replace(/\p{Cc}+/gu, " ").slice(0, 256));
+  h.set(SERVICE_ERROR_CODE, String(code));
+  try {
+    msg.respond(undefined, { headers: h });
+  } catch (error) {
+    report(
+      new HeraldBackendError("REPLY_FAILED", `cannot send auth error reply: ${errorMessage(error)}`, {
+        cause: error,
+      }),
+    );
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,96 @@
+import { UnsafeNameError } from "../protocol/index.js";
+
+/**
+ * Stable codes of every error the backend SDK throws or reports. Code against `error.code`, never
+ * against messages: messages may be reworded, codes are part of the API.
+ */
+export type HeraldBackendErrorCode =
+  /** A user id, channel name or prefix outside the safe alphabet (see UnsafeNameError). */
+  | "UNSAFE_NAME"
+  /** Options given to HeraldBackend are invalid. */
+  | "INVALID_OPTIONS"
+  /** NATS could not be reached, or the connection is closed or draining. */
+  | "NOT_CONNECTED"
+  /** No JetStream stream captures the subject of a stored publish (history off, or no gateway ran yet). */
+  | "NO_STREAM"
+  /** The payload cannot be encoded (undefined, a function, circular, a BigInt). */
+  | "INVALID_PAYLOAD"
+  /** NATS or JetStream rejected the publish (payload over max_payload, stream limits, permissions). */
+  | "PUBLISH_FAILED"
+  /** JetStream did not acknowledge in time. */
+  | "TIMEOUT"
+  /** Reported to `onError`: an auth request that is not valid JSON or not an AuthRequest. */
+  | "INVALID_REQUEST"
+  /** Reported to `onError`: the auth handler returned a decision that is not a valid AuthReply. */
+  | "INVALID_DECISION"
+  /** Reported to `onError`: the auth handler threw or rejected. */
+  | "HANDLER_FAILED"
+  /** Reported to `onError`: the reply could not be sent. */
+  | "REPLY_FAILED"
+  /** Reported to `onError`: the server ended the auth subscription (e.g. a permissions violation). */
+  | "SUBSCRIPTION_FAILED";
+
+export class HeraldBackendError extends Error {
+  override readonly name: string = "HeraldBackendError";
+  constructor(
+    readonly code: HeraldBackendErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export class NotConnectedError extends HeraldBackendError {
+  override readonly name = "NotConnectedError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("NOT_CONNECTED", message, options);
+  }
+}
+
+export class NoStreamError extends HeraldBackendError {
+  override readonly name = "NoStreamError";
+  constructor(
+    readonly subject: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      "NO_STREAM",
+      `no JetStream stream captures ${subject}: a stored publish needs the gateway's history stream ` +
+        "(run the gateway with history on, which creates it), or use publish() for live-only delivery",
+      options,
+    );
+  }
+}
+
+export class PublishFailedError extends HeraldBackendError {
+  override readonly name = "PublishFailedError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("PUBLISH_FAILED", message, options);
+  }
+}
+
+export class PublishTimeoutError extends HeraldBackendError {
+  override readonly name = "PublishTimeoutError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("TIMEOUT", message, options);
+  }
+}
+
+export class InvalidPayloadError extends HeraldBackendError {
+  override readonly name = "InvalidPayloadError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("INVALID_PAYLOAD", message, options);
+  }
+}
+
+/**
+ * Unsafe names are refused with the protocol's own UnsafeNameError (code `UNSAFE_NAME`), the same
+ * class the gateway uses, so one `instanceof` check works everywhere.
+ */
+export { UnsafeNameError };
+
+/** True for every error the SDK throws on purpose; each has a stable `code`. */
+export function isHeraldBackendError(error: unknown): error is HeraldBackendError | UnsafeNameError {
+  return error instanceof HeraldBackendError || error instanceof UnsafeNameError;
+}

@@ -1,0 +1,189 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import * as v from "valibot";
+import { formatIssues, SubjectPrefix, type Subjects, subjectsFor } from "../protocol/index.js";
+import { type AuthHandler, type AuthResponder, type ServeAuthOptions, serveAuth } from "./auth-responder.js";
+import { HeraldBackendError, NotConnectedError } from "./errors.js";
+import { Publisher, type PublishTarget, type StoredMessage, type StoredPublishOptions } from "./publisher.js";
+
+export interface HeraldBackendOptions {
+  /** Subject prefix, the same as the gateway's `--prefix` (default `herald`). */
+  prefix?: string;
+  /** Default for serveAuth's `onError`; without one, problems are written to stderr. */
+  onError?: (error: HeraldBackendError) => void;
+}
+
+export interface HeraldConnectOptions extends HeraldBackendOptions {
+  /** NATS server URLs, e.g. `nats://127.0.0.1:4222`. */
+  servers: string | readonly string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** Connection name shown in NATS monitoring. */
+  name?: string;
+  /** ms to wait for the first connection (default 5000). */
+  timeout?: number;
+}
+
+const BackendOptionsSchema = v.object({
+  prefix: v.optional(SubjectPrefix, "herald"),
+});
+
+const ConnectOptionsSchema = v.object({
+  servers: v.pipe(
+    v.union([v.string(), v.array(v.string())]),
+    v.transform((servers) => (typeof servers === "string" ? [servers] : servers)),
+    v.check((servers) => servers.length > 0, "needs at least one server"),
+  ),
+  user: v.optional(v.string()),
+  pass: v.optional(v.string()),
+  token: v.optional(v.string()),
+  name: v.optional(v.string()),
+  timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 5000),
+});
+
+function parseOptions<const TSchema extends v.GenericSchema>(
+  schema: TSchema,
+  input: unknown,
+): v.InferOutput<TSchema> {
+  const parsed = v.safeParse(schema, input);
+  if (!parsed.success) {
+    throw new HeraldBackendError(
+      "INVALID_OPTIONS",
+      `invalid backend options: ${formatIssues(parsed.issues)}`,
+    );
+  }
+  return parsed.output;
+}
+
+function writeToStderr(error: HeraldBackendError): void {
+  console.error(`[herald backend] ${error.code}: ${error.message}`);
+}
+
+/**
+ * A Herald backend: answers the gateway's auth requests and publishes notifications, over one NATS
+ * connection (its own from connect(), or one the application already has).
+ */
+export class HeraldBackend {
+  readonly prefix: string;
+  readonly subjects: Subjects;
+  readonly #publisher: Publisher;
+  readonly #responders = new Set<AuthResponder>();
+  readonly #onError: (error: HeraldBackendError) => void;
+  #ownsConnection = false;
+
+  /** Connects to NATS; the connection is closed by close(). */
+  static async connect(options: HeraldConnectOptions): Promise<HeraldBackend> {
+    const { prefix } = parseOptions(BackendOptionsSchema, { prefix: options.prefix });
+    const { servers, user, pass, token, name, timeout } = parseOptions(ConnectOptionsSchema, {
+      servers: options.servers,
+      user: options.user,
+      pass: options.pass,
+      token: options.token,
+      name: options.name,
+      timeout: options.timeout,
+    });
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers,
+        timeout,
+        // A backend is long-lived: after the first connection, keep reconnecting for as long as it runs.
+        maxReconnectAttempts: -1,
+        ...(user !== undefined ? { user } : {}),
+        ...(pass !== undefined ? { pass } : {}),
+        ...(token !== undefined ? { token } : {}),
+        ...(name !== undefined ? { name } : {}),
+      });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new NotConnectedError(`cannot reach NATS at ${servers.join(", ")}: ${reason}`, { cause: error });
+    }
+    const backend = new HeraldBackend(nc, {
+      prefix,
+      ...(options.onError ? { onError: options.onError } : {}),
+    });
+    backend.#ownsConnection = true;
+    return backend;
+  }
+
+  /** Uses a connection the application already has; close() leaves it open. */
+  constructor(
+    readonly connection: NatsConnection,
+    options: HeraldBackendOptions = {},
+  ) {
+    this.prefix = parseOptions(BackendOptionsSchema, { prefix: options.prefix }).prefix;
+    this.subjects = subjectsFor(this.prefix);
+    this.#publisher = new Publisher(connection, this.subjects);
+    this.#onError = options.onError ?? writeToStderr;
+  }
+
+  /**
+   * Answers auth requests on `<prefix>.auth` in a queue group, so several backend instances share the
+   * load. The handler's decision is validated before it is sent.
+   */
+  serveAuth(handler: AuthHandler, options: ServeAuthOptions = {}): AuthResponder {
+    const queue = options.queue ?? "herald-auth";
+    if (!/^[A-Za-z0-9_\-:@=+.]{1,128}$/.test(queue)) {
+      throw new HeraldBackendError("INVALID_OPTIONS", `invalid queue group name ${JSON.stringify(queue)}`);
+    }
+    if (this.connection.isClosed()) throw new NotConnectedError("the NATS connection is closed");
+    const responder = serveAuth(this.connection, this.subjects.auth, handler, {
+      queue,
+      onError: options.onError ?? this.#onError,
+    });
+    const stop = responder.stop;
+    const tracked: AuthResponder = {
+      subject: responder.subject,
+      queue: responder.queue,
+      stop: async () => {
+        this.#responders.delete(tracked);
+        await stop();
+      },
+    };
+    this.#responders.add(tracked);
+    return tracked;
+  }
+
+  /** Publishes to one user's personal channel (`<prefix>.user.<id>`); returns the subject. */
+  publish(userId: string, data: unknown): string {
+    return this.#publisher.publish(userId, data);
+  }
+
+  /** Publishes to a shared channel (`<prefix>.channel.<name>`); returns the subject. */
+  publishToChannel(name: string, data: unknown): string {
+    return this.#publisher.publish({ channel: name }, data);
+  }
+
+  /**
+   * Publishes with a JetStream acknowledgement: resolves with the stream sequence once the gateway's
+   * history stream stored it. Rejects with NO_STREAM when no stream captures the subject.
+   */
+  publishStored(
+    target: PublishTarget,
+    data: unknown,
+    options?: StoredPublishOptions,
+  ): Promise<StoredMessage> {
+    return this.#publisher.publishStored(target, data, options);
+  }
+
+  /** Resolves once the NATS server has received everything published so far. */
+  async flush(): Promise<void> {
+    try {
+      await this.connection.flush();
+    } catch (error) {
+      throw new NotConnectedError(`cannot flush: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
+   * Stops every auth responder (answering requests already received), flushes, and closes the
+   * connection when connect() opened it.
+   */
+  async close(): Promise<void> {
+    await Promise.all([...this.#responders].map((responder) => responder.stop()));
+    if (this.connection.isClosed()) return;
+    if (this.#ownsConnection) await this.connection.drain();
+    else await this.flush();
+  }
+}

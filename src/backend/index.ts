@@ -1,0 +1,28 @@
+export {
+  type Acceptance,
+  type AuthContext,
+  type AuthDecision,
+  type AuthHandler,
+  type AuthResponder,
+  accept,
+  refuse,
+  type ServeAuthOptions,
+} from "./auth-responder.js";
+export {
+  HeraldBackendError,
+  type HeraldBackendErrorCode,
+  InvalidPayloadError,
+  isHeraldBackendError,
+  NoStreamError,
+  NotConnectedError,
+  PublishFailedError,
+  PublishTimeoutError,
+  UnsafeNameError,
+} from "./errors.js";
+export { HeraldBackend, type HeraldBackendOptions, type HeraldConnectOptions } from "./herald-backend.js";
+export {
+  encodePayload,
+  type PublishTarget,
+  type StoredMessage,
+  type StoredPublishOptions,
+} from "./publisher.js";

@@ -1,0 +1,277 @@
+import { headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import * as v from "valibot";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  type AuthContext,
+  accept,
+  HeraldBackend,
+  type HeraldBackendError,
+  refuse,
+} from "../../src/backend/index.js";
+import { AuthReply, type AuthRequest } from "../../src/protocol/index.js";
+import { type NatsServer, startNats } from "../../src/testing/nats-server.js";
+
+let nats: NatsServer;
+/** The connection playing the gateway: raw requests on `herald.auth`, exactly as the gateway sends them. */
+let gateway: NatsConnection;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  nats = await startNats();
+  gateway = await connect({ servers: nats.url });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await nats?.stop();
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function backend(): Promise<{ backend: HeraldBackend; errors: HeraldBackendError[] }> {
+  const errors: HeraldBackendError[] = [];
+  const b = await HeraldBackend.connect({ servers: nats.url, onError: (error) => errors.push(error) });
+  cleanups.push(() => b.close());
+  return { backend: b, errors };
+}
+
+function authRequest(overrides: Partial<AuthRequest> = {}): AuthRequest {
+  return {
+    kind: "connect",
+    token: "secret-token",
+    connection: "c-1",
+    gateway: "gw-test",
+    remoteAddress: "203.0.113.7",
+    headers: { origin: "https://app.example", "user-agent": "test" },
+    ...overrides,
+  };
+}
+
+function ask(payload: unknown, raw = false): Promise<Msg> {
+  const body = raw ? (payload as string) : JSON.stringify(payload);
+  return gateway.request("herald.auth", body, { timeout: 2000 });
+}
+
+/** What the gateway does with a reply: a valid AuthReply, or nothing usable. */
+function replyOf(msg: Msg): AuthReply | undefined {
+  if (msg.data.length === 0) return undefined;
+  const parsed = v.safeParse(AuthReply, msg.json());
+  return parsed.success ? parsed.output : undefined;
+}
+
+describe("serveAuth", () => {
+  it("passes token and context to the handler and sends its acceptance", async () => {
+    const { backend: b, errors } = await backend();
+    const seen: { token: string; context: AuthContext }[] = [];
+    const expiry = new Date(Date.now() + 60_000);
+    b.serveAuth(async (token, context) => {
+      seen.push({ token, context });
+      return accept({ user: "42", channels: ["news", "team-7"], expiresAt: expiry });
+    });
+    await b.flush();
+
+    const reply = replyOf(await ask(authRequest()));
+    expect(reply).toEqual({
+      ok: true,
+      user: "42",
+      channels: ["news", "team-7"],
+      expiresAt: expiry.getTime(),
+    });
+    expect(seen).toEqual([
+      {
+        token: "secret-token",
+        context: {
+          kind: "connect",
+          connection: "c-1",
+          gateway: "gw-test",
+          remoteAddress: "203.0.113.7",
+          headers: { origin: "https://app.example", "user-agent": "test" },
+        },
+      },
+    ]);
+    expect(errors).toEqual([]);
+  });
+
+  it("sends a refusal with the handler's code and message", async () => {
+    const { backend: b } = await backend();
+    b.serveAuth((token) => (token === "good" ? accept({ user: "1" }) : refuse("bad_token", "token revoked")));
+    await b.flush();
+
+    expect(replyOf(await ask(authRequest({ token: "nope" })))).toEqual({
+      ok: false,
+      error: { code: "bad_token", message: "token revoked" },
+    });
+    expect(replyOf(await ask(authRequest({ token: "good" })))).toEqual({ ok: true, user: "1" });
+  });
+
+  it("gives a refresh request's user to the handler", async () => {
+    const { backend: b } = await backend();
+    const kinds: [string, string | undefined][] = [];
+    b.serveAuth((_token, context) => {
+      kinds.push([context.kind, context.user]);
+      return accept({ user: context.user ?? "new" });
+    });
+    await b.flush();
+    expect(replyOf(await ask(authRequest({ kind: "refresh", user: "u-9" })))).toEqual({
+      ok: true,
+      user: "u-9",
+    });
+    expect(kinds).toEqual([["refresh", "u-9"]]);
+  });
+
+  it.each(["1.*", "a b", "", ">", "x\r\nSUB >", "a".repeat(129)])(
+    "turns an acceptance of the unsafe user id %j into an invalid_user refusal",
+    async (user) => {
+      const { backend: b, errors } = await backend();
+      b.serveAuth(() => accept({ user }));
+      await b.flush();
+
+      const reply = replyOf(await ask(authRequest()));
+      expect(reply).toMatchObject({ ok: false, error: { code: "invalid_user" } });
+      expect(errors.map((e) => e.code)).toEqual(["INVALID_DECISION"]);
+      expect(errors[0]?.message).not.toContain("secret-token");
+    },
+  );
+
+  it("refuses an acceptance with an unsafe channel name instead of granting it", async () => {
+    const { backend: b, errors } = await backend();
+    b.serveAuth(() => accept({ user: "1", channels: ["ok", "all.>"] }));
+    await b.flush();
+    expect(replyOf(await ask(authRequest()))).toMatchObject({
+      ok: false,
+      error: { code: "invalid_decision" },
+    });
+    expect(errors.map((e) => e.code)).toEqual(["INVALID_DECISION"]);
+  });
+
+  it("cuts refusal codes and messages to the wire limits", async () => {
+    const { backend: b } = await backend();
+    b.serveAuth(() => refuse("c".repeat(100), "m".repeat(1000)));
+    await b.flush();
+    const reply = replyOf(await ask(authRequest()));
+    expect(reply).toEqual({ ok: false, error: { code: "c".repeat(64), message: "m".repeat(512) } });
+  });
+
+  it("answers a throwing handler with a 500 service error the gateway cannot mistake for a reply", async () => {
+    const { backend: b, errors } = await backend();
+    const failure = new Error("database down");
+    b.serveAuth(async () => {
+      throw failure;
+    });
+    await b.flush();
+
+    const msg = await ask(authRequest());
+    expect(msg.data.length).toBe(0);
+    expect(msg.headers?.get("Nats-Service-Error-Code")).toBe("500");
+    expect(msg.headers?.get("Nats-Service-Error")).toBe("auth handler failed");
+    expect(replyOf(msg)).toBeUndefined();
+    expect(errors.map((e) => e.code)).toEqual(["HANDLER_FAILED"]);
+    expect(errors[0]?.cause).toBe(failure);
+  });
+
+  it("answers a handler returning something that is not a decision with a 500 service error", async () => {
+    const { backend: b, errors } = await backend();
+    b.serveAuth(() => ({ ok: "yes" }) as never);
+    await b.flush();
+    const msg = await ask(authRequest());
+    expect(msg.headers?.get("Nats-Service-Error-Code")).toBe("500");
+    expect(replyOf(msg)).toBeUndefined();
+    expect(errors.map((e) => e.code)).toEqual(["INVALID_DECISION"]);
+  });
+
+  it("answers malformed requests with 400 and keeps serving", async () => {
+    const { backend: b, errors } = await backend();
+    let calls = 0;
+    b.serveAuth(() => {
+      calls++;
+      return accept({ user: "1" });
+    });
+    await b.flush();
+
+    const malformed: [unknown, boolean][] = [
+      ["{not json", true],
+      ["", true],
+      [null, false],
+      [[1, 2], false],
+      [{ ...authRequest(), token: 7 }, false],
+      [{ ...authRequest(), kind: "x\r\nSUB >" }, false],
+      [{ kind: "connect" }, false],
+      [{ ...authRequest(), headers: { origin: 5 } }, false],
+    ];
+    for (const [payload, raw] of malformed) {
+      const msg = await ask(payload, raw);
+      expect(msg.data.length).toBe(0);
+      expect(msg.headers?.get("Nats-Service-Error-Code")).toBe("400");
+      expect(msg.headers?.get("Nats-Service-Error")).toMatch(/^invalid auth request: /);
+    }
+    expect(calls).toBe(0);
+    expect(errors.map((e) => e.code)).toEqual(malformed.map(() => "INVALID_REQUEST"));
+    expect(replyOf(await ask(authRequest()))).toEqual({ ok: true, user: "1" });
+  });
+
+  it("ignores auth messages published without a reply subject", async () => {
+    const { backend: b, errors } = await backend();
+    b.serveAuth(() => accept({ user: "1" }));
+    await b.flush();
+    const h = headers();
+    h.set("x", "y");
+    gateway.publish("herald.auth", JSON.stringify(authRequest()), { headers: h });
+    await gateway.flush();
+    await expect.poll(() => errors.map((e) => e.code)).toEqual(["INVALID_REQUEST"]);
+    expect(replyOf(await ask(authRequest()))).toEqual({ ok: true, user: "1" });
+  });
+
+  it("shares requests between instances in the same queue group", async () => {
+    const first = await backend();
+    const second = await backend();
+    first.backend.serveAuth(() => accept({ user: "first" }));
+    second.backend.serveAuth(() => accept({ user: "second" }));
+    await Promise.all([first.backend.flush(), second.backend.flush()]);
+
+    const replies = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => ask(authRequest({ connection: `c-${i}` })).then(replyOf)),
+    );
+    const counts = { first: 0, second: 0 };
+    for (const reply of replies) {
+      expect(reply?.ok).toBe(true);
+      if (reply?.ok) counts[reply.user as "first" | "second"]++;
+    }
+    // Each request answered exactly once, and both instances took part.
+    expect(counts.first + counts.second).toBe(60);
+    expect(counts.first).toBeGreaterThan(0);
+    expect(counts.second).toBeGreaterThan(0);
+  });
+
+  it("stop() answers requests already received, then takes no more", async () => {
+    const { backend: b } = await backend();
+    let release: () => void = () => {};
+    let entered: () => void = () => {};
+    const handlerEntered = new Promise<void>((r) => {
+      entered = r;
+    });
+    const responder = b.serveAuth(async () => {
+      entered();
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      return accept({ user: "late" });
+    });
+    await b.flush();
+
+    const pending = ask(authRequest());
+    await handlerEntered;
+    let stopped = false;
+    const stopping = responder.stop().then(() => {
+      stopped = true;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(replyOf(await pending)).toEqual({ ok: true, user: "late" });
+    await expect(ask(authRequest())).rejects.toThrow(/no responders/i);
+  });
+});
