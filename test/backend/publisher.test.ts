@@ -34,7 +34,7 @@ async function backend(prefix?: string): Promise<HeraldBackend> {
 /** Collects every message on `subject` (wildcards allowed). */
 async function collect(subject: string): Promise<{ messages: Msg[]; sub: Subscription }> {
   const messages: Msg[] = [];
-  const sub = observer.subscribe(subject, { callback: (_err, msg) => messages.push(msg) });
+  const sub = observer.subscribe(subject, { callback: (_err, msg) => void messages.push(msg) });
   cleanups.push(async () => sub.unsubscribe());
   await observer.flush();
   return { messages, sub };
