@@ -15,6 +15,11 @@ export const ReadyFrame = v.object({
   expiresAt: v.optional(v.number()),
   /** Identity of the history stream; sent back in `recover` so a recreated stream is noticed. */
   epoch: v.optional(v.string()),
+  /**
+   * History on: the last stream sequence of each channel when this connection joined it. Messages
+   * after it follow (replayed ones first); remember it as the channel's position for `recover`.
+   */
+  positions: v.optional(v.record(v.string(), v.number())),
   /** Present when the client asked to recover: true when every missed message follows. */
   recovered: v.optional(v.boolean()),
 });

@@ -1,0 +1,138 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import * as v from "valibot";
+import { type AuthAccepted, AuthReply, type AuthRequest, formatIssues } from "../protocol/index.js";
+import type { Logger } from "./logger.js";
+import type { GatewayMetrics } from "./metrics.js";
+
+/** What asking the backend can come to; `unavailable` and `overloaded` mean "try again later". */
+export type AuthOutcome =
+  | { readonly kind: "accepted"; readonly reply: AuthAccepted }
+  | { readonly kind: "refused"; readonly code: string; readonly message: string }
+  | { readonly kind: "unavailable"; readonly message: string }
+  | { readonly kind: "invalid_reply"; readonly message: string }
+  | { readonly kind: "overloaded" };
+
+interface Waiter {
+  readonly run: () => void;
+}
+
+/**
+ * Asks the backend over NATS request/reply who a token is. At most `concurrency` requests are in
+ * flight; up to `queueLimit` more wait their turn, and past that the answer is `overloaded` at once,
+ * so a connection storm cannot bury the backend.
+ */
+export class AuthClient {
+  private inFlight = 0;
+  private readonly waiting: Waiter[] = [];
+  private waitingHead = 0;
+  private readonly encoder = new TextEncoder();
+  private readonly decoder = new TextDecoder();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subject: string,
+    private readonly timeoutMs: number,
+    private readonly concurrency: number,
+    private readonly queueLimit: number,
+    private readonly logger: Logger,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  authenticate(request: AuthRequest): Promise<AuthOutcome> {
+    if (this.inFlight < this.concurrency) return this.send(request);
+    if (this.waiting.length - this.waitingHead >= this.queueLimit) {
+      this.metrics.authResults.inc({ result: "overloaded" });
+      return Promise.resolve({ kind: "overloaded" });
+    }
+    return new Promise((resolve) => {
+      this.waiting.push({ run: () => resolve(this.send(request)) });
+    });
+  }
+
+  private async send(request: AuthRequest): Promise<AuthOutcome> {
+    this.inFlight++;
+    const started = performance.now();
+    try {
+      const outcome = await this.ask(request);
+      this.metrics.authResults.inc({ result: outcome.kind });
+      return outcome;
+    } finally {
+      this.metrics.authLatency.observe((performance.now() - started) / 1000);
+      this.inFlight--;
+      this.next();
+    }
+  }
+
+  private next(): void {
+    const waiter = this.waiting[this.waitingHead];
+    if (!waiter) return;
+    this.waiting[this.waitingHead++] = undefined as unknown as Waiter;
+    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.waitingHead);
+      this.waitingHead = 0;
+    }
+    waiter.run();
+  }
+
+  private async ask(request: AuthRequest): Promise<AuthOutcome> {
+    let data: Uint8Array;
+    try {
+      const reply = await this.nc.request(this.subject, this.encoder.encode(JSON.stringify(request)), {
+        timeout: this.timeoutMs,
+      });
+      const serviceError = reply.headers?.get("Nats-Service-Error");
+      if (reply.headers?.hasError || serviceError) {
+        const code = reply.headers?.get("Nats-Service-Error-Code") ?? String(reply.headers?.code ?? "");
+        const message =
+          `backend answered with a service error ${code}: ${serviceError || reply.headers?.description || ""}`.trim();
+        // 503 from the server itself is "no responders"
+        if (reply.headers?.code === 503)
+          return { kind: "unavailable", message: "no backend is answering auth requests" };
+        this.logger.warn({ connection: request.connection, code }, message);
+        return { kind: "invalid_reply", message };
+      }
+      data = reply.data;
+    } catch (err) {
+      const error = err as Error & { isNoResponders?: () => boolean };
+      const message =
+        typeof error.isNoResponders === "function" && error.isNoResponders()
+          ? "no backend is answering auth requests"
+          : /timeout/i.test(`${error.name} ${error.message} ${String((error as { cause?: unknown }).cause)}`)
+            ? `the backend did not answer within ${this.timeoutMs} ms`
+            : `auth request failed: ${error.message}`;
+      this.logger.warn({ connection: request.connection }, message);
+      return { kind: "unavailable", message };
+    }
+    return this.parse(request, data);
+  }
+
+  private parse(request: AuthRequest, data: Uint8Array): AuthOutcome {
+    let json: unknown;
+    try {
+      json = JSON.parse(this.decoder.decode(data));
+    } catch {
+      this.logger.error(
+        { connection: request.connection, bytes: data.length },
+        "backend auth reply is not JSON",
+      );
+      return { kind: "invalid_reply", message: "the backend's auth reply is not JSON" };
+    }
+    const parsed = v.safeParse(AuthReply, json);
+    if (!parsed.success) {
+      const issues = formatIssues(parsed.issues);
+      this.logger.error({ connection: request.connection, issues }, "backend auth reply is invalid");
+      return { kind: "invalid_reply", message: `the backend's auth reply is invalid: ${issues}` };
+    }
+    const reply = parsed.output;
+    if (!reply.ok) return { kind: "refused", code: reply.error.code, message: reply.error.message };
+    if (request.kind === "refresh" && request.user !== undefined && reply.user !== request.user) {
+      this.logger.error({ connection: request.connection }, "backend refreshed a token for a different user");
+      return {
+        kind: "refused",
+        code: "user_changed",
+        message: "a refreshed token must belong to the same user",
+      };
+    }
+    return { kind: "accepted", reply };
+  }
+}

@@ -1,0 +1,212 @@
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import { CloseCode, subjectsFor } from "../protocol/index.js";
+import { AuthClient } from "./auth-client.js";
+import { ChannelHub } from "./channel-hub.js";
+import type { GatewayConfig } from "./config.js";
+import type { GatewayContext } from "./gateway-context.js";
+import { History } from "./history.js";
+import { handleHttp } from "./http-routes.js";
+import { createLogger, type Logger } from "./logger.js";
+import { GatewayMetrics } from "./metrics.js";
+import { connectNats } from "./nats-connection.js";
+import { Session } from "./session.js";
+
+export interface RunningGateway {
+  readonly id: string;
+  readonly port: number;
+  /** ws://host:port/path, with 127.0.0.1 when listening on all interfaces. */
+  readonly url: string;
+  /** Open sessions (authenticated or not). */
+  readonly sessionCount: number;
+  /** NATS subjects subscribed right now. */
+  readonly subjectCount: number;
+  /** Graceful stop: refuse new sockets, ask clients to reconnect spread over the drain window, drain NATS. */
+  drain(): Promise<void>;
+  /** Immediate stop: close every socket with 1001 and the NATS connection. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Add Node process metrics (CPU, memory, event loop) to /metrics. Default true. */
+  processMetrics?: boolean;
+}
+
+/** Starts a gateway: connects to NATS, ensures the history stream, listens for WebSockets. */
+export async function startGateway(
+  config: GatewayConfig,
+  options: StartOptions = {},
+): Promise<RunningGateway> {
+  const logger = options.logger ?? createLogger(config.logLevel, config.gatewayId);
+  const metrics = new GatewayMetrics(options.processMetrics ?? true);
+  const subjects = subjectsFor(config.prefix);
+  const nc = await connectNats(config, logger);
+  let history: History | undefined;
+  try {
+    history = config.history ? await History.open(nc, config, subjects, logger) : undefined;
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
+  const sequenced = history !== undefined;
+  const hub = new ChannelHub(
+    nc,
+    (channel) => (sequenced ? subjects.liveOf(channel) : subjects.ofChannel(channel)),
+    sequenced,
+    logger,
+    metrics,
+  );
+  const auth = new AuthClient(
+    nc,
+    subjects.auth,
+    config.authRequestTimeout,
+    config.authConcurrency,
+    config.authQueue,
+    logger,
+    metrics,
+  );
+  const ctx: GatewayContext = { config, subjects, auth, hub, history, logger, metrics };
+
+  const sessions = new Set<Session>();
+  let natsConnected = true;
+  let draining = false;
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") natsConnected = false;
+      if (status.type === "reconnect") {
+        natsConnected = true;
+        // a NATS restart without persistence loses the stream: recreate it (a new epoch)
+        history
+          ?.ensure()
+          .catch((err: Error) => logger.error({ err: err.message }, "history stream check failed"));
+      }
+    }
+  })();
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.maxFrameBytes,
+    perMessageDeflate: config.compression,
+    clientTracking: false,
+  });
+  const server = createServer((req, res) =>
+    handleHttp(
+      req,
+      res,
+      {
+        notReadyReason: () =>
+          draining ? "draining" : !natsConnected || nc.isClosed() ? "NATS is not connected" : undefined,
+      },
+      config.metrics ? metrics : undefined,
+    ),
+  );
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path !== config.path) return reject(socket, 404, "Not Found");
+    if (draining) return reject(socket, 503, "Service Unavailable");
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = new Session(
+        ws,
+        ctx,
+        remoteAddressOf(req),
+        forwardedHeaders(req, config.forwardHeaders),
+        (s) => sessions.delete(s),
+      );
+      sessions.add(session);
+    });
+  });
+  server.on("clientError", (_err, socket) => socket.destroy());
+
+  // One timer for every socket: ping the ready ones, cut off the silent ones.
+  const heartbeat = setInterval(() => {
+    const silentSince = Date.now() - config.heartbeatTimeout;
+    for (const session of sessions) {
+      if (session.lastSeen < silentSince && session.isReady)
+        session.fail("HEARTBEAT_TIMEOUT", "no frame from the client in time");
+      else if (session.isReady) session.ping();
+    }
+  }, config.heartbeatInterval);
+  heartbeat.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  logger.info({ port, host: config.host, path: config.path, history: sequenced }, "gateway listening");
+
+  let stopped: Promise<void> | undefined;
+  const stopServer = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+
+  return {
+    id: config.gatewayId,
+    port,
+    url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}${config.path}`,
+    get sessionCount() {
+      return sessions.size;
+    },
+    get subjectCount() {
+      return hub.subjectCount;
+    },
+    drain() {
+      stopped ??= (async () => {
+        draining = true;
+        clearInterval(heartbeat);
+        logger.info({ sessions: sessions.size, window: config.drainWindow }, "draining");
+        // Spread the reconnects over the window so the other gateways are not hit all at once.
+        const all = [...sessions];
+        const step = all.length > 1 ? config.drainWindow / all.length : 0;
+        for (let i = 0; i < all.length; i++) {
+          all[i]?.fail("DRAINING", "the gateway is restarting; reconnect");
+          if (step > 0 && i < all.length - 1) await sleepMs(step);
+        }
+        hub.close();
+        await stopServer();
+        await nc.drain().catch(() => undefined);
+        logger.info("drained");
+      })();
+      return stopped;
+    },
+    close() {
+      stopped ??= (async () => {
+        draining = true;
+        clearInterval(heartbeat);
+        for (const session of [...sessions]) session.close(CloseCode.GoingAway, "gateway closing");
+        hub.close();
+        await stopServer();
+        await nc.close().catch(() => undefined);
+      })();
+      return stopped;
+    },
+  };
+}
+
+function reject(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+function remoteAddressOf(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? "";
+}
+
+function forwardedHeaders(req: IncomingMessage, names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const value = req.headers[name];
+    if (typeof value === "string") out[name] = value;
+    else if (Array.isArray(value)) out[name] = value.join(", ");
+  }
+  return out;
+}
+
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

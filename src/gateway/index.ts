@@ -1,0 +1,11 @@
+export {
+  ConfigError,
+  GATEWAY_OPTIONS,
+  type GatewayConfig,
+  type GatewayConfigKey,
+  GatewayConfigSchema,
+  loadGatewayConfig,
+  redactConfig,
+} from "./config.js";
+export { type RunningGateway, type StartOptions, startGateway } from "./gateway.js";
+export { createLogger, type Logger } from "./logger.js";

@@ -1,0 +1,53 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** Prometheus metrics of one gateway, in a registry of its own so several gateways fit one process. */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly connections = new Gauge({
+    name: "herald_connections",
+    help: "Open WebSocket connections",
+    registers: [this.registry],
+  });
+  readonly authenticated = new Gauge({
+    name: "herald_authenticated_connections",
+    help: "Authenticated connections",
+    registers: [this.registry],
+  });
+  readonly subjects = new Gauge({
+    name: "herald_subscribed_subjects",
+    help: "NATS subjects this gateway subscribes to",
+    registers: [this.registry],
+  });
+  readonly authResults = new Counter({
+    name: "herald_auth_results_total",
+    help: "Auth outcomes by result",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly authLatency = new Histogram({
+    name: "herald_auth_request_seconds",
+    help: "Backend auth round trip",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly messages = new Counter({
+    name: "herald_messages_total",
+    help: "Messages received from NATS",
+    registers: [this.registry],
+  });
+  readonly deliveries = new Counter({
+    name: "herald_deliveries_total",
+    help: "Message frames written to sockets",
+    registers: [this.registry],
+  });
+  readonly closes = new Counter({
+    name: "herald_closes_total",
+    help: "Connections closed by the gateway, by close code",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(withProcessMetrics: boolean) {
+    if (withProcessMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,307 @@
+import { randomBytes } from "node:crypto";
+import * as v from "valibot";
+import type { WebSocket } from "ws";
+import {
+  type AuthAccepted,
+  type AuthFrame,
+  CLIENT_FRAME_TYPES,
+  ClientFrame,
+  ErrorCode,
+  type ErrorCodeName,
+  formatIssues,
+  type ReadyFrame,
+  type RecoverRequest,
+  sharedChannel,
+  userChannel,
+} from "../protocol/index.js";
+import type { ChannelMember } from "./channel-hub.js";
+import type { GatewayContext } from "./gateway-context.js";
+import { recoverChannels } from "./recovery.js";
+
+type State = "awaiting_auth" | "authenticating" | "ready" | "closed";
+
+const PING = Buffer.from('{"type":"ping"}');
+const PONG = Buffer.from('{"type":"pong"}');
+const MAX_TIMER_MS = 2_000_000_000;
+
+/** A frame held back while history is replayed, so live ones cannot overtake it. */
+interface HeldFrame {
+  readonly channel: string;
+  readonly frame: Buffer;
+  readonly seq: number | undefined;
+}
+
+/**
+ * One client connection: awaiting_auth -> authenticating -> ready -> closed. Every frame is
+ * validated; every failure sends an error frame (while the socket can carry it) and closes with
+ * the code the protocol assigns to it.
+ */
+export class Session implements ChannelMember {
+  readonly id = `c-${randomBytes(6).toString("base64url")}`;
+  private state: State = "awaiting_auth";
+  user: string | undefined;
+  private channels: string[] = [];
+  private expiresAt: number | undefined;
+  /** Last time the client sent anything (heartbeat bookkeeping). */
+  lastSeen = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  /** Non-null while history is replayed: live frames wait here. */
+  private held: HeldFrame[] | null = null;
+  private heldBytes = 0;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly ctx: GatewayContext,
+    private readonly remoteAddress: string,
+    private readonly headers: Record<string, string>,
+    private readonly onClosed: (session: Session) => void,
+  ) {
+    ctx.metrics.connections.inc();
+    this.timer = setTimeout(() => this.fail("AUTH_TIMEOUT", "no auth frame in time"), ctx.config.authTimeout);
+    ws.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    ws.on("close", () => this.onClose());
+    ws.on("error", (err) => ctx.logger.debug({ connection: this.id, err: err.message }, "socket error"));
+  }
+
+  get isReady(): boolean {
+    return this.state === "ready";
+  }
+
+  get isOpen(): boolean {
+    return this.state !== "closed";
+  }
+
+  // ---- frames from the client ----
+
+  private onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.state === "closed") return;
+    this.lastSeen = Date.now();
+    if (isBinary) return this.fail("BINARY_FRAME", "binary frames are not part of the protocol");
+    let json: unknown;
+    try {
+      json = JSON.parse(data.toString("utf8"));
+    } catch {
+      return this.fail("INVALID_JSON", "frame is not valid JSON");
+    }
+    const type = (json as { type?: unknown } | null)?.type;
+    if (typeof json !== "object" || json === null || Array.isArray(json) || typeof type !== "string") {
+      return this.fail("INVALID_FRAME", 'frame must be a JSON object with a string "type"');
+    }
+    if (!CLIENT_FRAME_TYPES.includes(type))
+      return this.fail("UNKNOWN_TYPE", `unknown frame type ${JSON.stringify(type.slice(0, 40))}`);
+    const parsed = v.safeParse(ClientFrame, json);
+    if (!parsed.success)
+      return this.fail("INVALID_FRAME", `invalid ${type} frame: ${formatIssues(parsed.issues)}`);
+    const frame = parsed.output;
+    if (frame.type === "auth") {
+      if (this.state !== "awaiting_auth")
+        return this.fail("ALREADY_AUTHENTICATED", "this connection has already sent auth");
+      void this.authenticate(frame);
+      return;
+    }
+    if (this.state !== "ready") return this.fail("NOT_AUTHENTICATED", `${frame.type} before authentication`);
+    if (frame.type === "ping") this.send(PONG);
+    else if (frame.type === "refresh") void this.refresh(frame.token);
+    // pong: lastSeen is all it is for
+  }
+
+  // ---- auth (steps 2 to 4) ----
+
+  private async authenticate(frame: AuthFrame): Promise<void> {
+    this.state = "authenticating";
+    clearTimeout(this.timer);
+    const outcome = await this.ctx.auth.authenticate({
+      kind: "connect",
+      token: frame.token,
+      connection: this.id,
+      gateway: this.ctx.config.gatewayId,
+      remoteAddress: this.remoteAddress,
+      headers: this.headers,
+    });
+    if (!this.isOpen) return;
+    switch (outcome.kind) {
+      case "accepted":
+        return this.becomeReady(outcome.reply, frame.recover);
+      case "refused":
+        return this.fail("AUTH_REFUSED", outcome.message, outcome.code);
+      case "overloaded":
+        return this.fail("OVERLOADED", "the gateway is busy authenticating others; try again later");
+      case "unavailable":
+        return this.fail("BACKEND_UNAVAILABLE", `${outcome.message}; try again later`);
+      case "invalid_reply":
+        return this.fail("BACKEND_INVALID_REPLY", "the backend's auth reply was invalid; try again later");
+    }
+  }
+
+  private async becomeReady(reply: AuthAccepted, recover: RecoverRequest | undefined): Promise<void> {
+    const { hub, history, config, logger } = this.ctx;
+    this.user = reply.user;
+    // The schema already checked the alphabet; building the names checks it again, in one place.
+    this.channels = [userChannel(reply.user), ...new Set((reply.channels ?? []).map(sharedChannel))];
+    if (history) {
+      this.held = [];
+      this.heldBytes = 0;
+    }
+    try {
+      await Promise.all(this.channels.map((channel) => hub.join(channel, this)));
+    } catch (err) {
+      logger.error({ connection: this.id, err: (err as Error).message }, "subscribing failed");
+      return this.fail("BACKEND_UNAVAILABLE", "NATS is not reachable right now; try again later");
+    }
+    if (!this.isOpen) return; // onClose already left the channels
+    this.state = "ready";
+    this.ctx.metrics.authenticated.inc();
+    const ready: ReadyFrame = {
+      type: "ready",
+      user: reply.user,
+      connection: this.id,
+      gateway: config.gatewayId,
+      channels: this.channels,
+      heartbeat: config.heartbeatInterval,
+    };
+    if (reply.expiresAt !== undefined) ready.expiresAt = reply.expiresAt;
+    this.scheduleExpiry(reply.expiresAt);
+    if (!history) {
+      this.send(Buffer.from(JSON.stringify(ready)));
+      return;
+    }
+    try {
+      await recoverChannels(this, history, this.ctx, this.channels, recover, ready);
+    } catch (err) {
+      logger.error({ connection: this.id, err: (err as Error).message }, "history lookup failed");
+      return this.fail("BACKEND_UNAVAILABLE", "history is not reachable right now; try again later");
+    }
+  }
+
+  /** Recovery calls this with its replayed frames; then live frames that waited are let through. */
+  finishReplay(replayed: readonly Buffer[], positions: ReadonlyMap<string, number>): void {
+    if (this.state !== "ready") return;
+    for (const frame of replayed) this.send(frame);
+    const held = this.held ?? [];
+    this.held = null;
+    this.heldBytes = 0;
+    for (const item of held) {
+      if (item.seq !== undefined && item.seq <= (positions.get(item.channel) ?? 0)) continue;
+      this.write(item.frame);
+    }
+  }
+
+  private async refresh(token: string): Promise<void> {
+    const outcome = await this.ctx.auth.authenticate({
+      kind: "refresh",
+      token,
+      connection: this.id,
+      gateway: this.ctx.config.gatewayId,
+      remoteAddress: this.remoteAddress,
+      headers: this.headers,
+      user: this.user,
+    });
+    if (this.state !== "ready") return;
+    if (outcome.kind === "refused") return this.fail("REFRESH_REFUSED", outcome.message, outcome.code);
+    if (outcome.kind !== "accepted") {
+      // The connection lives on until expiry; the client may send another refresh meanwhile.
+      this.ctx.logger.warn({ connection: this.id, outcome: outcome.kind }, "token refresh not answered");
+      return;
+    }
+    this.scheduleExpiry(outcome.reply.expiresAt);
+    const refreshed =
+      outcome.reply.expiresAt === undefined
+        ? { type: "refreshed" }
+        : { type: "refreshed", expiresAt: outcome.reply.expiresAt };
+    this.send(Buffer.from(JSON.stringify(refreshed)));
+  }
+
+  /** Asks for a refresh `refreshBefore` ms ahead of expiry, and closes with 4410 at expiry. */
+  private scheduleExpiry(expiresAt: number | undefined): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.expiresAt = expiresAt;
+    if (expiresAt === undefined) return;
+    const now = Date.now();
+    const askAt = expiresAt - this.ctx.config.refreshBefore;
+    if (now >= expiresAt) return this.fail("TOKEN_EXPIRED", "the token has expired");
+    if (now < askAt) {
+      this.timer = setTimeout(() => this.askRefresh(), Math.min(askAt - now, MAX_TIMER_MS));
+    } else {
+      this.askRefresh();
+    }
+  }
+
+  private askRefresh(): void {
+    const expiresAt = this.expiresAt;
+    if (expiresAt === undefined || this.state !== "ready") return;
+    const left = expiresAt - Date.now();
+    if (left > this.ctx.config.refreshBefore) return this.scheduleExpiry(expiresAt); // timer was capped
+    this.send(Buffer.from(JSON.stringify({ type: "token_expiring", expiresAt })));
+    this.timer = setTimeout(
+      () => this.fail("TOKEN_EXPIRED", "the token expired before it was refreshed"),
+      Math.max(0, left),
+    );
+  }
+
+  // ---- frames to the client ----
+
+  /** Called by the hub for each message of one of this session's channels. */
+  deliver(channel: string, frame: Buffer, seq: number | undefined): void {
+    if (this.held) {
+      this.heldBytes += frame.length;
+      if (this.heldBytes > this.ctx.config.maxBufferedBytes)
+        return this.fail("SLOW_CONSUMER", "too many messages waited during recovery");
+      this.held.push({ channel, frame, seq });
+      return;
+    }
+    if (this.state === "ready") this.write(frame);
+  }
+
+  /** Writes a frame unless the socket's outbound buffer is over the limit: then it is cut off. */
+  private write(frame: Buffer): void {
+    if (this.ws.bufferedAmount + frame.length > this.ctx.config.maxBufferedBytes) {
+      this.fail("SLOW_CONSUMER", "the client reads too slowly");
+      return;
+    }
+    this.ws.send(frame, { binary: false, compress: this.ctx.config.compression });
+  }
+
+  send(frame: Buffer): void {
+    if (this.state === "closed") return;
+    this.write(frame);
+  }
+
+  ping(): void {
+    this.send(PING);
+  }
+
+  // ---- closing ----
+
+  /** Sends an error frame (if the socket is still open) and closes with the code for `code`. */
+  fail(code: ErrorCodeName, message: string, reason?: string): void {
+    if (this.state === "closed") return;
+    const frame: Record<string, string> = { type: "error", code, message };
+    if (reason !== undefined) frame.reason = reason;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame));
+    this.close(ErrorCode[code], message);
+    this.ctx.logger.info({ connection: this.id, user: this.user, code }, message);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === "closed") return;
+    this.ctx.metrics.closes.inc({ code: String(code) });
+    this.ws.close(code, reason.length > 120 ? `${reason.slice(0, 117)}...` : reason);
+    this.onClose();
+    // a peer that never answers the close handshake is not waited for
+    const ws = this.ws;
+    setTimeout(() => ws.terminate(), 5000).unref();
+  }
+
+  private onClose(): void {
+    if (this.state === "closed") return;
+    const wasReady = this.state === "ready";
+    this.state = "closed";
+    clearTimeout(this.timer);
+    this.held = null;
+    for (const channel of this.channels) this.ctx.hub.leave(channel, this);
+    this.ctx.metrics.connections.dec();
+    if (wasReady) this.ctx.metrics.authenticated.dec();
+    this.onClosed(this);
+  }
+}

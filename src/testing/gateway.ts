@@ -1,0 +1,21 @@
+import { type GatewayConfig, loadGatewayConfig } from "../gateway/config.js";
+import { type RunningGateway, startGateway } from "../gateway/gateway.js";
+import type { NatsServer } from "./nats-server.js";
+
+/** A gateway in this process on a free loopback port, quiet, pointed at the given nats-server. */
+export function startTestGateway(
+  nats: NatsServer | string,
+  overrides: Partial<GatewayConfig> = {},
+): Promise<RunningGateway> {
+  const config = loadGatewayConfig({
+    overrides: {
+      host: "127.0.0.1",
+      port: 0,
+      nats: [typeof nats === "string" ? nats : nats.url],
+      logLevel: "silent",
+      history: false,
+      ...overrides,
+    },
+  });
+  return startGateway(config, { processMetrics: false });
+}

@@ -1,0 +1,138 @@
+import { WebSocket } from "ws";
+
+export interface ReceivedFrame {
+  readonly type: string;
+  readonly [key: string]: unknown;
+}
+
+export interface CloseInfo {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/**
+ * A raw protocol client for tests: a real `ws` socket that records every frame, so a test can
+ * await the next frame of a type or the close, with a timeout instead of a hang.
+ */
+export class TestClient {
+  readonly frames: ReceivedFrame[] = [];
+  private readonly waiters: Array<() => void> = [];
+  private closeInfo: CloseInfo | undefined;
+  private cursor = 0;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on("message", (data, isBinary) => {
+      const text = isBinary ? "<binary>" : data.toString();
+      let frame: ReceivedFrame;
+      try {
+        frame = JSON.parse(text) as ReceivedFrame;
+      } catch {
+        frame = { type: "<not json>", text };
+      }
+      this.frames.push(frame);
+      this.wake();
+    });
+    socket.on("close", (code, reason) => {
+      this.closeInfo = { code, reason: reason.toString() };
+      this.wake();
+    });
+    socket.on("error", () => undefined);
+  }
+
+  static open(
+    url: string,
+    options: { headers?: Record<string, string>; localAddress?: string } = {},
+  ): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, options);
+      const client = new TestClient(socket);
+      socket.once("open", () => resolve(client));
+      socket.once("error", reject);
+      socket.once("unexpected-response", (_req, res) =>
+        reject(new Error(`upgrade refused: ${res.statusCode}`)),
+      );
+    });
+  }
+
+  /** Opens a socket, sends `auth` and waits for `ready` (throws with the error frame otherwise). */
+  static async ready(url: string, token: string, extra: Record<string, unknown> = {}): Promise<TestClient> {
+    const client = await TestClient.open(url);
+    client.send({ type: "auth", token, ...extra });
+    const frame = await client.next();
+    if (frame.type !== "ready") throw new Error(`expected ready, got ${JSON.stringify(frame)}`);
+    return client;
+  }
+
+  get closed(): CloseInfo | undefined {
+    return this.closeInfo;
+  }
+
+  send(frame: unknown): void {
+    this.socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** The next frame not yet taken (optionally of a type, skipping pings), or throws after `timeoutMs`. */
+  async next(type?: string, timeoutMs = 5000): Promise<ReceivedFrame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.cursor < this.frames.length) {
+        const frame = this.frames[this.cursor++]!;
+        if (type === undefined ? frame.type !== "ping" : frame.type === type) return frame;
+      }
+      if (this.closeInfo)
+        throw new Error(
+          `socket closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for ${type ?? "a frame"}`,
+        );
+      if (!(await this.wait(deadline))) throw new Error(`no ${type ?? "frame"} within ${timeoutMs} ms`);
+    }
+  }
+
+  /** All `message` frames received so far. */
+  messages(): ReceivedFrame[] {
+    return this.frames.filter((f) => f.type === "message");
+  }
+
+  /** Waits until `count` message frames have arrived in total. */
+  async waitForMessages(count: number, timeoutMs = 5000): Promise<ReceivedFrame[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.messages().length < count) {
+      if (!(await this.wait(deadline)))
+        throw new Error(`only ${this.messages().length} of ${count} messages within ${timeoutMs} ms`);
+    }
+    return this.messages();
+  }
+
+  async waitClose(timeoutMs = 5000): Promise<CloseInfo> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closeInfo) {
+      if (!(await this.wait(deadline))) throw new Error(`socket not closed within ${timeoutMs} ms`);
+    }
+    return this.closeInfo;
+  }
+
+  close(): void {
+    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING)
+      this.socket.terminate();
+  }
+
+  private wait(deadline: number): Promise<boolean> {
+    const left = deadline - Date.now();
+    if (left <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(done);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(false);
+      }, left);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.waiters.push(done);
+    });
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+}
