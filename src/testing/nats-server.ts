@@ -31,6 +31,9 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** Stops and starts again on the same ports and store, e.g. to test reconnects. */
   restart(): Promise<void>;
+  /** Stops the process but keeps ports and store, for an outage; `start()` brings it back. */
+  halt(): Promise<void>;
+  start(): Promise<void>;
   /** Subscriptions the server holds right now (from the monitoring endpoint `/subsz`). */
   subscriptionCount(): Promise<number>;
 }
@@ -106,6 +109,8 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
       await halt();
       await launch();
     },
+    halt,
+    start: launch,
     async subscriptionCount() {
       const res = await fetch(`http://127.0.0.1:${monitorPort}/subsz`);
       const body = (await res.json()) as { num_subscriptions?: number };
