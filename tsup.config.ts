@@ -16,4 +16,14 @@ export default defineConfig([
     clean: true,
     splitting: true,
   },
+  {
+    // The browser SDK as one script for a <script> tag: `Herald.connect(...)`.
+    entry: { "client/herald-client.min": "src/client/index.ts" },
+    format: ["iife"],
+    globalName: "Herald",
+    platform: "browser",
+    target: "es2020",
+    minify: true,
+    outExtension: () => ({ js: ".js" }),
+  },
 ]);

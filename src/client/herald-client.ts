@@ -1,0 +1,337 @@
+import type { ClientFrame } from "../protocol/client-frames.js";
+import { CloseCode, isRetryableClose } from "../protocol/close-codes.js";
+import type { MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
+import { Backoff, type BackoffOptions } from "./backoff.js";
+import { HeraldClientError } from "./errors.js";
+import { Emitter, type Listener } from "./events.js";
+import { RecoveryTracker } from "./recovery.js";
+import { parseServerFrame } from "./server-frame.js";
+import type { ClientState } from "./state.js";
+import { OPEN, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from "./websocket.js";
+
+export interface ConnectOptions {
+  /** The gateway's WebSocket URL, e.g. `wss://notify.example.com/ws`. */
+  url: string;
+  /** Returns a token for the `auth` frame; called before every (re)connect and on every refresh. */
+  getToken: () => string | Promise<string>;
+  /** WebSocket implementation; the global `WebSocket` by default (pass `ws`'s in Node 20). */
+  WebSocket?: WebSocketConstructor;
+  /** Reconnect delays: exponential with full jitter. */
+  backoff?: BackoffOptions;
+  /** Ask the gateway to replay missed messages on reconnect (when history is on). Default true. */
+  recover?: boolean;
+  /** Give up on an attempt that is not `ready` after this many ms (token, open and auth). Default 15 000. */
+  connectTimeoutMs?: number;
+}
+
+export type HeraldEvents = {
+  state: ClientState;
+  /** The gateway's `ready` frame: user, channels, heartbeat, epoch, recovered. */
+  ready: ReadyFrame;
+  /** Every message, on every channel, in order, without duplicates. */
+  message: MessageFrame;
+  error: HeraldClientError;
+  /** After a reconnect, messages may have been missed (recovery incomplete or history off): refetch. */
+  resync: ReadyFrame;
+};
+
+/** Silence allowed on top of two heartbeat intervals before the connection is declared dead. */
+const HEARTBEAT_GRACE_MS = 1000;
+
+/**
+ * A connection to a Herald gateway that keeps itself up: it reconnects with backoff, recovers missed
+ * messages, answers heartbeats, detects a silent gateway and refreshes its token when asked.
+ */
+export class HeraldClient {
+  private readonly events = new Emitter<HeraldEvents>();
+  private readonly channels = new Emitter<Record<string, MessageFrame>>();
+  private readonly WebSocketImpl: WebSocketConstructor;
+  private readonly backoff: Backoff;
+  private readonly recovery = new RecoveryTracker();
+  private readonly recover: boolean;
+  private readonly connectTimeoutMs: number;
+  private current: ClientState = "connecting";
+  private announced: ClientState = "closed";
+  private socket: WebSocketLike | undefined;
+  private readyFrame: ReadyFrame | undefined;
+  /** Bumped whenever a connection attempt ends: late results of an older attempt are ignored. */
+  private generation = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Connect timeout before `ready`, silence timeout after it. */
+  private watchdog: ReturnType<typeof setTimeout> | undefined;
+  /** The gateway's error frame, reported together with the close that follows it. */
+  private pendingError: HeraldClientError | undefined;
+  private wasReady = false;
+  /** Gap reconnects in a row; the first is immediate, further ones back off. */
+  private gapStreak = 0;
+
+  constructor(private readonly options: ConnectOptions) {
+    if (typeof options?.url !== "string" || typeof options.getToken !== "function") {
+      throw new HeraldClientError(
+        "INVALID_OPTIONS",
+        "connect needs { url: string, getToken: () => string | Promise<string> }",
+        { retryable: false },
+      );
+    }
+    this.WebSocketImpl = resolveWebSocket(options.WebSocket);
+    this.backoff = new Backoff(options.backoff);
+    this.recover = options.recover ?? true;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
+    // Start on a microtask so listeners added right after `connect()` see the first state change.
+    const generation = this.generation;
+    queueMicrotask(() => {
+      if (generation === this.generation) void this.attempt();
+    });
+  }
+
+  get state(): ClientState {
+    return this.current;
+  }
+
+  /** The current connection's `ready` frame; undefined unless the state is `ready`. */
+  get session(): ReadyFrame | undefined {
+    return this.readyFrame;
+  }
+
+  /** Adds a listener; returns a function that removes it. */
+  on<K extends keyof HeraldEvents>(event: K, listener: Listener<HeraldEvents[K]>): () => void {
+    return this.events.on(event, listener);
+  }
+
+  off<K extends keyof HeraldEvents>(event: K, listener: Listener<HeraldEvents[K]>): void {
+    this.events.off(event, listener);
+  }
+
+  /** Listens to the messages of one channel (`user.<id>` or `channel.<name>`); returns an unsubscribe. */
+  channel(name: string, listener: Listener<MessageFrame>): () => void {
+    return this.channels.on(name, listener);
+  }
+
+  /** Starts again after `close()` or after a failure that stopped the client; no-op while running. */
+  connect(): this {
+    if (this.current === "closed") {
+      this.backoff.reset();
+      void this.attempt();
+    }
+    return this;
+  }
+
+  /** Drops the current connection, if any, and connects again right away. */
+  reconnect(): this {
+    this.teardown("reconnect");
+    this.backoff.reset();
+    void this.attempt();
+    return this;
+  }
+
+  /** Closes for good: no reconnect, and the recovery position is forgotten. */
+  close(): void {
+    this.teardown("client closed");
+    this.recovery.reset();
+    this.wasReady = false;
+    this.setState("closed");
+  }
+
+  private async attempt(): Promise<void> {
+    this.teardown("new attempt");
+    const generation = this.generation;
+    this.pendingError = undefined;
+    this.setState("connecting");
+    this.arm(this.connectTimeoutMs, () =>
+      this.fail(new HeraldClientError("CONNECT_TIMEOUT", `not ready within ${this.connectTimeoutMs} ms`)),
+    );
+    const token = await this.token();
+    if (generation !== this.generation) return;
+    if (token instanceof HeraldClientError) return this.fail(token);
+    let socket: WebSocketLike;
+    try {
+      socket = new this.WebSocketImpl(this.options.url);
+    } catch (err) {
+      return this.stop(
+        new HeraldClientError("CONNECT_FAILED", `cannot open a WebSocket to ${this.options.url}: ${err}`, {
+          retryable: false,
+          cause: err,
+        }),
+      );
+    }
+    this.socket = socket;
+    socket.onopen = () => {
+      if (socket !== this.socket) return;
+      this.setState("authenticating");
+      const recover = this.recover ? this.recovery.request() : undefined;
+      this.send(recover ? { type: "auth", token, recover } : { type: "auth", token });
+    };
+    socket.onmessage = (event) => {
+      if (socket === this.socket) this.receive(event.data);
+    };
+    socket.onclose = (event) => {
+      if (socket === this.socket) this.closed(event.code, event.reason);
+    };
+    // A close event always follows an error event and carries the code; the error itself says less.
+    socket.onerror = () => {};
+  }
+
+  /** A fresh token from the application, or the error to report when there is none. */
+  private async token(): Promise<string | HeraldClientError> {
+    let token: unknown;
+    try {
+      token = await this.options.getToken();
+    } catch (err) {
+      return new HeraldClientError("TOKEN_UNAVAILABLE", `getToken failed: ${err}`, { cause: err });
+    }
+    return typeof token === "string" && token !== ""
+      ? token
+      : new HeraldClientError(
+          "TOKEN_UNAVAILABLE",
+          "getToken returned no token (expected a non-empty string)",
+        );
+  }
+
+  private receive(data: unknown): void {
+    // Any frame proves the gateway alive, not only its pings.
+    if (this.readyFrame) this.armLiveness(this.readyFrame.heartbeat);
+    const frame = parseServerFrame(data);
+    if (!frame) {
+      const text = typeof data === "string" ? data.slice(0, 200) : typeof data;
+      this.events.emit("error", new HeraldClientError("INVALID_SERVER_FRAME", `ignored a frame: ${text}`));
+      return;
+    }
+    switch (frame.type) {
+      case "ready":
+        return this.onReady(frame);
+      case "message":
+        return this.onMessage(frame);
+      case "error":
+        this.pendingError = new HeraldClientError(frame.code, frame.message, { reason: frame.reason });
+        return;
+      case "token_expiring":
+        return void this.refresh();
+      case "ping":
+        return this.send({ type: "pong" });
+    }
+  }
+
+  private onReady(frame: ReadyFrame): void {
+    const resync = this.wasReady && frame.recovered !== true;
+    this.wasReady = true;
+    this.readyFrame = frame;
+    this.recovery.ready(frame);
+    this.backoff.reset();
+    this.armLiveness(frame.heartbeat);
+    this.setState("ready");
+    this.events.emit("ready", frame);
+    if (resync) this.events.emit("resync", frame);
+  }
+
+  private onMessage(frame: MessageFrame): void {
+    if (!this.readyFrame) return;
+    if (this.recover) {
+      const verdict = this.recovery.accept(frame);
+      if (verdict === "duplicate") return;
+      if (verdict === "gap") {
+        // Reconnecting with `recover` makes the gateway replay what the gap lost, in order.
+        this.gapStreak++;
+        this.teardown("sequence gap");
+        return this.scheduleRetry(this.gapStreak > 1 ? this.backoff.next() : 0);
+      }
+      if (frame.prev !== undefined) this.gapStreak = 0;
+    }
+    this.events.emit("message", frame);
+    this.channels.emit(frame.channel, frame);
+  }
+
+  private async refresh(): Promise<void> {
+    const generation = this.generation;
+    const token = await this.token();
+    if (generation !== this.generation) return;
+    // Without a new token the gateway closes at expiry (retryable), and the reconnect asks again.
+    if (token instanceof HeraldClientError) this.events.emit("error", token);
+    else this.send({ type: "refresh", token });
+  }
+
+  private closed(code: number, reason: string): void {
+    const retryable = isRetryableClose(code);
+    const pending = this.pendingError;
+    const details = { closeCode: code, retryable };
+    const error = pending
+      ? new HeraldClientError(pending.code, pending.message, { ...details, reason: pending.reason })
+      : code === 1006
+        ? new HeraldClientError("CONNECTION_LOST", "the connection to the gateway was lost", details)
+        : new HeraldClientError(
+            "CONNECTION_CLOSED",
+            `the gateway closed the connection with code ${code}${reason ? `: ${reason}` : ""}`,
+            details,
+          );
+    if (!retryable) return this.stop(error);
+    this.teardown("closed");
+    // A draining gateway spreads its clients itself; a short random pause avoids landing all at once.
+    const delay =
+      code === CloseCode.ServiceRestart
+        ? Math.floor(this.backoff.random() * this.backoff.initialMs)
+        : this.backoff.next();
+    this.scheduleRetry(delay);
+    this.events.emit("error", error);
+  }
+
+  /** An attempt or connection failed in a way retrying can fix. */
+  private fail(error: HeraldClientError): void {
+    this.teardown(error.code);
+    this.scheduleRetry(this.backoff.next());
+    this.events.emit("error", error);
+  }
+
+  /** A failure retrying cannot fix: stop until the application calls `connect()`. */
+  private stop(error: HeraldClientError): void {
+    this.teardown(error.code);
+    this.setState("closed");
+    this.events.emit("error", error);
+  }
+
+  private scheduleRetry(delayMs: number): void {
+    this.setState("reconnecting");
+    this.retryTimer = setTimeout(() => void this.attempt(), delayMs);
+  }
+
+  /** Ends the current attempt: its socket, timers and pending async steps. */
+  private teardown(reason: string): void {
+    this.generation++;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.watchdog);
+    const socket = this.socket;
+    this.socket = undefined;
+    this.readyFrame = undefined;
+    try {
+      socket?.close(CloseCode.Normal, reason);
+    } catch {
+      // already closing: nothing left to do
+    }
+  }
+
+  private armLiveness(heartbeatMs: number): void {
+    const silenceMs = 2 * heartbeatMs + HEARTBEAT_GRACE_MS;
+    this.arm(silenceMs, () =>
+      this.fail(new HeraldClientError("GATEWAY_SILENT", `no frame from the gateway for ${silenceMs} ms`)),
+    );
+  }
+
+  private arm(ms: number, onTimeout: () => void): void {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(onTimeout, ms);
+  }
+
+  private send(frame: ClientFrame): void {
+    if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(frame));
+  }
+
+  private setState(next: ClientState): void {
+    this.current = next;
+    if (next === this.announced) return;
+    this.announced = next;
+    this.events.emit("state", next);
+  }
+}
+
+/** Creates a client and starts connecting at once. */
+export function connect(options: ConnectOptions): HeraldClient {
+  return new HeraldClient(options);
+}

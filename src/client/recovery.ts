@@ -1,0 +1,62 @@
+import type { RecoverRequest } from "../protocol/client-frames.js";
+import type { MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
+
+/** The protocol accepts at most this many channels in `recover.since`. */
+const MAX_RECOVER_CHANNELS = 64;
+
+/** What to do with an incoming message. */
+export type Verdict = "deliver" | "duplicate" | "gap";
+
+/**
+ * Remembers the history stream's epoch and the last sequence seen per channel, so a reconnect can
+ * ask the gateway for exactly what was missed, and so replayed duplicates and live gaps are noticed.
+ * Holds nothing while history is off (no `epoch`, no `seq`).
+ */
+export class RecoveryTracker {
+  private epoch: string | undefined;
+  private readonly lastSeq = new Map<string, number>();
+
+  /** The `recover` part of the next auth frame; undefined while history was never seen. */
+  request(): RecoverRequest | undefined {
+    if (this.epoch === undefined) return undefined;
+    const since: Record<string, number> = {};
+    for (const [channel, seq] of [...this.lastSeq].slice(-MAX_RECOVER_CHANNELS)) since[channel] = seq;
+    return { epoch: this.epoch, since };
+  }
+
+  /**
+   * Takes in a `ready` frame. Sequences of another stream (new epoch) or of an incomplete recovery
+   * are forgotten: the next live message on each channel becomes the new starting point, rather
+   * than a "gap" that no replay could ever fill.
+   */
+  ready(frame: ReadyFrame): void {
+    if (frame.epoch !== this.epoch || frame.recovered === false) this.lastSeq.clear();
+    this.epoch = frame.epoch;
+    for (const channel of [...this.lastSeq.keys()]) {
+      if (!frame.channels.includes(channel)) this.lastSeq.delete(channel);
+    }
+  }
+
+  /**
+   * A message with a sequence at or below the last one seen on its channel is a duplicate (a replay
+   * overlapping what was delivered). A live message whose `prev` is not the last sequence seen means
+   * messages in between never arrived: a gap.
+   */
+  accept(frame: MessageFrame): Verdict {
+    if (frame.seq === undefined) return "deliver";
+    const last = this.lastSeq.get(frame.channel);
+    if (last !== undefined) {
+      if (frame.seq <= last) return "duplicate";
+      if (frame.prev !== undefined && frame.prev !== last) return "gap";
+    }
+    // Delete first so the map stays ordered by recency: `request` keeps the most recent channels.
+    this.lastSeq.delete(frame.channel);
+    this.lastSeq.set(frame.channel, frame.seq);
+    return "deliver";
+  }
+
+  reset(): void {
+    this.epoch = undefined;
+    this.lastSeq.clear();
+  }
+}

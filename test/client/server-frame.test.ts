@@ -1,0 +1,82 @@
+import * as v from "valibot";
+import { describe, expect, it } from "vitest";
+import { parseServerFrame } from "../../src/client/server-frame.js";
+import { ServerFrame } from "../../src/protocol/server-frames.js";
+
+const ready = {
+  type: "ready",
+  user: "1",
+  connection: "c",
+  gateway: "g",
+  channels: ["user.1"],
+  heartbeat: 25000,
+};
+
+/** Frames both the client's guards and the protocol schema must accept. */
+const VALID: unknown[] = [
+  ready,
+  { ...ready, expiresAt: 1_700_000_000_000, epoch: "171", recovered: false },
+  { type: "message", channel: "user.1", data: { a: 1 } },
+  { type: "message", channel: "user.1", data: "text", seq: 5, prev: 0 },
+  { type: "message", channel: "channel.news", data: null, seq: 5 },
+  { type: "error", code: "AUTH_REFUSED", message: "refused", reason: "expired" },
+  { type: "token_expiring", expiresAt: 5 },
+  { type: "refreshed" },
+  { type: "refreshed", expiresAt: 5 },
+  { type: "ping" },
+  { type: "pong" },
+];
+
+/** Frames both must refuse. */
+const INVALID: unknown[] = [
+  null,
+  42,
+  "ready",
+  [],
+  {},
+  { type: "nope" },
+  { type: "constructor" },
+  { ...ready, heartbeat: "25000" },
+  { ...ready, channels: "user.1" },
+  { ...ready, channels: [1] },
+  { ...ready, user: undefined },
+  { ...ready, recovered: "yes" },
+  { ...ready, epoch: 7 },
+  { type: "message", data: 1 },
+  { type: "message", channel: "user.1", seq: "5" },
+  { type: "message", channel: "user.1", prev: "4" },
+  { type: "error", code: "AUTH_REFUSED" },
+  { type: "error", code: 4401, message: "x" },
+  { type: "token_expiring" },
+  { type: "refreshed", expiresAt: "soon" },
+];
+
+describe("parseServerFrame (hand-written guards for the browser bundle)", () => {
+  it.each(VALID.map((frame) => [JSON.stringify(frame), frame]))(
+    "accepts %s like the schema",
+    (text, frame) => {
+      expect(v.safeParse(ServerFrame, frame).success).toBe(true);
+      expect(parseServerFrame(text)).toEqual(frame);
+    },
+  );
+
+  it.each(INVALID.map((frame) => [JSON.stringify(frame) ?? "undefined", frame]))(
+    "refuses %s like the schema",
+    (text, frame) => {
+      expect(v.safeParse(ServerFrame, frame).success).toBe(false);
+      expect(parseServerFrame(text)).toBeUndefined();
+    },
+  );
+
+  it("refuses what is not JSON text", () => {
+    expect(parseServerFrame("{not json")).toBeUndefined();
+    expect(parseServerFrame(new Uint8Array([123, 125]))).toBeUndefined();
+    expect(parseServerFrame(undefined)).toBeUndefined();
+  });
+
+  it("passes error codes the schema does not know yet, so a newer gateway's codes reach the app", () => {
+    const frame = { type: "error", code: "SOMETHING_NEW", message: "m" };
+    expect(v.safeParse(ServerFrame, frame).success).toBe(false);
+    expect(parseServerFrame(JSON.stringify(frame))).toEqual(frame);
+  });
+});
