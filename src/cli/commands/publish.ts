@@ -1,0 +1,177 @@
+import { Command, Option } from "commander";
+import * as v from "valibot";
+import { HeraldBackend, isHeraldBackendError } from "../../backend/index.js";
+import { SAFE_NAME_DESCRIPTION, SAFE_NAME_PATTERN, SubjectPrefix } from "../../protocol/index.js";
+import { CliError, ExitCode } from "../cli-error.js";
+
+const NatsUrl = v.pipe(
+  v.string(),
+  v.regex(/^(nats|tls):\/\/[^\s/]+$|^[^\s:/]+:\d+$/, "must be like nats://host:4222 or host:4222"),
+);
+
+/** The command line of `herald publish`, checked before anything connects. */
+const PublishInput = v.object({
+  target: v.pipe(v.string(), v.regex(SAFE_NAME_PATTERN, `must be ${SAFE_NAME_DESCRIPTION}`)),
+  message: v.string(),
+  nats: v.pipe(
+    v.string(),
+    v.transform((list) =>
+      list
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+    v.minLength(1, "needs at least one server"),
+    v.array(NatsUrl),
+  ),
+  prefix: SubjectPrefix,
+  natsUser: v.optional(v.string()),
+  natsPassword: v.optional(v.string()),
+  natsToken: v.optional(v.string()),
+  channel: v.boolean(),
+  stored: v.boolean(),
+  msgId: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256))),
+  timeout: v.pipe(
+    v.string(),
+    v.regex(/^\d+$/, "must be a whole number of ms"),
+    v.transform(Number),
+    v.minValue(100, "must be at least 100 ms"),
+    v.maxValue(600_000, "must be at most 600000 ms"),
+  ),
+});
+type PublishInput = v.InferOutput<typeof PublishInput>;
+
+interface PublishFlags {
+  nats: string;
+  prefix: string;
+  natsUser?: string;
+  natsPassword?: string;
+  natsToken?: string;
+  channel?: boolean;
+  stored?: boolean;
+  msgId?: string;
+  timeout: string;
+}
+
+/** `herald publish <userId> <message>`: one message to a user (or, with --channel, a shared channel). */
+export function publishCommand(): Command {
+  return new Command("publish")
+    .description("Publish a message to a user's channel (or a shared channel with --channel)")
+    .argument("<userId>", "user id (with --channel: shared channel name)")
+    .argument("<message>", 'message text, sent as given: {"a":1} arrives as JSON, hello! as a string')
+    .addOption(
+      new Option("--nats <servers>", "NATS servers, comma-separated")
+        .env("HERALD_NATS_URL")
+        .default("nats://127.0.0.1:4222"),
+    )
+    .addOption(new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default("herald"))
+    .addOption(new Option("--nats-user <user>", "NATS user name").env("HERALD_NATS_USER"))
+    .addOption(new Option("--nats-password <password>", "NATS password").env("HERALD_NATS_PASSWORD"))
+    .addOption(new Option("--nats-token <token>", "NATS token").env("HERALD_NATS_TOKEN"))
+    .option("--channel", "treat the first argument as a shared channel name")
+    .option("--stored", "publish with a JetStream acknowledgement and print the stored sequence")
+    .option("--msg-id <id>", "with --stored: idempotency key, a repeated id is stored once")
+    .addOption(
+      new Option("--timeout <ms>", "ms to wait for NATS and for the acknowledgement").default("3000"),
+    )
+    .action(async (target: string, message: string, flags: PublishFlags) => {
+      const input = parseInput({
+        target,
+        message,
+        ...flags,
+        channel: !!flags.channel,
+        stored: !!flags.stored,
+      });
+      await publish(input);
+    });
+}
+
+function parseInput(raw: Record<string, unknown>): PublishInput {
+  const parsed = v.safeParse(PublishInput, raw);
+  if (parsed.success) return parsed.output;
+  const lines = parsed.issues.map((issue) => {
+    const key = String(issue.path?.[0]?.key ?? "");
+    const label =
+      key === "target"
+        ? raw.channel
+          ? "channel name"
+          : "user id"
+        : key === "message"
+          ? "message"
+          : `--${kebab(key)}`;
+    const value = issue.path?.[0]?.value;
+    const shown =
+      typeof value === "string" && key !== "natsPassword" && key !== "natsToken"
+        ? ` ${JSON.stringify(value)}`
+        : "";
+    return `invalid ${label}${shown}: ${issue.message}`;
+  });
+  throw new CliError(lines.join("\n"), ExitCode.Usage);
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+async function publish(input: PublishInput): Promise<void> {
+  const backend = await HeraldBackend.connect({
+    servers: input.nats,
+    prefix: input.prefix,
+    timeout: input.timeout,
+    name: "herald-cli",
+    ...(input.natsUser !== undefined ? { user: input.natsUser } : {}),
+    ...(input.natsPassword !== undefined ? { pass: input.natsPassword } : {}),
+    ...(input.natsToken !== undefined ? { token: input.natsToken } : {}),
+  }).catch(asCliError);
+  try {
+    // Sent as the bytes typed: the gateway delivers valid JSON as JSON and anything else as a string.
+    const payload = new TextEncoder().encode(input.message);
+    const target = input.channel ? { channel: input.target } : { user: input.target };
+    if (input.stored) {
+      const stored = await backend
+        .publishStored(target, payload, {
+          timeout: input.timeout,
+          ...(input.msgId !== undefined ? { msgId: input.msgId } : {}),
+        })
+        .catch(asCliError);
+      process.stdout.write(`published to ${stored.subject}\n`);
+      process.stdout.write(
+        stored.duplicate
+          ? `already stored as seq ${stored.seq} in stream ${stored.stream} (duplicate --msg-id)\n`
+          : `stored as seq ${stored.seq} in stream ${stored.stream}\n`,
+      );
+    } else {
+      const subject = input.channel
+        ? backend.publishToChannel(input.target, payload)
+        : backend.publish(input.target, payload);
+      // The server has the message once the flush's round trip returns.
+      await withTimeout(
+        backend.flush(),
+        input.timeout,
+        `NATS did not confirm the publish within ${input.timeout} ms`,
+      );
+      process.stdout.write(`published to ${subject}\n`);
+    }
+  } finally {
+    await withTimeout(backend.close(), input.timeout, "closing the NATS connection timed out").catch(
+      () => undefined,
+    );
+  }
+}
+
+function asCliError(error: unknown): never {
+  if (isHeraldBackendError(error)) {
+    throw new CliError(error.message, error.code === "UNSAFE_NAME" ? ExitCode.Usage : ExitCode.Failure, {
+      cause: error,
+    });
+  }
+  throw error;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CliError(message, ExitCode.Failure)), ms);
+  });
+  return Promise.race([promise.catch(asCliError), timeout]).finally(() => clearTimeout(timer));
+}
