@@ -1,0 +1,121 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { accept, HeraldBackend, refuse } from "../../src/backend/index.js";
+import type { RunningGateway } from "../../src/gateway/index.js";
+import { CloseCode } from "../../src/protocol/index.js";
+import { type NatsServer, startNats, startTestGateway, TestClient } from "../../src/testing/index.js";
+
+/** Token expiry and refresh, heartbeats, and slow consumers. */
+describe("liveness", () => {
+  let nats: NatsServer;
+  let backend: HeraldBackend;
+  let gateway: RunningGateway;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    nats = await startNats();
+    backend = await HeraldBackend.connect({ servers: nats.url });
+    // tokens: "<user>:<ms valid>" ; "<user>:refused" is refused
+    backend.serveAuth((token) => {
+      const [user = "", valid = ""] = token.split(":");
+      if (valid === "refused") return refuse("revoked", "token revoked");
+      return accept({ user, ...(valid ? { expiresAt: Date.now() + Number(valid) } : {}) });
+    });
+    gateway = await startTestGateway(nats, {
+      refreshBefore: 600,
+      heartbeatInterval: 200,
+      heartbeatTimeout: 700,
+      maxBufferedBytes: 256 * 1024,
+    });
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await backend?.close();
+    await nats?.stop();
+  });
+
+  async function ready(token: string): Promise<TestClient> {
+    const c = await TestClient.ready(gateway.url, token);
+    clients.push(c);
+    return c;
+  }
+  /** Answers every heartbeat ping, as the client SDK does. */
+  function keepAlive(client: TestClient): void {
+    client.socket.on("message", (data) => {
+      if (data.toString() === '{"type":"ping"}') client.send({ type: "pong" });
+    });
+  }
+
+  it("asks for a refresh before expiry and keeps the connection and its messages", async () => {
+    const client = await ready("ann:900");
+    keepAlive(client);
+    const expiring = await client.next("token_expiring");
+    expect(typeof expiring.expiresAt).toBe("number");
+    client.send({ type: "refresh", token: "ann:5000" });
+    const refreshed = await client.next("refreshed");
+    expect(refreshed.expiresAt as number).toBeGreaterThan(expiring.expiresAt as number);
+    await new Promise((r) => setTimeout(r, 500)); // past the first token's expiry
+    backend.publish("ann", { still: "here" });
+    expect((await client.waitForMessages(1))[0]).toMatchObject({ data: { still: "here" } });
+    expect(client.closed).toBeUndefined();
+  });
+
+  it("closes 4401 when a refresh is refused", async () => {
+    const client = await ready("ben:900");
+    keepAlive(client);
+    await client.next("token_expiring");
+    client.send({ type: "refresh", token: "ben:refused" });
+    expect(await client.next("error")).toMatchObject({ code: "REFRESH_REFUSED", reason: "revoked" });
+    expect((await client.waitClose()).code).toBe(CloseCode.AuthRefused);
+  });
+
+  it("refuses a refreshed token of another user", async () => {
+    const client = await ready("cid:900");
+    keepAlive(client);
+    await client.next("token_expiring");
+    client.send({ type: "refresh", token: "someone-else:5000" });
+    expect(await client.next("error")).toMatchObject({ code: "REFRESH_REFUSED", reason: "user_changed" });
+    expect((await client.waitClose()).code).toBe(CloseCode.AuthRefused);
+  });
+
+  it("closes 4410 at expiry when no refresh came", async () => {
+    const client = await ready("dee:800");
+    keepAlive(client);
+    await client.next("token_expiring");
+    expect(await client.next("error", 3000)).toMatchObject({ code: "TOKEN_EXPIRED" });
+    expect((await client.waitClose()).code).toBe(CloseCode.TokenExpired);
+  });
+
+  it("pings clients and closes 4411 those that stay silent", async () => {
+    const lively = await ready("eve");
+    keepAlive(lively);
+    const silent = await ready("fay");
+    expect((await silent.waitClose(3000)).code).toBe(CloseCode.HeartbeatTimeout);
+    expect(silent.frames.some((f) => f.type === "ping")).toBe(true);
+    expect(lively.closed).toBeUndefined();
+  });
+
+  it("cuts off a client that stops reading while another keeps receiving everything", async () => {
+    const reader = await ready("gus");
+    keepAlive(reader);
+    const stalled = await ready("gus");
+    stalled.socket.pause();
+    const before = gateway.sessionCount;
+    const payload = { blob: "x".repeat(8 * 1024) };
+    const total = 2000;
+    for (let i = 0; i < total; i++) {
+      backend.publish("gus", { ...payload, i });
+      if (i % 100 === 0) await backend.flush();
+    }
+    await backend.flush();
+    const got = await reader.waitForMessages(total, 20_000);
+    expect(got.map((m) => (m.data as { i: number }).i)).toEqual(Array.from({ length: total }, (_, i) => i));
+    expect(gateway.sessionCount).toBe(before - 1);
+    stalled.socket.resume();
+    const close = await stalled.waitClose(10_000);
+    expect([CloseCode.SlowConsumer, 1006]).toContain(close.code);
+    expect(stalled.messages().length).toBeLessThan(total);
+  });
+});
