@@ -12,7 +12,9 @@ export interface Recoverable {
  * Runs after the session joined its channels (live frames are being held). For each channel it
  * reads the stream's last sequence — the position live delivery continues from — and replays what
  * the client missed since the sequence it sent, with `prev` chained so the client can check the
- * replay has no holes. Then sends `ready` and lets the held live frames through.
+ * replay has no holes. Then sends `ready` and lets the held live frames through. When the stream no
+ * longer holds all that was missed, nothing is replayed and `recovered` is false: the application
+ * refetches its state instead of trusting a partial history.
  */
 export async function recoverChannels(
   session: Recoverable,
@@ -33,7 +35,11 @@ export async function recoverChannels(
     const since = sameStream ? recover.since[channel] : undefined;
     if (since === undefined || since >= last) continue;
     // Limits discard oldest first: if `since` itself is still stored, everything after it is too.
-    if (since > 0 && !(await history.holds(subject, since))) complete = false;
+    if (since > 0 && !(await history.holds(subject, since))) {
+      // A partial replay would look complete to the application: send none, say recovered: false.
+      complete = false;
+      continue;
+    }
     const prefix = channelFramePrefix(channel);
     let prev = since;
     for await (const message of history.replay(subject, since, last)) {
