@@ -1,0 +1,83 @@
+import * as v from "valibot";
+
+/** The commands the runner sends to its helper processes and their replies (validated both ways). */
+
+export const SYSTEM_NAMES = ["herald", "nats-ws", "socketio"] as const;
+export const SystemName = v.picklist(SYSTEM_NAMES);
+export type SystemName = v.InferOutput<typeof SystemName>;
+
+const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+/** Users are `u0`, `u1`, ...; every client also receives the shared channel `all`. */
+export const userId = (index: number): string => `u${index}`;
+export const SHARED_CHANNEL = "all";
+export const SUBJECT_PREFIX = "herald";
+
+export const ConnectCommand = v.object({
+  type: v.literal("connect"),
+  system: SystemName,
+  url: v.string(),
+  firstUser: Count,
+  count: Count,
+  localAddresses: v.pipe(v.array(v.string()), v.minLength(1)),
+  /** Connections opening at once; 0 opens all of them at once (the storm). */
+  concurrency: Count,
+  timeoutMs: Count,
+});
+
+export const ConnectResult = v.object({
+  ready: Count,
+  failed: Count,
+  failures: v.record(v.string(), Count),
+  startedNs: v.number(),
+  lastReadyNs: v.number(),
+});
+export type ConnectResult = v.InferOutput<typeof ConnectResult>;
+
+export const LoadgenCommand = v.variant("type", [
+  ConnectCommand,
+  /** Start counting notifications of `run` (and forget earlier counts). */
+  v.object({ type: v.literal("record"), run: Count }),
+  v.object({ type: v.literal("stats") }),
+  /** Just the count of notifications of the current run (cheap, polled while draining). */
+  v.object({ type: v.literal("count") }),
+  v.object({ type: v.literal("close") }),
+]);
+export type LoadgenCommand = v.InferOutput<typeof LoadgenCommand>;
+
+export const LoadgenStats = v.object({
+  run: Count,
+  received: Count,
+  /** Notifications of an older run arriving late, or with no readable stamp. */
+  stray: Count,
+  firstReceiptNs: v.number(),
+  lastReceiptNs: v.number(),
+  /** hdr-histogram of latencies in microseconds, compressed base64. */
+  histogram: v.string(),
+  open: Count,
+  closedAfterReady: v.record(v.string(), Count),
+});
+export type LoadgenStats = v.InferOutput<typeof LoadgenStats>;
+
+export const ReceivedCount = v.object({ received: Count });
+
+export const Empty = v.object({});
+
+export const PublishTarget = v.picklist(["unicast", "broadcast"]);
+
+export const PublisherCommand = v.variant("type", [
+  v.object({
+    type: v.literal("run"),
+    run: Count,
+    target: PublishTarget,
+    users: Count,
+    /** Notifications per second, paced every millisecond. */
+    rate: v.pipe(v.number(), v.minValue(0.1)),
+    durationMs: Count,
+    payloadBytes: Count,
+  }),
+]);
+export type PublisherCommand = v.InferOutput<typeof PublisherCommand>;
+
+export const PublishResult = v.object({ sent: Count, startedNs: v.number(), endedNs: v.number() });
+export type PublishResult = v.InferOutput<typeof PublishResult>;

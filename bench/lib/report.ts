@@ -1,0 +1,92 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { FigureDef, ScenarioName, ScenarioParams, SystemResult } from "../scenarios.js";
+import type { SystemName } from "./commands.js";
+import { formatProfile } from "./cpu-profile.js";
+import type { Environment } from "./environment.js";
+
+/** The terminal table (one column per system, then Herald / peer ratios) and the JSON result file. */
+export function formatTable(
+  title: string,
+  figures: readonly FigureDef[],
+  results: readonly SystemResult[],
+): string {
+  const systems = results.map((r) => r.system);
+  const herald = results.find((r) => r.system === "herald");
+  const peers = results.filter((r) => r.system !== "herald");
+  const header = ["figure", ...systems, ...(herald ? peers.map((p) => `herald/${p.system}`) : [])];
+  const rows: string[][] = [header];
+  for (const figure of figures) {
+    const values = results.map((r) => (r.ok ? r.figures[figure.key] : undefined));
+    if (values.every((value) => value === undefined || Number.isNaN(value))) continue;
+    const ratios = herald
+      ? peers.map((peer) =>
+          ratio(
+            herald.ok ? herald.figures[figure.key] : undefined,
+            peer.ok ? peer.figures[figure.key] : undefined,
+            figure,
+          ),
+        )
+      : [];
+    const label = figure.better ? `${figure.label} ${figure.better === "higher" ? "↑" : "↓"}` : figure.label;
+    rows.push([label, ...values.map(formatNumber), ...ratios]);
+  }
+  for (const r of results) if (!r.ok) rows.push([`${r.system} failed`, r.error.split("\n")[0] ?? ""]);
+  const widths = header.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? "").length)));
+  const line = (row: string[]) =>
+    row
+      .map((cell, col) => (col === 0 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0)))
+      .join("  ");
+  return [title, ...rows.map(line)].join("\n");
+}
+
+function ratio(mine: number | undefined, theirs: number | undefined, figure: FigureDef): string {
+  if (
+    !figure.better ||
+    mine === undefined ||
+    theirs === undefined ||
+    Number.isNaN(mine) ||
+    Number.isNaN(theirs)
+  )
+    return "";
+  if (theirs === 0) return mine === 0 ? "=" : "";
+  const value = mine / theirs;
+  const good = figure.better === "higher" ? value >= 1 : value <= 1;
+  return `${value >= 10 ? value.toFixed(1) : value.toFixed(2)}x${good ? "" : " !"}`;
+}
+
+function formatNumber(value: number | undefined): string {
+  if (value === undefined || Number.isNaN(value)) return "-";
+  if (Number.isInteger(value)) return value.toLocaleString("en-US");
+  return value < 10 ? value.toFixed(3).replace(/0+$/, "").replace(/\.$/, "") : value.toFixed(1);
+}
+
+export function formatProfiles(results: readonly SystemResult[]): string {
+  return results
+    .filter((r) => r.ok && r.profile)
+    .map((r) => (r.ok && r.profile ? formatProfile(`CPU profile of the ${r.system} server`, r.profile) : ""))
+    .join("\n\n");
+}
+
+export interface ResultFile {
+  readonly scenario: ScenarioName;
+  readonly profile: "full" | "quick";
+  readonly environment: Environment;
+  readonly parameters: ScenarioParams & {
+    serverCore: string;
+    clientCore: string;
+    localAddresses: readonly string[];
+  };
+  readonly results: readonly SystemResult[];
+  readonly table: string;
+}
+
+export async function writeResult(dir: string, file: ResultFile): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const stamp = file.environment.date.replace(/:\d\d\.\d+Z$/, "").replace(/:/g, "");
+  const path = join(dir, `${stamp}-${file.scenario}.json`);
+  await writeFile(path, `${JSON.stringify(file, null, 2)}\n`);
+  return path;
+}
+
+export type { SystemName };

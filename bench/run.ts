@@ -1,0 +1,215 @@
+import { join } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { SYSTEM_NAMES, type SystemName } from "./lib/commands.js";
+import { describeEnvironment } from "./lib/environment.js";
+import { openFilesLimit } from "./lib/proc-stats.js";
+import { stopAll, stopAllOnSignals } from "./lib/processes.js";
+import { formatProfiles, formatTable, writeResult } from "./lib/report.js";
+import { sleep } from "./lib/wait.js";
+import {
+  FIGURES,
+  type HarnessOptions,
+  runScenario,
+  SCENARIO_NAMES,
+  type ScenarioName,
+  type ScenarioParams,
+  type SystemResult,
+} from "./scenarios.js";
+import { BENCH_DIR, REPO_DIR } from "./systems/system.js";
+
+/**
+ * `npm run bench`: every scenario against Herald and its two peers, one system at a time, with the
+ * server side on one core and the load generator on the other. Prints a table per scenario and
+ * writes bench/results/<date>-<scenario>.json.
+ */
+const program = new Command("bench")
+  .description("Herald side by side with nats-server's own WebSocket and Socket.IO + Redis")
+  .addOption(new Option("--scenario <names>", "comma-separated scenarios").default(SCENARIO_NAMES.join(",")))
+  .addOption(new Option("--system <names>", "comma-separated systems").default(SYSTEM_NAMES.join(",")))
+  .option("--quick", "small and short: the regression guard (results go to bench/results/quick)")
+  .option("-n, --clients <n>", "clients (all scenarios; idle defaults to the open-files limit)", positiveInt)
+  .option("--rate <n>", "notifications per second (default 2000 unicast, 20 broadcast)", positiveNumber)
+  .option("--duration <s>", "seconds of publishing measured", positiveNumber)
+  .option("--warmup <s>", "seconds of publishing before measuring", nonNegativeNumber)
+  .option("--payload-bytes <n>", "size of each notification's payload", positiveInt, 100)
+  .option("--profile", "run Node servers with --cpu-prof and print the top of the profile")
+  .option("--server-core <cpus>", "taskset core list for the server side", "0")
+  .option("--client-core <cpus>", "taskset core list for load generator and publisher", "1")
+  .option("--addresses <n>", "loopback source addresses 127.0.0.1..n", positiveInt, 4)
+  .option("--setup-concurrency <n>", "connections opening at once outside the storm", positiveInt, 200)
+  .option("--out <dir>", "where result files go")
+  .option("--verbose", "print every process's output")
+  .parse();
+
+const opts = program.opts<{
+  scenario: string;
+  system: string;
+  quick?: boolean;
+  clients?: number;
+  rate?: number;
+  duration?: number;
+  warmup?: number;
+  payloadBytes: number;
+  profile?: boolean;
+  serverCore: string;
+  clientCore: string;
+  addresses: number;
+  setupConcurrency: number;
+  out?: string;
+  verbose?: boolean;
+}>();
+
+const scenarios = pickList("--scenario", opts.scenario, SCENARIO_NAMES);
+const systems = pickList("--system", opts.system, SYSTEM_NAMES);
+const limit = openFilesLimit();
+// Each server process holds one descriptor per client plus a few hundred of its own.
+const idleMax = Math.floor((limit.soft - 500) / 500) * 500;
+const quick = opts.quick === true;
+
+function paramsFor(scenario: ScenarioName): ScenarioParams {
+  const defaultClients = quick ? (scenario === "idle" ? 1000 : 500) : scenario === "idle" ? idleMax : 5000;
+  const clients = opts.clients ?? defaultClients;
+  if (clients > idleMax) {
+    fail(
+      `${clients} clients do not fit the open-files limit (${limit.soft}); at most ${idleMax}. Raise ulimit -n.`,
+    );
+  }
+  return {
+    clients,
+    rate: opts.rate ?? (scenario === "broadcast" ? 20 : quick ? 500 : 2000),
+    durationS: opts.duration ?? (quick ? 3 : 20),
+    warmupS: opts.warmup ?? (quick ? 1 : 3),
+    payloadBytes: opts.payloadBytes,
+    settleS: quick ? 2 : 5,
+    holdS: quick ? 3 : 10,
+  };
+}
+
+const harness: HarnessOptions = {
+  serverCore: opts.serverCore,
+  clientCore: opts.clientCore,
+  localAddresses: Array.from({ length: opts.addresses }, (_, i) => `127.0.0.${i + 1}`),
+  setupConcurrency: opts.setupConcurrency,
+  clientsPerLoadgen: Math.floor(limit.soft / 2),
+  profileDir: opts.profile
+    ? join(BENCH_DIR, "results", "profiles", new Date().toISOString().replace(/[:.]/g, "-"))
+    : undefined,
+  verbose: opts.verbose === true,
+  log: (line) => process.stdout.write(`${line}\n`),
+};
+
+async function main(): Promise<number> {
+  stopAllOnSignals();
+  const environment = describeEnvironment(REPO_DIR);
+  const outDir = opts.out ?? join(BENCH_DIR, "results", ...(quick ? ["quick"] : []));
+  process.stdout.write(
+    `herald bench (${quick ? "quick" : "full"}): ${environment.cpuModel}, ${environment.cores} cores, Node ${environment.node}, ` +
+      `${environment.natsServer}, ${environment.redisServer.split(" ").slice(0, 3).join(" ")}; open files ${limit.soft}; ` +
+      `load average ${environment.loadAverageAtStart.join(" ")}\n`,
+  );
+  if (environment.loadAverageAtStart[0] !== undefined && environment.loadAverageAtStart[0] > 0.5) {
+    process.stdout.write("note: the machine is already busy; figures will be noisy (see 'other load').\n");
+  }
+  let failures = 0;
+  for (const scenario of scenarios) {
+    const params = paramsFor(scenario);
+    const title = describeScenario(scenario, params);
+    process.stdout.write(`\n${title}\n`);
+    const results: SystemResult[] = [];
+    for (const system of systems) {
+      try {
+        results.push(await runScenario(scenario, system, params, harness));
+      } catch (err) {
+        failures++;
+        const message = err instanceof Error ? err.message : String(err);
+        process.stdout.write(`  ${system} failed: ${message}\n`);
+        results.push({ system, ok: false, error: message });
+        await stopAll();
+      }
+      await sleep(1000);
+    }
+    const table = formatTable(title, FIGURES[scenario], results);
+    process.stdout.write(`\n${table}\n`);
+    const profiles = formatProfiles(results);
+    if (profiles) process.stdout.write(`\n${profiles}\n`);
+    const path = await writeResult(outDir, {
+      scenario,
+      profile: quick ? "quick" : "full",
+      environment,
+      parameters: {
+        ...params,
+        serverCore: harness.serverCore,
+        clientCore: harness.clientCore,
+        localAddresses: harness.localAddresses,
+      },
+      results,
+      table,
+    });
+    process.stdout.write(`results: ${path}\n`);
+  }
+  process.stdout.write(
+    "\n↑ higher is better, ↓ lower is better; '!' marks a ratio where Herald is behind that peer.\n",
+  );
+  return failures === 0 ? 0 : 1;
+}
+
+function describeScenario(scenario: ScenarioName, p: ScenarioParams): string {
+  switch (scenario) {
+    case "unicast":
+      return `unicast: ${p.clients} users, ${p.rate} notifications/s to random users for ${p.durationS} s (${p.payloadBytes} B, after ${p.warmupS} s warm-up)`;
+    case "broadcast":
+      return `broadcast: ${p.clients} sockets on one channel, ${p.rate} notifications/s for ${p.durationS} s (${p.payloadBytes} B, after ${p.warmupS} s warm-up)`;
+    case "storm":
+      return `storm: ${p.clients} clients connecting and authenticating at once`;
+    case "idle":
+      return `idle: ${p.clients} idle authenticated connections (open-files limit ${limit.soft} per process)`;
+  }
+}
+
+function pickList<T extends string>(flag: string, value: string, allowed: readonly T[]): T[] {
+  const names = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = names.filter((n) => !allowed.includes(n as T));
+  if (bad.length > 0 || names.length === 0)
+    fail(`${flag}: unknown ${bad.join(", ") || "(empty)"}; choose from ${allowed.join(", ")}`);
+  return names as T[];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("expected a positive whole number");
+  return n;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number");
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("expected a number >= 0");
+  return n;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+
+export type { SystemName };
+
+main().then(
+  async (code) => {
+    await stopAll();
+    process.exit(code);
+  },
+  async (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    await stopAll();
+    process.exit(1);
+  },
+);

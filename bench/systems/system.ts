@@ -1,0 +1,180 @@
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort } from "../../src/testing/free-port.js";
+import type { SystemName } from "../lib/commands.js";
+import { IpcClient } from "../lib/ipc.js";
+import { launch, type ManagedProcess } from "../lib/processes.js";
+import { httpOk, waitUntil } from "../lib/wait.js";
+import { startNatsServer, startRedisServer } from "./servers.js";
+
+/**
+ * A system under test, started as separate processes: the server side pinned to the server core,
+ * the application's helpers (auth backend) on the client core. `serverProcesses` are the ones whose
+ * CPU and memory are counted.
+ */
+export interface SystemOptions {
+  readonly serverCore: string;
+  readonly clientCore: string;
+  /** When set, Node servers run with --cpu-prof writing here. */
+  readonly profileDir: string | undefined;
+  readonly verbose: boolean;
+}
+
+export type PublisherTarget =
+  | { readonly kind: "nats"; readonly url: string }
+  | { readonly kind: "socketio"; readonly url: string };
+
+export interface RunningSystem {
+  readonly name: SystemName;
+  readonly clientUrl: string;
+  readonly serverProcesses: readonly ManagedProcess[];
+  /** The application's own processes the system needs (not counted as server). */
+  readonly helperProcesses: readonly ManagedProcess[];
+  readonly publisher: PublisherTarget;
+  /** The Node server process whose memory per connection is reported on its own, if any. */
+  readonly nodeServer: ManagedProcess | undefined;
+  stop(): Promise<void>;
+}
+
+export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
+export const REPO_DIR = dirname(BENCH_DIR);
+
+/** A bench helper written in TypeScript, run by Node through tsx. */
+export function launchHelper(
+  name: string,
+  script: string,
+  args: readonly string[],
+  core: string,
+  options: { verbose: boolean; nodeArgs?: readonly string[] },
+): { process: ManagedProcess; ipc: IpcClient } {
+  const proc = launch({
+    name,
+    command: process.execPath,
+    args: [...(options.nodeArgs ?? []), "--import", "tsx", join(BENCH_DIR, "procs", script), ...args],
+    core,
+    ipc: true,
+    verbose: options.verbose,
+  });
+  return { process: proc, ipc: new IpcClient(proc) };
+}
+
+async function profileArgs(options: SystemOptions, name: string): Promise<string[]> {
+  if (!options.profileDir) return [];
+  const dir = join(options.profileDir, name);
+  await mkdir(dir, { recursive: true });
+  return ["--cpu-prof", "--cpu-prof-dir", dir];
+}
+
+export async function startSystem(name: SystemName, options: SystemOptions): Promise<RunningSystem> {
+  switch (name) {
+    case "herald":
+      return startHerald(options);
+    case "nats-ws":
+      return startNatsWs(options);
+    case "socketio":
+      return startSocketIo(options);
+  }
+}
+
+async function startHerald(options: SystemOptions): Promise<RunningSystem> {
+  const cli = join(REPO_DIR, "dist", "cli", "main.js");
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build (scripts/bench.sh does)`);
+  const nats = await startNatsServer({
+    core: options.serverCore,
+    websocket: false,
+    verbose: options.verbose,
+  });
+  const stops: (() => Promise<void>)[] = [() => nats.stop()];
+  const stopAllOf = async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
+  try {
+    const auth = launchHelper("herald-auth", "herald-auth.ts", [nats.url], options.clientCore, options);
+    stops.push(() => auth.process.stop());
+    await auth.ipc.ready(20_000);
+    const port = await freePort();
+    const gateway = launch({
+      name: "herald-gateway",
+      command: process.execPath,
+      args: [
+        ...(await profileArgs(options, "herald")),
+        cli,
+        "gateway",
+        ...["--host", "127.0.0.1", "--port", String(port), "--nats", nats.url],
+        ...["--history", "false", "--log-level", "warn", "--drain-window", "0"],
+      ],
+      core: options.serverCore,
+      verbose: options.verbose,
+    });
+    stops.push(() => gateway.stop(20_000));
+    await Promise.race([
+      waitUntil("herald gateway /readyz", () => httpOk(`http://127.0.0.1:${port}/readyz`), 20_000),
+      gateway.unexpectedExit().then((err) => Promise.reject(err)),
+    ]);
+    return {
+      name: "herald",
+      clientUrl: `ws://127.0.0.1:${port}/ws`,
+      serverProcesses: [gateway, nats.process],
+      helperProcesses: [auth.process],
+      publisher: { kind: "nats", url: nats.url },
+      nodeServer: gateway,
+      stop: stopAllOf,
+    };
+  } catch (err) {
+    await stopAllOf();
+    throw err;
+  }
+}
+
+async function startNatsWs(options: SystemOptions): Promise<RunningSystem> {
+  const nats = await startNatsServer({ core: options.serverCore, websocket: true, verbose: options.verbose });
+  return {
+    name: "nats-ws",
+    clientUrl: nats.websocketUrl as string,
+    serverProcesses: [nats.process],
+    helperProcesses: [],
+    publisher: { kind: "nats", url: nats.url },
+    nodeServer: undefined,
+    stop: () => nats.stop(),
+  };
+}
+
+async function startSocketIo(options: SystemOptions): Promise<RunningSystem> {
+  const redis = await startRedisServer({ core: options.serverCore, verbose: options.verbose });
+  try {
+    const port = await freePort();
+    const server = launchHelper(
+      "socketio-server",
+      "socketio-server.ts",
+      [String(port), redis.url],
+      options.serverCore,
+      {
+        verbose: options.verbose,
+        nodeArgs: await profileArgs(options, "socketio"),
+      },
+    );
+    try {
+      await server.ipc.ready(20_000);
+    } catch (err) {
+      await server.process.stop();
+      throw err;
+    }
+    return {
+      name: "socketio",
+      clientUrl: `http://127.0.0.1:${port}`,
+      serverProcesses: [server.process, redis.process],
+      helperProcesses: [],
+      publisher: { kind: "socketio", url: redis.url },
+      nodeServer: server.process,
+      stop: async () => {
+        await server.process.stop();
+        await redis.stop();
+      },
+    };
+  } catch (err) {
+    await redis.stop();
+    throw err;
+  }
+}
