@@ -1,16 +1,16 @@
 import { Command, CommanderError } from "commander";
-import packageJson from "../../package.json" with { type: "json" };
 import { CliError, ExitCode } from "./cli-error.js";
 import { configCommand } from "./commands/config.js";
 import { gatewayCommand } from "./commands/gateway.js";
 import { publishCommand } from "./commands/publish.js";
 import { exitAfterFlush } from "./exit.js";
+import { heraldVersion } from "./version.js";
 
 /** The `herald` program with every command. */
 export function buildProgram(): Command {
   const program = new Command("herald")
     .description("Herald: a real-time notification gateway on NATS")
-    .version(packageJson.version)
+    .version(heraldVersion())
     .addCommand(gatewayCommand())
     .addCommand(publishCommand())
     .addCommand(configCommand());
