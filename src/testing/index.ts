@@ -1,4 +1,6 @@
 export { freePort } from "./free-port.js";
 export { startTestGateway } from "./gateway.js";
+export { type GatewayProcess, startGatewayProcess } from "./gateway-process.js";
 export { type NatsServer, type NatsServerOptions, startNats } from "./nats-server.js";
+export { startTcpBalancer, type TcpBalancer } from "./tcp-balancer.js";
 export { type CloseInfo, type ReceivedFrame, TestClient } from "./ws-client.js";

@@ -1,0 +1,78 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { freePort } from "./free-port.js";
+
+export interface GatewayProcess {
+  readonly port: number;
+  readonly url: string;
+  readonly pid: number;
+  /** Sends a signal and resolves with the exit code (null when killed by the signal). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Everything the process wrote to stderr and stdout so far. */
+  output(): string;
+}
+
+const cliEntry = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
+
+/** `herald gateway` as its own process (run from source with tsx), ready once /readyz answers 200. */
+export async function startGatewayProcess(
+  natsUrl: string,
+  args: readonly string[] = [],
+  port?: number,
+): Promise<GatewayProcess> {
+  const listenPort = port ?? (await freePort());
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      cliEntry,
+      "gateway",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(listenPort),
+      "--nats",
+      natsUrl,
+      "--log-level",
+      "warn",
+      ...args,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    output += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}: ${output}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${listenPort}/readyz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`gateway not ready within 30 s: ${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port: listenPort,
+    url: `ws://127.0.0.1:${listenPort}/ws`,
+    pid: child.pid ?? 0,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    output: () => output,
+  };
+}
