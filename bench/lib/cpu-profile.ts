@@ -37,7 +37,8 @@ export interface ProfileSummary {
 
 export async function findProfile(dir: string): Promise<string | undefined> {
   const files = await readdir(dir).catch(() => [] as string[]);
-  const found = files.filter((f) => f.endsWith(".cpuprofile")).sort();
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (tsx adds a loader thread).
+  const found = files.filter((f) => /\.0\.\d+\.cpuprofile$/.test(f)).sort();
   const last = found[found.length - 1];
   return last ? join(dir, last) : undefined;
 }

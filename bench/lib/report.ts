@@ -51,7 +51,8 @@ function ratio(mine: number | undefined, theirs: number | undefined, figure: Fig
     return "";
   if (theirs === 0) return mine === 0 ? "=" : "";
   const value = mine / theirs;
-  const good = figure.better === "higher" ? value >= 1 : value <= 1;
+  // Within 3% counts as even: run-to-run noise is larger than that.
+  const good = figure.better === "higher" ? value >= 0.97 : value <= 1.03;
   return `${value >= 10 ? value.toFixed(1) : value.toFixed(2)}x${good ? "" : " !"}`;
 }
 

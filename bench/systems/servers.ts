@@ -36,6 +36,8 @@ export async function startNatsServer(options: {
     core: options.core,
     verbose: options.verbose,
   });
+  // The config folder goes with the process, however it ends (also on Ctrl-C).
+  void proc.exited.then(() => rm(dir, { recursive: true, force: true }));
   await Promise.race([
     waitUntil("nats-server", () => httpOk(`http://127.0.0.1:${monitorPort}/healthz`), 15_000),
     proc.unexpectedExit().then((err) => Promise.reject(err)),
@@ -44,10 +46,7 @@ export async function startNatsServer(options: {
     process: proc,
     url: `nats://127.0.0.1:${port}`,
     websocketUrl: websocketPort ? `ws://127.0.0.1:${websocketPort}` : undefined,
-    async stop() {
-      await proc.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
+    stop: () => proc.stop(),
   };
 }
 
