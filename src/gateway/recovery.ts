@@ -33,13 +33,15 @@ export async function recoverChannels(
     const last = await history.lastSequence(subject);
     positions.set(channel, last);
     const since = sameStream ? recover.since[channel] : undefined;
-    if (since === undefined || since >= last) continue;
+    if (since === undefined) continue;
     // Limits discard oldest first: if `since` itself is still stored, everything after it is too.
+    // If it is gone, what came after may be gone as well (even all of it: `last` is then 0), and a
+    // partial replay would look complete to the application: send none, say recovered: false.
     if (since > 0 && !(await history.holds(subject, since))) {
-      // A partial replay would look complete to the application: send none, say recovered: false.
       complete = false;
       continue;
     }
+    if (since >= last) continue;
     const prefix = channelFramePrefix(channel);
     let prev = since;
     for await (const message of history.replay(subject, since, last)) {
