@@ -25,15 +25,20 @@ export class RecoveryTracker {
   }
 
   /**
-   * Takes in a `ready` frame. Sequences of another stream (new epoch) or of an incomplete recovery
-   * are forgotten: the next live message on each channel becomes the new starting point, rather
-   * than a "gap" that no replay could ever fill.
+   * Takes in a `ready` frame. Only a complete recovery of the same stream continues from the
+   * positions this client holds (the replay that follows starts right after them). Anything else —
+   * a first connection, a recreated stream (new epoch), `recovered: false` — starts from the
+   * gateway's `positions`, where its live delivery continues; old sequences would only make "gaps"
+   * that no replay could fill.
    */
   ready(frame: ReadyFrame): void {
-    if (frame.epoch !== this.epoch || frame.recovered === false) this.lastSeq.clear();
+    if (frame.epoch !== this.epoch || frame.recovered !== true) this.lastSeq.clear();
     this.epoch = frame.epoch;
     for (const channel of [...this.lastSeq.keys()]) {
       if (!frame.channels.includes(channel)) this.lastSeq.delete(channel);
+    }
+    for (const [channel, seq] of Object.entries(frame.positions ?? {})) {
+      if (!this.lastSeq.has(channel)) this.lastSeq.set(channel, seq);
     }
   }
 

@@ -43,6 +43,9 @@ const SHAPES: Record<string, Record<string, (value: unknown) => boolean>> = {
     heartbeat: (value) => isNumber(value) && value > 0,
     expiresAt: optional(isNumber),
     epoch: optional(isString),
+    positions: optional(
+      (value) => typeof value === "object" && value !== null && Object.values(value).every(isNumber),
+    ),
     recovered: optional((value) => typeof value === "boolean"),
   },
   message: { channel: isString, seq: optional(isSequence), prev: optional(isSequence) },

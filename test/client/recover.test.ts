@@ -28,7 +28,7 @@ describe("client: recovery", () => {
     observed.client.channel("user.1", (m) => userOne.push(m));
 
     const first = await gateway.connection(0);
-    await first.ready({ channels: CHANNELS, epoch: "E1" });
+    await first.ready({ channels: CHANNELS, epoch: "E1", positions: { "user.1": 0, "channel.news": 0 } });
     message(first, "user.1", "a", 1, 0);
     message(first, "user.1", "b", 2, 1);
     message(first, "channel.news", "n", 3, 0);
@@ -38,7 +38,12 @@ describe("client: recovery", () => {
     const second = await gateway.connection(1);
     const auth = await second.frame("auth");
     expect(auth.recover).toEqual({ epoch: "E1", since: { "user.1": 2, "channel.news": 3 } });
-    await second.ready({ channels: CHANNELS, epoch: "E1", recovered: true });
+    await second.ready({
+      channels: CHANNELS,
+      epoch: "E1",
+      recovered: true,
+      positions: { "user.1": 4, "channel.news": 3 },
+    });
     // replay overlapping what was delivered, then the missed one, then live
     message(second, "user.1", "b", 2);
     message(second, "user.1", "c", 4);
@@ -62,6 +67,23 @@ describe("client: recovery", () => {
     // The gap reconnect is the client's own doing, not an error for the application.
     expect(observed.errors.map((e) => e.code)).toEqual(["CONNECTION_LOST"]);
     expect(gateway.connections).toHaveLength(3);
+  });
+
+  it("checks the first live message against ready.positions and recovers what came before it", async () => {
+    const observed = observeClient(gateway.url);
+    const first = await gateway.connection(0);
+    await first.ready({ epoch: "E1", positions: { "user.1": 118 } });
+    // 119 never arrived
+    message(first, "user.1", "x", 120, 119);
+    expect((await first.waitClosed()).code).toBe(1000);
+    const second = await gateway.connection(1);
+    expect((await second.frame("auth")).recover).toEqual({ epoch: "E1", since: { "user.1": 118 } });
+    await second.ready({ epoch: "E1", recovered: true, positions: { "user.1": 120 } });
+    message(second, "user.1", "w", 119, 118);
+    message(second, "user.1", "x", 120, 119);
+    await until(() => observed.messages.length === 2, "both messages");
+    expect(observed.messages.map((m) => m.seq)).toEqual([119, 120]);
+    expect(observed.errors).toEqual([]);
   });
 
   it("fires resync when recovery was incomplete, and takes the next live message as the new start", async () => {

@@ -58,6 +58,28 @@ describe("RecoveryTracker", () => {
     expect(tracker.accept(message("channel.news", 12, 10))).toBe("deliver");
   });
 
+  it("starts from the gateway's positions on a first connection, so the first live message is checked too", () => {
+    const tracker = new RecoveryTracker();
+    tracker.ready(ready({ epoch: "e1", positions: { "user.1": 118, "channel.news": 0 } }));
+    expect(tracker.request()).toEqual({ epoch: "e1", since: { "user.1": 118, "channel.news": 0 } });
+    expect(tracker.accept(message("user.1", 119, 118))).toBe("deliver");
+    expect(tracker.accept(message("channel.news", 125, 120))).toBe("gap");
+    expect(tracker.accept(message("channel.news", 120, 0))).toBe("deliver");
+  });
+
+  it("keeps its own positions over the gateway's after a complete recovery (the replay follows)", () => {
+    const tracker = new RecoveryTracker();
+    tracker.ready(ready({ epoch: "e1", positions: { "user.1": 3 } }));
+    tracker.accept(message("user.1", 4, 3));
+    tracker.ready(ready({ epoch: "e1", recovered: true, positions: { "user.1": 9, "channel.news": 2 } }));
+    expect(tracker.request()?.since).toEqual({ "user.1": 4, "channel.news": 2 });
+    // the replay, prev-chained from 4
+    expect(tracker.accept(message("user.1", 6, 4))).toBe("deliver");
+    // an incomplete one starts over from the gateway's
+    tracker.ready(ready({ epoch: "e1", recovered: false, positions: { "user.1": 9 } }));
+    expect(tracker.request()?.since).toEqual({ "user.1": 9 });
+  });
+
   it("forgets the positions when the stream changed (new epoch) or recovery was incomplete", () => {
     const tracker = new RecoveryTracker();
     tracker.ready(ready({ epoch: "e1" }));

@@ -16,6 +16,10 @@ const ready = {
 const VALID: unknown[] = [
   ready,
   { ...ready, expiresAt: 1_700_000_000_000, epoch: "171", recovered: false },
+  { ...ready, epoch: "171", positions: { "user.1": 118, "channel.news": 0 } },
+  { ...ready, positions: {} },
+  // like the schema's v.record, an (empty) array passes
+  { ...ready, positions: [] },
   { type: "message", channel: "user.1", data: { a: 1 } },
   { type: "message", channel: "user.1", data: "text", seq: 5, prev: 0 },
   { type: "message", channel: "channel.news", data: null, seq: 5 },
@@ -42,6 +46,8 @@ const INVALID: unknown[] = [
   { ...ready, user: undefined },
   { ...ready, recovered: "yes" },
   { ...ready, epoch: 7 },
+  { ...ready, positions: { "user.1": "118" } },
+  { ...ready, positions: 118 },
   { type: "message", data: 1 },
   { type: "message", channel: "user.1", seq: "5" },
   { type: "message", channel: "user.1", prev: "4" },
