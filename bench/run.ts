@@ -130,6 +130,13 @@ async function main(): Promise<number> {
     }
     const table = formatTable(title, FIGURES[scenario], results);
     process.stdout.write(`\n${table}\n`);
+    for (const r of results) {
+      if (r.ok && (r.figures.loadgenCpuPct ?? 0) >= 90) {
+        process.stdout.write(
+          `note: the load generator was saturated during ${r.system} (${r.figures.loadgenCpuPct}% of its core): its latency measures the load generator too.\n`,
+        );
+      }
+    }
     const profiles = formatProfiles(results);
     if (profiles) process.stdout.write(`\n${profiles}\n`);
     const path = await writeResult(outDir, {

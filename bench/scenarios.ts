@@ -132,7 +132,7 @@ export async function runScenario(
     for (let i = 0; i < shards; i++) {
       const helper = launchHelper(`loadgen-${i + 1}`, "loadgen.ts", [], options.clientCore, {
         verbose: options.verbose,
-        nodeArgs: ["--max-old-space-size=4096"],
+        nodeArgs: ["--max-old-space-size=4096", ...(process.env.BENCH_LOADGEN_ARGS?.split(" ") ?? [])],
       });
       helpers.push(helper);
       const firstUser = i * perShard;

@@ -8,7 +8,7 @@ const MESSAGE_MARK = Buffer.from('"type":"message"');
 
 /** A Herald client: auth frame with the user id as token, `ready`, then message frames. */
 export const heraldClient: ClientFactory = ({ url, user, localAddress }, events) => {
-  const ws = new WebSocket(url, { perMessageDeflate: false, localAddress });
+  const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, localAddress });
   let ready = false;
   ws.on("open", () => ws.send(JSON.stringify({ type: "auth", token: user })));
   ws.on("message", (data: Buffer, isBinary) => {

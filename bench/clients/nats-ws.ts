@@ -12,7 +12,7 @@ const CRLF = Buffer.from("\r\n");
  * WebSocket frames are chunks of the NATS byte stream, so a control line or payload may span frames.
  */
 export const natsWsClient: ClientFactory = ({ url, user, localAddress }, events) => {
-  const ws = new WebSocket(url, { perMessageDeflate: false, localAddress });
+  const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, localAddress });
   let ready = false;
   let greeted = false;
   let pending: Buffer = Buffer.alloc(0);

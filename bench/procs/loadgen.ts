@@ -171,3 +171,5 @@ serveCommands(LoadgenCommand, async (command) => {
   }
 });
 announceReady();
+// A normal exit (not death by signal) lets --cpu-prof write its profile.
+process.on("SIGTERM", () => process.exit(0));
