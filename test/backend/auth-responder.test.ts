@@ -220,7 +220,7 @@ describe("serveAuth", () => {
     h.set("x", "y");
     gateway.publish("herald.auth", JSON.stringify(authRequest()), { headers: h });
     await gateway.flush();
-    await expect.poll(() => errors.map((e) => e.code)).toEqual(["INVALID_REQUEST"]);
+    await expect.poll(() => errors.map((e) => e.code), { timeout: 5000 }).toEqual(["INVALID_REQUEST"]);
     expect(replyOf(await ask(authRequest()))).toEqual({ ok: true, user: "1" });
   });
 

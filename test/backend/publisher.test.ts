@@ -57,7 +57,7 @@ describe("publish", () => {
     b.publish("1", bytes);
     await b.flush();
 
-    await expect.poll(() => messages.length).toBe(3);
+    await expect.poll(() => messages.length, { timeout: 5000 }).toBe(3);
     expect(messages[0]?.json()).toEqual({ text: "hello", n: 1 });
     expect(messages[1]?.string()).toBe('"hello!"');
     expect([...(messages[2]?.data ?? [])]).toEqual([0xff, 0x00, 0x41]);
@@ -70,7 +70,7 @@ describe("publish", () => {
     b.publish("u-7", null);
     await b.flush();
     await expect
-      .poll(() => messages.map((m) => [m.subject, m.string()]))
+      .poll(() => messages.map((m) => [m.subject, m.string()]), { timeout: 5000 })
       .toEqual([
         ["acme.prod.channel.news", "[1,2]"],
         ["acme.prod.user.u-7", "null"],
@@ -89,7 +89,7 @@ describe("publish", () => {
       // The connection is intact and only the legitimate message goes through.
       b.publish("ok", "fine");
       await b.flush();
-      await expect.poll(() => messages.map((m) => m.subject)).toEqual(["herald.user.ok"]);
+      await expect.poll(() => messages.map((m) => m.subject), { timeout: 5000 }).toEqual(["herald.user.ok"]);
     },
   );
 
@@ -138,7 +138,7 @@ describe("publishStored", () => {
     expect(second.seq).toBe(2);
     expect(third).toMatchObject({ subject: "herald.channel.news", stream: "HERALD", seq: 3 });
     // Stored messages are also ordinary NATS messages for live subscribers.
-    await expect.poll(() => messages.map((m) => m.json())).toEqual([{ n: 1 }, { n: 2 }]);
+    await expect.poll(() => messages.map((m) => m.json()), { timeout: 5000 }).toEqual([{ n: 1 }, { n: 2 }]);
   });
 
   it("stores a retried publish with the same msgId once", async () => {
@@ -196,11 +196,11 @@ describe("HeraldBackend", () => {
     const subscriptionsWithout = await nats.subscriptionCount();
     b.serveAuth(() => ({ ok: true, user: "1" }));
     await b.flush();
-    await expect.poll(() => nats.subscriptionCount()).toBe(subscriptionsWithout + 1);
+    await expect.poll(() => nats.subscriptionCount(), { timeout: 5000 }).toBe(subscriptionsWithout + 1);
     const subscriptionsBefore = await nats.subscriptionCount();
     await b.close();
     expect(nc.isClosed()).toBe(false);
     // The auth subscription is gone from the server.
-    await expect.poll(() => nats.subscriptionCount()).toBe(subscriptionsBefore - 1);
+    await expect.poll(() => nats.subscriptionCount(), { timeout: 5000 }).toBe(subscriptionsBefore - 1);
   });
 });

@@ -75,7 +75,9 @@ describe("herald gateway", () => {
   it("starts, answers /healthz and /readyz, and exits 0 after draining on SIGTERM", async () => {
     const { cli, port } = await startGatewayCli();
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
-    await expect.poll(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    await expect
+      .poll(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status, { timeout: 5000 })
+      .toBe(200);
     const ws = await openSocket(port);
     const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
 
@@ -98,7 +100,7 @@ describe("herald gateway", () => {
     const { cli, port } = await startGatewayCli(["--drain-window", "60000"]);
     await Promise.all([openSocket(port), openSocket(port), openSocket(port)]);
     cli.child.kill("SIGTERM");
-    await expect.poll(() => cli.stdout()).toContain('"msg":"draining');
+    await expect.poll(() => cli.stdout(), { timeout: 5000 }).toContain('"msg":"draining');
     cli.child.kill("SIGTERM");
     const result = await cli.exited(15_000);
     expect(result.killed).toBe(false);

@@ -50,7 +50,7 @@ async function signIn(url: string, token: string): Promise<Client> {
     ws.once("error", reject);
   });
   ws.send(JSON.stringify({ type: "auth", token }));
-  await expect.poll(() => frames.map((f) => f.type)).toContain("ready");
+  await expect.poll(() => frames.map((f) => f.type), { timeout: 5000 }).toContain("ready");
   return { frames, ws };
 }
 
@@ -68,7 +68,7 @@ describe("herald publish through a gateway", () => {
     expect((await runCli(["publish", "--channel", "news", "for all", "--nats", nats.url])).code).toBe(0);
 
     await expect
-      .poll(() => messages(alice).map((m) => [m.channel, m.data]))
+      .poll(() => messages(alice).map((m) => [m.channel, m.data]), { timeout: 5000 })
       .toEqual([
         ["user.alice", "hello!"],
         ["user.alice", { a: 1 }],
@@ -87,10 +87,12 @@ describe("herald publish through a gateway", () => {
     const seq = Number(/stored as seq (\d+) in stream HERALD/.exec(result.stdout)?.[1]);
     expect(seq).toBeGreaterThan(0);
 
-    await expect.poll(() => messages(carol).map((m) => [m.data, m.seq])).toEqual([["kept", seq]]);
+    await expect
+      .poll(() => messages(carol).map((m) => [m.data, m.seq]), { timeout: 5000 })
+      .toEqual([["kept", seq]]);
     // The SDK's stored publish agrees with the CLI's.
     const stored = await backend.publishStored("carol", { n: 2 });
     expect(stored.seq).toBeGreaterThan(seq);
-    await expect.poll(() => messages(carol).map((m) => m.seq)).toEqual([seq, stored.seq]);
+    await expect.poll(() => messages(carol).map((m) => m.seq), { timeout: 5000 }).toEqual([seq, stored.seq]);
   });
 });

@@ -45,7 +45,9 @@ describe("herald publish", () => {
     const json = await runCli(["publish", "1", '{"a":1}', "--nats", nats.url]);
     expect(json.code).toBe(0);
 
-    await expect.poll(() => messages.map((m) => m.string())).toEqual(["hello!", '{"a":1}']);
+    await expect
+      .poll(() => messages.map((m) => m.string()), { timeout: 5000 })
+      .toEqual(["hello!", '{"a":1}']);
   });
 
   it("takes servers and prefix from the environment and publishes to shared channels", async () => {
@@ -55,7 +57,7 @@ describe("herald publish", () => {
       HERALD_PREFIX: "acme",
     });
     expect(result).toMatchObject({ code: 0, stdout: "published to acme.channel.news\n" });
-    await expect.poll(() => messages.map((m) => m.string())).toEqual(["extra!"]);
+    await expect.poll(() => messages.map((m) => m.string()), { timeout: 5000 }).toEqual(["extra!"]);
   });
 
   it("prints the stored sequence with --stored", async () => {
