@@ -33,6 +33,7 @@ const program = new Command("bench")
   .option("--warmup <s>", "seconds of publishing before measuring", nonNegativeNumber)
   .option("--payload-bytes <n>", "size of each notification's payload", positiveInt, 100)
   .option("--profile", "run Node servers with --cpu-prof and print the top of the profile")
+  .option("--profile-loadgen", "with --profile: also profile the load generator")
   .option("--server-core <cpus>", "taskset core list for the server side", "0")
   .option("--client-core <cpus>", "taskset core list for load generator and publisher", "1")
   .option("--addresses <n>", "loopback source addresses 127.0.0.1..n", positiveInt, 4)
@@ -51,6 +52,7 @@ const opts = program.opts<{
   warmup?: number;
   payloadBytes: number;
   profile?: boolean;
+  profileLoadgen?: boolean;
   serverCore: string;
   clientCore: string;
   addresses: number;
@@ -94,6 +96,7 @@ const harness: HarnessOptions = {
   profileDir: opts.profile
     ? join(BENCH_DIR, "results", "profiles", new Date().toISOString().replace(/[:.]/g, "-"))
     : undefined,
+  profileLoadgen: opts.profileLoadgen === true,
   verbose: opts.verbose === true,
   log: (line) => process.stdout.write(`${line}\n`),
 };

@@ -38,6 +38,8 @@ export interface HarnessOptions {
   /** Clients per load generator process (each process has its own open-files limit). */
   readonly clientsPerLoadgen: number;
   readonly profileDir: string | undefined;
+  /** Also profile the (first) load generator, to see whether it is the bottleneck. */
+  readonly profileLoadgen: boolean;
   readonly verbose: boolean;
   readonly log: (line: string) => void;
 }
@@ -98,6 +100,7 @@ export type SystemResult =
       readonly figures: Record<string, number>;
       readonly details: Record<string, unknown>;
       readonly profile?: ProfileSummary;
+      readonly loadgenProfile?: ProfileSummary;
     }
   | { readonly system: SystemName; readonly ok: false; readonly error: string };
 
@@ -132,7 +135,12 @@ export async function runScenario(
     for (let i = 0; i < shards; i++) {
       const helper = launchHelper(`loadgen-${i + 1}`, "loadgen.ts", [], options.clientCore, {
         verbose: options.verbose,
-        nodeArgs: ["--max-old-space-size=4096", ...(process.env.BENCH_LOADGEN_ARGS?.split(" ") ?? [])],
+        nodeArgs: [
+          "--max-old-space-size=4096",
+          ...(profileDir && options.profileLoadgen && i === 0
+            ? ["--cpu-prof", "--cpu-prof-dir", `${profileDir}/${systemName}-loadgen`]
+            : []),
+        ],
       });
       helpers.push(helper);
       const firstUser = i * perShard;
@@ -177,9 +185,14 @@ export async function runScenario(
   }
   if (!result) throw new Error("no result");
   let profile: ProfileSummary | undefined;
+  let loadgenProfile: ProfileSummary | undefined;
   if (profileDir && system.nodeServer) {
     const file = await findProfile(`${profileDir}/${systemName}`);
     if (file) profile = await summarizeProfile(file, window);
+  }
+  if (profileDir && options.profileLoadgen) {
+    const file = await findProfile(`${profileDir}/${systemName}-loadgen`);
+    if (file) loadgenProfile = await summarizeProfile(file, window);
   }
   return {
     system: systemName,
@@ -187,6 +200,7 @@ export async function runScenario(
     figures: result.figures,
     details: result.details,
     ...(profile ? { profile } : {}),
+    ...(loadgenProfile ? { loadgenProfile } : {}),
   };
 }
 

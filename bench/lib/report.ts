@@ -63,10 +63,14 @@ function formatNumber(value: number | undefined): string {
 }
 
 export function formatProfiles(results: readonly SystemResult[]): string {
-  return results
-    .filter((r) => r.ok && r.profile)
-    .map((r) => (r.ok && r.profile ? formatProfile(`CPU profile of the ${r.system} server`, r.profile) : ""))
-    .join("\n\n");
+  const sections: string[] = [];
+  for (const r of results) {
+    if (!r.ok) continue;
+    if (r.profile) sections.push(formatProfile(`CPU profile of the ${r.system} server`, r.profile));
+    if (r.loadgenProfile)
+      sections.push(formatProfile(`CPU profile of the load generator (${r.system})`, r.loadgenProfile));
+  }
+  return sections.join("\n\n");
 }
 
 export interface ResultFile {
