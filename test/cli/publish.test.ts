@@ -126,3 +126,39 @@ describe("herald publish", () => {
     expect(result.stderr).toContain(`herald: cannot reach NATS at ${url}: `);
   });
 });
+
+describe("herald publish with NATS credentials", () => {
+  it("uses --nats-user/--nats-password or their environment names, and reports a refused login", async () => {
+    const secured = await startNats({ extraConfig: 'authorization { user: "svc", password: "s3cret" }' });
+    cleanups.push(() => secured.stop());
+    const watcher = await connect({ servers: secured.url, user: "svc", pass: "s3cret" });
+    cleanups.push(() => watcher.close());
+    const messages: string[] = [];
+    watcher.subscribe("herald.user.1", { callback: (_err, msg) => void messages.push(msg.string()) });
+    await watcher.flush();
+
+    const refused = await runCli(["publish", "1", "x", "--nats", secured.url]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(new RegExp(`cannot reach NATS at ${secured.url}: .*[Aa]uthoriz`));
+
+    const withFlags = await runCli([
+      "publish",
+      "1",
+      "flags",
+      "--nats",
+      secured.url,
+      "--nats-user",
+      "svc",
+      "--nats-password",
+      "s3cret",
+    ]);
+    expect(withFlags.code).toBe(0);
+    const withEnv = await runCli(["publish", "1", "env"], {
+      HERALD_NATS_URL: secured.url,
+      HERALD_NATS_USER: "svc",
+      HERALD_NATS_PASSWORD: "s3cret",
+    });
+    expect(withEnv.code).toBe(0);
+    await expect.poll(() => messages, { timeout: 5000 }).toEqual(["flags", "env"]);
+  });
+});
