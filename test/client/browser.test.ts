@@ -9,7 +9,7 @@ import { build, type Options } from "tsup";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CloseCode } from "../../src/protocol/close-codes.js";
 import tsupConfig from "../../tsup.config.js";
-import { ScriptedGateway, sleep, until } from "./scripted-gateway.js";
+import { ScriptedGateway, sleep } from "./scripted-gateway.js";
 
 const CHROMIUM_ARGS = [
   "--headless",
@@ -125,12 +125,12 @@ describe("client bundle in Chromium", () => {
   });
 
   async function waitForLog(condition: (entries: LogEntry[]) => boolean): Promise<LogEntry[]> {
-    let entries: LogEntry[] = [];
     const deadline = Date.now() + 5000;
-    while (!condition((entries = await log()))) {
+    for (;;) {
+      const entries = await log();
+      if (condition(entries)) return entries;
       if (Date.now() > deadline) throw new Error(`log never matched: ${JSON.stringify(entries)}`);
       await sleep(20);
     }
-    return entries;
   }
 });
