@@ -3,6 +3,7 @@ import { CliError, ExitCode } from "./cli-error.js";
 import { configCommand } from "./commands/config.js";
 import { gatewayCommand } from "./commands/gateway.js";
 import { publishCommand } from "./commands/publish.js";
+import { startCommand } from "./commands/start.js";
 import { exitAfterFlush } from "./exit.js";
 import { heraldVersion } from "./version.js";
 
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .version(heraldVersion())
     .addCommand(gatewayCommand())
     .addCommand(publishCommand())
+    .addCommand(startCommand())
     .addCommand(configCommand());
   // Usage errors become exceptions so they can exit with 2 (commander's own default is 1).
   for (const command of [program, ...program.commands]) {

@@ -3,6 +3,7 @@ import * as v from "valibot";
 import { HeraldBackend, isHeraldBackendError } from "../../backend/index.js";
 import { SAFE_NAME_DESCRIPTION, SAFE_NAME_PATTERN, SubjectPrefix } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
+import { readLocalNatsUrl } from "../local-nats-file.js";
 
 const NatsUrl = v.pipe(
   v.string(),
@@ -42,7 +43,7 @@ const PublishInput = v.object({
 type PublishInput = v.InferOutput<typeof PublishInput>;
 
 interface PublishFlags {
-  nats: string;
+  nats?: string;
   prefix: string;
   natsUser?: string;
   natsPassword?: string;
@@ -60,9 +61,10 @@ export function publishCommand(): Command {
     .argument("<userId>", "user id (with --channel: shared channel name)")
     .argument("<message>", 'message text, sent as given: {"a":1} arrives as JSON, hello! as a string')
     .addOption(
-      new Option("--nats <servers>", "NATS servers, comma-separated")
-        .env("HERALD_NATS_URL")
-        .default("nats://127.0.0.1:4222"),
+      new Option(
+        "--nats <servers>",
+        "NATS servers, comma-separated (default: the one `herald start` runs, else nats://127.0.0.1:4222)",
+      ).env("HERALD_NATS_URL"),
     )
     .addOption(new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default("herald"))
     .addOption(new Option("--nats-user <user>", "NATS user name").env("HERALD_NATS_USER"))
@@ -79,6 +81,7 @@ export function publishCommand(): Command {
         target,
         message,
         ...flags,
+        nats: flags.nats ?? readLocalNatsUrl() ?? "nats://127.0.0.1:4222",
         channel: !!flags.channel,
         stored: !!flags.stored,
       });

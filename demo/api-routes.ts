@@ -1,0 +1,82 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type HeraldBackend, isHeraldBackendError } from "../src/backend/index.js";
+import { LoginBody, NotifyBody } from "./api-schemas.js";
+import { DEMO_USERS } from "./demo-users.js";
+import { HttpError, readJsonBody, sendJson } from "./http-json.js";
+import type { TokenStore } from "./token-store.js";
+
+/** What the page needs to know: where the gateway is, who one can be, how to publish from a terminal. */
+export interface PageConfig {
+  readonly gatewayUrl: string;
+  readonly users: readonly string[];
+  /** Flags `herald publish` needs to reach this demo's NATS ("" when it finds it by itself). */
+  readonly publishFlags: string;
+}
+
+export interface ApiContext {
+  readonly backend: HeraldBackend;
+  readonly tokens: TokenStore;
+  readonly page: Omit<PageConfig, "users">;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, ctx: ApiContext) => Promise<void>;
+
+const ROUTES: Readonly<Record<string, { method: "GET" | "POST"; handle: Handler }>> = {
+  "/api/config": {
+    method: "GET",
+    handle: async (_req, res, ctx) =>
+      sendJson(res, 200, { ...ctx.page, users: DEMO_USERS } satisfies PageConfig),
+  },
+  "/api/login": {
+    method: "POST",
+    // The demo's sign-in: a real application checks a session cookie here before issuing a token.
+    handle: async (req, res, ctx) => {
+      const { user } = await readJsonBody(req, LoginBody);
+      const issued = ctx.tokens.issue(user);
+      sendJson(res, 200, { token: issued.token, user: issued.user, expiresAt: issued.expiresAt });
+    },
+  },
+  "/api/notify": {
+    method: "POST",
+    handle: async (req, res, ctx) => {
+      const { user, message } = await readJsonBody(req, NotifyBody);
+      try {
+        const subject = ctx.backend.publish(user, message);
+        await ctx.backend.flush();
+        sendJson(res, 200, { ok: true, subject });
+      } catch (error) {
+        if (isHeraldBackendError(error)) throw new HttpError(503, "publish_failed", error.message);
+        throw error;
+      }
+    },
+  },
+};
+
+export function isApiPath(path: string): boolean {
+  return path.startsWith("/api/");
+}
+
+/** Answers one `/api/...` request; every failure becomes a JSON `{error, message}` with its status. */
+export async function handleApi(
+  path: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: ApiContext,
+): Promise<void> {
+  try {
+    const route = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
+    if (!route) throw new HttpError(404, "not_found", `no API at ${path}`);
+    if (req.method !== route.method) {
+      res.setHeader("allow", route.method);
+      throw new HttpError(405, "method_not_allowed", `use ${route.method} for ${path}`);
+    }
+    await route.handle(req, res, ctx);
+  } catch (error) {
+    if (error instanceof HttpError) {
+      sendJson(res, error.status, { error: error.code, message: error.message });
+      return;
+    }
+    sendJson(res, 500, { error: "internal", message: "unexpected error" });
+    throw error;
+  }
+}

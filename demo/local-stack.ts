@@ -1,0 +1,127 @@
+import {
+  type GatewayConfig,
+  loadGatewayConfig,
+  type RunningGateway,
+  startGateway,
+} from "../src/gateway/index.js";
+import { type RunningDemoApp, startDemoApp } from "./demo-app.js";
+import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
+
+export interface LocalStackOptions {
+  /** NATS servers to use; when unset an embedded nats-server is started (needs `natsBinary`). */
+  nats?: readonly string[];
+  natsBinary?: string;
+  /** The embedded nats-server's JetStream store; a temporary folder when unset. */
+  dataDir?: string;
+  /** Address the demo page and the gateway listen on (default 127.0.0.1). */
+  host?: string;
+  /** The demo page's port; 0 for any free port. */
+  port: number;
+  /** The gateway's port; 0 for any free port. */
+  gatewayPort: number;
+  prefix?: string;
+  logLevel?: GatewayConfig["logLevel"];
+  /** Environment for the gateway's other options (HERALD_HEARTBEAT_INTERVAL, ...); none by default. */
+  gatewayEnv?: NodeJS.ProcessEnv;
+  tokenTtlMs?: number;
+  clientBundle?: string;
+  /** Where nats-server's and the demo's own messages go (default: stderr). */
+  onLog?: (line: string) => void;
+}
+
+export interface LocalStack {
+  readonly pageUrl: string;
+  readonly gatewayUrl: string;
+  readonly natsUrl: string;
+  /** Set when this stack started its own nats-server. */
+  readonly embeddedNats: EmbeddedNats | undefined;
+  readonly gateway: RunningGateway;
+  readonly demo: RunningDemoApp;
+  /** Closes the gateway and starts a new one on the same port, as a redeploy would. */
+  restartGateway(): Promise<void>;
+  /** Stops the demo app, the gateway and the embedded nats-server, in that order. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Everything the demo needs on one machine: NATS (embedded or given), a gateway with history on,
+ * and the demo app, which plays the backend and serves the page.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const log = options.onLog ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const host = options.host ?? "127.0.0.1";
+  const prefix = options.prefix ?? "herald";
+  let embeddedNats: EmbeddedNats | undefined;
+  if (!options.nats?.length) {
+    if (!options.natsBinary) throw new Error("no NATS URL and no nats-server binary to start one");
+    embeddedNats = await startEmbeddedNats({
+      binary: options.natsBinary,
+      ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+      onLog: (line) => log(`nats-server: ${line}`),
+    });
+  }
+  const nats = embeddedNats ? [embeddedNats.url] : [...(options.nats ?? [])];
+  const cleanups: (() => Promise<void>)[] = [];
+  if (embeddedNats) cleanups.push(embeddedNats.stop);
+  const cleanup = async () => {
+    for (const step of cleanups.splice(0).reverse()) await step().catch(() => undefined);
+  };
+
+  try {
+    const config = loadGatewayConfig({
+      env: options.gatewayEnv ?? {},
+      overrides: {
+        host,
+        port: options.gatewayPort,
+        nats,
+        prefix,
+        history: true,
+        logLevel: options.logLevel ?? "warn",
+      },
+    });
+    let gateway = await startGateway(config, { processMetrics: false });
+    cleanups.push(() => gateway.close());
+    // The next gateway must listen where the page expects it, also when the first one took port 0.
+    const fixedPortConfig = Object.freeze({ ...config, port: gateway.port });
+
+    const flags = [
+      ...(embeddedNats ? [] : [`--nats ${nats.join(",")}`]),
+      ...(prefix !== "herald" ? [`--prefix ${prefix}`] : []),
+    ].join(" ");
+    const demo = await startDemoApp({
+      nats,
+      prefix,
+      host,
+      port: options.port,
+      gatewayUrl: gateway.url,
+      publishFlags: flags,
+      onError: (message) => log(`demo: ${message}`),
+      ...(options.tokenTtlMs !== undefined ? { tokenTtlMs: options.tokenTtlMs } : {}),
+      ...(options.clientBundle !== undefined ? { clientBundle: options.clientBundle } : {}),
+    });
+    cleanups.push(demo.close);
+
+    let stopping: Promise<void> | undefined;
+    return {
+      pageUrl: demo.url,
+      gatewayUrl: gateway.url,
+      natsUrl: nats.join(","),
+      embeddedNats,
+      get gateway() {
+        return gateway;
+      },
+      demo,
+      async restartGateway() {
+        await gateway.close();
+        gateway = await startGateway(fixedPortConfig, { processMetrics: false });
+      },
+      stop() {
+        stopping ??= cleanup();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}

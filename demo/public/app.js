@@ -1,0 +1,280 @@
+// The demo page: plain browser JavaScript on top of the client SDK's script build (global `Herald`).
+// Everything that comes from the network is put on the page with textContent, never as HTML.
+(() => {
+  const MAX_NOTIFICATIONS = 100;
+  const STATE_LABELS = {
+    idle: "Not subscribed",
+    connecting: "Connecting…",
+    authenticating: "Authenticating…",
+    ready: "Ready",
+    reconnecting: "Reconnecting…",
+    closed: "Stopped",
+  };
+
+  const byId = (id) => document.getElementById(id);
+  const els = {
+    user: byId("user"),
+    subscribe: byId("subscribe"),
+    unsubscribe: byId("unsubscribe"),
+    status: byId("status"),
+    statusText: byId("status-text"),
+    statusDetail: byId("status-detail"),
+    error: byId("error"),
+    list: byId("notifications"),
+    empty: byId("empty"),
+    clear: byId("clear"),
+    form: byId("notify-form"),
+    notifyUser: byId("notify-user"),
+    notifyMessage: byId("notify-message"),
+    notifySend: byId("notify-send"),
+    notifyResult: byId("notify-result"),
+    terminal: byId("terminal-command"),
+  };
+
+  /** From GET /api/config: { gatewayUrl, users, publishFlags }. */
+  let config = null;
+  /** The live client, from Subscribe until Unsubscribe (or until it stops by itself). */
+  let client = null;
+  let detachListeners = [];
+
+  /** A JSON call to the demo app; rejects with the server's message on any error status. */
+  async function api(path, body) {
+    const init =
+      body === undefined
+        ? {}
+        : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+    const res = await fetch(path, init);
+    let payload = null;
+    try {
+      payload = await res.json();
+    } catch {
+      // not JSON: reported by status below
+    }
+    if (!res.ok) {
+      const message = payload && typeof payload.message === "string" ? payload.message : `HTTP ${res.status}`;
+      throw new Error(message);
+    }
+    return payload;
+  }
+
+  /**
+   * The demo app names the gateway as it sees it (127.0.0.1). A page opened through another host
+   * name (a phone on the same network) reaches the gateway on that host instead.
+   */
+  function gatewayUrl() {
+    const url = new URL(config.gatewayUrl);
+    const loopback = ["127.0.0.1", "localhost", "[::1]"];
+    if (loopback.includes(url.hostname) && !loopback.includes(location.hostname)) {
+      url.hostname = location.hostname;
+    }
+    return url.toString();
+  }
+
+  function subscribe() {
+    if (client || !config) return;
+    if (typeof Herald === "undefined") {
+      showError("The client SDK did not load (/herald-client.min.js); run npm run build.");
+      return;
+    }
+    const user = els.user.value;
+    hideError();
+    let created;
+    try {
+      // getToken runs before every (re)connect and on refresh: each time a fresh token from the app.
+      created = Herald.connect({
+        url: gatewayUrl(),
+        getToken: () => api("/api/login", { user }).then((reply) => reply.token),
+      });
+    } catch (error) {
+      showError(describeError(error));
+      return;
+    }
+    client = created;
+    detachListeners = [
+      created.on("state", (state) => onState(created, state)),
+      created.on("ready", (ready) => {
+        hideError();
+        showDetail(`Signed in as ${ready.user} · receiving ${ready.channels.join(", ")}`);
+      }),
+      created.on("message", addNotification),
+      created.on("error", (error) => showError(describeError(error), error)),
+      created.on("resync", () =>
+        showDetail("Reconnected. Messages sent meanwhile could not be replayed; an app would refetch now."),
+      ),
+    ];
+    renderState(created.state);
+    renderControls();
+  }
+
+  function unsubscribe() {
+    if (!client) return;
+    const closing = client;
+    release(closing);
+    closing.close();
+    hideError();
+    showDetail("");
+    renderState("idle");
+    renderControls();
+  }
+
+  function onState(owner, state) {
+    if (owner !== client) return;
+    renderState(state);
+    if (state === "closed") {
+      // Stopped by itself (a refused token): let go after this turn, once its error event was shown.
+      queueMicrotask(() => {
+        if (client === owner) release(owner);
+        renderControls();
+      });
+    }
+  }
+
+  function release(owner) {
+    if (client !== owner) return;
+    for (const detach of detachListeners) detach();
+    detachListeners = [];
+    client = null;
+  }
+
+  function renderState(state) {
+    els.status.dataset.state = state;
+    els.statusText.textContent = STATE_LABELS[state] ?? state;
+    if (state === "idle" || state === "closed") showDetail("");
+  }
+
+  function renderControls() {
+    els.subscribe.disabled = client !== null || config === null;
+    els.unsubscribe.disabled = client === null;
+    els.user.disabled = client !== null || config === null;
+  }
+
+  function describeError(error) {
+    if (!error || typeof error !== "object") return String(error);
+    const parts = [error.code || error.name || "Error"];
+    if (error.reason) parts.push(`(${error.reason})`);
+    if (error.closeCode) parts.push(`· close ${error.closeCode}`);
+    const tail = error.code && error.retryable === false ? " Stopped: subscribe again to retry." : "";
+    return `${parts.join(" ")}: ${error.message}${tail}`;
+  }
+
+  function showError(text, error) {
+    els.error.hidden = false;
+    els.error.textContent = text;
+    els.error.dataset.code = error?.code ?? "";
+  }
+
+  function hideError() {
+    els.error.hidden = true;
+    els.error.textContent = "";
+    els.error.dataset.code = "";
+  }
+
+  function showDetail(text) {
+    els.statusDetail.textContent = text;
+  }
+
+  /** JSON payloads arrive parsed, anything else as a string: both are shown as text. */
+  function contentOf(data) {
+    if (typeof data === "string") return data;
+    try {
+      return JSON.stringify(data);
+    } catch {
+      return String(data);
+    }
+  }
+
+  function addNotification(frame) {
+    const item = document.createElement("li");
+    item.className = "notification";
+    item.dataset.channel = frame.channel;
+
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const now = new Date();
+    const time = document.createElement("time");
+    time.dateTime = now.toISOString();
+    time.textContent = now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    const channel = document.createElement("span");
+    channel.className = "channel";
+    channel.textContent = frame.channel;
+    meta.append(time, channel);
+
+    const content = document.createElement("p");
+    content.className = "content";
+    content.textContent = contentOf(frame.data);
+
+    item.append(meta, content);
+    els.list.prepend(item);
+    while (els.list.children.length > MAX_NOTIFICATIONS) els.list.lastElementChild.remove();
+    els.empty.hidden = true;
+  }
+
+  function clearNotifications() {
+    els.list.replaceChildren();
+    els.empty.hidden = false;
+  }
+
+  async function sendNotification(event) {
+    event.preventDefault();
+    const user = els.notifyUser.value;
+    const message = els.notifyMessage.value.trim();
+    if (!message) {
+      els.notifyResult.textContent = "Type a message first.";
+      els.notifyMessage.focus();
+      return;
+    }
+    els.notifySend.disabled = true;
+    els.notifyResult.textContent = "Sending…";
+    try {
+      await api("/api/notify", { user, message });
+      els.notifyResult.textContent = `Sent to ${user}.`;
+      els.notifyMessage.value = "";
+    } catch (error) {
+      els.notifyResult.textContent = `Not sent: ${error instanceof Error ? error.message : error}`;
+    } finally {
+      els.notifySend.disabled = config === null;
+    }
+  }
+
+  function renderTerminalCommand() {
+    const flags = config?.publishFlags ? ` ${config.publishFlags}` : "";
+    els.terminal.textContent = `npx herald publish ${els.user.value || "alice"} "hello!"${flags}`;
+  }
+
+  function fillUsers(select, users) {
+    select.replaceChildren(
+      ...users.map((user) => {
+        const option = document.createElement("option");
+        option.value = user;
+        option.textContent = user;
+        return option;
+      }),
+    );
+  }
+
+  async function start() {
+    els.subscribe.addEventListener("click", subscribe);
+    els.unsubscribe.addEventListener("click", unsubscribe);
+    els.clear.addEventListener("click", clearNotifications);
+    els.form.addEventListener("submit", (event) => void sendNotification(event));
+    els.user.addEventListener("change", () => {
+      els.notifyUser.value = els.user.value;
+      renderTerminalCommand();
+    });
+    // Leaving the page closes the socket cleanly instead of letting it time out on the gateway.
+    window.addEventListener("pagehide", () => client?.close());
+    try {
+      config = await api("/api/config");
+    } catch (error) {
+      showError(`Cannot load the demo's settings: ${error instanceof Error ? error.message : error}`);
+      return;
+    }
+    fillUsers(els.user, config.users);
+    fillUsers(els.notifyUser, config.users);
+    els.notifySend.disabled = false;
+    renderTerminalCommand();
+    renderControls();
+  }
+
+  void start();
+})();

@@ -1,0 +1,215 @@
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Command, Option } from "commander";
+import * as v from "valibot";
+import { SubjectPrefix } from "../../protocol/index.js";
+import { CliError, ExitCode } from "../cli-error.js";
+import { writeLocalNatsUrl } from "../local-nats-file.js";
+
+const Port = v.pipe(
+  v.string(),
+  v.regex(/^\d+$/, "must be a port number"),
+  v.transform(Number),
+  v.maxValue(65535, "must be at most 65535"),
+);
+
+const StartInput = v.object({
+  nats: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((list) =>
+        list
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
+      v.array(
+        v.pipe(
+          v.string(),
+          v.regex(/^(nats|tls):\/\/[^\s/]+$|^[^\s:/]+:\d+$/, "must be like nats://host:4222"),
+        ),
+      ),
+    ),
+  ),
+  dataDir: v.optional(v.pipe(v.string(), v.minLength(1))),
+  host: v.pipe(v.string(), v.minLength(1)),
+  port: Port,
+  gatewayPort: Port,
+  prefix: SubjectPrefix,
+  logLevel: v.picklist(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+});
+type StartInput = v.InferOutput<typeof StartInput>;
+
+/** `herald start`: NATS (embedded when none is given), a gateway and the demo page, in one command. */
+export function startCommand(): Command {
+  return new Command("start")
+    .description("Run the demo on this machine: nats-server (unless --nats), a gateway and the demo page")
+    .addOption(
+      new Option("--nats <servers>", "use these NATS servers instead of starting nats-server").env(
+        "HERALD_NATS_URL",
+      ),
+    )
+    .option("--data-dir <dir>", "JetStream folder of the embedded nats-server (default: a temporary one)")
+    .option("--host <host>", "address the demo page and the gateway listen on", "127.0.0.1")
+    .option("--port <n>", "demo page port (another free one when taken)", "3000")
+    .option("--gateway-port <n>", "gateway port (another free one when taken)", "8080")
+    .addOption(new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default("herald"))
+    .option("--log-level <level>", "gateway log level", "warn")
+    .action(async (flags: Record<string, string | undefined>) => {
+      process.exitCode = await runStart(parseInput(flags));
+    });
+}
+
+function parseInput(flags: Record<string, string | undefined>): StartInput {
+  const parsed = v.safeParse(StartInput, flags);
+  if (parsed.success) return parsed.output;
+  const lines = parsed.issues.map((issue) => {
+    const key = String(issue.path?.[0]?.key ?? "");
+    const value = issue.path?.[0]?.value;
+    return `invalid --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}${typeof value === "string" ? ` ${JSON.stringify(value)}` : ""}: ${issue.message}`;
+  });
+  throw new CliError(lines.join("\n"), ExitCode.Usage);
+}
+
+async function runStart(input: StartInput): Promise<number> {
+  // Loaded here so the other commands do not pay for the gateway's and the demo's dependencies.
+  const { defaultClientBundle, packageRoot } = await import("../../../demo/asset-paths.js");
+  const { findNatsServer } = await import("../../../demo/embedded-nats.js");
+  const { probePort } = await import("../../../demo/ports.js");
+  const { startLocalStack } = await import("../../../demo/local-stack.js");
+  const say = (line = "") => process.stdout.write(`${line}\n`);
+
+  const natsBinary = input.nats?.length ? undefined : ensureNatsServer(findNatsServer, packageRoot());
+  if (!existsSync(defaultClientBundle())) {
+    say(`warning: ${defaultClientBundle()} is missing, the page cannot connect; run npm run build`);
+  }
+  const port = await choosePort(probePort, input.host, input.port, "demo page", say);
+  const gatewayPort = await choosePort(probePort, input.host, input.gatewayPort, "gateway", say);
+
+  let stack: Awaited<ReturnType<typeof startLocalStack>>;
+  try {
+    stack = await startLocalStack({
+      ...(input.nats?.length ? { nats: input.nats } : {}),
+      ...(natsBinary ? { natsBinary } : {}),
+      ...(input.dataDir !== undefined ? { dataDir: input.dataDir } : {}),
+      host: input.host,
+      port,
+      gatewayPort,
+      prefix: input.prefix,
+      logLevel: input.logLevel,
+      gatewayEnv: process.env,
+    });
+  } catch (error) {
+    throw new CliError(
+      `cannot start the demo: ${error instanceof Error ? error.message : error}`,
+      ExitCode.Failure,
+      {
+        cause: error,
+      },
+    );
+  }
+  // Last resort when something exits the process without stopping the stack: no orphan nats-server.
+  const killNats = () => stack.embeddedNats?.kill();
+  process.once("exit", killNats);
+  const removeUrlFile = stack.embeddedNats ? writeLocalNatsUrl(stack.embeddedNats.url) : () => undefined;
+
+  const publishFlags = [
+    ...(stack.embeddedNats ? [] : [`--nats ${stack.natsUrl}`]),
+    ...(input.prefix !== "herald" ? [`--prefix ${input.prefix}`] : []),
+  ];
+  say();
+  say("Herald demo is running.");
+  say();
+  say(`  Open       ${stack.pageUrl}`);
+  say(`  Gateway    ${stack.gatewayUrl}`);
+  say(
+    stack.embeddedNats
+      ? `  NATS       ${stack.natsUrl} (embedded nats-server, JetStream in ${stack.embeddedNats.storeDir})`
+      : `  NATS       ${stack.natsUrl}`,
+  );
+  say();
+  say("Send a notification from another terminal in this folder:");
+  say(`  npx herald publish alice "hello!"${publishFlags.map((f) => ` ${f}`).join("")}`);
+  if (stack.embeddedNats)
+    say(`  (herald publish finds the embedded NATS in .herald/nats-url; or pass --nats ${stack.natsUrl})`);
+  say();
+  say("Press Ctrl-C to stop.");
+
+  const reason = await stopReason(stack.embeddedNats?.exited);
+  if (reason.kind === "nats-exited") say(`nats-server exited unexpectedly (code ${reason.code}); stopping`);
+  else say(`\n${reason.signal}: stopping`);
+  // A second signal while stopping ends the process at once, taking nats-server down with it.
+  const forceExit = () => {
+    killNats();
+    removeUrlFile();
+    process.exit(ExitCode.Failure);
+  };
+  process.on("SIGINT", forceExit);
+  process.on("SIGTERM", forceExit);
+  await stack.stop();
+  removeUrlFile();
+  say("stopped");
+  return reason.kind === "signal" ? ExitCode.Ok : ExitCode.Failure;
+}
+
+type StopReason = { kind: "signal"; signal: NodeJS.Signals } | { kind: "nats-exited"; code: number | null };
+
+function stopReason(natsExited: Promise<number | null> | undefined): Promise<StopReason> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      resolve({ kind: "signal", signal });
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    void natsExited?.then((code) => resolve({ kind: "nats-exited", code }));
+  });
+}
+
+/**
+ * The nats-server binary; when it is missing, Debian's package is installed where that is possible
+ * (root with apt-get, by scripts/ensure-system.sh), otherwise the command stops with what to do.
+ */
+function ensureNatsServer(find: () => string | undefined, root: string): string {
+  const found = find();
+  if (found) return found;
+  const script = join(root, "scripts", "ensure-system.sh");
+  // Installing takes root; anyone else gets the instructions below.
+  if (process.getuid?.() === 0 && existsSync(script)) spawnSync("bash", [script], { stdio: "inherit" });
+  const installed = find();
+  if (installed) return installed;
+  throw new CliError(
+    [
+      "nats-server is not installed, and herald start needs it to run NATS on this machine.",
+      "Install it with `sudo apt-get install nats-server` (Debian, Ubuntu), `brew install nats-server` (macOS),",
+      "or from https://github.com/nats-io/nats-server/releases; or pass --nats <url> to use a running NATS server.",
+    ].join("\n"),
+    ExitCode.Failure,
+  );
+}
+
+/** The wanted port when it is free, else another free one, said out loud. */
+async function choosePort(
+  probe: (host: string, port: number) => Promise<number | undefined>,
+  host: string,
+  wanted: number,
+  what: string,
+  say: (line: string) => void,
+): Promise<number> {
+  let free: number | undefined;
+  try {
+    free = await probe(host, wanted);
+  } catch (error) {
+    throw new CliError(
+      `cannot listen on ${host}: ${error instanceof Error ? error.message : error}`,
+      ExitCode.Failure,
+    );
+  }
+  if (free !== undefined) return free;
+  const other = await probe(host, 0);
+  if (other === undefined) throw new CliError(`no free port on ${host} for the ${what}`, ExitCode.Failure);
+  say(`port ${wanted} is in use; the ${what} uses port ${other} instead`);
+  return other;
+}
