@@ -10,7 +10,7 @@ import {
 } from "./lib/commands.js";
 import { findProfile, type ProfileSummary, summarizeProfile } from "./lib/cpu-profile.js";
 import type { IpcClient } from "./lib/ipc.js";
-import { CpuMeter, round3, rssBytes } from "./lib/proc-stats.js";
+import { CpuMeter, listenOverflows, round3, rssBytes } from "./lib/proc-stats.js";
 import { failOnUnexpectedExit, type ManagedProcess } from "./lib/processes.js";
 import { sleep } from "./lib/wait.js";
 import { launchHelper, type RunningSystem, startSystem } from "./systems/system.js";
@@ -62,6 +62,7 @@ export const FIGURES: Record<ScenarioName, readonly FigureDef[]> = {
     { key: "connectsPerS", label: "connects/s", better: "higher" },
     { key: "serverCpuS", label: "server CPU (s)", better: "lower" },
     { key: "connectsPerServerCpuS", label: "connections per server CPU-s", better: "higher" },
+    { key: "listenOverflows", label: "SYNs dropped, listen queue full", better: "lower" },
     { key: "loadgenCpuPct", label: "load generator CPU (% of a core)" },
     { key: "otherLoadCores", label: "other load on the machine (cores)" },
   ],
@@ -402,8 +403,10 @@ async function measureStorm(context: RunContext): Promise<Measured> {
   const { params } = context;
   await sleep(500);
   const meter = meterAll(context);
+  const overflowsBefore = listenOverflows();
   const storm = await connectAll(context, 0, 120_000);
   const cpu = meter.read();
+  const overflows = listenOverflows() - overflowsBefore;
   const endNs = Number(process.hrtime.bigint());
   const allReadyS = Math.max(1e-3, (storm.lastReadyNs - storm.startedNs) / 1e9);
   context.options.log(
@@ -418,6 +421,7 @@ async function measureStorm(context: RunContext): Promise<Measured> {
       connectsPerS: Math.round(storm.ready / allReadyS),
       serverCpuS: cpu.serverTotal,
       connectsPerServerCpuS: Math.round(storm.ready / Math.max(1e-3, cpu.serverTotal)),
+      listenOverflows: overflows,
       loadgenCpuPct: Math.round((100 * cpu.loadgen) / cpu.wall),
       otherLoadCores: round2(cpu.other / cpu.wall),
     },

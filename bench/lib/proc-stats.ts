@@ -69,3 +69,16 @@ export class CpuMeter {
 export function round3(value: number): number {
   return Math.round(value * 1000) / 1000;
 }
+
+/** The kernel's count of connections dropped because a listen queue was full (machine-wide). */
+export function listenOverflows(): number {
+  const lines = readFileSync("/proc/net/netstat", "utf8").split("\n");
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const names = (lines[i] ?? "").trim().split(/\s+/);
+    if (names[0] !== "TcpExt:") continue;
+    const values = (lines[i + 1] ?? "").trim().split(/\s+/);
+    const at = names.indexOf("ListenOverflows");
+    return at < 0 ? 0 : Number(values[at] ?? 0);
+  }
+  return 0;
+}
