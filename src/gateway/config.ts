@@ -341,8 +341,9 @@ export function loadGatewayConfig(sources: ConfigSources = {}): GatewayConfig {
     const def = GATEWAY_OPTIONS[key];
     const coerced = typeof value === "string" ? coerce(def.kind, value) : value;
     if (coerced === INVALID) {
+      const expected = def.kind === "int" ? "a whole number" : "true or false";
       errors.push(
-        `${key} (${from}): expected ${def.kind === "int" ? "a whole number" : "true or false"}, got ${JSON.stringify(value)}`,
+        `${key} (from ${from}; ${def.flag} / ${def.env}): expected ${expected}, got ${JSON.stringify(value)}`,
       );
       return;
     }
@@ -365,8 +366,9 @@ export function loadGatewayConfig(sources: ConfigSources = {}): GatewayConfig {
     const lines = parsed.issues.map((issue) => {
       const key = String(issue.path?.[0]?.key ?? "");
       const def = GATEWAY_OPTIONS[key as GatewayConfigKey];
-      const where = def ? `${key} (${origin[key] ?? "unset"}; ${def.flag} / ${def.env})` : key;
-      return `${where}: ${formatIssues([issue])}${"input" in issue ? `, got ${JSON.stringify(issue.input)}` : ""}`;
+      const where = def ? `${key} (from ${origin[key] ?? "unset"}; ${def.flag} / ${def.env})` : key;
+      const nested = (issue.path?.length ?? 0) > 1 ? formatIssues([issue]) : issue.message;
+      return `${where}: ${nested}${"input" in issue ? `, got ${JSON.stringify(issue.input)}` : ""}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }

@@ -139,7 +139,8 @@ export async function startGateway(
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   logger.info({ port, host: config.host, path: config.path, history: sequenced }, "gateway listening");
 
-  let stopped: Promise<void> | undefined;
+  let drained: Promise<void> | undefined;
+  let closed: Promise<void> | undefined;
   const stopServer = () =>
     new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -157,26 +158,28 @@ export async function startGateway(
       return hub.subjectCount;
     },
     drain() {
-      stopped ??= (async () => {
+      drained ??= (async () => {
         draining = true;
         clearInterval(heartbeat);
         logger.info({ sessions: sessions.size, window: config.drainWindow }, "draining");
         // Spread the reconnects over the window so the other gateways are not hit all at once.
         const all = [...sessions];
         const step = all.length > 1 ? config.drainWindow / all.length : 0;
-        for (let i = 0; i < all.length; i++) {
+        for (let i = 0; i < all.length && !closed; i++) {
           all[i]?.fail("DRAINING", "the gateway is restarting; reconnect");
           if (step > 0 && i < all.length - 1) await sleepMs(step);
         }
+        if (closed) return closed;
         hub.close();
         await stopServer();
         await nc.drain().catch(() => undefined);
         logger.info("drained");
       })();
-      return stopped;
+      return drained;
     },
     close() {
-      stopped ??= (async () => {
+      // Also cuts a drain short: the sessions it has not reached yet are closed now with 1001.
+      closed ??= (async () => {
         draining = true;
         clearInterval(heartbeat);
         for (const session of [...sessions]) session.close(CloseCode.GoingAway, "gateway closing");
@@ -184,7 +187,7 @@ export async function startGateway(
         await stopServer();
         await nc.close().catch(() => undefined);
       })();
-      return stopped;
+      return closed;
     },
   };
 }

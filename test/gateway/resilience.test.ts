@@ -85,8 +85,15 @@ describe("gateway resilience", () => {
       expect(client.closed).toBeUndefined();
       await nats.start();
       await eventually(async () => (await fetch(`${base}/readyz`)).status === 200);
-      const after = await TestClient.ready(gateway.url, "after-outage");
-      after.close();
+      // the backend reconnects on its own schedule; until it has, auth answers 1013 and clients retry
+      await eventually(async () => {
+        try {
+          (await TestClient.ready(gateway.url, "after-outage")).close();
+          return true;
+        } catch {
+          return false;
+        }
+      });
     } finally {
       client.close();
     }
