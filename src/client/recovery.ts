@@ -44,15 +44,16 @@ export class RecoveryTracker {
 
   /**
    * A message with a sequence at or below the last one seen on its channel is a duplicate (a replay
-   * overlapping what was delivered). A live message whose `prev` is not the last sequence seen means
-   * messages in between never arrived: a gap.
+   * overlapping what was delivered). A live message whose `prev` is after the last sequence seen
+   * means messages in between never arrived: a gap. (`prev` before it is fine: a position can be the
+   * stream's sequence at join time, past the channel's own previous message.)
    */
   accept(frame: MessageFrame): Verdict {
     if (frame.seq === undefined) return "deliver";
     const last = this.lastSeq.get(frame.channel);
     if (last !== undefined) {
       if (frame.seq <= last) return "duplicate";
-      if (frame.prev !== undefined && frame.prev !== last) return "gap";
+      if (frame.prev !== undefined && frame.prev > last) return "gap";
     }
     // Delete first so the map stays ordered by recency: `request` keeps the most recent channels.
     this.lastSeq.delete(frame.channel);

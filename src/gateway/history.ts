@@ -104,6 +104,32 @@ export class History {
     return msg?.seq ?? 0;
   }
 
+  /** The stream's first and last sequence, and how many messages `subject` holds now. */
+  async state(subject: string): Promise<{ firstSeq: number; lastSeq: number; stored: number }> {
+    const info = await this.jsm.streams.info(this.stream, { subjects_filter: subject });
+    return {
+      firstSeq: info.state.first_seq,
+      lastSeq: info.state.last_seq,
+      stored: info.state.subjects?.[subject] ?? 0,
+    };
+  }
+
+  /**
+   * Whether every message of `subject` after `since` is still stored. Limits retention drops a
+   * subject's oldest message first (max per subject) or the stream's oldest (max age), so: if
+   * `since` itself is still there, nothing after it is gone; otherwise nothing after it is gone only
+   * if the stream dropped nothing past `since` and the subject never hit its per-subject limit.
+   */
+  async holdsEverythingAfter(subject: string, since: number): Promise<boolean> {
+    if (since > 0 && (await this.holds(subject, since))) return true;
+    const { firstSeq, stored } = await this.state(subject);
+    return firstSeq <= since + 1 && stored < this.maxPerSubject;
+  }
+
+  private get maxPerSubject(): number {
+    return this.desired.max_msgs_per_subject ?? Number.POSITIVE_INFINITY;
+  }
+
   /** Whether message `seq` is still stored under `subject`: then nothing after it was dropped. */
   async holds(subject: string, seq: number): Promise<boolean> {
     const msg = await this.jsm.direct.getMessage(this.stream, { seq });

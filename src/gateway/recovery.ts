@@ -28,16 +28,18 @@ export async function recoverChannels(
   const replayed: Buffer[] = [];
   const sameStream = recover !== undefined && recover.epoch === history.epoch;
   let complete = true;
+  let streamLast: number | undefined;
   for (const channel of channels) {
     const subject = ctx.subjects.ofChannel(channel);
     const last = await history.lastSequence(subject);
-    positions.set(channel, last);
+    // An empty channel's position is the whole stream's last sequence: a later recovery can then
+    // tell whether anything published after the join was dropped.
+    streamLast ??= last > 0 ? undefined : (await history.state(subject)).lastSeq;
+    positions.set(channel, last > 0 ? last : (streamLast ?? 0));
     const since = sameStream ? recover.since[channel] : undefined;
     if (since === undefined) continue;
-    // Limits discard oldest first: if `since` itself is still stored, everything after it is too.
-    // If it is gone, what came after may be gone as well (even all of it: `last` is then 0), and a
-    // partial replay would look complete to the application: send none, say recovered: false.
-    if (since > 0 && !(await history.holds(subject, since))) {
+    // A partial replay would look complete to the application: send none, say recovered: false.
+    if (!(await history.holdsEverythingAfter(subject, since))) {
       complete = false;
       continue;
     }

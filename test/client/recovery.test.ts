@@ -67,6 +67,14 @@ describe("RecoveryTracker", () => {
     expect(tracker.accept(message("channel.news", 120, 0))).toBe("deliver");
   });
 
+  it("accepts a prev before the position: an empty channel's position is the stream's sequence at join", () => {
+    const tracker = new RecoveryTracker();
+    tracker.ready(ready({ epoch: "e1", positions: { "user.1": 500 } }));
+    expect(tracker.accept(message("user.1", 501, 0))).toBe("deliver");
+    expect(tracker.accept(message("user.1", 530, 501))).toBe("deliver");
+    expect(tracker.accept(message("user.1", 540, 535))).toBe("gap");
+  });
+
   it("keeps its own positions over the gateway's after a complete recovery (the replay follows)", () => {
     const tracker = new RecoveryTracker();
     tracker.ready(ready({ epoch: "e1", positions: { "user.1": 3 } }));

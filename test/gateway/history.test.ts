@@ -54,11 +54,13 @@ describe("history and recovery", () => {
 
   it("replays what a client missed, in order, then continues live with no gap or duplicate", async () => {
     const first = await ready("rita");
-    expect(first.ready.positions).toEqual({ "user.rita": 0 });
+    // an empty channel's position is the stream's last sequence at join time
+    expect(Object.keys(first.ready.positions)).toEqual(["user.rita"]);
     await publishNumbers("rita", 1, 2);
     const live = await first.client.waitForMessages(2);
     const lastSeq = live[1]?.seq as number;
     expect(live[1]?.prev).toBe(live[0]?.seq);
+    expect(live[0]?.seq as number).toBeGreaterThan(first.ready.positions["user.rita"] as number);
     first.client.close();
 
     await publishNumbers("rita", 3, 5); // while away
@@ -105,5 +107,24 @@ describe("history and recovery", () => {
     const back = await ready("uma", { epoch: first.ready.epoch, since: { "user.uma": position } });
     expect(back.ready.recovered).toBe(true);
     expect(numbers(await back.client.waitForMessages(1))).toEqual([3]);
+  });
+
+  it("says recovered: false when a channel that was empty at join lost messages to its limit", async () => {
+    const first = await ready("vic");
+    const position = first.ready.positions["user.vic"];
+    first.client.close();
+    await publishNumbers("vic", 1, 7); // max 5 per subject: 1 and 2 are gone
+    const back = await ready("vic", { epoch: first.ready.epoch, since: { "user.vic": position } });
+    expect(back.ready.recovered).toBe(false);
+  });
+
+  it("recovers a channel that was empty at join when nothing was dropped", async () => {
+    const first = await ready("wes");
+    const position = first.ready.positions["user.wes"];
+    first.client.close();
+    await publishNumbers("wes", 1, 3);
+    const back = await ready("wes", { epoch: first.ready.epoch, since: { "user.wes": position } });
+    expect(back.ready.recovered).toBe(true);
+    expect(numbers(await back.client.waitForMessages(3))).toEqual([1, 2, 3]);
   });
 });
