@@ -11,7 +11,14 @@ export default defineConfig([
     },
     format: ["esm"],
     target: "node20",
-    dts: false,
+    dts: {
+      entry: {
+        "protocol/index": "src/protocol/index.ts",
+        "gateway/index": "src/gateway/index.ts",
+        "backend/index": "src/backend/index.ts",
+        "client/index": "src/client/index.ts",
+      },
+    },
     sourcemap: true,
     clean: true,
     splitting: true,
