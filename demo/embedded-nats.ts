@@ -77,6 +77,9 @@ function launch(
 ): Promise<ChildProcess> {
   const child = spawn(options.binary, ["-a", host, "-p", String(port), "-js", "-sd", storeDir], {
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group: a terminal's Ctrl-C reaches only herald, which stops the gateway first
+    // and nats-server last, instead of NATS vanishing under a running gateway.
+    detached: true,
   });
   return new Promise((resolve, reject) => {
     let ready = false;

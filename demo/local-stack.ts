@@ -37,8 +37,11 @@ export interface LocalStack {
   readonly embeddedNats: EmbeddedNats | undefined;
   readonly gateway: RunningGateway;
   readonly demo: RunningDemoApp;
-  /** Closes the gateway and starts a new one on the same port, as a redeploy would. */
-  restartGateway(): Promise<void>;
+  /**
+   * Closes the gateway and starts a new one on the same port, as a redeploy would; `whileDown` runs
+   * in between (e.g. to watch clients notice).
+   */
+  restartGateway(whileDown?: () => Promise<void>): Promise<void>;
   /** Stops the demo app, the gateway and the embedded nats-server, in that order. */
   stop(): Promise<void>;
 }
@@ -111,8 +114,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         return gateway;
       },
       demo,
-      async restartGateway() {
+      async restartGateway(whileDown) {
         await gateway.close();
+        await whileDown?.();
         gateway = await startGateway(fixedPortConfig, { processMetrics: false });
       },
       stop() {

@@ -23,8 +23,10 @@ export async function openDemoPage(
   browser: Browser,
   url: string,
   viewport = { width: 1180, height: 820 },
+  prepare?: (context: BrowserContext) => Promise<unknown>,
 ): Promise<OpenedPage> {
   const context = await browser.newContext({ viewport });
+  await prepare?.(context);
   const page = await context.newPage();
   page.setDefaultTimeout(UI_TIMEOUT);
   const errors: string[] = [];

@@ -1,0 +1,115 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type BrowserStack, startBrowserStack } from "./browser-stack.js";
+import {
+  notificationTexts,
+  type OpenedPage,
+  openDemoPage,
+  sendWithForm,
+  subscribeAs,
+  UI_TIMEOUT,
+  waitForNotification,
+  waitForState,
+} from "./demo-page.js";
+
+let env: BrowserStack;
+const pages: OpenedPage[] = [];
+
+beforeAll(async () => {
+  env = await startBrowserStack();
+}, 120_000);
+
+afterAll(async () => {
+  await env?.stop();
+}, 60_000);
+
+afterEach(async () => {
+  for (const opened of pages.splice(0)) await opened.close().catch(() => undefined);
+});
+
+async function open(): Promise<OpenedPage> {
+  const opened = await openDemoPage(env.browser, env.stack.pageUrl);
+  pages.push(opened);
+  return opened;
+}
+
+/** Chromium reports a refused WebSocket connection on the console itself; that is expected here. */
+function pageErrors(errors: readonly string[]): string[] {
+  return errors.filter((e) => !/^WebSocket connection to '.*' failed/.test(e));
+}
+
+describe("demo page when things fail", () => {
+  it("shows reconnecting while the gateway restarts, then ready again, and gets what it missed", async () => {
+    const opened = await open();
+    const { page } = opened;
+    await subscribeAs(page, "alice");
+    await sendWithForm(page, "alice", "before the restart");
+    await waitForNotification(page, "before the restart");
+    const port = env.stack.gateway.port;
+
+    await env.stack.restartGateway(async () => {
+      await expect.poll(() => opened.states(), { timeout: UI_TIMEOUT }).toContain("reconnecting");
+      // Published while no gateway runs: the history stream keeps it for the reconnect.
+      await sendWithForm(page, "alice", "while the gateway was down");
+    });
+    expect(env.stack.gateway.port).toBe(port);
+
+    await waitForState(page, "ready");
+    await waitForNotification(page, "while the gateway was down");
+    await sendWithForm(page, "alice", "after the restart");
+    await waitForNotification(page, "after the restart");
+    expect(await notificationTexts(page)).toEqual([
+      "after the restart",
+      "while the gateway was down",
+      "before the restart",
+    ]);
+
+    const states = await opened.states();
+    const firstReady = states.indexOf("ready");
+    const reconnecting = states.indexOf("reconnecting", firstReady);
+    expect(firstReady).toBeGreaterThanOrEqual(0);
+    expect(reconnecting).toBeGreaterThan(firstReady);
+    expect(states.at(-1)).toBe("ready");
+    expect(await page.locator("#error").isHidden()).toBe(true);
+    expect(pageErrors(opened.errors)).toEqual([]);
+  });
+
+  it("shows a refused token's error and stops instead of retrying", async () => {
+    const opened = await open();
+    const { page } = opened;
+    let logins = 0;
+    // The app hands out a token the backend never issued: the gateway's auth request is refused.
+    await page.route("**/api/login", async (route) => {
+      logins++;
+      await route.fulfill({
+        json: { token: "forged-token-not-issued-by-the-app", user: "alice", expiresAt: Date.now() + 60_000 },
+      });
+    });
+    await page.selectOption("#user", "alice");
+    await page.click("#subscribe");
+
+    await waitForState(page, "closed");
+    const error = page.locator("#error");
+    await error.waitFor({ state: "visible", timeout: UI_TIMEOUT });
+    expect(await error.getAttribute("data-code")).toBe("AUTH_REFUSED");
+    const text = (await error.textContent()) ?? "";
+    expect(text).toContain("AUTH_REFUSED");
+    expect(text).toContain("invalid_token");
+    expect(text).toContain("4401");
+    expect(await page.locator("#status-text").textContent()).toBe("Stopped");
+    expect(await page.locator("#subscribe").isEnabled()).toBe(true);
+
+    // A retrying client would have reconnected several times within this window (backoff starts at 500 ms).
+    await sleep(3000);
+    expect(opened.sockets).toHaveLength(1);
+    expect(logins).toBe(1);
+    expect(await opened.states()).not.toContain("reconnecting");
+    expect(await page.locator("#status").getAttribute("data-state")).toBe("closed");
+
+    // Once the application asks again with a valid token, it connects.
+    await page.unroute("**/api/login");
+    await subscribeAs(page, "alice");
+    expect(await error.isHidden()).toBe(true);
+    expect(pageErrors(opened.errors)).toEqual([]);
+  });
+});
