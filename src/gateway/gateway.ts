@@ -110,6 +110,7 @@ export async function startGateway(
     wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new Session(
         ws,
+        socket,
         ctx,
         remoteAddressOf(req),
         forwardedHeaders(req, config.forwardHeaders),

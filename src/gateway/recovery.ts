@@ -2,10 +2,11 @@ import type { ReadyFrame, RecoverRequest } from "../protocol/index.js";
 import type { GatewayContext } from "./gateway-context.js";
 import type { History } from "./history.js";
 import { buildMessageFrame, channelFramePrefix } from "./message-frame.js";
+import { OutboundFrame } from "./outbound-frame.js";
 
 export interface Recoverable {
-  send(frame: Buffer): void;
-  finishReplay(replayed: readonly Buffer[], positions: ReadonlyMap<string, number>): void;
+  send(frame: OutboundFrame): void;
+  finishReplay(replayed: readonly OutboundFrame[], positions: ReadonlyMap<string, number>): void;
 }
 
 /**
@@ -25,7 +26,7 @@ export async function recoverChannels(
   ready: ReadyFrame,
 ): Promise<void> {
   const positions = new Map<string, number>();
-  const replayed: Buffer[] = [];
+  const replayed: OutboundFrame[] = [];
   const sameStream = recover !== undefined && recover.epoch === history.epoch;
   let complete = true;
   let streamLast: number | undefined;
@@ -47,13 +48,13 @@ export async function recoverChannels(
     const prefix = channelFramePrefix(channel);
     let prev = since;
     for await (const message of history.replay(subject, since, last)) {
-      replayed.push(buildMessageFrame(prefix, message.data, message.seq, prev));
+      replayed.push(new OutboundFrame(buildMessageFrame(prefix, message.data, message.seq, prev)));
       prev = message.seq;
     }
   }
   ready.epoch = history.epoch;
   ready.positions = Object.fromEntries(positions);
   if (recover !== undefined) ready.recovered = sameStream && complete;
-  session.send(Buffer.from(JSON.stringify(ready)));
+  session.send(OutboundFrame.of(ready));
   session.finishReplay(replayed, positions);
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { Duplex } from "node:stream";
 import * as v from "valibot";
 import type { WebSocket } from "ws";
 import {
@@ -16,18 +17,19 @@ import {
 } from "../protocol/index.js";
 import type { ChannelMember } from "./channel-hub.js";
 import type { GatewayContext } from "./gateway-context.js";
+import { OutboundFrame } from "./outbound-frame.js";
 import { recoverChannels } from "./recovery.js";
 
 type State = "awaiting_auth" | "authenticating" | "ready" | "closed";
 
-const PING = Buffer.from('{"type":"ping"}');
-const PONG = Buffer.from('{"type":"pong"}');
+const PING = OutboundFrame.of({ type: "ping" });
+const PONG = OutboundFrame.of({ type: "pong" });
 const MAX_TIMER_MS = 2_000_000_000;
 
 /** A frame held back while history is replayed, so live ones cannot overtake it. */
 interface HeldFrame {
   readonly channel: string;
-  readonly frame: Buffer;
+  readonly frame: OutboundFrame;
   readonly seq: number | undefined;
 }
 
@@ -51,6 +53,8 @@ export class Session implements ChannelMember {
 
   constructor(
     private readonly ws: WebSocket,
+    /** The upgraded TCP socket under `ws`: hot-path frames are written to it pre-framed. */
+    private readonly socket: Duplex,
     private readonly ctx: GatewayContext,
     private readonly remoteAddress: string,
     private readonly headers: Record<string, string>,
@@ -162,7 +166,7 @@ export class Session implements ChannelMember {
     if (reply.expiresAt !== undefined) ready.expiresAt = reply.expiresAt;
     this.scheduleExpiry(reply.expiresAt);
     if (!history) {
-      this.send(Buffer.from(JSON.stringify(ready)));
+      this.send(OutboundFrame.of(ready));
       return;
     }
     try {
@@ -174,7 +178,7 @@ export class Session implements ChannelMember {
   }
 
   /** Recovery calls this with its replayed frames; then live frames that waited are let through. */
-  finishReplay(replayed: readonly Buffer[], positions: ReadonlyMap<string, number>): void {
+  finishReplay(replayed: readonly OutboundFrame[], positions: ReadonlyMap<string, number>): void {
     if (this.state !== "ready") return;
     for (const frame of replayed) this.send(frame);
     const held = this.held ?? [];
@@ -208,7 +212,7 @@ export class Session implements ChannelMember {
       outcome.reply.expiresAt === undefined
         ? { type: "refreshed" }
         : { type: "refreshed", expiresAt: outcome.reply.expiresAt };
-    this.send(Buffer.from(JSON.stringify(refreshed)));
+    this.send(OutboundFrame.of(refreshed));
   }
 
   /** Asks for a refresh `refreshBefore` ms ahead of expiry, and closes with 4410 at expiry. */
@@ -232,7 +236,7 @@ export class Session implements ChannelMember {
     if (expiresAt === undefined || this.state !== "ready") return;
     const left = expiresAt - Date.now();
     if (left > this.ctx.config.refreshBefore) return this.scheduleExpiry(expiresAt); // timer was capped
-    this.send(Buffer.from(JSON.stringify({ type: "token_expiring", expiresAt })));
+    this.send(OutboundFrame.of({ type: "token_expiring", expiresAt }));
     this.timer = setTimeout(
       () => this.fail("TOKEN_EXPIRED", "the token expired before it was refreshed"),
       Math.max(0, left),
@@ -242,9 +246,9 @@ export class Session implements ChannelMember {
   // ---- frames to the client ----
 
   /** Called by the hub for each message of one of this session's channels. */
-  deliver(channel: string, frame: Buffer, seq: number | undefined): void {
+  deliver(channel: string, frame: OutboundFrame, seq: number | undefined): void {
     if (this.held) {
-      this.heldBytes += frame.length;
+      this.heldBytes += frame.payload.length;
       if (this.heldBytes > this.ctx.config.maxBufferedBytes)
         return this.fail("SLOW_CONSUMER", "too many messages waited during recovery");
       this.held.push({ channel, frame, seq });
@@ -253,16 +257,22 @@ export class Session implements ChannelMember {
     if (this.state === "ready") this.write(frame);
   }
 
-  /** Writes a frame unless the socket's outbound buffer is over the limit: then it is cut off. */
-  private write(frame: Buffer): void {
-    if (this.ws.bufferedAmount + frame.length > this.ctx.config.maxBufferedBytes) {
+  /**
+   * Writes a frame unless the socket's outbound buffer is over the limit: then it is cut off. With
+   * compression off (the default) the shared, pre-framed bytes go straight to the TCP socket; `ws`
+   * writes whole frames synchronously then, so the two never interleave.
+   */
+  private write(frame: OutboundFrame): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (this.socket.writableLength + frame.payload.length > this.ctx.config.maxBufferedBytes) {
       this.fail("SLOW_CONSUMER", "the client reads too slowly");
       return;
     }
-    this.ws.send(frame, { binary: false, compress: this.ctx.config.compression });
+    if (this.ctx.config.compression) this.ws.send(frame.payload, { binary: false, compress: true });
+    else this.socket.write(frame.wire);
   }
 
-  send(frame: Buffer): void {
+  send(frame: OutboundFrame): void {
     if (this.state === "closed") return;
     this.write(frame);
   }

@@ -73,6 +73,16 @@ describe.each([false, true])("gateway flow (history %s)", (history) => {
     }
   });
 
+  it("delivers payloads of every WebSocket length class intact", async () => {
+    const g = await gateway();
+    const client = await ready(g, "tok-len");
+    // frame lengths below 126 (7-bit), up to 65,535 (16-bit) and beyond (64-bit), in UTF-8
+    const sizes = [0, 40, 100, 120, 30_000, 65_500, 300_000];
+    for (const size of sizes) backend.publish("len", { s: "é".repeat(size) });
+    const got = await client.waitForMessages(sizes.length);
+    expect(got.map((m) => (m.data as { s: string }).s)).toEqual(sizes.map((n) => "é".repeat(n)));
+  });
+
   it("delivers to every tab of the user on two gateways, and to nobody else", async () => {
     const [g1, g2] = [await gateway(), await gateway()];
     const tabs = [await ready(g1, "tok-bob"), await ready(g1, "tok-bob"), await ready(g2, "tok-bob")];
