@@ -20,6 +20,8 @@ export interface LocalStackOptions {
   /** The gateway's port; 0 for any free port. */
   gatewayPort: number;
   prefix?: string;
+  /** The WebSocket URL the page connects to, when not the gateway's own (e.g. behind a proxy). */
+  pageGatewayUrl?: string;
   logLevel?: GatewayConfig["logLevel"];
   /** Environment for the gateway's other options (HERALD_HEARTBEAT_INTERVAL, ...); none by default. */
   gatewayEnv?: NodeJS.ProcessEnv;
@@ -96,7 +98,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       prefix,
       host,
       port: options.port,
-      gatewayUrl: gateway.url,
+      gatewayUrl: options.pageGatewayUrl ?? gateway.url,
       publishFlags: flags,
       onError: (message) => log(`demo: ${message}`),
       ...(options.tokenTtlMs !== undefined ? { tokenTtlMs: options.tokenTtlMs } : {}),

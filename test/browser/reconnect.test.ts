@@ -42,20 +42,28 @@ describe("demo page when things fail", () => {
   it("shows reconnecting while the gateway restarts, then ready again, and gets what it missed", async () => {
     const opened = await open();
     const { page } = opened;
+    // bob has received nothing yet: his position comes from the gateway's ready frame alone.
+    const bob = await open();
     await subscribeAs(page, "alice");
+    await subscribeAs(bob.page, "bob");
     await sendWithForm(page, "alice", "before the restart");
     await waitForNotification(page, "before the restart");
     const port = env.stack.gateway.port;
 
     await env.stack.restartGateway(async () => {
       await expect.poll(() => opened.states(), { timeout: UI_TIMEOUT }).toContain("reconnecting");
-      // Published while no gateway runs: the history stream keeps it for the reconnect.
+      await expect.poll(() => bob.states(), { timeout: UI_TIMEOUT }).toContain("reconnecting");
+      // Published while no gateway runs: the history stream keeps them for the reconnect.
       await sendWithForm(page, "alice", "while the gateway was down");
+      await sendWithForm(page, "bob", "bob's while the gateway was down");
     });
     expect(env.stack.gateway.port).toBe(port);
 
     await waitForState(page, "ready");
     await waitForNotification(page, "while the gateway was down");
+    await waitForState(bob.page, "ready");
+    await waitForNotification(bob.page, "bob's while the gateway was down");
+    expect(await notificationTexts(bob.page)).toEqual(["bob's while the gateway was down"]);
     await sendWithForm(page, "alice", "after the restart");
     await waitForNotification(page, "after the restart");
     expect(await notificationTexts(page)).toEqual([
@@ -71,7 +79,7 @@ describe("demo page when things fail", () => {
     expect(reconnecting).toBeGreaterThan(firstReady);
     expect(states.at(-1)).toBe("ready");
     expect(await page.locator("#error").isHidden()).toBe(true);
-    expect(pageErrors(opened.errors)).toEqual([]);
+    expect(pageErrors([...opened.errors, ...bob.errors])).toEqual([]);
   });
 
   it("shows a refused token's error and stops instead of retrying", async () => {

@@ -37,6 +37,7 @@ const StartInput = v.object({
   port: Port,
   gatewayPort: Port,
   prefix: SubjectPrefix,
+  gatewayUrl: v.optional(v.pipe(v.string(), v.regex(/^wss?:\/\/[^\s]+$/, "must be like wss://host/ws"))),
   logLevel: v.picklist(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
 });
 type StartInput = v.InferOutput<typeof StartInput>;
@@ -55,6 +56,7 @@ export function startCommand(): Command {
     .option("--port <n>", "demo page port (another free one when taken)", "3000")
     .option("--gateway-port <n>", "gateway port (another free one when taken)", "8080")
     .addOption(new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default("herald"))
+    .option("--gateway-url <url>", "WebSocket URL the page connects to (default: the gateway started here)")
     .option("--log-level <level>", "gateway log level", "warn")
     .action(async (flags: Record<string, string | undefined>) => {
       process.exitCode = await runStart(parseInput(flags));
@@ -84,6 +86,9 @@ async function runStart(input: StartInput): Promise<number> {
   if (!existsSync(defaultClientBundle())) {
     say(`warning: ${defaultClientBundle()} is missing, the page cannot connect; run npm run build`);
   }
+  // Listening from now on: a Ctrl-C during startup must not leave the nats-server child behind
+  // (it runs in its own process group, so the terminal's signal does not reach it).
+  const signalled = waitForSignal();
   const port = await choosePort(probePort, input.host, input.port, "demo page", say);
   const gatewayPort = await choosePort(probePort, input.host, input.gatewayPort, "gateway", say);
 
@@ -97,6 +102,7 @@ async function runStart(input: StartInput): Promise<number> {
       port,
       gatewayPort,
       prefix: input.prefix,
+      ...(input.gatewayUrl !== undefined ? { pageGatewayUrl: input.gatewayUrl } : {}),
       logLevel: input.logLevel,
       gatewayEnv: process.env,
     });
@@ -136,7 +142,8 @@ async function runStart(input: StartInput): Promise<number> {
   say();
   say("Press Ctrl-C to stop.");
 
-  const reason = await stopReason(stack.embeddedNats?.exited);
+  const natsExited = stack.embeddedNats?.exited.then((code): StopReason => ({ kind: "nats-exited", code }));
+  const reason = await Promise.race([signalled, ...(natsExited ? [natsExited] : [])]);
   if (reason.kind === "nats-exited") say(`nats-server exited unexpectedly (code ${reason.code}); stopping`);
   else say(`\n${reason.signal}: stopping`);
   // A second signal while stopping ends the process at once, taking nats-server down with it.
@@ -155,7 +162,8 @@ async function runStart(input: StartInput): Promise<number> {
 
 type StopReason = { kind: "signal"; signal: NodeJS.Signals } | { kind: "nats-exited"; code: number | null };
 
-function stopReason(natsExited: Promise<number | null> | undefined): Promise<StopReason> {
+/** The first SIGINT or SIGTERM; while it is awaited, neither signal ends the process by itself. */
+function waitForSignal(): Promise<StopReason> {
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       process.off("SIGINT", onSignal);
@@ -164,7 +172,6 @@ function stopReason(natsExited: Promise<number | null> | undefined): Promise<Sto
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
-    void natsExited?.then((code) => resolve({ kind: "nats-exited", code }));
   });
 }
 
