@@ -1,8 +1,9 @@
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SYSTEM_NAMES, type SystemName } from "./lib/commands.js";
 import { describeEnvironment } from "./lib/environment.js";
-import { openFilesLimit } from "./lib/proc-stats.js";
+import { openFilesLimit, parseCoreList } from "./lib/proc-stats.js";
 import { stopAll, stopAllOnSignals } from "./lib/processes.js";
 import { formatProfiles, formatTable, writeResult } from "./lib/report.js";
 import { sleep } from "./lib/wait.js";
@@ -90,6 +91,8 @@ function paramsFor(scenario: ScenarioName): ScenarioParams {
 const harness: HarnessOptions = {
   serverCore: opts.serverCore,
   clientCore: opts.clientCore,
+  serverCores: parseCoreList(opts.serverCore),
+  clientCores: parseCoreList(opts.clientCore),
   localAddresses: Array.from({ length: opts.addresses }, (_, i) => `127.0.0.${i + 1}`),
   setupConcurrency: opts.setupConcurrency,
   clientsPerLoadgen: Math.floor(limit.soft / 2),
@@ -103,6 +106,8 @@ const harness: HarnessOptions = {
 
 async function main(): Promise<number> {
   stopAllOnSignals();
+  // The runner itself (all its threads) stays off the server core too.
+  execFileSync("taskset", ["-a", "-cp", harness.clientCore, String(process.pid)], { stdio: "ignore" });
   const environment = describeEnvironment(REPO_DIR);
   const outDir = opts.out ?? join(BENCH_DIR, "results", ...(quick ? ["quick"] : []));
   process.stdout.write(
@@ -111,7 +116,9 @@ async function main(): Promise<number> {
       `load average ${environment.loadAverageAtStart.join(" ")}\n`,
   );
   if (environment.loadAverageAtStart[0] !== undefined && environment.loadAverageAtStart[0] > 0.5) {
-    process.stdout.write("note: the machine is already busy; figures will be noisy (see 'other load').\n");
+    process.stdout.write(
+      "note: the machine is already busy; figures will be noisy (see 'other load' rows).\n",
+    );
   }
   let failures = 0;
   for (const scenario of scenarios) {

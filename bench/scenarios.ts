@@ -33,6 +33,8 @@ export interface ScenarioParams {
 export interface HarnessOptions {
   readonly serverCore: string;
   readonly clientCore: string;
+  readonly serverCores: readonly number[];
+  readonly clientCores: readonly number[];
   readonly localAddresses: readonly string[];
   readonly setupConcurrency: number;
   /** Clients per load generator process (each process has its own open-files limit). */
@@ -64,7 +66,8 @@ export const FIGURES: Record<ScenarioName, readonly FigureDef[]> = {
     { key: "connectsPerServerCpuS", label: "connections per server CPU-s", better: "higher" },
     { key: "listenOverflows", label: "SYNs dropped, listen queue full", better: "lower" },
     { key: "loadgenCpuPct", label: "load generator CPU (% of a core)" },
-    { key: "otherLoadCores", label: "other load on the machine (cores)" },
+    { key: "otherOnServerCores", label: "other load on the server core (cores)" },
+    { key: "otherOnClientCores", label: "other load on the client core (cores)" },
   ],
   idle: [
     { key: "ready", label: "idle connections", better: "higher" },
@@ -90,7 +93,8 @@ function deliveryFigures(): FigureDef[] {
     { key: "serverCpuS", label: "server CPU (s)", better: "lower" },
     { key: "deliveriesPerServerCpuS", label: "deliveries per server CPU-s", better: "higher" },
     { key: "loadgenCpuPct", label: "load generator CPU (% of a core)" },
-    { key: "otherLoadCores", label: "other load on the machine (cores)" },
+    { key: "otherOnServerCores", label: "other load on the server core (cores)" },
+    { key: "otherOnClientCores", label: "other load on the client core (cores)" },
   ];
 }
 
@@ -261,37 +265,43 @@ function pidsOf(processes: readonly ManagedProcess[]): Map<string, number> {
   return new Map(processes.map((p) => [p.name, p.pid]));
 }
 
-/** CPU of the server processes, the load generators, and every other process on the machine. */
+/**
+ * CPU of the server processes and of the load generators, and what else ran on each side's cores
+ * (other processes, and interrupt / softirq time no process is charged for): noise when above ~0.05.
+ */
 function meterAll(context: RunContext): {
   read(): {
     server: Record<string, number>;
     serverTotal: number;
     loadgen: number;
-    other: number;
+    otherOnServerCores: number;
+    otherOnClientCores: number;
     wall: number;
   };
 } {
-  const server = new CpuMeter(pidsOf(context.system.serverProcesses));
-  const loadgens = new CpuMeter(pidsOf(context.loadgens.map((l) => l.process)));
-  // Everything the harness runs that is not the server: load generators, publisher, auth backend, runner.
-  const ours = new CpuMeter(
+  const { options } = context;
+  const server = new CpuMeter(pidsOf(context.system.serverProcesses), options.serverCores);
+  const loadgens = new CpuMeter(pidsOf(context.loadgens.map((l) => l.process)), options.clientCores);
+  // Everything on the client side: load generators, publisher, auth backend, and the runner itself.
+  const clientSide = new CpuMeter(
     new Map([
       ...pidsOf([...context.helpers.map((h) => h.process), ...context.system.helperProcesses]),
       ["runner", process.pid],
     ]),
+    options.clientCores,
   );
   return {
     read() {
       const s = server.read();
       const l = loadgens.read();
-      const o = ours.read();
+      const c = clientSide.read();
       const serverTotal = sum(Object.values(s.perProcess));
-      const oursTotal = serverTotal + sum(Object.values(o.perProcess));
       return {
         server: s.perProcess,
         serverTotal: round3(serverTotal),
         loadgen: sum(Object.values(l.perProcess)),
-        other: Math.max(0, s.machine - oursTotal),
+        otherOnServerCores: Math.max(0, s.coresBusy - serverTotal),
+        otherOnClientCores: Math.max(0, c.coresBusy - sum(Object.values(c.perProcess))),
         wall: s.wallSeconds,
       };
     },
@@ -384,7 +394,8 @@ async function measureDelivery(context: RunContext): Promise<Measured> {
       serverCpuS: cpu.serverTotal,
       deliveriesPerServerCpuS: Math.round(delivered / Math.max(1e-3, cpu.serverTotal)),
       loadgenCpuPct: Math.round((100 * cpu.loadgen) / cpu.wall),
-      otherLoadCores: round2(cpu.other / cpu.wall),
+      otherOnServerCores: round2(cpu.otherOnServerCores / cpu.wall),
+      otherOnClientCores: round2(cpu.otherOnClientCores / cpu.wall),
     },
     details: {
       setupFailures: setup.failures,
@@ -423,7 +434,8 @@ async function measureStorm(context: RunContext): Promise<Measured> {
       connectsPerServerCpuS: Math.round(storm.ready / Math.max(1e-3, cpu.serverTotal)),
       listenOverflows: overflows,
       loadgenCpuPct: Math.round((100 * cpu.loadgen) / cpu.wall),
-      otherLoadCores: round2(cpu.other / cpu.wall),
+      otherOnServerCores: round2(cpu.otherOnServerCores / cpu.wall),
+      otherOnClientCores: round2(cpu.otherOnClientCores / cpu.wall),
     },
     details: { failures: storm.failures, serverCpuByProcess: cpu.server, measuredWallS: round3(cpu.wall) },
     window: { fromNs: storm.startedNs, toNs: endNs },

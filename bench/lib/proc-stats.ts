@@ -23,13 +23,34 @@ export function rssBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
-/** CPU seconds every process on the machine has used since boot (all cores), from /proc/stat. */
-export function machineBusySeconds(): number {
-  const first = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
-  const [, user, nice, system, , , irq, softirq, steal] = first.trim().split(/\s+/).map(Number);
-  return (
-    ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS
-  );
+/**
+ * Busy CPU seconds since boot from /proc/stat, of the given cores (`cpu0`, `cpu1`... lines).
+ * Includes interrupt and softirq time, which no process is charged for.
+ */
+export function busySeconds(cores: readonly number[]): number {
+  const wanted = new Set(cores.map((c) => `cpu${c}`));
+  let ticks = 0;
+  for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
+    const [name, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/);
+    if (!name || !wanted.has(name)) continue;
+    ticks += [user, nice, system, irq, softirq, steal].reduce(
+      (total, value) => total + Number(value ?? 0),
+      0,
+    );
+  }
+  return ticks / CLOCK_TICKS;
+}
+
+/** A taskset core list like "0", "1,3" or "0-2" as core numbers. */
+export function parseCoreList(list: string): number[] {
+  const cores: number[] = [];
+  for (const part of list.split(",")) {
+    const [from, to] = part.split("-").map(Number);
+    if (from === undefined || !Number.isInteger(from))
+      throw new Error(`bad core list ${JSON.stringify(list)}`);
+    for (let core = from; core <= (to ?? from); core++) cores.push(core);
+  }
+  return cores;
 }
 
 /** The open-files limit of this process (inherited by everything the harness starts). */
@@ -43,24 +64,28 @@ export function openFilesLimit(): { soft: number; hard: number } {
 /** CPU seconds used by a set of processes between `start()` and `stop()`. */
 export class CpuMeter {
   private readonly startCpu: Map<number, number>;
-  private readonly startMachine: number;
+  private readonly startBusy: number;
   private readonly startNs: bigint;
 
-  constructor(private readonly pids: ReadonlyMap<string, number>) {
+  /** `cores`: the cores these processes are pinned to, whose busy time is read alongside. */
+  constructor(
+    private readonly pids: ReadonlyMap<string, number>,
+    private readonly cores: readonly number[],
+  ) {
     this.startCpu = new Map([...pids.values()].map((pid) => [pid, cpuSeconds(pid)]));
-    this.startMachine = machineBusySeconds();
+    this.startBusy = busySeconds(cores);
     this.startNs = process.hrtime.bigint();
   }
 
-  /** Seconds per process name, and the machine's total busy seconds, since construction. */
-  read(): { perProcess: Record<string, number>; machine: number; wallSeconds: number } {
+  /** Seconds per process name, and the busy seconds of their cores, since construction. */
+  read(): { perProcess: Record<string, number>; coresBusy: number; wallSeconds: number } {
     const perProcess: Record<string, number> = {};
     for (const [name, pid] of this.pids) {
       perProcess[name] = round3(cpuSeconds(pid) - (this.startCpu.get(pid) ?? 0));
     }
     return {
       perProcess,
-      machine: round3(machineBusySeconds() - this.startMachine),
+      coresBusy: round3(busySeconds(this.cores) - this.startBusy),
       wallSeconds: Number(process.hrtime.bigint() - this.startNs) / 1e9,
     };
   }
