@@ -40,6 +40,7 @@ const program = new Command("bench")
   .option("--addresses <n>", "loopback source addresses 127.0.0.1..n", positiveInt, 4)
   .option("--setup-concurrency <n>", "connections opening at once outside the storm", positiveInt, 200)
   .option("--out <dir>", "where result files go")
+  .option("--gateway-args <flags>", 'extra herald gateway flags, e.g. "--compression true"', "")
   .option("--verbose", "print every process's output")
   .parse();
 
@@ -60,6 +61,7 @@ const opts = program.opts<{
   setupConcurrency: number;
   out?: string;
   verbose?: boolean;
+  gatewayArgs: string;
 }>();
 
 const scenarios = pickList("--scenario", opts.scenario, SCENARIO_NAMES);
@@ -101,6 +103,7 @@ const harness: HarnessOptions = {
     : undefined,
   profileLoadgen: opts.profileLoadgen === true,
   verbose: opts.verbose === true,
+  gatewayArgs: opts.gatewayArgs.split(/\s+/).filter(Boolean),
   log: (line) => process.stdout.write(`${line}\n`),
 };
 
@@ -155,6 +158,7 @@ async function main(): Promise<number> {
       environment,
       parameters: {
         ...params,
+        gatewayArgs: harness.gatewayArgs,
         serverCore: harness.serverCore,
         clientCore: harness.clientCore,
         localAddresses: harness.localAddresses,

@@ -43,6 +43,7 @@ export interface HarnessOptions {
   /** Also profile the (first) load generator, to see whether it is the bottleneck. */
   readonly profileLoadgen: boolean;
   readonly verbose: boolean;
+  readonly gatewayArgs: readonly string[];
   readonly log: (line: string) => void;
 }
 
@@ -129,6 +130,7 @@ export async function runScenario(
     clientCore: options.clientCore,
     profileDir,
     verbose: options.verbose,
+    gatewayArgs: options.gatewayArgs,
   });
   const helpers: { process: ManagedProcess; ipc: IpcClient }[] = [];
   const loadgens: Loadgen[] = [];

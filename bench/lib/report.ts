@@ -78,6 +78,7 @@ export interface ResultFile {
   readonly profile: "full" | "quick";
   readonly environment: Environment;
   readonly parameters: ScenarioParams & {
+    gatewayArgs: readonly string[];
     serverCore: string;
     clientCore: string;
     localAddresses: readonly string[];

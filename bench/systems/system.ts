@@ -20,6 +20,8 @@ export interface SystemOptions {
   /** When set, Node servers run with --cpu-prof writing here. */
   readonly profileDir: string | undefined;
   readonly verbose: boolean;
+  /** Extra `herald gateway` flags, e.g. to measure an option (`--compression true`). */
+  readonly gatewayArgs: readonly string[];
 }
 
 export type PublisherTarget =
@@ -104,6 +106,7 @@ async function startHerald(options: SystemOptions): Promise<RunningSystem> {
         "gateway",
         ...["--host", "127.0.0.1", "--port", String(port), "--nats", nats.url],
         ...["--history", "false", "--log-level", "warn", "--drain-window", "0"],
+        ...options.gatewayArgs,
       ],
       core: options.serverCore,
       verbose: options.verbose,
