@@ -283,8 +283,9 @@ export class HeraldClient {
   /** A failure retrying cannot fix: stop until the application calls `connect()`. */
   private stop(error: HeraldClientError): void {
     this.teardown(error.code);
-    this.setState("closed");
+    // The error first: an application that drops the client on `closed` still learns why.
     this.events.emit("error", error);
+    this.setState("closed");
   }
 
   private scheduleRetry(delayMs: number): void {

@@ -99,7 +99,8 @@ describe("client bundle in Chromium", () => {
     const second = await gateway.connection(1);
     await second.frame("auth");
     second.fail("AUTH_REFUSED", CloseCode.AuthRefused, { reason: "invalid_token" });
-    entries = await waitForLog((l) => l.at(-1)?.[0] === "error" && l.at(-1)?.[1] === "AUTH_REFUSED");
+    // the error comes first, then the state that it ended in
+    entries = await waitForLog((l) => l.at(-1)?.[0] === "state" && l.at(-1)?.[1] === "closed");
     expect(entries.filter((e) => e[0] === "state").map((e) => e[1])).toEqual([
       "connecting",
       "authenticating",
