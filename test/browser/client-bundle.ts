@@ -1,31 +1,17 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "tsup";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+import { build, type Options } from "tsup";
+import tsupConfig from "../../tsup.config.js";
 
 /**
  * Builds the client SDK's script bundle from the current sources into a temporary folder, with the
- * options of tsup.config.ts, so the browser always runs the code under test, never a stale dist/.
+ * project's own tsup entry for it, so the browser always runs the code under test, never a stale dist/.
  */
 export async function buildClientBundle(): Promise<{ file: string; dir: string }> {
+  const iife = (tsupConfig as Options[]).find((options) => options.globalName === "Herald");
+  if (!iife) throw new Error("tsup.config.ts has no entry with globalName Herald");
   const dir = await mkdtemp(join(tmpdir(), "herald-bundle-"));
-  await build({
-    config: false,
-    silent: true,
-    entry: { "herald-client.min": join(ROOT, "src/client/index.ts") },
-    format: ["iife"],
-    globalName: "Herald",
-    platform: "browser",
-    target: "es2020",
-    minify: true,
-    outDir: dir,
-    outExtension: () => ({ js: ".js" }),
-    dts: false,
-    sourcemap: false,
-    clean: false,
-  });
-  return { file: join(dir, "herald-client.min.js"), dir };
+  await build({ ...iife, outDir: dir, config: false, silent: true, sourcemap: false });
+  return { file: join(dir, "client/herald-client.min.js"), dir };
 }

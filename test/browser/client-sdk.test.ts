@@ -1,25 +1,13 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { build, type Options } from "tsup";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CloseCode } from "../../src/protocol/close-codes.js";
-import tsupConfig from "../../tsup.config.js";
-import { ScriptedGateway, sleep } from "./scripted-gateway.js";
-
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
+import { ScriptedGateway, sleep } from "../client/scripted-gateway.js";
+import { launchChromium } from "./chromium.js";
+import { buildClientBundle } from "./client-bundle.js";
 
 type LogEntry = [string, ...unknown[]];
 
@@ -35,12 +23,10 @@ describe("client bundle in Chromium", () => {
   let pageUrl: string;
 
   beforeAll(async () => {
-    const iife = (tsupConfig as Options[]).find((options) => options.globalName === "Herald");
-    if (!iife) throw new Error("tsup.config.ts has no entry with globalName Herald");
-    outDir = await mkdtemp(join(tmpdir(), "herald-client-bundle-"));
-    await build({ ...iife, outDir, config: false, silent: true });
-    bundle = await readFile(join(outDir, "client/herald-client.min.js"), "utf8");
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+    const built = await buildClientBundle();
+    outDir = built.dir;
+    bundle = await readFile(built.file, "utf8");
+    browser = await launchChromium();
     gateway = await ScriptedGateway.start();
     pageServer = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
