@@ -6,4 +6,13 @@ bash scripts/ensure-system.sh browser
 bash scripts/ensure-node.sh
 npx tsc --noEmit
 npx biome check .
-npx vitest run "$@"
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
+# One plain closing line: "tests: N passed, N failed, N skipped".
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+' "$results" 2>/dev/null || true
+exit "$status"

@@ -1,0 +1,89 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigError, loadGatewayConfig, redactConfig } from "../../src/gateway/index.js";
+
+describe("gateway configuration", () => {
+  let dir: string;
+  let file: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "herald-config-"));
+    file = join(dir, "herald.json");
+    await writeFile(file, JSON.stringify({ port: 9000, prefix: "fromfile", authTimeout: 2000 }));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it("has working defaults", () => {
+    const config = loadGatewayConfig();
+    expect(config).toMatchObject({
+      port: 8080,
+      path: "/ws",
+      prefix: "herald",
+      nats: ["nats://127.0.0.1:4222"],
+      history: true,
+    });
+    expect(config.gatewayId).toMatch(/^gw-/);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("takes flags over the environment over the file over defaults", () => {
+    const config = loadGatewayConfig({
+      configFile: file,
+      env: {
+        HERALD_PORT: "9100",
+        HERALD_PREFIX: "fromenv",
+        HERALD_NATS_URL: "nats://a:4222, nats://b:4222",
+        HERALD_HISTORY: "false",
+      },
+      flags: { port: "9200" },
+    });
+    expect(config.port).toBe(9200);
+    expect(config.prefix).toBe("fromenv");
+    expect(config.authTimeout).toBe(2000);
+    expect(config.nats).toEqual(["nats://a:4222", "nats://b:4222"]);
+    expect(config.history).toBe(false);
+  });
+
+  it("reads HERALD_CONFIG", () => {
+    expect(loadGatewayConfig({ env: { HERALD_CONFIG: file } }).prefix).toBe("fromfile");
+  });
+
+  it.each([
+    [{ HERALD_PORT: "abc" }, /port \(from HERALD_PORT; --port \/ HERALD_PORT\): expected a whole number/],
+    [{ HERALD_PORT: "70000" }, /port .*--port \/ HERALD_PORT/],
+    [{ HERALD_PREFIX: "a.*" }, /prefix .*must be dot-separated/],
+    [{ HERALD_NATS_URL: "not a url" }, /nats .*must be like nats:\/\/host:4222/],
+    [{ HERALD_HISTORY: "maybe" }, /history .*expected true or false/],
+    [{ HERALD_HISTORY_STORAGE: "disk" }, /historyStorage/],
+    [
+      { HERALD_HEARTBEAT_INTERVAL: "5000", HERALD_HEARTBEAT_TIMEOUT: "4000" },
+      /heartbeatTimeout must be larger/,
+    ],
+    [{ HERALD_NATS_USER: "u" }, /natsUser and natsPassword go together/],
+  ])("refuses %j with a message naming it", (env, message) => {
+    expect(() => loadGatewayConfig({ env })).toThrow(ConfigError);
+    expect(() => loadGatewayConfig({ env })).toThrow(message);
+  });
+
+  it("refuses unknown keys and bad JSON in the file", async () => {
+    const unknown = join(dir, "unknown.json");
+    await writeFile(unknown, JSON.stringify({ prot: 1 }));
+    expect(() => loadGatewayConfig({ configFile: unknown })).toThrow(/unknown option "prot"/);
+    const broken = join(dir, "broken.json");
+    await writeFile(broken, "{port:");
+    expect(() => loadGatewayConfig({ configFile: broken })).toThrow(/not valid JSON/);
+    expect(() => loadGatewayConfig({ configFile: join(dir, "missing.json") })).toThrow(
+      /cannot read config file/,
+    );
+  });
+
+  it("masks secrets when printed", () => {
+    const config = loadGatewayConfig({
+      env: { HERALD_NATS_USER: "u", HERALD_NATS_PASSWORD: "secret", HERALD_NATS_TOKEN: "tok" },
+    });
+    const shown = JSON.stringify(redactConfig(config));
+    expect(shown).not.toContain("secret");
+    expect(shown).not.toContain('tok"');
+  });
+});

@@ -1,0 +1,102 @@
+import { readFileSync } from "node:fs";
+import * as v from "valibot";
+import { describe, expect, it } from "vitest";
+import {
+  AuthReply,
+  ClientFrame,
+  CloseCode,
+  ErrorCode,
+  isRetryableClose,
+  isSafeName,
+  parseChannel,
+  SUBJECT_PREFIX_PATTERN,
+  subjectsFor,
+  UnsafeNameError,
+  userChannel,
+} from "../../src/protocol/index.js";
+
+const HOSTILE = [
+  "",
+  "1.*",
+  ">",
+  "*",
+  "2 q",
+  "x\r\nSUB >",
+  "a\tb",
+  "a.b",
+  "ü",
+  "a\u0000b",
+  "x".repeat(129),
+  "a/b",
+];
+
+describe("the safe name alphabet", () => {
+  it.each(HOSTILE)("refuses %j", (name) => {
+    expect(isSafeName(name)).toBe(false);
+    expect(() => userChannel(name)).toThrow(UnsafeNameError);
+    expect(() => subjectsFor("herald").user(name)).toThrow(UnsafeNameError);
+    expect(v.safeParse(AuthReply, { ok: true, user: name }).success).toBe(false);
+  });
+
+  it.each(["1", "alice", "user_42", "a-b", "tenant:7", "a@b", "x=y", "a+b", "x".repeat(128)])(
+    "accepts %j",
+    (name) => {
+      expect(isSafeName(name)).toBe(true);
+      expect(subjectsFor("herald").user(name)).toBe(`herald.user.${name}`);
+    },
+  );
+
+  it("checks every channel it turns into a subject", () => {
+    const subjects = subjectsFor("acme.prod");
+    expect(subjects.ofChannel("user.7")).toBe("acme.prod.user.7");
+    expect(subjects.liveOf("channel.news")).toBe("acme.prod.live.channel.news");
+    expect(() => subjects.ofChannel("user.7.*")).toThrow(UnsafeNameError);
+    expect(() => subjects.ofChannel("admin.7")).toThrow(UnsafeNameError);
+    expect(parseChannel("user.7")).toEqual({ kind: "user", name: "7" });
+    expect(parseChannel("channel.a.b")).toBeUndefined();
+  });
+
+  it("accepts only prefixes of safe tokens", () => {
+    expect(SUBJECT_PREFIX_PATTERN.test("herald")).toBe(true);
+    expect(SUBJECT_PREFIX_PATTERN.test("acme.prod.herald")).toBe(true);
+    for (const bad of ["", ".", "a.", "a..b", "a.*", ">", "a b"])
+      expect(SUBJECT_PREFIX_PATTERN.test(bad)).toBe(false);
+  });
+});
+
+describe("client frames", () => {
+  it("parses the documented frames and refuses malformed ones", () => {
+    expect(v.safeParse(ClientFrame, { type: "auth", token: "t" }).success).toBe(true);
+    expect(
+      v.safeParse(ClientFrame, { type: "auth", token: "t", recover: { epoch: "1", since: { "user.1": 4 } } })
+        .success,
+    ).toBe(true);
+    expect(v.safeParse(ClientFrame, { type: "refresh", token: "t" }).success).toBe(true);
+    expect(v.safeParse(ClientFrame, { type: "pong" }).success).toBe(true);
+    for (const bad of [
+      { type: "auth" },
+      { type: "auth", token: 1 },
+      { type: "auth", token: "" },
+      { type: "auth", token: "t", recover: { epoch: "1", since: { "user.1": -1 } } },
+      { type: "auth", token: "t", recover: { epoch: "1", since: { "user.1": 1.5 } } },
+      { type: "subscribe" },
+    ]) {
+      expect(v.safeParse(ClientFrame, bad).success).toBe(false);
+    }
+  });
+});
+
+describe("close codes", () => {
+  it("retries exactly what reconnecting can fix", () => {
+    for (const code of [1001, 1006, 1011, 1012, 1013, 4408, 4410, 4411, 4429])
+      expect(isRetryableClose(code)).toBe(true);
+    for (const code of [1000, 1009, 4400, 4401, 4403, 4409]) expect(isRetryableClose(code)).toBe(false);
+  });
+
+  it("are all documented in docs/protocol.md, with every error code", () => {
+    const doc = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
+    for (const code of Object.values(CloseCode)) expect(doc).toContain(`| ${code} |`);
+    for (const [name, code] of Object.entries(ErrorCode))
+      expect(doc).toMatch(new RegExp(`\\| \`${name}\` \\| ${code} \\|`));
+  });
+});
