@@ -60,6 +60,7 @@ export const GatewayConfigSchema = v.object({
   compression: v.boolean(),
   logLevel: v.picklist(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
   metrics: v.boolean(),
+  workers: int(1, 64),
 });
 
 export type GatewayConfig = Readonly<v.InferOutput<typeof GatewayConfigSchema>>;
@@ -298,6 +299,13 @@ export const GATEWAY_OPTIONS: Readonly<Record<GatewayConfigKey, OptionDef>> = {
     env: "HERALD_METRICS",
     default: true,
     description: "Serve Prometheus metrics on /metrics",
+  },
+  workers: {
+    kind: "int",
+    flag: "--workers",
+    env: "HERALD_WORKERS",
+    default: 1,
+    description: "Gateway processes sharing the port (one per core); each has its own NATS connection",
   },
 };
 

@@ -8,6 +8,7 @@ import {
   redactConfig,
 } from "../../gateway/config.js";
 import { CliError, ExitCode } from "../cli-error.js";
+import { runCluster, workerIndex } from "../gateway-cluster.js";
 import { formatDefault } from "../options-table.js";
 import { stopOnSignals } from "../shutdown.js";
 
@@ -72,6 +73,11 @@ function loadConfig(flags: Partial<Record<GatewayConfigKey, unknown>>, configFil
 async function runGateway(config: GatewayConfig): Promise<number> {
   // Loaded here so `herald publish` and `herald config` do not pay for the gateway's dependencies.
   const { createLogger, startGateway } = await import("../../gateway/index.js");
+  const worker = workerIndex();
+  if (worker === undefined && config.workers > 1) {
+    return runCluster(config.workers, createLogger(config.logLevel, config.gatewayId));
+  }
+  if (worker !== undefined) config = { ...config, gatewayId: `${config.gatewayId}-w${worker}` };
   const logger = createLogger(config.logLevel, config.gatewayId);
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
