@@ -1,8 +1,9 @@
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError, loadGatewayConfig, redactConfig } from "../../src/gateway/index.js";
+import { ConfigError, GATEWAY_OPTIONS, loadGatewayConfig, redactConfig } from "../../src/gateway/index.js";
 
 describe("gateway configuration", () => {
   let dir: string;
@@ -85,5 +86,12 @@ describe("gateway configuration", () => {
     const shown = JSON.stringify(redactConfig(config));
     expect(shown).not.toContain("secret");
     expect(shown).not.toContain('tok"');
+  });
+
+  it("are all in the README's configuration table", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    for (const [key, def] of Object.entries(GATEWAY_OPTIONS)) {
+      expect(readme).toContain(`| ${key} | \`${def.flag}\` | \`${def.env}\` |`);
+    }
   });
 });
