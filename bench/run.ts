@@ -1,9 +1,10 @@
 import { execFileSync } from "node:child_process";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SYSTEM_NAMES, type SystemName } from "./lib/commands.js";
 import { describeEnvironment } from "./lib/environment.js";
-import { openFilesLimit, parseCoreList } from "./lib/proc-stats.js";
+import { busySeconds, openFilesLimit, parseCoreList } from "./lib/proc-stats.js";
 import { stopAll, stopAllOnSignals } from "./lib/processes.js";
 import { formatProfiles, formatTable, writeResult } from "./lib/report.js";
 import { sleep } from "./lib/wait.js";
@@ -70,6 +71,7 @@ const limit = openFilesLimit();
 // Each server process holds one descriptor per client plus a few hundred of its own.
 const idleMax = Math.floor((limit.soft - 500) / 500) * 500;
 const quick = opts.quick === true;
+const allCores = Array.from({ length: cpus().length }, (_, i) => i);
 
 function paramsFor(scenario: ScenarioName): ScenarioParams {
   const defaultClients = quick ? (scenario === "idle" ? 1000 : 500) : scenario === "idle" ? idleMax : 5000;
@@ -118,9 +120,13 @@ async function main(): Promise<number> {
       `${environment.natsServer}, ${environment.redisServer.split(" ").slice(0, 3).join(" ")}; open files ${limit.soft}; ` +
       `load average ${environment.loadAverageAtStart.join(" ")}\n`,
   );
-  if (environment.loadAverageAtStart[0] !== undefined && environment.loadAverageAtStart[0] > 0.5) {
+  // What the machine does without us, over one second (the load average would count earlier runs).
+  const busyBefore = busySeconds(allCores);
+  await sleep(1000);
+  const busyAtStart = Math.round((busySeconds(allCores) - busyBefore) * 100) / 100;
+  if (busyAtStart > 0.1) {
     process.stdout.write(
-      "note: the machine is already busy; figures will be noisy (see 'other load' rows).\n",
+      `note: ${busyAtStart} cores were busy before the run started; figures will be noisy (see the 'other load' rows).\n`,
     );
   }
   let failures = 0;
@@ -146,7 +152,7 @@ async function main(): Promise<number> {
     for (const r of results) {
       if (r.ok && (r.figures.loadgenCpuPct ?? 0) >= 90) {
         process.stdout.write(
-          `note: the load generator was saturated during ${r.system} (${r.figures.loadgenCpuPct}% of its core): its latency measures the load generator too.\n`,
+          `note: the load generator was saturated during ${r.system} (${r.figures.loadgenCpuPct}% of its core): figures that depend on time (latency, time to all ready, rates) measure the load generator too.\n`,
         );
       }
     }
@@ -155,7 +161,7 @@ async function main(): Promise<number> {
     const path = await writeResult(outDir, {
       scenario,
       profile: quick ? "quick" : "full",
-      environment,
+      environment: { ...environment, coresBusyAtStart: busyAtStart },
       parameters: {
         ...params,
         gatewayArgs: harness.gatewayArgs,

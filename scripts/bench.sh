@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-system.sh redis
-bash scripts/ensure-node.sh
+bash scripts/ensure-node.sh >/dev/null # build output is noise here; errors still reach stderr
 command -v taskset >/dev/null 2>&1 || { echo "bench: taskset (util-linux) is missing" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec node --import tsx bench/run.ts "$@"

@@ -76,7 +76,7 @@ export function formatProfiles(results: readonly SystemResult[]): string {
 export interface ResultFile {
   readonly scenario: ScenarioName;
   readonly profile: "full" | "quick";
-  readonly environment: Environment;
+  readonly environment: Environment & { coresBusyAtStart: number };
   readonly parameters: ScenarioParams & {
     gatewayArgs: readonly string[];
     serverCore: string;
