@@ -10,7 +10,7 @@ import {
 } from "./lib/commands.js";
 import { findProfile, type ProfileSummary, summarizeProfile } from "./lib/cpu-profile.js";
 import type { IpcClient } from "./lib/ipc.js";
-import { CpuMeter, listenOverflows, round3, rssBytes } from "./lib/proc-stats.js";
+import { CpuMeter, listenOverflows, round3, treeRssBytes } from "./lib/proc-stats.js";
 import { failOnUnexpectedExit, type ManagedProcess } from "./lib/processes.js";
 import { sleep } from "./lib/wait.js";
 import { launchHelper, type RunningSystem, startSystem } from "./systems/system.js";
@@ -447,7 +447,7 @@ async function measureStorm(context: RunContext): Promise<Measured> {
 async function measureIdle(context: RunContext): Promise<Measured> {
   const { params, system } = context;
   await sleep(1000);
-  const before = new Map(system.serverProcesses.map((p) => [p.name, rssBytes(p.pid)]));
+  const before = new Map(system.serverProcesses.map((p) => [p.name, treeRssBytes(p.pid)]));
   const setup = await connectAll(context, context.options.setupConcurrency, 600_000);
   context.options.log(
     `  ${system.name}: ${setup.ready}/${params.clients} idle connections${failureText(setup)}`,
@@ -455,7 +455,7 @@ async function measureIdle(context: RunContext): Promise<Measured> {
   if (setup.ready === 0) throw new Error(`no client became ready${failureText(setup)}`);
   await sleep(params.settleS * 1000);
   const growth: Record<string, number> = {};
-  for (const p of system.serverProcesses) growth[p.name] = rssBytes(p.pid) - (before.get(p.name) ?? 0);
+  for (const p of system.serverProcesses) growth[p.name] = treeRssBytes(p.pid) - (before.get(p.name) ?? 0);
   const fromNs = Number(process.hrtime.bigint());
   const meter = meterAll(context);
   await sleep(params.holdS * 1000);

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** CPU and memory of processes read from /proc, the same way for every system under test. */
 
@@ -62,17 +62,58 @@ export function openFilesLimit(): { soft: number; hard: number } {
 }
 
 /** CPU seconds used by a set of processes between `start()` and `stop()`. */
+/**
+ * `root` and all its descendants (e.g. `herald gateway --workers N` forks workers), found by
+ * scanning the parent pid of every process in /proc.
+ */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const siblings = children.get(ppid) ?? [];
+      siblings.push(Number(entry));
+      children.set(ppid, siblings);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i] as number) ?? []));
+  return tree;
+}
+
+/** Resident set size of a process and all its descendants, in bytes. */
+export function treeRssBytes(root: number): number {
+  return processTree(root).reduce((total, pid) => total + (tryRead(() => rssBytes(pid)) ?? 0), 0);
+}
+
+function tryRead(read: () => number): number | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds used by named processes (each with its descendants) since construction. */
 export class CpuMeter {
-  private readonly startCpu: Map<number, number>;
+  private readonly trees: Map<string, number[]>;
+  private readonly startCpu = new Map<number, number>();
   private readonly startBusy: number;
   private readonly startNs: bigint;
 
   /** `cores`: the cores these processes are pinned to, whose busy time is read alongside. */
   constructor(
-    private readonly pids: ReadonlyMap<string, number>,
+    roots: ReadonlyMap<string, number>,
     private readonly cores: readonly number[],
   ) {
-    this.startCpu = new Map([...pids.values()].map((pid) => [pid, cpuSeconds(pid)]));
+    this.trees = new Map([...roots].map(([name, pid]) => [name, processTree(pid)]));
+    for (const pids of this.trees.values()) {
+      for (const pid of pids) this.startCpu.set(pid, tryRead(() => cpuSeconds(pid)) ?? 0);
+    }
     this.startBusy = busySeconds(cores);
     this.startNs = process.hrtime.bigint();
   }
@@ -80,8 +121,14 @@ export class CpuMeter {
   /** Seconds per process name, and the busy seconds of their cores, since construction. */
   read(): { perProcess: Record<string, number>; coresBusy: number; wallSeconds: number } {
     const perProcess: Record<string, number> = {};
-    for (const [name, pid] of this.pids) {
-      perProcess[name] = round3(cpuSeconds(pid) - (this.startCpu.get(pid) ?? 0));
+    for (const [name, pids] of this.trees) {
+      let total = 0;
+      for (const pid of pids) {
+        const start = this.startCpu.get(pid) ?? 0;
+        // A process that ended meanwhile counts as nothing rather than as a negative.
+        total += (tryRead(() => cpuSeconds(pid)) ?? start) - start;
+      }
+      perProcess[name] = round3(total);
     }
     return {
       perProcess,
