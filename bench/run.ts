@@ -88,7 +88,7 @@ function paramsFor(scenario: ScenarioName): ScenarioParams {
     warmupS: opts.warmup ?? (quick ? 1 : 3),
     payloadBytes: opts.payloadBytes,
     settleS: quick ? 2 : 5,
-    holdS: quick ? 3 : 10,
+    holdS: quick ? 3 : 30,
   };
 }
 

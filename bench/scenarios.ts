@@ -75,7 +75,7 @@ export const FIGURES: Record<ScenarioName, readonly FigureDef[]> = {
     { key: "serverRssMiB", label: "server RSS growth (MiB)", better: "lower" },
     { key: "kibPerConnection", label: "memory per connection (KiB, all server processes)", better: "lower" },
     { key: "nodeKibPerConnection", label: "  of which the Node server (KiB)", better: "lower" },
-    { key: "idleCpuMsPerS", label: "idle server CPU (ms per s)", better: "lower" },
+    { key: "idleCpuMsPerS", label: "idle server CPU (ms per s, heartbeats included)", better: "lower" },
   ],
 };
 
