@@ -6,7 +6,7 @@ import { SYSTEM_NAMES, type SystemName } from "./lib/commands.js";
 import { describeEnvironment } from "./lib/environment.js";
 import { busySeconds, openFilesLimit, parseCoreList } from "./lib/proc-stats.js";
 import { stopAll, stopAllOnSignals } from "./lib/processes.js";
-import { formatProfiles, formatTable, writeResult } from "./lib/report.js";
+import { formatProfiles, formatTable, formatTargets, writeResult } from "./lib/report.js";
 import { sleep } from "./lib/wait.js";
 import {
   FIGURES,
@@ -156,6 +156,8 @@ async function main(): Promise<number> {
         );
       }
     }
+    const targets = formatTargets(scenario, results);
+    if (targets) process.stdout.write(`${targets}\n`);
     const profiles = formatProfiles(results);
     if (profiles) process.stdout.write(`\n${profiles}\n`);
     const path = await writeResult(outDir, {
@@ -170,7 +172,7 @@ async function main(): Promise<number> {
         localAddresses: harness.localAddresses,
       },
       results,
-      table,
+      table: targets ? `${table}\n${targets}` : table,
     });
     process.stdout.write(`results: ${path}\n`);
   }

@@ -96,3 +96,42 @@ export async function writeResult(dir: string, file: ResultFile): Promise<string
 }
 
 export type { SystemName };
+
+/** Herald's targets from the issue that set up this benchmark, checked against the peers of the same run. */
+export function formatTargets(scenario: ScenarioName, results: readonly SystemResult[]): string {
+  const figures = (system: SystemName) => {
+    const r = results.find((x) => x.system === system);
+    return r?.ok ? r.figures : undefined;
+  };
+  const herald = figures("herald");
+  const nats = figures("nats-ws");
+  if (!herald) return "";
+  const lines: string[] = [];
+  const check = (label: string, met: boolean, detail: string) =>
+    lines.push(`target ${met ? "met   " : "MISSED"}: ${label} (${detail})`);
+  const at = (f: Record<string, number>, key: string) => f[key] ?? Number.NaN;
+  if ((scenario === "unicast" || scenario === "broadcast") && nats) {
+    const mine = at(herald, "deliveriesPerServerCpuS");
+    const theirs = at(nats, "deliveriesPerServerCpuS");
+    check(`${scenario} deliveries per server CPU-s >= nats-ws`, mine >= theirs, `${mine} vs ${theirs}`);
+  }
+  if (scenario === "unicast" && nats) {
+    const mine = at(herald, "p99Ms");
+    const theirs = at(nats, "p99Ms");
+    check("unicast p99 <= 2x nats-ws", mine <= 2 * theirs, `${mine} ms vs ${theirs} ms`);
+  }
+  if (scenario === "storm" && nats) {
+    const mine = at(herald, "connectsPerServerCpuS");
+    const theirs = at(nats, "connectsPerServerCpuS");
+    check(
+      "connections (with a NATS auth round trip) per server CPU-s >= nats-ws",
+      mine >= theirs,
+      `${mine} vs ${theirs}`,
+    );
+  }
+  if (scenario === "idle") {
+    const mine = at(herald, "kibPerConnection");
+    check("idle memory <= 10 KiB per authenticated connection", mine <= 10, `${mine} KiB`);
+  }
+  return lines.join("\n");
+}
