@@ -157,7 +157,10 @@ async function main(): Promise<number> {
       }
     }
     const targets = formatTargets(scenario, results);
-    if (targets) process.stdout.write(`${targets}\n`);
+    if (targets) {
+      const caveat = quick ? "(quick size: indicative only; fixed costs weigh more at small N)\n" : "";
+      process.stdout.write(`${caveat}${targets}\n`);
+    }
     const profiles = formatProfiles(results);
     if (profiles) process.stdout.write(`\n${profiles}\n`);
     const path = await writeResult(outDir, {
