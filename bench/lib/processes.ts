@@ -113,7 +113,7 @@ export async function stopAll(): Promise<void> {
   for (const proc of running) await proc.stop(3000);
 }
 
-/** Ctrl-C or SIGTERM on the harness stops everything it started before exiting. */
+/** Ctrl-C, SIGTERM or a crash of the harness stops everything it started before exiting. */
 export function stopAllOnSignals(): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -124,6 +124,13 @@ export function stopAllOnSignals(): void {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // A bug in the harness must not leave servers running either.
+  const onCrash = (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    void stopAll().finally(() => process.exit(1));
+  };
+  process.on("uncaughtException", onCrash);
+  process.on("unhandledRejection", onCrash);
 }
 
 /** Rejects with the first server process that dies on its own, so a run fails fast and says why. */
