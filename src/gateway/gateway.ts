@@ -7,6 +7,7 @@ import { AuthClient } from "./auth-client.js";
 import { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./gateway-context.js";
+import { Heartbeat } from "./heartbeat.js";
 import { History } from "./history.js";
 import { handleHttp } from "./http-routes.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -71,6 +72,8 @@ export async function startGateway(
   const ctx: GatewayContext = { config, subjects, auth, hub, history, logger, metrics };
 
   const sessions = new Set<Session>();
+  // Spread over the interval: one timer for every socket, never all sockets in one tick.
+  const heartbeat = new Heartbeat<Session>(config.heartbeatTimeout, config.heartbeatInterval);
   let natsConnected = true;
   let draining = false;
   void (async () => {
@@ -114,27 +117,21 @@ export async function startGateway(
         ctx,
         remoteAddressOf(req),
         forwardedHeaders(req, config.forwardHeaders),
-        (s) => sessions.delete(s),
+        (s) => {
+          sessions.delete(s);
+          heartbeat.remove(s);
+        },
       );
       sessions.add(session);
+      heartbeat.add(session);
     });
   });
   server.on("clientError", (_err, socket) => socket.destroy());
 
-  // One timer for every socket: ping the ready ones, cut off the silent ones.
-  const heartbeat = setInterval(() => {
-    const silentSince = Date.now() - config.heartbeatTimeout;
-    for (const session of sessions) {
-      if (session.lastSeen < silentSince && session.isReady)
-        session.fail("HEARTBEAT_TIMEOUT", "no frame from the client in time");
-      else if (session.isReady) session.ping();
-    }
-  }, config.heartbeatInterval);
-  heartbeat.unref();
-
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(config.port, config.host, () => resolve());
+    // A deep accept queue: a reconnect storm must wait in it, not lose SYNs and retry a second later.
+    server.listen({ port: config.port, host: config.host, backlog: 65_535 }, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
@@ -161,7 +158,7 @@ export async function startGateway(
     drain() {
       drained ??= (async () => {
         draining = true;
-        clearInterval(heartbeat);
+        heartbeat.stop();
         logger.info({ sessions: sessions.size, window: config.drainWindow }, "draining");
         // Spread the reconnects over the window so the other gateways are not hit all at once.
         const all = [...sessions];
@@ -182,7 +179,7 @@ export async function startGateway(
       // Also cuts a drain short: the sessions it has not reached yet are closed now with 1001.
       closed ??= (async () => {
         draining = true;
-        clearInterval(heartbeat);
+        heartbeat.stop();
         for (const session of [...sessions]) session.close(CloseCode.GoingAway, "gateway closing");
         hub.close();
         await stopServer();

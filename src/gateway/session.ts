@@ -17,6 +17,7 @@ import {
 } from "../protocol/index.js";
 import type { ChannelMember } from "./channel-hub.js";
 import type { GatewayContext } from "./gateway-context.js";
+import type { Beating } from "./heartbeat.js";
 import { OutboundFrame } from "./outbound-frame.js";
 import { recoverChannels } from "./recovery.js";
 
@@ -25,6 +26,9 @@ type State = "awaiting_auth" | "authenticating" | "ready" | "closed";
 const PING = OutboundFrame.of({ type: "ping" });
 const PONG = OutboundFrame.of({ type: "pong" });
 const MAX_TIMER_MS = 2_000_000_000;
+/** Connection ids: unique across restarts by a per-process tag, then a counter (no random per socket). */
+const PROCESS_TAG = randomBytes(3).toString("hex");
+let connectionCounter = 0;
 
 /** A frame held back while history is replayed, so live ones cannot overtake it. */
 interface HeldFrame {
@@ -38,8 +42,9 @@ interface HeldFrame {
  * validated; every failure sends an error frame (while the socket can carry it) and closes with
  * the code the protocol assigns to it.
  */
-export class Session implements ChannelMember {
-  readonly id = `c-${randomBytes(6).toString("base64url")}`;
+export class Session implements ChannelMember, Beating {
+  readonly id = `c-${PROCESS_TAG}${(++connectionCounter).toString(36)}`;
+  heartbeatSlot = 0;
   private state: State = "awaiting_auth";
   user: string | undefined;
   private channels: string[] = [];
