@@ -3,6 +3,7 @@ import * as v from "valibot";
 import { type AuthAccepted, AuthReply, type AuthRequest, formatIssues } from "../protocol/index.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
+import { RequestMux } from "./request-mux.js";
 
 /** What asking the backend can come to; `unavailable` and `overloaded` mean "try again later". */
 export type AuthOutcome =
@@ -28,15 +29,25 @@ export class AuthClient {
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
 
+  private readonly mux: RequestMux;
+
   constructor(
-    private readonly nc: NatsConnection,
+    nc: NatsConnection,
+    /** False while NATS is away: then there is no point waiting for a reply. */
+    private readonly isConnected: () => boolean,
     private readonly subject: string,
     private readonly timeoutMs: number,
     private readonly concurrency: number,
     private readonly queueLimit: number,
     private readonly logger: Logger,
     private readonly metrics: GatewayMetrics,
-  ) {}
+  ) {
+    this.mux = new RequestMux(nc);
+  }
+
+  close(): void {
+    this.mux.close();
+  }
 
   authenticate(request: AuthRequest): Promise<AuthOutcome> {
     if (this.inFlight < this.concurrency) return this.send(request);
@@ -75,35 +86,32 @@ export class AuthClient {
   }
 
   private async ask(request: AuthRequest): Promise<AuthOutcome> {
-    let data: Uint8Array;
-    try {
-      const reply = await this.nc.request(this.subject, this.encoder.encode(JSON.stringify(request)), {
-        timeout: this.timeoutMs,
-      });
-      const serviceError = reply.headers?.get("Nats-Service-Error");
-      if (reply.headers?.hasError || serviceError) {
-        const code = reply.headers?.get("Nats-Service-Error-Code") ?? String(reply.headers?.code ?? "");
-        const message =
-          `backend answered with a service error ${code}: ${serviceError || reply.headers?.description || ""}`.trim();
-        // 503 from the server itself is "no responders"
-        if (reply.headers?.code === 503)
-          return { kind: "unavailable", message: "no backend is answering auth requests" };
-        this.logger.warn({ connection: request.connection, code }, message);
-        return { kind: "invalid_reply", message };
-      }
-      data = reply.data;
-    } catch (err) {
-      const error = err as Error & { isNoResponders?: () => boolean };
+    if (!this.isConnected()) return { kind: "unavailable", message: "NATS is not connected" };
+    const answer = await this.mux.request(
+      this.subject,
+      this.encoder.encode(JSON.stringify(request)),
+      this.timeoutMs,
+    );
+    if (answer.kind !== "reply") {
       const message =
-        typeof error.isNoResponders === "function" && error.isNoResponders()
+        answer.kind === "no_responders"
           ? "no backend is answering auth requests"
-          : /timeout/i.test(`${error.name} ${error.message} ${String((error as { cause?: unknown }).cause)}`)
+          : answer.kind === "timeout"
             ? `the backend did not answer within ${this.timeoutMs} ms`
-            : `auth request failed: ${error.message}`;
+            : `auth request failed: ${answer.message}`;
       this.logger.warn({ connection: request.connection }, message);
       return { kind: "unavailable", message };
     }
-    return this.parse(request, data);
+    const reply = answer.msg;
+    const serviceError = reply.headers?.get("Nats-Service-Error");
+    if (reply.headers?.hasError || serviceError) {
+      const code = reply.headers?.get("Nats-Service-Error-Code") || String(reply.headers?.code ?? "");
+      const message =
+        `backend answered with a service error ${code}: ${serviceError || reply.headers?.description || ""}`.trim();
+      this.logger.warn({ connection: request.connection, code }, message);
+      return { kind: "invalid_reply", message };
+    }
+    return this.parse(request, reply.data);
   }
 
   private parse(request: AuthRequest, data: Uint8Array): AuthOutcome {

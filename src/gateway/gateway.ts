@@ -60,8 +60,10 @@ export async function startGateway(
     logger,
     metrics,
   );
+  let natsConnected = true;
   const auth = new AuthClient(
     nc,
+    () => natsConnected && !nc.isClosed(),
     subjects.auth,
     config.authRequestTimeout,
     config.authConcurrency,
@@ -74,7 +76,6 @@ export async function startGateway(
   const sessions = new Set<Session>();
   // Spread over the interval: one timer for every socket, never all sockets in one tick.
   const heartbeat = new Heartbeat<Session>(config.heartbeatTimeout, config.heartbeatInterval);
-  let natsConnected = true;
   let draining = false;
   void (async () => {
     for await (const status of nc.status()) {
@@ -169,6 +170,7 @@ export async function startGateway(
         }
         if (closed) return closed;
         hub.close();
+        auth.close();
         await stopServer();
         await nc.drain().catch(() => undefined);
         logger.info("drained");
@@ -182,6 +184,7 @@ export async function startGateway(
         heartbeat.stop();
         for (const session of [...sessions]) session.close(CloseCode.GoingAway, "gateway closing");
         hub.close();
+        auth.close();
         await stopServer();
         await nc.close().catch(() => undefined);
       })();

@@ -58,6 +58,10 @@ describe("gateway resilience", () => {
 
   it("leaves no NATS subscription behind after 1,000 connect/auth/disconnect cycles", async () => {
     await eventually(async () => (await fetch(`${nats.monitorUrl}/healthz`)).ok);
+    // after the restart above, wait until the gateway's and backend's own subscriptions are back:
+    // one full auth round trip works, and nothing is left of it
+    (await TestClient.ready(gateway.url, "warm-up")).socket.close(1000);
+    await eventually(() => gateway.sessionCount === 0 && gateway.subjectCount === 0);
     const baseline = await nats.subscriptionCount();
     for (let round = 0; round < 50; round++) {
       const batch = await Promise.all(
