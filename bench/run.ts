@@ -11,12 +11,12 @@ import { sleep } from "./lib/wait.js";
 import {
   FIGURES,
   type HarnessOptions,
-  runScenario,
   SCENARIO_NAMES,
   type ScenarioName,
   type ScenarioParams,
   type SystemResult,
-} from "./scenarios.js";
+} from "./scenarios/definitions.js";
+import { runScenario } from "./scenarios/run-scenario.js";
 import { BENCH_DIR, REPO_DIR } from "./systems/system.js";
 
 /**

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { FigureDef, ScenarioName, ScenarioParams, SystemResult } from "../scenarios.js";
+import type { FigureDef, ScenarioName, ScenarioParams, SystemResult } from "../scenarios/definitions.js";
 import type { SystemName } from "./commands.js";
 import { formatProfile } from "./cpu-profile.js";
 import type { Environment } from "./environment.js";
