@@ -2,7 +2,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { Logger } from "./logger.js";
 import { buildMessageFrame, channelFramePrefix } from "./message-frame.js";
 import type { GatewayMetrics } from "./metrics.js";
-import { OutboundFrame } from "./outbound-frame.js";
+import type { OutboundFrame } from "./outbound-frame.js";
 
 /** Something that receives a channel's frames: a session. */
 export interface ChannelMember {
@@ -86,7 +86,7 @@ export class ChannelHub {
         return;
       }
     }
-    const frame = new OutboundFrame(buildMessageFrame(prefix, msg.data, seq, prev));
+    const frame = buildMessageFrame(prefix, msg.data, seq, prev);
     for (const member of members) member.deliver(channel, frame, seq);
     this.metrics.deliveries.inc(members.size);
   }

@@ -1,7 +1,9 @@
+import { OutboundFrame } from "./outbound-frame.js";
+
 /**
- * Builds the `message` frame for one NATS message, once, as bytes every socket of the channel is
- * sent as they are. Payload bytes that are valid UTF-8 JSON are spliced in untouched; anything else
- * becomes a JSON string. Invalid UTF-8 is never passed through (browsers close on it).
+ * Builds the `message` frame for one NATS message, once, for every socket of the channel. Payload
+ * bytes that are valid UTF-8 JSON are spliced in untouched; anything else becomes a JSON string.
+ * Invalid UTF-8 is never passed through (browsers close on it).
  */
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const lenientUtf8 = new TextDecoder("utf-8");
@@ -17,13 +19,11 @@ export function buildMessageFrame(
   payload: Uint8Array,
   seq: number | undefined,
   prev: number | undefined,
-): Buffer {
-  const data = isJson(payload)
-    ? Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
-    : Buffer.from(JSON.stringify(lenientUtf8.decode(payload)));
-  const position =
-    seq === undefined ? "" : prev === undefined ? `"seq":${seq},` : `"seq":${seq},"prev":${prev},`;
-  return Buffer.concat([prefix, Buffer.from(position), DATA_KEY, data, CLOSE]);
+): OutboundFrame {
+  const data = isJson(payload) ? payload : Buffer.from(JSON.stringify(lenientUtf8.decode(payload)));
+  if (seq === undefined) return OutboundFrame.concat([prefix, DATA_KEY, data, CLOSE]);
+  const position = Buffer.from(prev === undefined ? `"seq":${seq},` : `"seq":${seq},"prev":${prev},`);
+  return OutboundFrame.concat([prefix, position, DATA_KEY, data, CLOSE]);
 }
 
 function isJson(payload: Uint8Array): boolean {

@@ -48,7 +48,7 @@ export async function recoverChannels(
     const prefix = channelFramePrefix(channel);
     let prev = since;
     for await (const message of history.replay(subject, since, last)) {
-      replayed.push(new OutboundFrame(buildMessageFrame(prefix, message.data, message.seq, prev)));
+      replayed.push(buildMessageFrame(prefix, message.data, message.seq, prev));
       prev = message.seq;
     }
   }
