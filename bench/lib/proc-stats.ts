@@ -5,14 +5,12 @@ import { readdirSync, readFileSync } from "node:fs";
 
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 
-/** utime + stime of all threads of `pid`, in seconds (resolution 1/CLK_TCK). */
-export function cpuSeconds(pid: number): number {
+/** User and system CPU seconds of all threads of `pid` (resolution 1/CLK_TCK). */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // The command name (field 2) may hold spaces and parentheses: fields are counted after the last ")".
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return (utime + stime) / CLOCK_TICKS;
+  return { user: Number(fields[11]) / CLOCK_TICKS, system: Number(fields[12]) / CLOCK_TICKS };
 }
 
 /** Resident set size of `pid` in bytes. */
@@ -90,6 +88,14 @@ export function treeRssBytes(root: number): number {
   return processTree(root).reduce((total, pid) => total + (tryRead(() => rssBytes(pid)) ?? 0), 0);
 }
 
+function tryTimes(pid: number): { user: number; system: number } | undefined {
+  try {
+    return cpuTimes(pid);
+  } catch {
+    return undefined;
+  }
+}
+
 function tryRead(read: () => number): number | undefined {
   try {
     return read();
@@ -101,7 +107,7 @@ function tryRead(read: () => number): number | undefined {
 /** CPU seconds used by named processes (each with its descendants) since construction. */
 export class CpuMeter {
   private readonly trees: Map<string, number[]>;
-  private readonly startCpu = new Map<number, number>();
+  private readonly startCpu = new Map<number, { user: number; system: number }>();
   private readonly startBusy: number;
   private readonly startNs: bigint;
 
@@ -112,26 +118,40 @@ export class CpuMeter {
   ) {
     this.trees = new Map([...roots].map(([name, pid]) => [name, processTree(pid)]));
     for (const pids of this.trees.values()) {
-      for (const pid of pids) this.startCpu.set(pid, tryRead(() => cpuSeconds(pid)) ?? 0);
+      for (const pid of pids) this.startCpu.set(pid, tryTimes(pid) ?? { user: 0, system: 0 });
     }
     this.startBusy = busySeconds(cores);
     this.startNs = process.hrtime.bigint();
   }
 
-  /** Seconds per process name, and the busy seconds of their cores, since construction. */
-  read(): { perProcess: Record<string, number>; coresBusy: number; wallSeconds: number } {
+  /**
+   * Seconds per process name (user + system, and the system part alone: time in the kernel, e.g.
+   * socket syscalls), and the busy seconds of their cores, since construction.
+   */
+  read(): {
+    perProcess: Record<string, number>;
+    systemPerProcess: Record<string, number>;
+    coresBusy: number;
+    wallSeconds: number;
+  } {
     const perProcess: Record<string, number> = {};
+    const systemPerProcess: Record<string, number> = {};
     for (const [name, pids] of this.trees) {
-      let total = 0;
+      let user = 0;
+      let system = 0;
       for (const pid of pids) {
-        const start = this.startCpu.get(pid) ?? 0;
+        const start = this.startCpu.get(pid) ?? { user: 0, system: 0 };
         // A process that ended meanwhile counts as nothing rather than as a negative.
-        total += (tryRead(() => cpuSeconds(pid)) ?? start) - start;
+        const now = tryTimes(pid) ?? start;
+        user += now.user - start.user;
+        system += now.system - start.system;
       }
-      perProcess[name] = round3(total);
+      perProcess[name] = round3(user + system);
+      systemPerProcess[name] = round3(system);
     }
     return {
       perProcess,
+      systemPerProcess,
       coresBusy: round3(busySeconds(this.cores) - this.startBusy),
       wallSeconds: Number(process.hrtime.bigint() - this.startNs) / 1e9,
     };

@@ -79,6 +79,7 @@ export function pidsOf(processes: readonly ManagedProcess[]): Map<string, number
 export function meterAll(context: RunContext): {
   read(): {
     server: Record<string, number>;
+    serverKernel: Record<string, number>;
     serverTotal: number;
     loadgen: number;
     otherOnServerCores: number;
@@ -105,6 +106,7 @@ export function meterAll(context: RunContext): {
       const serverTotal = sum(Object.values(s.perProcess));
       return {
         server: s.perProcess,
+        serverKernel: s.systemPerProcess,
         serverTotal: round3(serverTotal),
         loadgen: sum(Object.values(l.perProcess)),
         otherOnServerCores: Math.max(0, s.coresBusy - serverTotal),

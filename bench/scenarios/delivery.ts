@@ -106,6 +106,7 @@ export async function measureDelivery(context: RunContext): Promise<Measured> {
     details: {
       setupFailures: setup.failures,
       serverCpuByProcess: cpu.server,
+      serverKernelCpuByProcess: cpu.serverKernel,
       measuredWallS: round3(cpu.wall),
       publishS: round3((published.endedNs - published.startedNs) / 1e9),
       stray: sum(stats.map((s) => s.stray)),

@@ -30,7 +30,12 @@ export async function measureStorm(context: RunContext): Promise<Measured> {
       otherOnServerCores: round2(cpu.otherOnServerCores / cpu.wall),
       otherOnClientCores: round2(cpu.otherOnClientCores / cpu.wall),
     },
-    details: { failures: storm.failures, serverCpuByProcess: cpu.server, measuredWallS: round3(cpu.wall) },
+    details: {
+      failures: storm.failures,
+      serverCpuByProcess: cpu.server,
+      serverKernelCpuByProcess: cpu.serverKernel,
+      measuredWallS: round3(cpu.wall),
+    },
     window: { fromNs: storm.startedNs, toNs: endNs },
   };
 }
