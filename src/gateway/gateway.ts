@@ -76,6 +76,11 @@ export async function startGateway(
   const sessions = new Set<Session>();
   // Spread over the interval: one timer for every socket, never all sockets in one tick.
   const heartbeat = new Heartbeat<Session>(config.heartbeatTimeout, config.heartbeatInterval);
+  // Shared by every session, not a closure per upgrade: that would keep each upgrade's request alive.
+  const forget = (session: Session) => {
+    sessions.delete(session);
+    heartbeat.remove(session);
+  };
   let draining = false;
   void (async () => {
     for await (const status of nc.status()) {
@@ -118,10 +123,7 @@ export async function startGateway(
         ctx,
         remoteAddressOf(req),
         forwardedHeaders(req, config.forwardHeaders),
-        (s) => {
-          sessions.delete(s);
-          heartbeat.remove(s);
-        },
+        forget,
       );
       sessions.add(session);
       heartbeat.add(session);

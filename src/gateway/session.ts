@@ -67,9 +67,11 @@ export class Session implements ChannelMember, Beating {
   ) {
     ctx.metrics.connections.inc();
     this.timer = setTimeout(() => this.fail("AUTH_TIMEOUT", "no auth frame in time"), ctx.config.authTimeout);
-    ws.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
-    ws.on("close", () => this.onClose());
-    ws.on("error", (err) => ctx.logger.debug({ connection: this.id, err: err.message }, "socket error"));
+    // Module-level listeners that find the session on the socket: no closures per connection.
+    (ws as SessionSocket)[SESSION] = this;
+    ws.on("message", onSocketMessage);
+    ws.on("close", onSocketClose);
+    ws.on("error", onSocketError);
   }
 
   get isReady(): boolean {
@@ -82,7 +84,7 @@ export class Session implements ChannelMember, Beating {
 
   // ---- frames from the client ----
 
-  private onFrame(data: Buffer, isBinary: boolean): void {
+  onFrame(data: Buffer, isBinary: boolean): void {
     if (this.state === "closed") return;
     this.lastSeen = Date.now();
     if (isBinary) return this.fail("BINARY_FRAME", "binary frames are not part of the protocol");
@@ -308,7 +310,11 @@ export class Session implements ChannelMember, Beating {
     setTimeout(() => ws.terminate(), 5000).unref();
   }
 
-  private onClose(): void {
+  socketError(err: Error): void {
+    this.ctx.logger.debug({ connection: this.id, err: err.message }, "socket error");
+  }
+
+  onClose(): void {
     if (this.state === "closed") return;
     const wasReady = this.state === "ready";
     this.state = "closed";
@@ -319,4 +325,19 @@ export class Session implements ChannelMember, Beating {
     if (wasReady) this.ctx.metrics.authenticated.dec();
     this.onClosed(this);
   }
+}
+
+const SESSION = Symbol("herald.session");
+type SessionSocket = WebSocket & { [SESSION]?: Session };
+
+function onSocketMessage(this: SessionSocket, data: Buffer, isBinary: boolean): void {
+  this[SESSION]?.onFrame(data, isBinary);
+}
+
+function onSocketClose(this: SessionSocket): void {
+  this[SESSION]?.onClose();
+}
+
+function onSocketError(this: SessionSocket, err: Error): void {
+  this[SESSION]?.socketError(err);
 }
