@@ -2,11 +2,14 @@ import type { ReadyFrame, RecoverRequest } from "../protocol/index.js";
 import type { GatewayContext } from "./gateway-context.js";
 import type { History } from "./history.js";
 import { buildMessageFrame, channelFramePrefix } from "./message-frame.js";
-import { OutboundFrame } from "./outbound-frame.js";
+import type { OutboundFrame } from "./outbound-frame.js";
 
 export interface Recoverable {
-  send(frame: OutboundFrame): void;
-  finishReplay(replayed: readonly OutboundFrame[], positions: ReadonlyMap<string, number>): void;
+  finishReplay(
+    ready: ReadyFrame,
+    replayed: readonly OutboundFrame[],
+    positions: ReadonlyMap<string, number>,
+  ): void;
 }
 
 /**
@@ -55,6 +58,5 @@ export async function recoverChannels(
   ready.epoch = history.epoch;
   ready.positions = Object.fromEntries(positions);
   if (recover !== undefined) ready.recovered = sameStream && complete;
-  session.send(OutboundFrame.of(ready));
-  session.finishReplay(replayed, positions);
+  session.finishReplay(ready, replayed, positions);
 }

@@ -149,10 +149,9 @@ export class Session implements ChannelMember, Beating {
     this.user = reply.user;
     // The schema already checked the alphabet; building the names checks it again, in one place.
     this.channels = [userChannel(reply.user), ...new Set((reply.channels ?? []).map(sharedChannel))];
-    if (history) {
-      this.held = [];
-      this.heldBytes = 0;
-    }
+    // Live frames that arrive before `ready` wait, so they follow it (and any replay) in order.
+    this.held = [];
+    this.heldBytes = 0;
     try {
       await Promise.all(this.channels.map((channel) => hub.join(channel, this)));
     } catch (err) {
@@ -160,8 +159,6 @@ export class Session implements ChannelMember, Beating {
       return this.fail("BACKEND_UNAVAILABLE", "NATS is not reachable right now; try again later");
     }
     if (!this.isOpen) return; // onClose already left the channels
-    this.state = "ready";
-    this.ctx.metrics.authenticated.inc();
     const ready: ReadyFrame = {
       type: "ready",
       user: reply.user,
@@ -171,12 +168,9 @@ export class Session implements ChannelMember, Beating {
       heartbeat: config.heartbeatInterval,
     };
     if (reply.expiresAt !== undefined) ready.expiresAt = reply.expiresAt;
-    this.scheduleExpiry(reply.expiresAt);
-    if (!history) {
-      this.send(OutboundFrame.of(ready));
-      return;
-    }
+    if (!history) return this.finishReplay(ready, [], new Map());
     try {
+      // fills in epoch, positions and recovered, then calls finishReplay
       await recoverChannels(this, history, this.ctx, this.channels, recover, ready);
     } catch (err) {
       logger.error({ connection: this.id, err: (err as Error).message }, "history lookup failed");
@@ -184,9 +178,20 @@ export class Session implements ChannelMember, Beating {
     }
   }
 
-  /** Recovery calls this with its replayed frames; then live frames that waited are let through. */
-  finishReplay(replayed: readonly OutboundFrame[], positions: ReadonlyMap<string, number>): void {
-    if (this.state !== "ready") return;
+  /**
+   * The session becomes ready: `ready` goes out, then the replayed frames, then the live frames that
+   * waited meanwhile (those at or before a channel's position were covered by the replay). Only now
+   * do heartbeats, refreshes and live writes start, so nothing ever precedes `ready`.
+   */
+  finishReplay(
+    ready: ReadyFrame,
+    replayed: readonly OutboundFrame[],
+    positions: ReadonlyMap<string, number>,
+  ): void {
+    if (!this.isOpen) return;
+    this.state = "ready";
+    this.ctx.metrics.authenticated.inc();
+    this.send(OutboundFrame.of(ready));
     for (const frame of replayed) this.send(frame);
     const held = this.held ?? [];
     this.held = null;
@@ -195,6 +200,7 @@ export class Session implements ChannelMember, Beating {
       if (item.seq !== undefined && item.seq <= (positions.get(item.channel) ?? 0)) continue;
       this.write(item.frame);
     }
+    this.scheduleExpiry(ready.expiresAt);
   }
 
   private async refresh(token: string): Promise<void> {

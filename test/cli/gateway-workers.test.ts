@@ -26,9 +26,14 @@ describe("herald gateway --workers", () => {
     ]);
     const clients: TestClient[] = [];
     try {
-      // the cluster hands connections out in turn; a handful reaches both workers
-      for (let i = 0; i < 6; i++) clients.push(await TestClient.ready(gateway.url, "wendy"));
-      const ids = new Set(clients.map((c) => c.frames[0]?.gateway));
+      // the cluster hands connections out in turn among the workers already listening
+      const ids = new Set<unknown>();
+      for (let i = 0; i < 60 && ids.size < 2; i++) {
+        const client = await TestClient.ready(gateway.url, "wendy");
+        clients.push(client);
+        ids.add(client.frames[0]?.gateway);
+        if (ids.size < 2) await new Promise((r) => setTimeout(r, 100));
+      }
       expect(ids).toEqual(new Set(["multi-w0", "multi-w1"]));
       backend.publish("wendy", { hello: "all tabs" });
       for (const c of clients)
