@@ -77,6 +77,7 @@ export class HeraldClient {
     this.backoff = new Backoff(options.backoff);
     this.recover = options.recover ?? true;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
+    this.watchNetwork(true);
     // Start on a microtask so listeners added right after `connect()` see the first state change.
     const generation = this.generation;
     queueMicrotask(() => {
@@ -111,6 +112,7 @@ export class HeraldClient {
   connect(): this {
     if (this.current === "closed") {
       this.backoff.reset();
+      this.watchNetwork(true);
       void this.attempt();
     }
     return this;
@@ -129,7 +131,24 @@ export class HeraldClient {
     this.teardown("client closed");
     this.recovery.reset();
     this.wasReady = false;
+    this.watchNetwork(false);
     this.setState("closed");
+  }
+
+  /** The browser's `online` event: waiting out the rest of a backoff delay then only costs time. */
+  private readonly onOnline = (): void => {
+    if (this.current === "reconnecting") this.reconnect();
+  };
+
+  private watchNetwork(on: boolean): void {
+    const target = globalThis as {
+      addEventListener?: (type: string, listener: () => void) => void;
+      removeEventListener?: (type: string, listener: () => void) => void;
+    };
+    if (typeof target.addEventListener !== "function" || typeof target.removeEventListener !== "function")
+      return;
+    if (on) target.addEventListener("online", this.onOnline);
+    else target.removeEventListener("online", this.onOnline);
   }
 
   private async attempt(): Promise<void> {

@@ -224,6 +224,39 @@ describe("client: reconnect policy", () => {
   });
 });
 
+describe("client: the browser's online event", () => {
+  it("skips the rest of a backoff delay when the network comes back", async () => {
+    // a window-like event target for the duration of the test
+    const network = new EventTarget();
+    const global = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
+    global.addEventListener = network.addEventListener.bind(network);
+    global.removeEventListener = network.removeEventListener.bind(network);
+    try {
+      gateway.script(async (peer) => {
+        await peer.frame("auth");
+        peer.fail("BACKEND_UNAVAILABLE", CloseCode.TryAgainLater);
+      });
+      const observed = observeClient(gateway.url, {
+        backoff: { initialMs: 60_000, maxMs: 60_000, random: () => 0.99 },
+      });
+      await until(() => observed.client.state === "reconnecting", "reconnecting");
+      expect(gateway.connections).toHaveLength(1);
+      gateway.script((peer) => void peer.ready());
+      network.dispatchEvent(new Event("online"));
+      await until(() => observed.client.state === "ready", "ready right after online");
+      expect(gateway.connections).toHaveLength(2);
+      // a closed client no longer listens
+      observed.client.close();
+      network.dispatchEvent(new Event("online"));
+      await sleep(50);
+      expect(gateway.connections).toHaveLength(2);
+    } finally {
+      delete global.addEventListener;
+      delete global.removeEventListener;
+    }
+  });
+});
+
 describe("client: gateway down and back on the same port", () => {
   it("keeps retrying while nothing listens and connects once the gateway is back", async () => {
     vi.useRealTimers();
