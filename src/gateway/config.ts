@@ -20,7 +20,8 @@ interface OptionDef {
 }
 
 const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
-const url = v.pipe(
+/** A NATS server URL as the NATS client takes it. */
+export const NatsUrl = v.pipe(
   v.string(),
   v.regex(/^(nats|tls|ws|wss):\/\/[^\s/]+$|^[^\s:/]+:\d+$/, "must be like nats://host:4222 or host:4222"),
 );
@@ -30,7 +31,7 @@ export const GatewayConfigSchema = v.object({
   host: v.pipe(v.string(), v.minLength(1)),
   port: int(0, 65535),
   path: v.pipe(v.string(), v.regex(/^\/[\w\-/]*$/, "must start with / and hold only letters, digits, - _ /")),
-  nats: v.pipe(v.array(url), v.minLength(1, "needs at least one server")),
+  nats: v.pipe(v.array(NatsUrl), v.minLength(1, "needs at least one server")),
   natsUser: v.optional(v.string()),
   natsPassword: v.optional(v.string()),
   natsToken: v.optional(v.string()),

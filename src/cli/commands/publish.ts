@@ -3,28 +3,14 @@ import * as v from "valibot";
 import { HeraldBackend, isHeraldBackendError } from "../../backend/index.js";
 import { SAFE_NAME_DESCRIPTION, SAFE_NAME_PATTERN, SubjectPrefix } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
+import { NatsServerList } from "../cli-schemas.js";
 import { readLocalNatsUrl } from "../local-nats-file.js";
-
-const NatsUrl = v.pipe(
-  v.string(),
-  v.regex(/^(nats|tls):\/\/[^\s/]+$|^[^\s:/]+:\d+$/, "must be like nats://host:4222 or host:4222"),
-);
 
 /** The command line of `herald publish`, checked before anything connects. */
 const PublishInput = v.object({
   target: v.pipe(v.string(), v.regex(SAFE_NAME_PATTERN, `must be ${SAFE_NAME_DESCRIPTION}`)),
   message: v.string(),
-  nats: v.pipe(
-    v.string(),
-    v.transform((list) =>
-      list
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    ),
-    v.minLength(1, "needs at least one server"),
-    v.array(NatsUrl),
-  ),
+  nats: NatsServerList,
   prefix: SubjectPrefix,
   natsUser: v.optional(v.string()),
   natsPassword: v.optional(v.string()),

@@ -5,6 +5,7 @@ import { Command, Option } from "commander";
 import * as v from "valibot";
 import { SubjectPrefix } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
+import { NatsServerList } from "../cli-schemas.js";
 import { writeLocalNatsUrl } from "../local-nats-file.js";
 
 const Port = v.pipe(
@@ -15,23 +16,7 @@ const Port = v.pipe(
 );
 
 const StartInput = v.object({
-  nats: v.optional(
-    v.pipe(
-      v.string(),
-      v.transform((list) =>
-        list
-          .split(",")
-          .map((s) => s.trim())
-          .filter(Boolean),
-      ),
-      v.array(
-        v.pipe(
-          v.string(),
-          v.regex(/^(nats|tls):\/\/[^\s/]+$|^[^\s:/]+:\d+$/, "must be like nats://host:4222"),
-        ),
-      ),
-    ),
-  ),
+  nats: v.optional(NatsServerList),
   dataDir: v.optional(v.pipe(v.string(), v.minLength(1))),
   host: v.pipe(v.string(), v.minLength(1)),
   port: Port,
