@@ -131,11 +131,23 @@ export async function startGateway(
   });
   server.on("clientError", (_err, socket) => socket.destroy());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    // A deep accept queue: a reconnect storm must wait in it, not lose SYNs and retry a second later.
-    server.listen({ port: config.port, host: config.host, backlog: 65_535 }, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      // A deep accept queue: a reconnect storm must wait in it, not lose SYNs and retry a second later.
+      server.listen({ port: config.port, host: config.host, backlog: 65_535 }, () => resolve());
+    });
+  } catch (err) {
+    heartbeat.stop();
+    auth.close();
+    hub.close();
+    await nc.close().catch(() => undefined);
+    const reason =
+      (err as NodeJS.ErrnoException).code === "EADDRINUSE"
+        ? `port ${config.port} is in use`
+        : (err as Error).message;
+    throw new Error(`cannot listen on ${config.host}:${config.port}: ${reason}`, { cause: err });
+  }
   const port = (server.address() as AddressInfo).port;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   logger.info({ port, host: config.host, path: config.path, history: sequenced }, "gateway listening");

@@ -114,6 +114,13 @@ describe.each([false, true])("gateway flow (history %s)", (history) => {
     expect(m).toMatchObject({ channel: "channel.team", data: "standup in 5" });
   });
 
+  it("says so when its port is taken, and leaves nothing running", async () => {
+    const g = await gateway();
+    await expect(startTestGateway(nats, { history, historyStorage: "memory", port: g.port })).rejects.toThrow(
+      `cannot listen on 127.0.0.1:${g.port}: port ${g.port} is in use`,
+    );
+  });
+
   it("refuses a token with an error frame and 4401", async () => {
     const g = await gateway();
     const client = await TestClient.open(g.url);
