@@ -24,7 +24,8 @@ interface Waiter {
  */
 export class AuthClient {
   private inFlight = 0;
-  private readonly waiting: Waiter[] = [];
+  /** A FIFO read from `waitingHead`; taken slots are cleared so their promises can be collected. */
+  private readonly waiting: (Waiter | undefined)[] = [];
   private waitingHead = 0;
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
@@ -77,7 +78,7 @@ export class AuthClient {
   private next(): void {
     const waiter = this.waiting[this.waitingHead];
     if (!waiter) return;
-    this.waiting[this.waitingHead++] = undefined as unknown as Waiter;
+    this.waiting[this.waitingHead++] = undefined;
     if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
       this.waiting.splice(0, this.waitingHead);
       this.waitingHead = 0;
