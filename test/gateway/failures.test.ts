@@ -122,6 +122,29 @@ describe("gateway failures", () => {
     }
   });
 
+  it("bounds auth requests: beyond the concurrency and the queue, 1013 at once", async () => {
+    const narrow = await startTestGateway(nats, {
+      authConcurrency: 1,
+      authQueue: 1,
+      authRequestTimeout: 5000,
+    });
+    try {
+      const [first, second, third] = await Promise.all([
+        open(narrow.url),
+        open(narrow.url),
+        open(narrow.url),
+      ]);
+      for (const c of [first, second, third]) c!.send({ type: "auth", token: "slow" });
+      // one in flight, one waiting its turn, the third refused without asking the backend
+      expect(await third!.next("error")).toMatchObject({ code: "OVERLOADED" });
+      expect((await third!.waitClose()).code).toBe(CloseCode.TryAgainLater);
+      expect(await first!.next("ready", 5000)).toMatchObject({ user: "late" });
+      expect(await second!.next("ready", 5000)).toMatchObject({ user: "late" });
+    } finally {
+      await narrow.close();
+    }
+  });
+
   it.each([
     ["not JSON", "<html>"],
     ["no user", '{"ok":true}'],
