@@ -9,6 +9,7 @@ import { stopAll, stopAllOnSignals } from "./lib/processes.js";
 import { formatProfiles, formatTable, formatTargets, writeResult } from "./lib/report.js";
 import { sleep } from "./lib/wait.js";
 import {
+  DEFAULT_SCENARIOS,
   FIGURES,
   type HarnessOptions,
   SCENARIO_NAMES,
@@ -26,14 +27,27 @@ import { BENCH_DIR, REPO_DIR } from "./systems/system.js";
  */
 const program = new Command("bench")
   .description("Herald side by side with nats-server's own WebSocket and Socket.IO + Redis")
-  .addOption(new Option("--scenario <names>", "comma-separated scenarios").default(SCENARIO_NAMES.join(",")))
+  .addOption(
+    new Option("--scenario <names>", `comma-separated scenarios (${SCENARIO_NAMES.join(", ")})`).default(
+      DEFAULT_SCENARIOS.join(","),
+    ),
+  )
   .addOption(new Option("--system <names>", "comma-separated systems").default(SYSTEM_NAMES.join(",")))
   .option("--quick", "small and short: the regression guard (results go to bench/results/quick)")
-  .option("-n, --clients <n>", "clients (all scenarios; idle defaults to the open-files limit)", positiveInt)
-  .option("--rate <n>", "notifications per second (default 2000 unicast, 20 broadcast)", positiveNumber)
+  .option(
+    "-n, --clients <n>",
+    "clients (all scenarios; idle defaults to the open-files limit; slow: the normal clients, default 1000)",
+    positiveInt,
+  )
+  .option("--stalled <n>", "slow: clients that stop reading after ready", positiveInt, 5)
+  .option(
+    "--rate <n>",
+    "notifications per second (default 2000 unicast, 20 broadcast, 50 slow)",
+    positiveNumber,
+  )
   .option("--duration <s>", "seconds of publishing measured", positiveNumber)
   .option("--warmup <s>", "seconds of publishing before measuring", nonNegativeNumber)
-  .option("--payload-bytes <n>", "size of each notification's payload", positiveInt, 100)
+  .option("--payload-bytes <n>", "size of each notification's payload (default 100; slow 8000)", positiveInt)
   .option("--profile", "run Node servers with --cpu-prof and print the top of the profile")
   .option("--profile-loadgen", "with --profile: also profile the load generator")
   .option("--server-core <cpus>", "taskset core list for the server side", "0")
@@ -50,10 +64,11 @@ const opts = program.opts<{
   system: string;
   quick?: boolean;
   clients?: number;
+  stalled: number;
   rate?: number;
   duration?: number;
   warmup?: number;
-  payloadBytes: number;
+  payloadBytes?: number;
   profile?: boolean;
   profileLoadgen?: boolean;
   serverCore: string;
@@ -74,22 +89,48 @@ const quick = opts.quick === true;
 const allCores = Array.from({ length: cpus().length }, (_, i) => i);
 
 function paramsFor(scenario: ScenarioName): ScenarioParams {
-  const defaultClients = quick ? (scenario === "idle" ? 1000 : 500) : scenario === "idle" ? idleMax : 5000;
-  const clients = opts.clients ?? defaultClients;
-  if (clients > idleMax) {
+  const clients = opts.clients ?? defaultClients(scenario);
+  const stalled = scenario === "slow" ? opts.stalled : 0;
+  if (clients + stalled > idleMax) {
     fail(
-      `${clients} clients do not fit the open-files limit (${limit.soft}); at most ${idleMax}. Raise ulimit -n.`,
+      `${clients + stalled} clients do not fit the open-files limit (${limit.soft}); at most ${idleMax}. Raise ulimit -n.`,
     );
   }
   return {
     clients,
-    rate: opts.rate ?? (scenario === "broadcast" ? 20 : quick ? 500 : 2000),
-    durationS: opts.duration ?? (quick ? 3 : 20),
+    stalled,
+    rate: opts.rate ?? defaultRate(scenario),
+    // Slow keeps its full length in --quick: the stalled sockets need that long to fill their buffers.
+    durationS: opts.duration ?? (quick && scenario !== "slow" ? 3 : 20),
     warmupS: opts.warmup ?? (quick ? 1 : 3),
-    payloadBytes: opts.payloadBytes,
+    // Slow: big notifications at a moderate rate fill a stalled socket at 400 KB/s while the
+    // normal clients' fan-out (50,000 deliveries/s) stays within one server core.
+    payloadBytes: opts.payloadBytes ?? (scenario === "slow" ? 8000 : 100),
     settleS: quick ? 2 : 5,
     holdS: quick ? 3 : 30,
   };
+}
+
+function defaultClients(scenario: ScenarioName): number {
+  switch (scenario) {
+    case "idle":
+      return quick ? 1000 : idleMax;
+    case "slow":
+      return quick ? 200 : 1000;
+    default:
+      return quick ? 500 : 5000;
+  }
+}
+
+function defaultRate(scenario: ScenarioName): number {
+  switch (scenario) {
+    case "broadcast":
+      return 20;
+    case "slow":
+      return 50;
+    default:
+      return quick ? 500 : 2000;
+  }
 }
 
 const harness: HarnessOptions = {
@@ -195,6 +236,8 @@ function describeScenario(scenario: ScenarioName, p: ScenarioParams): string {
       return `storm: ${p.clients} clients connecting and authenticating at once`;
     case "idle":
       return `idle: ${p.clients} idle authenticated connections (open-files limit ${limit.soft} per process)`;
+    case "slow":
+      return `slow: ${p.clients} clients on one channel, ${p.rate} notifications/s for ${p.durationS} s (${p.payloadBytes} B, after ${p.warmupS} s warm-up), without and then with ${p.stalled} clients that stopped reading`;
   }
 }
 

@@ -19,6 +19,10 @@ export interface ClientOptions {
 export interface BenchClient {
   /** Drops the connection at once (the end of a run: no close handshake needed). */
   terminate(): void;
+  /** Stops reading from the socket (a stalled consumer): the kernel's buffers, then the server's, fill up. */
+  pause(): void;
+  /** Reads again. */
+  resume(): void;
 }
 
 export type ClientFactory = (options: ClientOptions, events: ClientEvents) => BenchClient;

@@ -53,7 +53,7 @@ export const heraldClient: ClientFactory = ({ url, user, localAddress }, events)
   });
   ws.on("close", (code) => events.onGone(`close ${code}`));
   ws.on("error", (err) => events.onGone(shortError(err)));
-  return { terminate: () => ws.terminate() };
+  return { terminate: () => ws.terminate(), pause: () => ws.pause(), resume: () => ws.resume() };
 };
 
 export function shortError(err: Error & { code?: string }): string {

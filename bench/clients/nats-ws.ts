@@ -90,5 +90,5 @@ export const natsWsClient: ClientFactory = ({ url, user, localAddress }, events)
   });
   ws.on("close", (code) => events.onGone(`close ${code}`));
   ws.on("error", (err) => events.onGone(shortError(err)));
-  return { terminate: () => ws.terminate() };
+  return { terminate: () => ws.terminate(), pause: () => ws.pause(), resume: () => ws.resume() };
 };

@@ -28,5 +28,23 @@ export const socketIoClient: ClientFactory = ({ url, user, localAddress }, event
       socket.io.engine?.close();
       socket.disconnect();
     },
+    pause: () => underlyingWebSocket(socket.io.engine?.transport)?.pause(),
+    resume: () => underlyingWebSocket(socket.io.engine?.transport)?.resume(),
   };
 };
+
+/** engine.io-client's WebSocket transport keeps its `ws` socket in `.ws`; Socket.IO has no API to stop reading. */
+function underlyingWebSocket(transport: unknown): { pause(): void; resume(): void } | undefined {
+  if (typeof transport !== "object" || transport === null || !("ws" in transport)) return undefined;
+  const ws: unknown = transport.ws;
+  if (
+    typeof ws === "object" &&
+    ws !== null &&
+    "pause" in ws &&
+    typeof ws.pause === "function" &&
+    "resume" in ws &&
+    typeof ws.resume === "function"
+  )
+    return ws as { pause(): void; resume(): void };
+  return undefined;
+}

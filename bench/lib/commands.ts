@@ -23,6 +23,8 @@ export const ConnectCommand = v.object({
   /** Connections opening at once; 0 opens all of them at once (the storm). */
   concurrency: Count,
   timeoutMs: Count,
+  /** Stop reading right after ready (the socket is paused until `resume`): a stalled consumer. */
+  stall: v.optional(v.boolean(), false),
 });
 
 export const ConnectResult = v.object({
@@ -42,6 +44,11 @@ export const LoadgenCommand = v.variant("type", [
   /** Just the count of notifications of the current run (cheap, polled while draining). */
   v.object({ type: v.literal("count") }),
   v.object({ type: v.literal("close") }),
+  /**
+   * Start reading again on the stalled clients not resumed yet (at most `count` of them; all when
+   * absent); wait until those are closed or `timeoutMs` passed.
+   */
+  v.object({ type: v.literal("resume"), count: v.optional(Count), timeoutMs: Count }),
 ]);
 export type LoadgenCommand = v.InferOutput<typeof LoadgenCommand>;
 
@@ -58,6 +65,18 @@ export const LoadgenStats = v.object({
   closedAfterReady: v.record(v.string(), Count),
 });
 export type LoadgenStats = v.InferOutput<typeof LoadgenStats>;
+
+export const ResumeResult = v.object({
+  resumed: Count,
+  /** What each resumed client saw until it closed, e.g. "error SLOW_CONSUMER, close 4429"; or "still open". */
+  outcomes: v.record(v.string(), Count),
+  /** Close codes read by the resumed clients. */
+  closeCodes: v.record(v.string(), Count),
+  stillOpen: Count,
+  /** Notifications each resumed client read after resuming (the backlog the kernel and server held). */
+  notificationsRead: v.array(Count),
+});
+export type ResumeResult = v.InferOutput<typeof ResumeResult>;
 
 export const ReceivedCount = v.object({ received: Count });
 

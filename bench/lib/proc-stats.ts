@@ -174,3 +174,14 @@ export function listenOverflows(): number {
   }
   return 0;
 }
+
+/**
+ * Memory the kernel holds in TCP socket buffers, machine-wide (`/proc/net/sockstat`, "TCP: ... mem"
+ * in pages): data a stalled reader has not read yet sits there before the server's own buffer grows.
+ */
+export function tcpKernelMemoryBytes(): number {
+  const match = /^TCP:.*\smem\s+(\d+)/m.exec(readFileSync("/proc/net/sockstat", "utf8"));
+  return match ? Number(match[1]) * PAGE_SIZE : 0;
+}
+
+const PAGE_SIZE = Number(execFileSync("getconf", ["PAGESIZE"]).toString().trim()) || 4096;

@@ -7,11 +7,13 @@ import {
   type ConnectResult,
   LoadgenCommand,
   type LoadgenStats,
+  type ResumeResult,
   type SystemName,
   userId,
 } from "../lib/commands.js";
 import { announceReady, serveCommands } from "../lib/ipc.js";
 import { monotonicNs } from "../lib/payload.js";
+import { sleep } from "../lib/wait.js";
 
 /**
  * The load generator: holds client sockets for one system, opens them (bounded concurrency, or all
@@ -26,6 +28,15 @@ const FACTORIES: Record<SystemName, ClientFactory> = {
 type State = "connecting" | "ready" | "gone";
 
 const clients: BenchClient[] = [];
+/** Clients that paused right after ready, with everything that ended them, in order. */
+interface StalledClient {
+  readonly client: BenchClient;
+  readonly reasons: string[];
+  notifications: number;
+  gone: boolean;
+  resumed: boolean;
+}
+const stalled: StalledClient[] = [];
 const closedAfterReady = new Map<string, number>();
 let open = 0;
 let closing = false;
@@ -91,6 +102,8 @@ function connect(command: Extract<LoadgenCommand, { type: "connect" }>): Promise
     const openOne = (index: number) => {
       let state: State = "connecting";
       inFlight++;
+      // Set right after the client exists (its events come later, from the event loop).
+      let stall: StalledClient | undefined;
       const client = factory(
         {
           url: command.url,
@@ -104,13 +117,26 @@ function connect(command: Extract<LoadgenCommand, { type: "connect" }>): Promise
             open++;
             ready++;
             lastReadyNs = monotonicNs();
+            if (stall) {
+              client.pause();
+              stalled.push(stall);
+            }
             settle();
           },
-          onNotification,
+          // The hot path of normal clients stays a direct call.
+          onNotification: command.stall
+            ? (run, sentNs) => {
+                if (stall?.resumed) stall.notifications++;
+                onNotification(run, sentNs);
+              }
+            : onNotification,
           onStray() {
             stray++;
           },
           onGone(reason) {
+            // A stalled client keeps every reason (an error frame, then the close code); at most a few.
+            if (stall && stall.reasons.length < 4) stall.reasons.push(reason);
+            if (stall) stall.gone = true;
             if (state === "gone") return;
             if (state === "connecting") {
               failed++;
@@ -125,6 +151,7 @@ function connect(command: Extract<LoadgenCommand, { type: "connect" }>): Promise
           },
         },
       );
+      if (command.stall) stall = { client, reasons: [], notifications: 0, gone: false, resumed: false };
       clients.push(client);
     };
     const openMore = () => {
@@ -133,6 +160,36 @@ function connect(command: Extract<LoadgenCommand, { type: "connect" }>): Promise
     if (command.count === 0) finish();
     else openMore();
   });
+}
+
+/** Resumes stalled clients and waits (bounded) until each has closed: what did it see? */
+async function resume(count: number | undefined, timeoutMs: number): Promise<ResumeResult> {
+  const group = stalled.filter((s) => !s.resumed).slice(0, count ?? stalled.length);
+  for (const s of group) {
+    s.resumed = true;
+    s.client.resume();
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && group.some((s) => !s.gone)) await sleep(50);
+  // An error frame or socket error comes just before the close event: let the close be recorded too.
+  await sleep(200);
+  const outcomes = new Map<string, number>();
+  const closeCodes = new Map<string, number>();
+  for (const s of group) {
+    const outcome = s.gone ? s.reasons.join(", ") : "still open";
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    for (const reason of s.reasons) {
+      if (reason.startsWith("close "))
+        closeCodes.set(reason.slice(6), (closeCodes.get(reason.slice(6)) ?? 0) + 1);
+    }
+  }
+  return {
+    resumed: group.length,
+    outcomes: Object.fromEntries(outcomes),
+    closeCodes: Object.fromEntries(closeCodes),
+    stillOpen: group.filter((s) => !s.gone).length,
+    notificationsRead: group.map((s) => s.notifications),
+  };
 }
 
 function stats(): LoadgenStats {
@@ -163,6 +220,8 @@ serveCommands(LoadgenCommand, async (command) => {
       return stats();
     case "count":
       return { received };
+    case "resume":
+      return resume(command.count, command.timeoutMs);
     case "close":
       closing = true;
       for (const client of clients.splice(0)) client.terminate();

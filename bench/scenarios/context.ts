@@ -22,6 +22,8 @@ export interface RunContext {
   readonly params: ScenarioParams;
   readonly options: HarnessOptions;
   readonly loadgens: readonly Loadgen[];
+  /** Slow: the load generator holding the clients that stop reading (not counted with `loadgens`). */
+  readonly stalledLoadgen: Loadgen | undefined;
   readonly publisher: { process: ManagedProcess; ipc: IpcClient } | undefined;
   readonly helpers: readonly { process: ManagedProcess }[];
 }

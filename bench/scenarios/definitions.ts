@@ -2,11 +2,15 @@ import type { SystemName } from "../lib/commands.js";
 import type { ProfileSummary } from "../lib/cpu-profile.js";
 
 /** The scenarios, their parameters, the figures each reports, and what a run of one returns. */
-export const SCENARIO_NAMES = ["unicast", "broadcast", "storm", "idle"] as const;
+export const SCENARIO_NAMES = ["unicast", "broadcast", "storm", "idle", "slow"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+/** What `npm run bench` runs without --scenario: slow is a robustness check, asked for by name. */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ["unicast", "broadcast", "storm", "idle"];
 
 export interface ScenarioParams {
   readonly clients: number;
+  /** Slow: clients that stop reading right after ready (on top of `clients`). */
+  readonly stalled: number;
   /** Notifications per second (unicast, broadcast). */
   readonly rate: number;
   readonly durationS: number;
@@ -63,6 +67,49 @@ export const FIGURES: Record<ScenarioName, readonly FigureDef[]> = {
     { key: "kibPerConnection", label: "memory per connection (KiB, all server processes)", better: "lower" },
     { key: "nodeKibPerConnection", label: "  of which the Node server (KiB)", better: "lower" },
     { key: "idleCpuMsPerS", label: "idle server CPU (ms per s, heartbeats included)", better: "lower" },
+  ],
+  slow: [
+    { key: "ready", label: "normal clients ready", better: "higher" },
+    { key: "stalled", label: "stalled clients (stop reading after ready)" },
+    { key: "sent", label: "notifications sent per run" },
+    { key: "expected", label: "deliveries expected per run (normal clients)" },
+    { key: "baseDelivered", label: "without stalled: delivered", better: "higher" },
+    { key: "baseLossPct", label: "without stalled: loss (%)", better: "lower" },
+    { key: "baseP50Ms", label: "without stalled: latency p50 (ms)", better: "lower" },
+    { key: "baseP99Ms", label: "without stalled: latency p99 (ms)", better: "lower" },
+    { key: "baseMaxMs", label: "without stalled: latency max (ms)", better: "lower" },
+    { key: "delivered", label: "with stalled: delivered to normal clients", better: "higher" },
+    { key: "lossPct", label: "with stalled: loss (%)", better: "lower" },
+    { key: "p50Ms", label: "with stalled: latency p50 (ms)", better: "lower" },
+    { key: "p99Ms", label: "with stalled: latency p99 (ms)", better: "lower" },
+    { key: "maxMs", label: "with stalled: latency max (ms)", better: "lower" },
+    { key: "p99Change", label: "p99 with / without stalled clients" },
+    { key: "normalClosed", label: "normal clients closed by the server", better: "lower" },
+    { key: "cutoffs", label: "clients cut off as slow consumers (server's count)" },
+    { key: "firstCutoffS", label: "first cut-off (s after publishing began)" },
+    { key: "lastCutoffS", label: "last cut-off (s after publishing began)" },
+    { key: "earlyResumed", label: "stalled clients resumed at once after the cut-off" },
+    { key: "earlyResumeS", label: "  resumed at (s after publishing began)" },
+    { key: "earlyClose4429", label: "  of them reading close 4429" },
+    { key: "earlyReadAfterResume", label: "  notifications read on resuming" },
+    { key: "stalledResumedAtEnd", label: "stalled clients resumed at the end" },
+    { key: "stalledClose4429", label: "  of them reading close 4429" },
+    { key: "stalledClosedOtherwise", label: "  of them closed otherwise" },
+    { key: "stalledStillOpen", label: "  of them still open" },
+    { key: "stalledReadAfterResume", label: "  notifications read on resuming (mean)" },
+    { key: "rssStartMiB", label: "server RSS before the runs (MiB; herald: the gateway)" },
+    { key: "rssMaxBaseMiB", label: "server RSS max without stalled (MiB)", better: "lower" },
+    { key: "rssMaxMiB", label: "server RSS max with stalled (MiB)", better: "lower" },
+    { key: "rssEndMiB", label: "server RSS at the end (MiB)", better: "lower" },
+    { key: "allRssMaxMiB", label: "all server processes RSS max with stalled (MiB)", better: "lower" },
+    { key: "tcpKernelMaxBaseMiB", label: "kernel TCP buffers max without stalled (MiB, machine)" },
+    { key: "tcpKernelMaxMiB", label: "kernel TCP buffers max with stalled (MiB, machine)" },
+    { key: "baseServerCpuS", label: "without stalled: server CPU (s)", better: "lower" },
+    { key: "serverCpuS", label: "with stalled: server CPU (s)", better: "lower" },
+    { key: "baseLoadgenCpuPct", label: "without stalled: load generator CPU (% of a core)" },
+    { key: "loadgenCpuPct", label: "with stalled: load generator CPU (% of a core)" },
+    { key: "otherOnServerCores", label: "other load on the server core (cores, worse run)" },
+    { key: "otherOnClientCores", label: "other load on the client core (cores, worse run)" },
   ],
 };
 

@@ -14,7 +14,7 @@ import {
 } from "./context.js";
 
 /** unicast and broadcast: publish at a fixed rate, count deliveries, measure latency and server CPU. */
-async function publishRun(context: RunContext, run: number, durationS: number) {
+export async function publishRun(context: RunContext, run: number, durationS: number) {
   const publisher = context.publisher;
   if (!publisher) throw new Error("no publisher");
   await Promise.all(context.loadgens.map((l) => l.ipc.request({ type: "record", run }, Empty, 10_000)));
@@ -22,7 +22,7 @@ async function publishRun(context: RunContext, run: number, durationS: number) {
     {
       type: "run",
       run,
-      target: context.scenario === "broadcast" ? "broadcast" : "unicast",
+      target: context.scenario === "unicast" ? "unicast" : "broadcast",
       users: context.params.clients,
       rate: context.params.rate,
       durationMs: Math.round(durationS * 1000),
@@ -34,7 +34,7 @@ async function publishRun(context: RunContext, run: number, durationS: number) {
 }
 
 /** Polls until every expected delivery arrived, or nothing arrived for 3 s (then the rest is loss). */
-async function drain(context: RunContext, expected: number): Promise<number> {
+export async function drain(context: RunContext, expected: number): Promise<number> {
   let received = 0;
   let lastChange = Date.now();
   const deadline = Date.now() + 60_000;
@@ -51,6 +51,17 @@ async function drain(context: RunContext, expected: number): Promise<number> {
     await sleep(100);
   }
   return received;
+}
+
+/** The latency histograms of every load generator as one (microseconds). */
+export function mergeHistograms(stats: readonly LoadgenStats[]): hdr.Histogram {
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  for (const s of stats) histogram.add(hdr.decodeFromCompressedBase64(s.histogram));
+  return histogram;
 }
 
 export async function measureDelivery(context: RunContext): Promise<Measured> {
@@ -75,12 +86,7 @@ export async function measureDelivery(context: RunContext): Promise<Measured> {
   const stats = await Promise.all(
     context.loadgens.map((l) => l.ipc.request({ type: "stats" }, LoadgenStats, 30_000)),
   );
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 120_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
-  for (const s of stats) histogram.add(hdr.decodeFromCompressedBase64(s.histogram));
+  const histogram = mergeHistograms(stats);
   const delivered = sum(stats.map((s) => s.received));
   const lastReceiptNs = Math.max(...stats.map((s) => s.lastReceiptNs));
   const activeS = Math.max(1e-3, (Math.max(lastReceiptNs, published.endedNs) - published.startedNs) / 1e9);

@@ -7,6 +7,7 @@ import type { Loadgen, RunContext } from "./context.js";
 import type { HarnessOptions, ScenarioName, ScenarioParams, SystemResult } from "./definitions.js";
 import { measureDelivery } from "./delivery.js";
 import { measureIdle } from "./idle.js";
+import { measureSlow } from "./slow.js";
 import { measureStorm } from "./storm.js";
 
 /** Runs one scenario against one system: starts everything, measures, stops everything. */
@@ -26,6 +27,7 @@ export async function runScenario(
   });
   const helpers: { process: ManagedProcess; ipc: IpcClient }[] = [];
   const loadgens: Loadgen[] = [];
+  let stalledLoadgen: Loadgen | undefined;
   let window: { fromNs: number; toNs: number } | undefined;
   let result: { figures: Record<string, number>; details: Record<string, unknown> } | undefined;
   try {
@@ -45,9 +47,18 @@ export async function runScenario(
       const firstUser = i * perShard;
       loadgens.push({ ...helper, firstUser, count: Math.min(perShard, params.clients - firstUser) });
     }
-    await Promise.all(loadgens.map((l) => l.ipc.ready(30_000)));
+    if (scenario === "slow") {
+      const helper = launchHelper("loadgen-stalled", "loadgen.ts", [], options.clientCore, {
+        verbose: options.verbose,
+      });
+      helpers.push(helper);
+      stalledLoadgen = { ...helper, firstUser: params.clients, count: params.stalled };
+    }
+    await Promise.all(
+      [...loadgens, ...(stalledLoadgen ? [stalledLoadgen] : [])].map((l) => l.ipc.ready(30_000)),
+    );
     let publisher: { process: ManagedProcess; ipc: IpcClient } | undefined;
-    if (scenario === "unicast" || scenario === "broadcast") {
+    if (scenario === "unicast" || scenario === "broadcast" || scenario === "slow") {
       publisher = launchHelper(
         "publisher",
         "publisher.ts",
@@ -60,7 +71,16 @@ export async function runScenario(
       helpers.push(publisher);
       await publisher.ipc.ready(30_000);
     }
-    const context: RunContext = { scenario, system, params, options, loadgens, publisher, helpers };
+    const context: RunContext = {
+      scenario,
+      system,
+      params,
+      options,
+      loadgens,
+      stalledLoadgen,
+      publisher,
+      helpers,
+    };
     const body = async () => {
       switch (scenario) {
         case "unicast":
@@ -70,13 +90,15 @@ export async function runScenario(
           return measureStorm(context);
         case "idle":
           return measureIdle(context);
+        case "slow":
+          return measureSlow(context);
       }
     };
     const measured = await Promise.race([body(), failOnUnexpectedExit(system.serverProcesses)]);
     result = measured;
     window = measured.window;
   } finally {
-    for (const loadgen of loadgens) {
+    for (const loadgen of [...loadgens, ...(stalledLoadgen ? [stalledLoadgen] : [])]) {
       await loadgen.ipc.request({ type: "close" }, Empty, 30_000).catch(() => undefined);
     }
     for (const helper of helpers.reverse()) await helper.process.stop(5000);

@@ -11,6 +11,8 @@ export interface NatsProcess {
   readonly process: ManagedProcess;
   readonly url: string;
   readonly websocketUrl: string | undefined;
+  /** The HTTP monitoring endpoint (/varz, /connz, /healthz). */
+  readonly monitorUrl: string;
   stop(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export async function startNatsServer(options: {
     process: proc,
     url: `nats://127.0.0.1:${port}`,
     websocketUrl: websocketPort ? `ws://127.0.0.1:${websocketPort}` : undefined,
+    monitorUrl: `http://127.0.0.1:${monitorPort}`,
     stop: () => proc.stop(),
   };
 }

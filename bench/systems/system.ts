@@ -8,6 +8,7 @@ import { IpcClient } from "../lib/ipc.js";
 import { launch, type ManagedProcess } from "../lib/processes.js";
 import { httpOk, waitUntil } from "../lib/wait.js";
 import { startNatsServer, startRedisServer } from "./servers.js";
+import { heraldSlowConsumerCloses, natsSlowConsumers } from "./slow-consumer-probes.js";
 
 /**
  * A system under test, started as separate processes: the server side pinned to the server core,
@@ -37,6 +38,8 @@ export interface RunningSystem {
   readonly publisher: PublisherTarget;
   /** The Node server process whose memory per connection is reported on its own, if any. */
   readonly nodeServer: ManagedProcess | undefined;
+  /** Clients the server has cut off for reading too slowly so far, if the server has such a limit. */
+  readonly slowConsumerCutoffs: (() => Promise<number>) | undefined;
   stop(): Promise<void>;
 }
 
@@ -123,6 +126,7 @@ async function startHerald(options: SystemOptions): Promise<RunningSystem> {
       helperProcesses: [auth.process],
       publisher: { kind: "nats", url: nats.url },
       nodeServer: gateway,
+      slowConsumerCutoffs: () => heraldSlowConsumerCloses(`http://127.0.0.1:${port}/metrics`),
       stop: stopAllOf,
     };
   } catch (err) {
@@ -140,6 +144,7 @@ async function startNatsWs(options: SystemOptions): Promise<RunningSystem> {
     helperProcesses: [],
     publisher: { kind: "nats", url: nats.url },
     nodeServer: undefined,
+    slowConsumerCutoffs: () => natsSlowConsumers(nats.monitorUrl),
     stop: () => nats.stop(),
   };
 }
@@ -171,6 +176,8 @@ async function startSocketIo(options: SystemOptions): Promise<RunningSystem> {
       helperProcesses: [],
       publisher: { kind: "socketio", url: redis.url },
       nodeServer: server.process,
+      // Socket.IO has no outbound limit: it buffers for a slow client as long as the connection lives.
+      slowConsumerCutoffs: undefined,
       stop: async () => {
         await server.process.stop();
         await redis.stop();
