@@ -87,6 +87,7 @@ export async function measureSlow(context: RunContext): Promise<Measured> {
       30_000,
     );
     const cutoffsAfter = system.slowConsumerCutoffs ? await system.slowConsumerCutoffs() : undefined;
+    const cutoffsAfterNs = Number(process.hrtime.bigint());
     const afterResume = sampler.sample();
     sampler.stop();
 
@@ -100,13 +101,24 @@ export async function measureSlow(context: RunContext): Promise<Measured> {
     const max = (list: readonly ServerSample[], read: (s: ServerSample) => number) =>
       list.length === 0 ? Number.NaN : Math.max(...list.map(read));
 
+    // The server's count as read from the start of the run with stalled clients until after the
+    // late resume (a server may cut a client off after publishing ended: nats-server's write deadline).
+    const timeline = [
+      ...during(stalled.startedNs, afterResume.atNs).flatMap((s) =>
+        s.cutoffs === undefined ? [] : [{ atNs: s.atNs, count: s.cutoffs }],
+      ),
+      ...(cutoffsAfter === undefined ? [] : [{ atNs: cutoffsAfterNs, count: cutoffsAfter }]),
+    ];
     const cutoffTime = (count: number | undefined) => {
       if (cutoffsBefore === undefined || count === undefined) return Number.NaN;
-      const hit = stalledSamples.find((s) => s.cutoffs !== undefined && s.cutoffs - cutoffsBefore >= count);
+      const hit = timeline.find((t) => t.count - cutoffsBefore >= count);
       return hit ? round2((hit.atNs - stalled.startedNs) / 1e9) : Number.NaN;
     };
     const cutoffs =
       cutoffsBefore === undefined || cutoffsAfter === undefined ? Number.NaN : cutoffsAfter - cutoffsBefore;
+    const duringRun = timeline.filter((t) => t.atNs <= end.atNs).at(-1);
+    const cutoffsWhilePublishing =
+      cutoffsBefore === undefined ? Number.NaN : (duringRun?.count ?? cutoffsBefore) - cutoffsBefore;
     const close4429 = resumed.closeCodes["4429"] ?? 0;
     const read = resumed.notificationsRead;
     options.log(
@@ -136,6 +148,7 @@ export async function measureSlow(context: RunContext): Promise<Measured> {
         p99Change: round2(stalled.p99Ms / Math.max(1e-3, baseline.p99Ms)),
         normalClosed: sum(Object.values(stalled.closedAfterReady)),
         cutoffs,
+        cutoffsWhilePublishing,
         firstCutoffS: cutoffTime(1),
         lastCutoffS: cutoffTime(Number.isNaN(cutoffs) ? undefined : Math.max(1, cutoffs)),
         earlyResumed: earlyResume?.result.resumed ?? 0,
