@@ -237,7 +237,7 @@ function describeScenario(scenario: ScenarioName, p: ScenarioParams): string {
     case "idle":
       return `idle: ${p.clients} idle authenticated connections (open-files limit ${limit.soft} per process)`;
     case "slow":
-      return `slow: ${p.clients} clients on one channel, ${p.rate} notifications/s for ${p.durationS} s (${p.payloadBytes} B, after ${p.warmupS} s warm-up), without and then with ${p.stalled} clients that stopped reading`;
+      return `slow: ${p.clients} clients on one channel, ${p.rate} notifications/s for ${p.durationS} s (${p.payloadBytes} B, after ${p.warmupS} s warm-up), three runs: without, with ${p.stalled} clients that stopped reading, without again`;
   }
 }
 

@@ -46,7 +46,7 @@ export const LoadgenCommand = v.variant("type", [
   v.object({ type: v.literal("close") }),
   /**
    * Start reading again on the stalled clients not resumed yet (at most `count` of them; all when
-   * absent); wait until those are closed or `timeoutMs` passed.
+   * absent); wait until those are closed or `timeoutMs` passed, then drop those still open.
    */
   v.object({ type: v.literal("resume"), count: v.optional(Count), timeoutMs: Count }),
 ]);

@@ -162,7 +162,10 @@ function connect(command: Extract<LoadgenCommand, { type: "connect" }>): Promise
   });
 }
 
-/** Resumes stalled clients and waits (bounded) until each has closed: what did it see? */
+/**
+ * Resumes stalled clients and waits (bounded) until each has closed: what did it see? Those still
+ * open then are dropped.
+ */
 async function resume(count: number | undefined, timeoutMs: number): Promise<ResumeResult> {
   const group = stalled.filter((s) => !s.resumed).slice(0, count ?? stalled.length);
   for (const s of group) {
@@ -183,11 +186,14 @@ async function resume(count: number | undefined, timeoutMs: number): Promise<Res
         closeCodes.set(reason.slice(6), (closeCodes.get(reason.slice(6)) ?? 0) + 1);
     }
   }
+  const stillOpen = group.filter((s) => !s.gone);
+  // Done with them: a client the server never cut off must not count as a reader in later runs.
+  for (const s of stillOpen) s.client.terminate();
   return {
     resumed: group.length,
     outcomes: Object.fromEntries(outcomes),
     closeCodes: Object.fromEntries(closeCodes),
-    stillOpen: group.filter((s) => !s.gone).length,
+    stillOpen: stillOpen.length,
     notificationsRead: group.map((s) => s.notifications),
   };
 }

@@ -15,12 +15,14 @@ import {
 import { drain, mergeHistograms, publishRun } from "./delivery.js";
 
 /**
- * slow: N normal clients on the shared channel receive a broadcast, first alone (the baseline), then
- * with S stalled clients that authenticated and stopped reading. Do the stalled ones delay the
- * others, does the server cut them off (Herald: close 4429 past --max-buffered-bytes), and does the
- * server's memory stay bounded meanwhile? The server side is sampled every 500 ms throughout.
- * A stalled client learns of its cut-off only when it reads again: one of them resumes as soon as the
- * server reports a cut-off (within the server's close handshake), the others at the end.
+ * slow: N normal clients on the shared channel receive a broadcast in three runs of the same load:
+ * alone, then with S stalled clients that authenticated and stopped reading, then alone again (the
+ * two runs without bracket the one with, so drift over time is not mistaken for an effect). Do the
+ * stalled ones delay the others, does the server cut them off (Herald: close 4429 past
+ * --max-buffered-bytes), and does the server's memory stay bounded meanwhile? The server side is
+ * sampled every 500 ms throughout. A stalled client learns of its cut-off only when it reads again:
+ * one of them resumes as soon as the server reports a cut-off (within the server's close
+ * handshake), the others at the end of the run with them.
  */
 export async function measureSlow(context: RunContext): Promise<Measured> {
   const { params, options, system } = context;
@@ -89,12 +91,16 @@ export async function measureSlow(context: RunContext): Promise<Measured> {
     const cutoffsAfter = system.slowConsumerCutoffs ? await system.slowConsumerCutoffs() : undefined;
     const cutoffsAfterNs = Number(process.hrtime.bigint());
     const afterResume = sampler.sample();
+    await sleep(500);
+    const after = await deliveryRun(context, 4, setup.ready);
+    const final = sampler.sample();
     sampler.stop();
 
     const samples = sampler.samples;
     const during = (from: number, to: number) => samples.filter((s) => s.atNs >= from && s.atNs <= to);
     const baseSamples = during(baseline.startedNs, baseline.endNs);
     const stalledSamples = during(stalled.startedNs, end.atNs);
+    const afterSamples = during(after.startedNs, final.atNs);
     const mib = (bytes: number) => Math.round((10 * bytes) / 2 ** 20) / 10;
     const mainRss = (s: ServerSample) => s.rssBytes[mainServer.name] ?? 0;
     const allRss = (s: ServerSample) => sum(Object.values(s.rssBytes));
@@ -145,8 +151,13 @@ export async function measureSlow(context: RunContext): Promise<Measured> {
         p50Ms: stalled.p50Ms,
         p99Ms: stalled.p99Ms,
         maxMs: stalled.maxMs,
-        p99Change: round2(stalled.p99Ms / Math.max(1e-3, baseline.p99Ms)),
-        normalClosed: sum(Object.values(stalled.closedAfterReady)),
+        afterDelivered: after.delivered,
+        afterLossPct: after.lossPct,
+        afterP50Ms: after.p50Ms,
+        afterP99Ms: after.p99Ms,
+        afterMaxMs: after.maxMs,
+        p99Change: round2(stalled.p99Ms / Math.max(1e-3, (baseline.p99Ms + after.p99Ms) / 2)),
+        normalClosed: sum(Object.values(after.closedAfterReady)),
         cutoffs,
         cutoffsWhilePublishing,
         firstCutoffS: cutoffTime(1),
@@ -163,16 +174,20 @@ export async function measureSlow(context: RunContext): Promise<Measured> {
         rssStartMiB: mib(mainRss(samples[0] ?? end)),
         rssMaxBaseMiB: mib(max(baseSamples, mainRss)),
         rssMaxMiB: mib(max(stalledSamples, mainRss)),
-        rssEndMiB: mib(mainRss(end)),
+        rssMaxAfterMiB: mib(max(afterSamples, mainRss)),
+        rssEndMiB: mib(mainRss(final)),
         allRssMaxMiB: mib(max(stalledSamples, allRss)),
         tcpKernelMaxBaseMiB: mib(max(baseSamples, (s) => s.tcpKernelBytes)),
         tcpKernelMaxMiB: mib(max(stalledSamples, (s) => s.tcpKernelBytes)),
+        tcpKernelMaxAfterMiB: mib(max(afterSamples, (s) => s.tcpKernelBytes)),
         baseServerCpuS: baseline.serverCpuS,
         serverCpuS: stalled.serverCpuS,
+        afterServerCpuS: after.serverCpuS,
         baseLoadgenCpuPct: baseline.loadgenCpuPct,
         loadgenCpuPct: stalled.loadgenCpuPct,
-        otherOnServerCores: Math.max(baseline.otherOnServerCores, stalled.otherOnServerCores),
-        otherOnClientCores: Math.max(baseline.otherOnClientCores, stalled.otherOnClientCores),
+        afterLoadgenCpuPct: after.loadgenCpuPct,
+        otherOnServerCores: Math.max(...[baseline, stalled, after].map((r) => r.otherOnServerCores)),
+        otherOnClientCores: Math.max(...[baseline, stalled, after].map((r) => r.otherOnClientCores)),
       },
       details: {
         setupFailures: setup.failures,
@@ -180,8 +195,10 @@ export async function measureSlow(context: RunContext): Promise<Measured> {
         rssProcess: mainServer.name,
         baseline: baseline.details,
         withStalled: stalled.details,
+        after: after.details,
         resumedAtOnce: earlyResume?.result,
         resumedAtEnd: resumed,
+        rssAtEndOfRunWithStalledMiB: mib(mainRss(end)),
         rssAfterResumeMiB: mib(mainRss(afterResume)),
         cutoffsBefore,
         cutoffsAfterResume: cutoffsAfter,
@@ -190,6 +207,8 @@ export async function measureSlow(context: RunContext): Promise<Measured> {
           baselineTo: round3((baseline.endNs - startedAt) / 1e9),
           stalledFrom: round3((stalled.startedNs - startedAt) / 1e9),
           stalledTo: round3((end.atNs - startedAt) / 1e9),
+          afterFrom: round3((after.startedNs - startedAt) / 1e9),
+          afterTo: round3((final.atNs - startedAt) / 1e9),
         },
         // Every 500 ms: seconds since the first sample, server RSS, all server processes, kernel TCP
         // buffers (MiB) and the server's slow-consumer cut-off count (null: not read at that tick).
@@ -204,7 +223,7 @@ export async function measureSlow(context: RunContext): Promise<Measured> {
           ]),
         },
       },
-      window: { fromNs: baseline.startedNs, toNs: end.atNs },
+      window: { fromNs: baseline.startedNs, toNs: final.atNs },
     };
   } finally {
     sampler.stop();
