@@ -49,7 +49,8 @@ describe("least-privilege NATS users", () => {
       recover: { epoch: ready.epoch, since: { "user.pat": stored.seq } },
     });
     expect(await back.next("ready")).toMatchObject({ recovered: true });
-    expect(((await back.waitForMessages(1))[0]?.data as { n: number }).n).toBe(3);
+    const [replayed] = await back.waitForMessages(1);
+    expect(replayed?.data).toEqual({ n: 3 });
     back.close();
   });
 
