@@ -77,17 +77,12 @@ export async function measureDelivery(context: RunContext): Promise<Measured> {
     const warm = await publishRun(context, 1, params.warmupS);
     await drain(context, warm.sent * fanout);
   }
-  const meter = meterAll(context);
-  const published = await publishRun(context, 2, params.durationS);
-  const expected = published.sent * fanout;
-  await drain(context, expected);
-  const cpu = meter.read();
-  const endNs = Number(process.hrtime.bigint());
-  const stats = await Promise.all(
-    context.loadgens.map((l) => l.ipc.request({ type: "stats" }, LoadgenStats, 30_000)),
+  const { published, expected, cpu, endNs, stats, histogram, delivered } = await measuredRun(
+    context,
+    2,
+    params.durationS,
+    fanout,
   );
-  const histogram = mergeHistograms(stats);
-  const delivered = sum(stats.map((s) => s.received));
   const lastReceiptNs = Math.max(...stats.map((s) => s.lastReceiptNs));
   const activeS = Math.max(1e-3, (Math.max(lastReceiptNs, published.endedNs) - published.startedNs) / 1e9);
   const ms = (us: number) => Math.round(us) / 1000;
@@ -121,4 +116,20 @@ export async function measureDelivery(context: RunContext): Promise<Measured> {
     },
     window: { fromNs: published.startedNs, toNs: endNs },
   };
+}
+
+/** One measured publishing run: server CPU over it, every load generator's counts and latencies. */
+export async function measuredRun(context: RunContext, run: number, durationS: number, fanout: number) {
+  const meter = meterAll(context);
+  const published = await publishRun(context, run, durationS);
+  const expected = published.sent * fanout;
+  await drain(context, expected);
+  const cpu = meter.read();
+  const endNs = Number(process.hrtime.bigint());
+  const stats = await Promise.all(
+    context.loadgens.map((l) => l.ipc.request({ type: "stats" }, LoadgenStats, 30_000)),
+  );
+  const histogram = mergeHistograms(stats);
+  const delivered = sum(stats.map((s) => s.received));
+  return { published, expected, cpu, endNs, stats, histogram, delivered };
 }

@@ -1,4 +1,4 @@
-import { ConnectResult, LoadgenStats, ResumeResult } from "../lib/commands.js";
+import { ConnectResult, ResumeResult } from "../lib/commands.js";
 import { round3 } from "../lib/proc-stats.js";
 import { type ServerSample, ServerSampler } from "../lib/server-sampler.js";
 import { sleep } from "../lib/wait.js";
@@ -7,12 +7,12 @@ import {
   failureText,
   type Loadgen,
   type Measured,
-  meterAll,
+  mergeCounts,
   type RunContext,
   round2,
   sum,
 } from "./context.js";
-import { drain, mergeHistograms, publishRun } from "./delivery.js";
+import { drain, measuredRun, publishRun } from "./delivery.js";
 
 /**
  * slow: N normal clients on the shared channel receive a broadcast in three runs of the same load:
@@ -266,22 +266,14 @@ async function resumeOneAtFirstCutoff(
 
 /** One measured broadcast run to the normal clients: deliveries, loss, latency, CPU. */
 async function deliveryRun(context: RunContext, run: number, fanout: number) {
-  const meter = meterAll(context);
-  const published = await publishRun(context, run, context.params.durationS);
-  const expected = published.sent * fanout;
-  await drain(context, expected);
-  const cpu = meter.read();
-  const endNs = Number(process.hrtime.bigint());
-  const stats = await Promise.all(
-    context.loadgens.map((l) => l.ipc.request({ type: "stats" }, LoadgenStats, 30_000)),
+  const { published, expected, cpu, endNs, stats, histogram, delivered } = await measuredRun(
+    context,
+    run,
+    context.params.durationS,
+    fanout,
   );
-  const histogram = mergeHistograms(stats);
-  const delivered = sum(stats.map((s) => s.received));
   const ms = (us: number) => Math.round(us) / 1000;
-  const closedAfterReady: Record<string, number> = {};
-  for (const s of stats)
-    for (const [reason, n] of Object.entries(s.closedAfterReady))
-      closedAfterReady[reason] = (closedAfterReady[reason] ?? 0) + n;
+  const closedAfterReady = mergeCounts(stats.map((s) => s.closedAfterReady));
   return {
     startedNs: published.startedNs,
     endNs,
