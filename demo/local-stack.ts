@@ -6,6 +6,7 @@ import {
 } from "../src/gateway/index.js";
 import { type RunningDemoApp, startDemoApp } from "./demo-app.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
+import { anyFreePort } from "./ports.js";
 
 export interface LocalStackOptions {
   /** NATS servers to use; when unset an embedded nats-server is started (needs `natsBinary`). */
@@ -73,11 +74,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
 
   try {
+    // The gateway admits only the demo page's origin, so the page's port is fixed before it starts.
+    const pagePort = options.port || (await anyFreePort(host));
+    const pageHosts = new Set([host, "127.0.0.1", "localhost"]);
     const config = loadGatewayConfig({
       env: options.gatewayEnv ?? {},
       overrides: {
         host,
         port: options.gatewayPort,
+        allowedOrigins: [...pageHosts].filter(isOriginHost).map((h) => `http://${h}:${pagePort}`),
+        metricsPort: 0,
         nats,
         prefix,
         history: true,
@@ -97,7 +103,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       nats,
       prefix,
       host,
-      port: options.port,
+      port: pagePort,
       gatewayUrl: options.pageGatewayUrl ?? gateway.url,
       publishFlags: flags,
       onError: (message) => log(`demo: ${message}`),
@@ -130,4 +136,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await cleanup();
     throw error;
   }
+}
+
+/** Hosts that can stand in an origin (a wildcard listen address cannot). */
+function isOriginHost(host: string): boolean {
+  return host !== "0.0.0.0" && host !== "::" && !host.includes(":");
 }

@@ -100,6 +100,7 @@ async function startHerald(options: SystemOptions): Promise<RunningSystem> {
     stops.push(() => auth.process.stop());
     await auth.ipc.ready(20_000);
     const port = await freePort();
+    const metricsPort = await freePort();
     const gateway = launch({
       name: "herald-gateway",
       command: process.execPath,
@@ -109,6 +110,14 @@ async function startHerald(options: SystemOptions): Promise<RunningSystem> {
         "gateway",
         ...["--host", "127.0.0.1", "--port", String(port), "--nats", nats.url],
         ...["--history", "false", "--log-level", "warn", "--drain-window", "0"],
+        ...[
+          "--max-connections-per-ip",
+          "0",
+          "--metrics-port",
+          String(metricsPort),
+          "--metrics-host",
+          "127.0.0.1",
+        ],
         ...options.gatewayArgs,
       ],
       core: options.serverCore,
@@ -126,7 +135,7 @@ async function startHerald(options: SystemOptions): Promise<RunningSystem> {
       helperProcesses: [auth.process],
       publisher: { kind: "nats", url: nats.url },
       nodeServer: gateway,
-      slowConsumerCutoffs: () => heraldSlowConsumerCloses(`http://127.0.0.1:${port}/metrics`),
+      slowConsumerCutoffs: () => heraldSlowConsumerCloses(`http://127.0.0.1:${metricsPort}/metrics`),
       stop: stopAllOf,
     };
   } catch (err) {

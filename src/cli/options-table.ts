@@ -23,7 +23,7 @@ export function gatewayOptionRows(): OptionRow[] {
 
 export function formatDefault(option: GatewayConfigKey, value: unknown): string {
   if (value === undefined) return option === "gatewayId" ? "random" : "unset";
-  if (Array.isArray(value)) return value.join(",");
+  if (Array.isArray(value)) return value.length ? value.join(",") : "unset";
   return String(value);
 }
 

@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
 import { formatIssues, SubjectPrefix } from "../protocol/index.js";
+import { parseCidr } from "./client-address.js";
+import { ORIGIN_PATTERN } from "./origin-policy.js";
 
 /**
  * The gateway's one typed config definition. Each option has a flag, an environment name and a
@@ -26,6 +28,14 @@ export const NatsUrl = v.pipe(
   v.regex(/^(nats|tls|ws|wss):\/\/[^\s/]+$|^[^\s:/]+:\d+$/, "must be like nats://host:4222 or host:4222"),
 );
 const file = v.pipe(v.string(), v.minLength(1));
+const isCidr = (value: string) => {
+  try {
+    parseCidr(value);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 export const GatewayConfigSchema = v.object({
   host: v.pipe(v.string(), v.minLength(1)),
@@ -46,6 +56,18 @@ export const GatewayConfigSchema = v.object({
   authConcurrency: int(1, 100_000),
   authQueue: int(0, 1_000_000),
   maxFrameBytes: int(256, 16 * 1024 * 1024),
+  clientFrameRate: int(1, 1_000_000),
+  clientFrameBurst: int(1, 1_000_000),
+  maxConnections: int(0, 10_000_000),
+  maxConnectionsPerIp: int(0, 10_000_000),
+  trustedProxies: v.array(v.pipe(v.string(), v.check(isCidr, "must be an address or CIDR like 10.0.0.0/8"))),
+  allowedOrigins: v.array(
+    v.pipe(
+      v.string(),
+      v.regex(ORIGIN_PATTERN, "must be like https://app.example.com or https://*.example.com"),
+    ),
+  ),
+  upgradeTimeout: int(100, 600_000),
   forwardHeaders: v.array(v.pipe(v.string(), v.regex(/^[a-z0-9-]+$/, "header names are lower-case"))),
   heartbeatInterval: int(100, 3_600_000),
   heartbeatTimeout: int(200, 7_200_000),
@@ -61,6 +83,8 @@ export const GatewayConfigSchema = v.object({
   compression: v.boolean(),
   logLevel: v.picklist(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
   metrics: v.boolean(),
+  metricsHost: v.pipe(v.string(), v.minLength(1)),
+  metricsPort: int(0, 65535),
   workers: int(1, 64),
 });
 
@@ -80,7 +104,7 @@ export const GATEWAY_OPTIONS: Readonly<Record<GatewayConfigKey, OptionDef>> = {
     flag: "--port",
     env: "HERALD_PORT",
     default: 8080,
-    description: "Port for /ws, /healthz, /readyz, /metrics",
+    description: "Port for /ws, /healthz and /readyz",
   },
   path: {
     kind: "string",
@@ -196,6 +220,56 @@ export const GATEWAY_OPTIONS: Readonly<Record<GatewayConfigKey, OptionDef>> = {
     default: 16_384,
     description: "Largest frame a client may send (bytes)",
   },
+  clientFrameRate: {
+    kind: "int",
+    flag: "--client-frame-rate",
+    env: "HERALD_CLIENT_FRAME_RATE",
+    default: 20,
+    description: "Frames per second a client may send on average; more closes it with 1008 RATE_LIMITED",
+  },
+  clientFrameBurst: {
+    kind: "int",
+    flag: "--client-frame-burst",
+    env: "HERALD_CLIENT_FRAME_BURST",
+    default: 40,
+    description: "Frames a client may send at once above that rate",
+  },
+  maxConnections: {
+    kind: "int",
+    flag: "--max-connections",
+    env: "HERALD_MAX_CONNECTIONS",
+    default: 0,
+    description: "Connections this process accepts; more get 503. 0: the open-files limit less 256",
+  },
+  maxConnectionsPerIp: {
+    kind: "int",
+    flag: "--max-connections-per-ip",
+    env: "HERALD_MAX_CONNECTIONS_PER_IP",
+    default: 200,
+    description: "Connections one client address may hold; more get 429. 0: no limit",
+  },
+  trustedProxies: {
+    kind: "list",
+    flag: "--trusted-proxies",
+    env: "HERALD_TRUSTED_PROXIES",
+    default: [],
+    description: "Proxies (addresses or CIDRs) whose X-Forwarded-For names the client",
+  },
+  allowedOrigins: {
+    kind: "list",
+    flag: "--allowed-origins",
+    env: "HERALD_ALLOWED_ORIGINS",
+    default: [],
+    description:
+      "Page origins that may connect (https://app.example.com, https://*.example.com); others get 403. Unset: any",
+  },
+  upgradeTimeout: {
+    kind: "int",
+    flag: "--upgrade-timeout",
+    env: "HERALD_UPGRADE_TIMEOUT",
+    default: 5000,
+    description: "ms a connection has to send its HTTP request headers",
+  },
   forwardHeaders: {
     kind: "list",
     flag: "--forward-headers",
@@ -299,7 +373,21 @@ export const GATEWAY_OPTIONS: Readonly<Record<GatewayConfigKey, OptionDef>> = {
     flag: "--metrics",
     env: "HERALD_METRICS",
     default: true,
-    description: "Serve Prometheus metrics on /metrics",
+    description: "Serve Prometheus metrics on /metrics at --metrics-host:--metrics-port",
+  },
+  metricsHost: {
+    kind: "string",
+    flag: "--metrics-host",
+    env: "HERALD_METRICS_HOST",
+    default: "127.0.0.1",
+    description: "Address of the metrics listener (not the public port)",
+  },
+  metricsPort: {
+    kind: "int",
+    flag: "--metrics-port",
+    env: "HERALD_METRICS_PORT",
+    default: 9464,
+    description: "Port of the metrics listener (/metrics, /healthz, /readyz)",
   },
   workers: {
     kind: "int",

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
@@ -14,10 +14,13 @@ import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats-connection.js";
 import { Session } from "./session.js";
+import { UpgradeGate } from "./upgrade-gate.js";
 
 export interface RunningGateway {
   readonly id: string;
   readonly port: number;
+  /** Port of the metrics listener (/metrics, /healthz, /readyz); undefined with metrics off. */
+  readonly metricsPort: number | undefined;
   /** ws://host:port/path, with 127.0.0.1 when listening on all interfaces. */
   readonly url: string;
   /** Open sessions (authenticated or not). */
@@ -95,33 +98,41 @@ export async function startGateway(
     }
   })();
 
+  const gate = new UpgradeGate(config, metrics, logger);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxFrameBytes,
     perMessageDeflate: config.compression,
     clientTracking: false,
   });
-  const server = createServer((req, res) =>
-    handleHttp(
-      req,
-      res,
-      {
-        notReadyReason: () =>
-          draining ? "draining" : !natsConnected || nc.isClosed() ? "NATS is not connected" : undefined,
-      },
-      config.metrics ? metrics : undefined,
-    ),
-  );
+  const readiness = {
+    notReadyReason: () =>
+      draining ? "draining" : !natsConnected || nc.isClosed() ? "NATS is not connected" : undefined,
+  };
+  // Headers must arrive within the upgrade timeout, checked every second: a slowloris costs nothing.
+  const timeouts = {
+    headersTimeout: config.upgradeTimeout,
+    requestTimeout: config.upgradeTimeout * 2,
+    connectionsCheckingInterval: Math.min(1000, config.upgradeTimeout),
+  };
+  const server = createServer(timeouts, (req, res) => handleHttp(req, res, readiness, undefined));
+  // Below the open-files limit even with every slot taken and more sockets waiting to be refused.
+  server.maxConnections = gate.limits.maxTotal + 128;
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path !== config.path) return reject(socket, 404, "Not Found");
     if (draining) return reject(socket, 503, "Service Unavailable");
+    const answer = gate.admit(req);
+    if (!answer.admitted) return reject(socket, answer.status, answer.text);
+    // The slot is the TCP socket's: released when it closes, whether or not the handshake succeeded.
+    const address = answer.address;
+    socket.once("close", () => gate.release(address));
     wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new Session(
         ws,
         socket,
         ctx,
-        remoteAddressOf(req),
+        address,
         forwardedHeaders(req, config.forwardHeaders),
         forget,
       );
@@ -132,30 +143,43 @@ export async function startGateway(
   server.on("clientError", (_err, socket) => socket.destroy());
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      // A deep accept queue: a reconnect storm must wait in it, not lose SYNs and retry a second later.
-      server.listen({ port: config.port, host: config.host, backlog: 65_535 }, () => resolve());
-    });
+    await listen(server, config.port, config.host, "");
   } catch (err) {
     heartbeat.stop();
     auth.close();
     hub.close();
     await nc.close().catch(() => undefined);
-    const reason =
-      (err as NodeJS.ErrnoException).code === "EADDRINUSE"
-        ? `port ${config.port} is in use`
-        : (err as Error).message;
-    throw new Error(`cannot listen on ${config.host}:${config.port}: ${reason}`, { cause: err });
+    throw err;
   }
   const port = (server.address() as AddressInfo).port;
+  let metricsServer: Server | undefined;
+  if (config.metrics) {
+    // Off the public port: connection counts and process figures are for operators, not the internet.
+    metricsServer = createServer((req, res) => handleHttp(req, res, readiness, metrics));
+    try {
+      await listen(metricsServer, config.metricsPort, config.metricsHost, " (metrics)");
+    } catch (err) {
+      server.close();
+      heartbeat.stop();
+      auth.close();
+      hub.close();
+      await nc.close().catch(() => undefined);
+      throw err;
+    }
+  }
+  const metricsPort = metricsServer ? (metricsServer.address() as AddressInfo).port : undefined;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
-  logger.info({ port, host: config.host, path: config.path, history: sequenced }, "gateway listening");
+  logger.info(
+    { port, host: config.host, path: config.path, history: sequenced, metricsPort },
+    "gateway listening",
+  );
 
   let drained: Promise<void> | undefined;
   let closed: Promise<void> | undefined;
   const stopServer = () =>
     new Promise<void>((resolve) => {
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
       server.close(() => resolve());
       server.closeAllConnections();
     });
@@ -163,6 +187,7 @@ export async function startGateway(
   return {
     id: config.gatewayId,
     port,
+    metricsPort,
     url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}${config.path}`,
     get sessionCount() {
       return sessions.size;
@@ -207,12 +232,24 @@ export async function startGateway(
   };
 }
 
-function reject(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+/** Listens with a deep accept queue: a reconnect storm must wait in it, not lose SYNs and retry later. */
+async function listen(server: Server, port: number, host: string, what: "" | " (metrics)"): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ port, host, backlog: 65_535 }, () => resolve());
+    });
+  } catch (err) {
+    const reason =
+      (err as NodeJS.ErrnoException).code === "EADDRINUSE"
+        ? `port ${port} is in use`
+        : (err as Error).message;
+    throw new Error(`cannot listen on ${host}:${port}${what}: ${reason}`, { cause: err });
+  }
 }
 
-function remoteAddressOf(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? "";
+function reject(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 function forwardedHeaders(req: IncomingMessage, names: readonly string[]): Record<string, string> {

@@ -9,3 +9,4 @@ export {
 } from "./config.js";
 export { type RunningGateway, type StartOptions, startGateway } from "./gateway.js";
 export { createLogger, type Logger } from "./logger.js";
+export { installProcessGuard } from "./process-guard.js";

@@ -47,6 +47,18 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly refusedUpgrades = new Counter({
+    name: "herald_refused_upgrades_total",
+    help: "WebSocket upgrades refused before any WebSocket work, by reason",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly internalErrors = new Counter({
+    name: "herald_internal_errors_total",
+    help: "Exceptions caught in a connection's handling (that connection closed with 1011)",
+    registers: [this.registry],
+  });
+
   constructor(withProcessMetrics: boolean) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry });
   }

@@ -1,21 +1,20 @@
 import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
-import * as v from "valibot";
 import type { WebSocket } from "ws";
 import {
   type AuthAccepted,
   type AuthFrame,
-  CLIENT_FRAME_TYPES,
-  ClientFrame,
+  decodeClientFrame,
   ErrorCode,
   type ErrorCodeName,
-  formatIssues,
   type ReadyFrame,
   type RecoverRequest,
   sharedChannel,
   userChannel,
 } from "../protocol/index.js";
 import type { ChannelMember } from "./channel-hub.js";
+import { closeReason } from "./close-reason.js";
+import { FrameBudget } from "./frame-budget.js";
 import type { GatewayContext } from "./gateway-context.js";
 import type { Beating } from "./heartbeat.js";
 import { OutboundFrame } from "./outbound-frame.js";
@@ -55,18 +54,23 @@ export class Session implements ChannelMember, Beating {
   /** Non-null while history is replayed: live frames wait here. */
   private held: HeldFrame[] | null = null;
   private heldBytes = 0;
+  private readonly budget: FrameBudget;
+  /** `asked` once `token_expiring` went out; one `refresh` may then be in flight at a time. */
+  private refreshing: "no" | "asked" | "in_flight" = "no";
 
   constructor(
     private readonly ws: WebSocket,
     /** The upgraded TCP socket under `ws`: hot-path frames are written to it pre-framed. */
     private readonly socket: Duplex,
     private readonly ctx: GatewayContext,
-    private readonly remoteAddress: string,
+    /** The client's address (behind a trusted proxy, from X-Forwarded-For). */
+    readonly remoteAddress: string,
     private readonly headers: Record<string, string>,
     private readonly onClosed: (session: Session) => void,
   ) {
     ctx.metrics.connections.inc();
-    this.timer = setTimeout(() => this.fail("AUTH_TIMEOUT", "no auth frame in time"), ctx.config.authTimeout);
+    this.budget = new FrameBudget(ctx.config.clientFrameRate, ctx.config.clientFrameBurst);
+    this.timer = setTimeout(onAuthTimeout, ctx.config.authTimeout, this);
     // Module-level listeners that find the session on the socket: no closures per connection.
     (ws as SessionSocket)[SESSION] = this;
     ws.on("message", onSocketMessage);
@@ -87,32 +91,25 @@ export class Session implements ChannelMember, Beating {
   onFrame(data: Buffer, isBinary: boolean): void {
     if (this.state === "closed") return;
     this.lastSeen = Date.now();
-    if (isBinary) return this.fail("BINARY_FRAME", "binary frames are not part of the protocol");
-    let json: unknown;
-    try {
-      json = JSON.parse(data.toString("utf8"));
-    } catch {
-      return this.fail("INVALID_JSON", "frame is not valid JSON");
-    }
-    const type = (json as { type?: unknown } | null)?.type;
-    if (typeof json !== "object" || json === null || Array.isArray(json) || typeof type !== "string") {
-      return this.fail("INVALID_FRAME", 'frame must be a JSON object with a string "type"');
-    }
-    if (!CLIENT_FRAME_TYPES.includes(type))
-      return this.fail("UNKNOWN_TYPE", `unknown frame type ${JSON.stringify(type.slice(0, 40))}`);
-    const parsed = v.safeParse(ClientFrame, json);
-    if (!parsed.success)
-      return this.fail("INVALID_FRAME", `invalid ${type} frame: ${formatIssues(parsed.issues)}`);
-    const frame = parsed.output;
+    if (!this.budget.take(this.lastSeen)) return this.fail("RATE_LIMITED", "too many frames; slow down");
+    const decoded = decodeClientFrame(data, isBinary);
+    if (!decoded.ok) return this.fail(decoded.code, decoded.message);
+    const frame = decoded.frame;
     if (frame.type === "auth") {
       if (this.state !== "awaiting_auth")
         return this.fail("ALREADY_AUTHENTICATED", "this connection has already sent auth");
-      void this.authenticate(frame);
+      this.authenticate(frame).catch((err: unknown) => this.internalError(err, "authenticating"));
       return;
     }
     if (this.state !== "ready") return this.fail("NOT_AUTHENTICATED", `${frame.type} before authentication`);
     if (frame.type === "ping") this.send(PONG);
-    else if (frame.type === "refresh") void this.refresh(frame.token);
+    else if (frame.type === "refresh") {
+      // Only an answer to token_expiring, one at a time: a refresh costs the backend a request.
+      if (this.refreshing !== "asked")
+        return this.fail("RATE_LIMITED", "refresh is only expected after token_expiring, one at a time");
+      this.refreshing = "in_flight";
+      this.refresh(frame.token).catch((err: unknown) => this.internalError(err, "refreshing"));
+    }
     // pong: lastSeen is all it is for
   }
 
@@ -214,12 +211,14 @@ export class Session implements ChannelMember, Beating {
       user: this.user,
     });
     if (this.state !== "ready") return;
+    this.refreshing = "asked";
     if (outcome.kind === "refused") return this.fail("REFRESH_REFUSED", outcome.message, outcome.code);
     if (outcome.kind !== "accepted") {
       // The connection lives on until expiry; the client may send another refresh meanwhile.
       this.ctx.logger.warn({ connection: this.id, outcome: outcome.kind }, "token refresh not answered");
       return;
     }
+    this.refreshing = "no";
     this.scheduleExpiry(outcome.reply.expiresAt);
     const refreshed =
       outcome.reply.expiresAt === undefined
@@ -238,22 +237,20 @@ export class Session implements ChannelMember, Beating {
     const askAt = expiresAt - this.ctx.config.refreshBefore;
     if (now >= expiresAt) return this.fail("TOKEN_EXPIRED", "the token has expired");
     if (now < askAt) {
-      this.timer = setTimeout(() => this.askRefresh(), Math.min(askAt - now, MAX_TIMER_MS));
+      this.timer = setTimeout(onAskRefresh, Math.min(askAt - now, MAX_TIMER_MS), this);
     } else {
       this.askRefresh();
     }
   }
 
-  private askRefresh(): void {
+  askRefresh(): void {
     const expiresAt = this.expiresAt;
     if (expiresAt === undefined || this.state !== "ready") return;
     const left = expiresAt - Date.now();
     if (left > this.ctx.config.refreshBefore) return this.scheduleExpiry(expiresAt); // timer was capped
+    if (this.refreshing === "no") this.refreshing = "asked";
     this.send(OutboundFrame.of({ type: "token_expiring", expiresAt }));
-    this.timer = setTimeout(
-      () => this.fail("TOKEN_EXPIRED", "the token expired before it was refreshed"),
-      Math.max(0, left),
-    );
+    this.timer = setTimeout(onExpired, Math.max(0, left), this);
   }
 
   // ---- frames to the client ----
@@ -296,24 +293,44 @@ export class Session implements ChannelMember, Beating {
 
   // ---- closing ----
 
-  /** Sends an error frame (if the socket is still open) and closes with the code for `code`. */
+  /**
+   * Sends an error frame (if the socket is still open) and closes with the code for `code`. The
+   * message may quote outside input (briefly, through `quote`); the close reason never does: it is
+   * the fixed error code.
+   */
   fail(code: ErrorCodeName, message: string, reason?: string): void {
     if (this.state === "closed") return;
     const frame: Record<string, string> = { type: "error", code, message };
     if (reason !== undefined) frame.reason = reason;
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame));
-    this.close(ErrorCode[code], message);
-    this.ctx.logger.info({ connection: this.id, user: this.user, code }, message);
+    this.close(ErrorCode[code], code);
+    this.ctx.logger.info({ connection: this.id, user: this.user, code }, message.slice(0, 200));
   }
 
+  /** An exception in this session's own code: this socket closes with 1011, the process goes on. */
+  internalError(err: unknown, during: string): void {
+    this.ctx.metrics.internalErrors.inc();
+    this.ctx.logger.error(
+      { connection: this.id, user: this.user, err: err instanceof Error ? err : String(err) },
+      `internal error while ${during}`,
+    );
+    try {
+      this.fail("INTERNAL", "internal error");
+    } catch {
+      // The socket is beyond saving: make sure it goes and the session forgets it.
+      this.ws.terminate();
+      this.onClose();
+    }
+  }
+
+  /** Closes with a fixed, short reason (cut to the 123 bytes a close frame allows). */
   close(code: number, reason: string): void {
     if (this.state === "closed") return;
     this.ctx.metrics.closes.inc({ code: String(code) });
-    this.ws.close(code, reason.length > 120 ? `${reason.slice(0, 117)}...` : reason);
+    this.ws.close(code, closeReason(reason));
     this.onClose();
     // a peer that never answers the close handshake is not waited for
-    const ws = this.ws;
-    setTimeout(() => ws.terminate(), 5000).unref();
+    setTimeout(terminate, 5000, this.ws).unref();
   }
 
   socketError(err: Error): void {
@@ -336,14 +353,47 @@ export class Session implements ChannelMember, Beating {
 const SESSION = Symbol("herald.session");
 type SessionSocket = WebSocket & { [SESSION]?: Session };
 
+/** Socket events reach the session only through these guards: nothing one socket does throws past them. */
 function onSocketMessage(this: SessionSocket, data: Buffer, isBinary: boolean): void {
-  this[SESSION]?.onFrame(data, isBinary);
+  const session = this[SESSION];
+  try {
+    session?.onFrame(data, isBinary);
+  } catch (err) {
+    session?.internalError(err, "handling a frame");
+  }
 }
 
 function onSocketClose(this: SessionSocket): void {
-  this[SESSION]?.onClose();
+  const session = this[SESSION];
+  try {
+    session?.onClose();
+  } catch (err) {
+    session?.internalError(err, "closing");
+  }
 }
 
 function onSocketError(this: SessionSocket, err: Error): void {
   this[SESSION]?.socketError(err);
+}
+
+/** Timer callbacks take the session as an argument: no closure per connection, and each is guarded. */
+function guarded(run: (session: Session) => void, during: string) {
+  return (session: Session) => {
+    try {
+      run(session);
+    } catch (err) {
+      session.internalError(err, during);
+    }
+  };
+}
+
+const onAuthTimeout = guarded((s) => s.fail("AUTH_TIMEOUT", "no auth frame in time"), "timing out auth");
+const onAskRefresh = guarded((s) => s.askRefresh(), "asking for a refresh");
+const onExpired = guarded(
+  (s) => s.fail("TOKEN_EXPIRED", "the token expired before it was refreshed"),
+  "expiring the token",
+);
+
+function terminate(ws: WebSocket): void {
+  ws.terminate();
 }

@@ -3,7 +3,8 @@ import * as v from "valibot";
 /** Frames a client sends to the gateway (JSON text frames). */
 
 const Token = v.pipe(v.string(), v.minLength(1, "token is empty"), v.maxLength(8192, "token is too long"));
-const Sequence = v.pipe(v.number(), v.integer(), v.minValue(0));
+/** A stream sequence: a safe integer (`1e308` is an integer, but no sequence). */
+const Sequence = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 
 /** What a reconnecting client already has: the stream epoch and, per channel, the last sequence seen. */
 export const RecoverRequest = v.object({
@@ -35,4 +36,7 @@ export type RecoverRequest = v.InferOutput<typeof RecoverRequest>;
 export type AuthFrame = v.InferOutput<typeof AuthFrame>;
 export type RefreshFrame = v.InferOutput<typeof RefreshFrame>;
 export type ClientFrame = v.InferOutput<typeof ClientFrame>;
-export const CLIENT_FRAME_TYPES: readonly string[] = ["auth", "refresh", "pong", "ping"];
+/** Every client frame type, read off the schema so the two cannot drift. */
+export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = ClientFrame.options.map(
+  (option) => option.entries.type.literal,
+);

@@ -9,6 +9,8 @@ export const CloseCode = {
   GoingAway: 1001,
   /** A frame was larger than the gateway's max frame size (closed by the WebSocket layer). */
   MessageTooBig: 1009,
+  /** The client broke a per-connection limit: too many frames, or a refresh nobody asked for. */
+  PolicyViolation: 1008,
   /** An unexpected gateway error. */
   InternalError: 1011,
   /** The gateway is draining (deploy, scale-in): reconnect, to another gateway if there is one. */
@@ -39,6 +41,7 @@ export type CloseCodeValue = (typeof CloseCode)[CloseCodeName];
 /** Close codes after which reconnecting (with the same or a fresh token) is expected to succeed. */
 const RETRYABLE = new Set<number>([
   CloseCode.GoingAway,
+  CloseCode.PolicyViolation,
   CloseCode.InternalError,
   CloseCode.ServiceRestart,
   CloseCode.TryAgainLater,

@@ -20,6 +20,7 @@ export const ErrorCode = {
   TOKEN_EXPIRED: CloseCode.TokenExpired,
   HEARTBEAT_TIMEOUT: CloseCode.HeartbeatTimeout,
   SLOW_CONSUMER: CloseCode.SlowConsumer,
+  RATE_LIMITED: CloseCode.PolicyViolation,
   DRAINING: CloseCode.ServiceRestart,
   INTERNAL: CloseCode.InternalError,
 } as const satisfies Record<string, CloseCodeValue>;

@@ -36,6 +36,8 @@ export async function startGatewayProcess(
       natsUrl,
       "--log-level",
       "warn",
+      "--metrics-port",
+      "0",
       ...args,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },

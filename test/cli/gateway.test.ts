@@ -39,6 +39,8 @@ async function startGatewayCli(
       "--nats",
       nats.url,
       "--no-history",
+      "--metrics-port",
+      "0",
       ...extraArgs,
     ],
     env,

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { optionsMarkdown } from "../../src/cli/options-table.js";
 import { ConfigError, GATEWAY_OPTIONS, loadGatewayConfig, redactConfig } from "../../src/gateway/index.js";
 
 describe("gateway configuration", () => {
@@ -88,10 +89,14 @@ describe("gateway configuration", () => {
     expect(shown).not.toContain('tok"');
   });
 
-  it("are all in the README's configuration table", () => {
+  it("are all in the README's configuration table, exactly as generated", () => {
     const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const start = readme.indexOf("<!-- options:start");
+    const table = readme.slice(readme.indexOf("\n", start) + 1, readme.indexOf("<!-- options:end -->"));
+    // Regenerate with `npm run docs:options`.
+    expect(table).toBe(optionsMarkdown());
     for (const [key, def] of Object.entries(GATEWAY_OPTIONS)) {
-      expect(readme).toContain(`| ${key} | \`${def.flag}\` | \`${def.env}\` |`);
+      expect(table).toContain(`| ${key} | \`${def.flag}\` | \`${def.env}\` |`);
     }
   });
 });

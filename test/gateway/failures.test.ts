@@ -192,6 +192,9 @@ describe("gateway failures", () => {
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: "ready" });
-    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/herald_connections/);
+    // Metrics are served on their own listener, not on the public port.
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
+    const metrics = await fetch(`http://127.0.0.1:${gateway.metricsPort}/metrics`);
+    expect(await metrics.text()).toMatch(/herald_connections/);
   });
 });

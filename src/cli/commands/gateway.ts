@@ -72,13 +72,15 @@ function loadConfig(flags: Partial<Record<GatewayConfigKey, unknown>>, configFil
 /** Starts the gateway and resolves with the exit code once a signal has stopped it. */
 async function runGateway(config: GatewayConfig): Promise<number> {
   // Loaded here so `herald publish` and `herald config` do not pay for the gateway's dependencies.
-  const { createLogger, startGateway } = await import("../../gateway/index.js");
+  const { createLogger, installProcessGuard, startGateway } = await import("../../gateway/index.js");
   const worker = workerIndex();
   if (worker === undefined && config.workers > 1) {
     return runCluster(config.workers, createLogger(config.logLevel, config.gatewayId));
   }
   if (worker !== undefined) config = { ...config, gatewayId: `${config.gatewayId}-w${worker}` };
   const logger = createLogger(config.logLevel, config.gatewayId);
+  // One socket's bug must not end every other socket's connection.
+  installProcessGuard(logger);
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
     gateway = await startGateway(config, { logger });
