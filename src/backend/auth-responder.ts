@@ -5,6 +5,7 @@ import {
   type AuthRefused,
   AuthReply,
   AuthRequest,
+  checkExpiry,
   formatIssues,
   isSafeName,
 } from "../protocol/index.js";
@@ -23,7 +24,10 @@ export interface Acceptance {
   user: string;
   /** Shared channels this connection receives (`<prefix>.channel.<name>`), at most 64. */
   channels?: readonly string[];
-  /** When the token stops being valid: ms since the epoch, or a Date. */
+  /**
+   * When the token stops being valid: ms since the epoch, or a Date. The gateway refuses a token
+   * whose expiry is not in the future (`token_expired`), and so one given in seconds.
+   */
   expiresAt?: number | Date;
 }
 
@@ -41,12 +45,25 @@ export function accept(acceptance: Acceptance): AuthAccepted {
 const MAX_REFUSAL_CODE = 64;
 const MAX_REFUSAL_MESSAGE = 512;
 
-/** A refusal. `code` is passed to the client as the error frame's `reason`; both are cut to the wire limits. */
-export function refuse(code: string, message: string): AuthRefused {
-  return {
-    ok: false,
-    error: { code: code.slice(0, MAX_REFUSAL_CODE), message: message.slice(0, MAX_REFUSAL_MESSAGE) },
+export interface RefusalOptions {
+  /**
+   * "Cannot decide now" rather than "no": the client gets `BACKEND_UNAVAILABLE` (close 1013) and
+   * retries with backoff, instead of `AUTH_REFUSED` (4401) and no retry.
+   */
+  temporary?: boolean;
+}
+
+/**
+ * A refusal. `code` is passed to the client as the error frame's `reason`; both are cut to the wire
+ * limits. With `{ temporary: true }` the client is told to retry later instead.
+ */
+export function refuse(code: string, message: string, options: RefusalOptions = {}): AuthRefused {
+  const error: AuthRefused["error"] = {
+    code: code.slice(0, MAX_REFUSAL_CODE),
+    message: message.slice(0, MAX_REFUSAL_MESSAGE),
   };
+  if (options.temporary === true) error.temporary = true;
+  return { ok: false, error };
 }
 
 export interface ServeAuthOptions {
@@ -68,8 +85,9 @@ const SERVICE_ERROR_CODE = "Nats-Service-Error-Code";
 
 /**
  * Answers the gateway's auth requests on `subject`. Every path ends in exactly one reply: a valid
- * AuthReply, or an empty body with NATS service-error headers (which the gateway treats as "backend
- * unavailable", so clients retry later). Nothing a request contains can make it throw.
+ * AuthReply, or an empty body with NATS service-error headers (which the gateway treats like a
+ * temporary refusal: "backend unavailable", so clients retry later). Nothing a request contains can
+ * make it throw.
  */
 export function serveAuth(
   nc: NatsConnection,
@@ -195,7 +213,18 @@ function checkDecision(
   report: (error: HeraldBackendError) => void,
 ): AuthReply | undefined {
   const parsed = v.safeParse(AuthReply, decision);
-  if (parsed.success) return parsed.output;
+  if (parsed.success) {
+    const reply = parsed.output;
+    if (reply.ok && checkExpiry(reply.expiresAt, Date.now()) === "looks_like_seconds") {
+      report(
+        new HeraldBackendError(
+          "INVALID_DECISION",
+          `auth handler accepted connection ${connection} with expiresAt ${reply.expiresAt}, which looks like seconds; it must be ms since the epoch (the gateway refuses it as token_expired)`,
+        ),
+      );
+    }
+    return reply;
+  }
 
   const issues = formatIssues(parsed.issues);
   const isAcceptance =

@@ -5,6 +5,7 @@ export {
   type AuthHandler,
   type AuthResponder,
   accept,
+  type RefusalOptions,
   refuse,
   type ServeAuthOptions,
 } from "./auth-responder.js";

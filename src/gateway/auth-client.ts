@@ -1,11 +1,20 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
-import { type AuthAccepted, AuthReply, type AuthRequest, formatIssues } from "../protocol/index.js";
+import {
+  type AuthAccepted,
+  AuthReply,
+  type AuthRequest,
+  checkExpiry,
+  formatIssues,
+} from "../protocol/index.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { RequestMux } from "./request-mux.js";
 
-/** What asking the backend can come to; `unavailable` and `overloaded` mean "try again later". */
+/**
+ * What asking the backend can come to; `unavailable` and `overloaded` mean "try again later". An
+ * acceptance whose token is already expired is `refused` with code `token_expired`.
+ */
 export type AuthOutcome =
   | { readonly kind: "accepted"; readonly reply: AuthAccepted }
   | { readonly kind: "refused"; readonly code: string; readonly message: string }
@@ -106,11 +115,14 @@ export class AuthClient {
     const reply = answer.msg;
     const serviceError = reply.headers?.get("Nats-Service-Error");
     if (reply.headers?.hasError || serviceError) {
+      // The NATS service convention for "could not answer": the backend is up but cannot decide now.
       const code = reply.headers?.get("Nats-Service-Error-Code") || String(reply.headers?.code ?? "");
-      const message =
-        `backend answered with a service error ${code}: ${serviceError || reply.headers?.description || ""}`.trim();
-      this.logger.warn({ connection: request.connection, code }, message);
-      return { kind: "invalid_reply", message };
+      const description = (serviceError || reply.headers?.description || "").slice(0, 64);
+      this.logger.warn(
+        { connection: request.connection, code, description },
+        "backend answered with a service error; the client will retry",
+      );
+      return { kind: "unavailable", message: "the backend could not answer" };
     }
     return this.parse(request, reply.data);
   }
@@ -133,7 +145,15 @@ export class AuthClient {
       return { kind: "invalid_reply", message: `the backend's auth reply is invalid: ${issues}` };
     }
     const reply = parsed.output;
-    if (!reply.ok) return { kind: "refused", code: reply.error.code, message: reply.error.message };
+    if (!reply.ok) {
+      if (reply.error.temporary !== true)
+        return { kind: "refused", code: reply.error.code, message: reply.error.message };
+      this.logger.warn(
+        { connection: request.connection, code: reply.error.code.slice(0, 64) },
+        "backend cannot decide now (temporary refusal); the client will retry",
+      );
+      return { kind: "unavailable", message: "the backend cannot decide now" };
+    }
     if (request.kind === "refresh" && request.user !== undefined && reply.user !== request.user) {
       this.logger.error({ connection: request.connection }, "backend refreshed a token for a different user");
       return {
@@ -141,6 +161,16 @@ export class AuthClient {
         code: "user_changed",
         message: "a refreshed token must belong to the same user",
       };
+    }
+    const expiry = checkExpiry(reply.expiresAt, Date.now());
+    if (expiry !== "valid") {
+      this.logger.warn(
+        { connection: request.connection, kind: request.kind, expiresAt: reply.expiresAt },
+        expiry === "looks_like_seconds"
+          ? "backend accepted a token with an expiresAt that looks like seconds since the epoch; it must be milliseconds (refused as token_expired)"
+          : "backend accepted a token whose expiresAt is not in the future (refused as token_expired)",
+      );
+      return { kind: "refused", code: "token_expired", message: "the token has expired" };
     }
     return { kind: "accepted", reply };
   }

@@ -16,13 +16,30 @@ export const AuthRequest = v.object({
   user: v.optional(v.string()),
 });
 
+/** The latest instant a Date can hold (ms since the epoch); later `expiresAt` values are not times. */
+const MAX_TIME_MS = 8.64e15;
+
 export const AuthAccepted = v.object({
   ok: v.literal(true),
   user: SafeName,
-  /** Shared channels this user receives, by name (subject `<prefix>.channel.<name>`). */
-  channels: v.optional(v.pipe(v.array(SafeName), v.maxLength(64))),
-  /** When the token stops being valid, in ms since the epoch. */
-  expiresAt: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+  /** Shared channels this user receives, by name (subject `<prefix>.channel.<name>`). `null` is none. */
+  channels: v.optional(
+    v.pipe(
+      v.nullable(v.pipe(v.array(SafeName), v.maxLength(64))),
+      v.transform((channels) => channels ?? undefined),
+    ),
+  ),
+  /**
+   * When the token stops being valid, in ms since the epoch; `null` is no expiry. A fraction is cut
+   * off (a token valid until x.5 ms is valid until x). Whether it is in the future, and whether it
+   * looks like seconds, the gateway checks when the reply arrives (see `checkExpiry`).
+   */
+  expiresAt: v.optional(
+    v.pipe(
+      v.nullable(v.pipe(v.number(), v.finite(), v.maxValue(MAX_TIME_MS), v.transform(Math.trunc))),
+      v.transform((expiresAt) => expiresAt ?? undefined),
+    ),
+  ),
 });
 
 export const AuthRefused = v.object({
@@ -30,6 +47,11 @@ export const AuthRefused = v.object({
   error: v.object({
     code: v.pipe(v.string(), v.maxLength(64)),
     message: v.pipe(v.string(), v.maxLength(512)),
+    /**
+     * "I cannot decide now" (a database down, a dependency timing out): the client is told the
+     * backend is unavailable (1013) and retries, instead of being refused (4401).
+     */
+    temporary: v.optional(v.boolean()),
   }),
 });
 
@@ -39,3 +61,18 @@ export type AuthRequest = v.InferOutput<typeof AuthRequest>;
 export type AuthAccepted = v.InferOutput<typeof AuthAccepted>;
 export type AuthRefused = v.InferOutput<typeof AuthRefused>;
 export type AuthReply = v.InferOutput<typeof AuthReply>;
+
+/**
+ * `expiresAt` values below this (March 1973 in ms) are taken for seconds since the epoch, a common
+ * slip: 1.7e9 s is 2023, but 1.7e9 ms is January 1970.
+ */
+export const EXPIRES_AT_SECONDS_BELOW = 1e11;
+
+export type ExpiryCheck = "valid" | "expired" | "looks_like_seconds";
+
+/** Whether an accepted token's `expiresAt` can start (or continue) a connection at `now`. */
+export function checkExpiry(expiresAt: number | undefined, now: number): ExpiryCheck {
+  if (expiresAt === undefined) return "valid";
+  if (expiresAt < EXPIRES_AT_SECONDS_BELOW) return "looks_like_seconds";
+  return expiresAt > now ? "valid" : "expired";
+}

@@ -107,6 +107,26 @@ describe("serveAuth", () => {
     expect(replyOf(await ask(authRequest({ token: "good" })))).toEqual({ ok: true, user: "1" });
   });
 
+  it("sends a temporary refusal, which the gateway answers with retry later", async () => {
+    const { backend: b } = await backend();
+    b.serveAuth(() => refuse("db_down", "token store unavailable", { temporary: true }));
+    await b.flush();
+    expect(replyOf(await ask(authRequest()))).toEqual({
+      ok: false,
+      error: { code: "db_down", message: "token store unavailable", temporary: true },
+    });
+  });
+
+  it("reports an expiresAt that looks like seconds, and sends it for the gateway to refuse", async () => {
+    const { backend: b, errors } = await backend();
+    const seconds = Math.floor(Date.now() / 1000) + 3600;
+    b.serveAuth(() => accept({ user: "1", expiresAt: seconds }));
+    await b.flush();
+    expect(replyOf(await ask(authRequest()))).toEqual({ ok: true, user: "1", expiresAt: seconds });
+    expect(errors.map((e) => e.code)).toEqual(["INVALID_DECISION"]);
+    expect(errors[0]?.message).toMatch(/looks like seconds/);
+  });
+
   it("gives a refresh request's user to the handler", async () => {
     const { backend: b } = await backend();
     const kinds: [string, string | undefined][] = [];
