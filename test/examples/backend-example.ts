@@ -1,0 +1,139 @@
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { RunningGateway } from "../../src/gateway/index.js";
+import { CloseCode } from "../../src/protocol/index.js";
+import { type NatsServer, startNats, startTestGateway, TestClient } from "../../src/testing/index.js";
+import { type Command, ExampleProcess, runToEnd } from "./example-process.js";
+
+export interface BackendExample {
+  /** Prepares the example (e.g. builds it); runs once before the suite. */
+  prepare?: () => Promise<void>;
+  /** Cleans up what `prepare` made. */
+  cleanup?: () => Promise<void>;
+  responder: () => Command;
+  publish: (user: string, message: string) => Command;
+}
+
+/** What an auth responder prints once its subscription is in place. */
+const SERVING = /answering \S+\.auth in queue group herald-auth/;
+
+/**
+ * An example backend from examples/, run as a team would run it, against a real nats-server with
+ * JetStream and real gateways: its auth responder answers a real WebSocket client's auth, and its
+ * publisher reaches that client. The same scenarios for every language.
+ */
+export function describeBackendExample(name: string, example: BackendExample): void {
+  describe(`${name} backend example`, () => {
+    let nats: NatsServer;
+    let stored: RunningGateway;
+    let live: RunningGateway;
+    let observer: NatsConnection;
+    const responders: ExampleProcess[] = [];
+    const clients: TestClient[] = [];
+    const env = (prefix = "herald") => ({ NATS_URL: nats.url, HERALD_PREFIX: prefix });
+
+    beforeAll(async () => {
+      await example.prepare?.();
+      nats = await startNats({ jetstream: true });
+      observer = await connect({ servers: nats.url });
+      // history on (the stream stores herald.user.>) and, under another prefix, history off
+      stored = await startTestGateway(nats, { history: true, historyStorage: "memory" });
+      live = await startTestGateway(nats, { prefix: "live", history: false });
+      for (const prefix of ["herald", "live"]) {
+        responders.push(await ExampleProcess.start(example.responder(), env(prefix), SERVING));
+      }
+    }, 180_000);
+    afterEach(() => {
+      for (const c of clients.splice(0)) c.close();
+    });
+    afterAll(async () => {
+      await Promise.all(responders.map((r) => r.stop()));
+      await stored?.close();
+      await live?.close();
+      await observer?.close();
+      await nats?.stop();
+      await example.cleanup?.();
+    });
+
+    async function ready(url: string, token: string): Promise<TestClient> {
+      const client = await TestClient.ready(url, token);
+      clients.push(client);
+      return client;
+    }
+
+    const publish = (user: string, message: string, prefix = "herald") =>
+      runToEnd(example.publish(user, message), env(prefix));
+
+    it("answers the demo token tok-1: ready as user 1", async () => {
+      const client = await ready(stored.url, "tok-1");
+      expect(client.frames[0]).toMatchObject({ type: "ready", user: "1", channels: ["user.1"] });
+    });
+
+    it("refuses any other token: AUTH_REFUSED, close 4401", async () => {
+      const client = await TestClient.open(stored.url);
+      clients.push(client);
+      client.send({ type: "auth", token: "tok-2" });
+      expect(await client.next("error")).toMatchObject({ code: "AUTH_REFUSED", reason: "invalid_token" });
+      expect((await client.waitClose()).code).toBe(CloseCode.AuthRefused);
+    });
+
+    it("publish 1 hello! is stored and reaches user 1's socket", async () => {
+      const client = await ready(stored.url, "tok-1");
+      const result = await publish("1", "hello!");
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      const seq = Number(/stored as seq (\d+) in stream HERALD/.exec(result.stdout)?.[1]);
+      expect(seq).toBeGreaterThan(0);
+      const [message] = await client.waitForMessages(1);
+      expect(message).toMatchObject({ channel: "user.1", data: "hello!", seq });
+    });
+
+    it("publishes JSON that arrives as JSON", async () => {
+      const client = await ready(stored.url, "tok-1");
+      const result = await publish("1", '{"order":42}');
+      expect(result.code).toBe(0);
+      const [message] = await client.waitForMessages(1);
+      expect(message).toMatchObject({ channel: "user.1", data: { order: 42 } });
+    });
+
+    it("without a stream for the subject, says so and publishes live", async () => {
+      const client = await ready(live.url, "tok-1");
+      const result = await publish("1", "hello!", "live");
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/no stream stores live\.user\.1 .*published live, not stored/);
+      const [message] = await client.waitForMessages(1);
+      expect(message).toMatchObject({ channel: "user.1", data: "hello!" });
+      expect(message).not.toHaveProperty("seq");
+    });
+
+    it.each(["1.*", ">", "1 2", "a\r\nPUB herald.user.2 1", "", "x".repeat(129)])(
+      "refuses the unsafe user id %j: a message on stderr, a non-zero exit, nothing sent",
+      async (user) => {
+        const seen: string[] = [];
+        const sub: Subscription = observer.subscribe("herald.user.>", {
+          callback: (_err, msg) => {
+            seen.push(msg.subject);
+          },
+        });
+        await observer.flush();
+        try {
+          const refused = await publish(user, "stolen");
+          expect(refused.code).not.toBe(0);
+          expect(refused.stderr).toMatch(/unsafe user id/);
+          expect(refused.stdout).toBe("");
+          // a later safe publish arrives, and it is the only thing that did
+          expect((await publish("2", "fine")).code).toBe(0);
+          await expect.poll(() => seen).toEqual(["herald.user.2"]);
+        } finally {
+          sub.unsubscribe();
+        }
+      },
+    );
+
+    it("stops its auth responders cleanly on SIGTERM", async () => {
+      const codes = await Promise.all(responders.map((r) => r.stop()));
+      expect(codes).toEqual([0, 0]);
+    });
+  });
+}
