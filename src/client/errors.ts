@@ -1,3 +1,11 @@
+import type { ErrorCodeName } from "../protocol/error-codes.js";
+
+/**
+ * A failure's code: the gateway's (docs/protocol.md), the client's own, or, from a newer gateway, a
+ * code this client does not know yet (still a string, so it reaches the application).
+ */
+export type HeraldErrorCode = ErrorCodeName | ClientErrorCode | (string & {});
+
 /**
  * Every failure the client reports, on the `error` event or thrown by `connect()`.
  *
@@ -8,14 +16,14 @@
  */
 export class HeraldClientError extends Error {
   override readonly name = "HeraldClientError";
-  readonly code: string;
+  readonly code: HeraldErrorCode;
   readonly closeCode: number | undefined;
   readonly retryable: boolean;
   /** The backend's own refusal code, when the backend refused a token. */
   readonly reason: string | undefined;
 
   constructor(
-    code: string,
+    code: HeraldErrorCode,
     message: string,
     details: { closeCode?: number; retryable?: boolean; reason?: string; cause?: unknown } = {},
   ) {

@@ -1,6 +1,6 @@
 export type { MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
 export type { BackoffOptions } from "./backoff.js";
-export { type ClientErrorCode, HeraldClientError } from "./errors.js";
+export { type ClientErrorCode, HeraldClientError, type HeraldErrorCode } from "./errors.js";
 export type { Listener } from "./events.js";
 export { type ConnectOptions, connect, HeraldClient, type HeraldEvents } from "./herald-client.js";
 export type { ClientState } from "./state.js";

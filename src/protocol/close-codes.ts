@@ -1,57 +1,58 @@
 /**
- * WebSocket close codes the gateway uses. Standard codes where one fits, 4xxx (HTTP-like) for
- * Herald's own. `retry` tells a client whether reconnecting can help; docs/protocol.md lists them.
+ * Every WebSocket close code a client of Herald can see, with whether reconnecting can help. One
+ * entry per code drives `CloseCode`, the client's retry decision and the table in docs/protocol.md.
+ * Standard codes where one fits, 4xxx (HTTP-like) for Herald's own.
  */
-export const CloseCode = {
-  /** The client or the gateway closed the session normally. */
-  Normal: 1000,
-  /** The gateway is shutting down without a drain window. */
-  GoingAway: 1001,
-  /** A frame was larger than the gateway's max frame size (closed by the WebSocket layer). */
-  MessageTooBig: 1009,
-  /** The client broke a per-connection limit: too many frames, or a refresh nobody asked for. */
-  PolicyViolation: 1008,
-  /** An unexpected gateway error. */
-  InternalError: 1011,
-  /** The gateway is draining (deploy, scale-in): reconnect, to another gateway if there is one. */
-  ServiceRestart: 1012,
-  /** No backend answered the auth request, or the gateway is overloaded: retry with backoff. */
-  TryAgainLater: 1013,
-  /** Malformed JSON, unknown frame type, wrong field types, or a binary frame. */
-  InvalidFrame: 4400,
-  /** The backend refused the token (or a refreshed one). Do not retry with the same token. */
-  AuthRefused: 4401,
-  /** A frame other than `auth` arrived before authentication. */
-  NotAuthenticated: 4403,
-  /** No `auth` frame within the auth timeout. */
-  AuthTimeout: 4408,
-  /** A second `auth` frame on an authenticated connection. */
-  AlreadyAuthenticated: 4409,
-  /** The token expired and was not refreshed in time. Reconnect with a new token. */
-  TokenExpired: 4410,
-  /** The client sent nothing (not even `pong`) within the heartbeat timeout. */
-  HeartbeatTimeout: 4411,
-  /** The client read too slowly: its outbound buffer passed the limit. Reconnect and recover. */
-  SlowConsumer: 4429,
-} as const;
+interface CloseEntry {
+  readonly code: number;
+  /** Whether reconnecting (with the same or a fresh token) is expected to succeed. */
+  readonly retry: boolean;
+  /** For the docs, when the close comes without an error frame. */
+  readonly meaning?: string;
+}
 
-export type CloseCodeName = keyof typeof CloseCode;
-export type CloseCodeValue = (typeof CloseCode)[CloseCodeName];
+export const CLOSE_CATALOGUE = {
+  Normal: {
+    code: 1000,
+    retry: false,
+    meaning: "a normal close (the client closed, or the client SDK's `close()`)",
+  },
+  GoingAway: { code: 1001, retry: true, meaning: "the gateway closed without a drain" },
+  ConnectionLost: { code: 1006, retry: true, meaning: "the connection dropped (no close frame)" },
+  PolicyViolation: { code: 1008, retry: true },
+  MessageTooBig: {
+    code: 1009,
+    retry: false,
+    meaning: "a frame over `--max-frame-bytes` (closed by the WebSocket layer, no error frame)",
+  },
+  InternalError: { code: 1011, retry: true },
+  ServiceRestart: { code: 1012, retry: true },
+  TryAgainLater: { code: 1013, retry: true },
+  InvalidFrame: { code: 4400, retry: false },
+  AuthRefused: { code: 4401, retry: false },
+  NotAuthenticated: { code: 4403, retry: false },
+  AuthTimeout: { code: 4408, retry: true },
+  AlreadyAuthenticated: { code: 4409, retry: false },
+  TokenExpired: { code: 4410, retry: true },
+  HeartbeatTimeout: { code: 4411, retry: true },
+  SlowConsumer: { code: 4429, retry: true },
+} as const satisfies Record<string, CloseEntry>;
 
-/** Close codes after which reconnecting (with the same or a fresh token) is expected to succeed. */
-const RETRYABLE = new Set<number>([
-  CloseCode.GoingAway,
-  CloseCode.PolicyViolation,
-  CloseCode.InternalError,
-  CloseCode.ServiceRestart,
-  CloseCode.TryAgainLater,
-  CloseCode.AuthTimeout,
-  CloseCode.TokenExpired,
-  CloseCode.HeartbeatTimeout,
-  CloseCode.SlowConsumer,
-  1006, // abnormal closure: the network dropped
-]);
+export type CloseCodeName = keyof typeof CLOSE_CATALOGUE;
+export type CloseCodeValue = (typeof CLOSE_CATALOGUE)[CloseCodeName]["code"];
 
+/** Close codes by name: `CloseCode.AuthRefused` is 4401. */
+export const CloseCode = Object.fromEntries(
+  Object.entries(CLOSE_CATALOGUE).map(([name, entry]) => [name, entry.code]),
+) as { readonly [K in CloseCodeName]: (typeof CLOSE_CATALOGUE)[K]["code"] };
+
+const RETRYABLE = new Set<number>(
+  Object.values(CLOSE_CATALOGUE as Record<string, CloseEntry>)
+    .filter((entry) => entry.retry)
+    .map((entry) => entry.code),
+);
+
+/** Whether reconnecting after this close code can succeed; unknown codes are not retried. */
 export function isRetryableClose(code: number): boolean {
   return RETRYABLE.has(code);
 }

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { ErrorCode, type ErrorCodeName } from "./error-codes.js";
+import { ERROR_CODE_NAMES } from "./error-codes.js";
 
 /** Frames the gateway sends to a client (JSON text frames). */
 
@@ -36,7 +36,7 @@ export const MessageFrame = v.object({
 
 export const ErrorFrame = v.object({
   type: v.literal("error"),
-  code: v.picklist(Object.keys(ErrorCode) as ErrorCodeName[]),
+  code: v.picklist(ERROR_CODE_NAMES),
   message: v.string(),
   /** The backend's own refusal code, when the backend refused. */
   reason: v.optional(v.string()),

@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
+import { errorTableMarkdown } from "../../src/protocol/error-table.js";
 import {
   AuthReply,
   ClientFrame,
   CloseCode,
+  ERROR_CATALOGUE,
   ErrorCode,
   isRetryableClose,
   isSafeName,
@@ -95,8 +97,17 @@ describe("close codes", () => {
 
   it("are all documented in docs/protocol.md, with every error code", () => {
     const doc = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
+    // Regenerate with `npm run docs:tables`.
+    expect(doc).toContain(errorTableMarkdown());
     for (const code of Object.values(CloseCode)) expect(doc).toContain(`| ${code} |`);
     for (const [name, code] of Object.entries(ErrorCode))
       expect(doc).toMatch(new RegExp(`\\| \`${name}\` \\| ${code} \\|`));
+  });
+
+  it("advise a retry exactly where the close code allows one", () => {
+    for (const [name, entry] of Object.entries(ERROR_CATALOGUE)) {
+      const retryable = isRetryableClose(ErrorCode[name as keyof typeof ErrorCode]);
+      expect(entry.advice.startsWith("yes"), name).toBe(retryable);
+    }
   });
 });

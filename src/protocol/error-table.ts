@@ -1,0 +1,21 @@
+import { CLOSE_CATALOGUE } from "./close-codes.js";
+import { ERROR_CATALOGUE } from "./error-codes.js";
+
+/** docs/protocol.md's table of error and close codes, from the two catalogues. */
+export function errorTableMarkdown(): string {
+  const rows = [
+    "| error code | close code | meaning | retry |",
+    "|---|---|---|---|",
+    ...Object.entries(ERROR_CATALOGUE).map(
+      ([name, entry]) =>
+        `| \`${name}\` | ${CLOSE_CATALOGUE[entry.close].code} | ${entry.meaning} | ${entry.advice} |`,
+    ),
+    ...Object.values(CLOSE_CATALOGUE)
+      .filter((entry) => "meaning" in entry)
+      .map(
+        (entry) =>
+          `| — | ${entry.code} | ${"meaning" in entry ? entry.meaning : ""} | ${entry.retry ? "yes" : "no"} |`,
+      ),
+  ];
+  return `${rows.join("\n")}\n`;
+}
