@@ -4,6 +4,7 @@ import {
   type RunningGateway,
   startGateway,
 } from "../src/gateway/index.js";
+import { DEFAULT_PREFIX } from "../src/protocol/index.js";
 import { type RunningDemoApp, startDemoApp } from "./demo-app.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
 import { anyFreePort } from "./ports.js";
@@ -56,7 +57,7 @@ export interface LocalStack {
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const log = options.onLog ?? ((line: string) => process.stderr.write(`${line}\n`));
   const host = options.host ?? "127.0.0.1";
-  const prefix = options.prefix ?? "herald";
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
   let embeddedNats: EmbeddedNats | undefined;
   if (!options.nats?.length) {
     if (!options.natsBinary) throw new Error("no NATS URL and no nats-server binary to start one");
@@ -97,7 +98,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const flags = [
       ...(embeddedNats ? [] : [`--nats ${nats.join(",")}`]),
-      ...(prefix !== "herald" ? [`--prefix ${prefix}`] : []),
+      ...(prefix !== DEFAULT_PREFIX ? [`--prefix ${prefix}`] : []),
     ].join(" ");
     const demo = await startDemoApp({
       nats,

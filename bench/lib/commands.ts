@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { DEFAULT_PREFIX } from "../../src/protocol/index.js";
 
 /** The commands the runner sends to its helper processes and their replies (validated both ways). */
 
@@ -11,7 +12,7 @@ const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
 /** Users are `u0`, `u1`, ...; every client also receives the shared channel `all`. */
 export const userId = (index: number): string => `u${index}`;
 export const SHARED_CHANNEL = "all";
-export const SUBJECT_PREFIX = "herald";
+export const SUBJECT_PREFIX = DEFAULT_PREFIX;
 
 export const ConnectCommand = v.object({
   type: v.literal("connect"),

@@ -1,7 +1,13 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import * as v from "valibot";
-import { formatIssues, SubjectPrefix, type Subjects, subjectsFor } from "../protocol/index.js";
+import {
+  DEFAULT_PREFIX,
+  formatIssues,
+  SubjectPrefix,
+  type Subjects,
+  subjectsFor,
+} from "../protocol/index.js";
 import { type AuthHandler, type AuthResponder, type ServeAuthOptions, serveAuth } from "./auth-responder.js";
 import { HeraldBackendError, NotConnectedError } from "./errors.js";
 import { Publisher, type PublishTarget, type StoredMessage, type StoredPublishOptions } from "./publisher.js";
@@ -26,7 +32,7 @@ export interface HeraldConnectOptions extends HeraldBackendOptions {
 }
 
 const BackendOptionsSchema = v.object({
-  prefix: v.optional(SubjectPrefix, "herald"),
+  prefix: v.optional(SubjectPrefix, DEFAULT_PREFIX),
 });
 
 const ConnectOptionsSchema = v.object({

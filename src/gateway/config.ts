@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
-import { formatIssues, SubjectPrefix } from "../protocol/index.js";
+import { DEFAULT_PREFIX, formatIssues, SubjectPrefix } from "../protocol/index.js";
 import { parseCidr } from "./client-address.js";
 import { ORIGIN_PATTERN } from "./origin-policy.js";
 
@@ -175,7 +175,7 @@ export const GATEWAY_OPTIONS: Readonly<Record<GatewayConfigKey, OptionDef>> = {
     kind: "string",
     flag: "--prefix",
     env: "HERALD_PREFIX",
-    default: "herald",
+    default: DEFAULT_PREFIX,
     description: "Subject prefix for every Herald subject",
   },
   gatewayId: {

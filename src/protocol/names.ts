@@ -14,6 +14,9 @@ export function isSafeName(name: unknown): name is string {
   return typeof name === "string" && SAFE_NAME_PATTERN.test(name);
 }
 
+/** The subject prefix every part uses unless told otherwise (`--prefix`, `HERALD_PREFIX`). */
+export const DEFAULT_PREFIX = "herald";
+
 /** A subject prefix: one or more safe tokens joined by dots, e.g. `herald` or `acme.prod.herald`. */
 export const SUBJECT_PREFIX_PATTERN = /^[A-Za-z0-9_\-:@=+]{1,64}(\.[A-Za-z0-9_\-:@=+]{1,64}){0,7}$/;
 

@@ -97,12 +97,9 @@ describe("client lifecycle against a real gateway", () => {
     client = connect({ url: gateway.url, getToken: () => "quinn", WebSocket });
     client.on("error", (e) => errors.push(e));
     client.on("state", (s) => states.push(s));
-    await waitFor(() => states.at(-1) === "closed", 10_000).catch((e) => {
-      console.log(
-        states,
-        errors.map((x) => `${x.code} ${x.closeCode} ${x.message}`),
-      );
-      throw e;
+    await waitFor(() => states.at(-1) === "closed", 10_000).catch((e: Error) => {
+      const seen = errors.map((x) => `${x.code} ${x.closeCode}`).join(", ");
+      throw new Error(`${e.message}; states ${states.join(" > ")}; errors ${seen}`);
     });
     expect(errors.some((e) => e.code === "REFRESH_REFUSED" && e.closeCode === 4401)).toBe(true);
     await new Promise((r) => setTimeout(r, 500));

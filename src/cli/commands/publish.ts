@@ -1,7 +1,12 @@
 import { Command, Option } from "commander";
 import * as v from "valibot";
 import { HeraldBackend, isHeraldBackendError } from "../../backend/index.js";
-import { SAFE_NAME_DESCRIPTION, SAFE_NAME_PATTERN, SubjectPrefix } from "../../protocol/index.js";
+import {
+  DEFAULT_PREFIX,
+  SAFE_NAME_DESCRIPTION,
+  SAFE_NAME_PATTERN,
+  SubjectPrefix,
+} from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
 import { NatsServerList } from "../cli-schemas.js";
 import { readLocalNatsUrl } from "../local-nats-file.js";
@@ -52,7 +57,7 @@ export function publishCommand(): Command {
         "NATS servers, comma-separated (default: the one `herald start` runs, else nats://127.0.0.1:4222)",
       ).env("HERALD_NATS_URL"),
     )
-    .addOption(new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default("herald"))
+    .addOption(new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default(DEFAULT_PREFIX))
     .addOption(new Option("--nats-user <user>", "NATS user name").env("HERALD_NATS_USER"))
     .addOption(new Option("--nats-password <password>", "NATS password").env("HERALD_NATS_PASSWORD"))
     .addOption(new Option("--nats-token <token>", "NATS token").env("HERALD_NATS_TOKEN"))

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import * as v from "valibot";
-import { SubjectPrefix } from "../../protocol/index.js";
+import { DEFAULT_PREFIX, SubjectPrefix } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
 import { NatsServerList } from "../cli-schemas.js";
 import { writeLocalNatsUrl } from "../local-nats-file.js";
@@ -40,7 +40,7 @@ export function startCommand(): Command {
     .option("--host <host>", "address the demo page and the gateway listen on", "127.0.0.1")
     .option("--port <n>", "demo page port (another free one when taken)", "3000")
     .option("--gateway-port <n>", "gateway port (another free one when taken)", "8080")
-    .addOption(new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default("herald"))
+    .addOption(new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default(DEFAULT_PREFIX))
     .option("--gateway-url <url>", "WebSocket URL the page connects to (default: the gateway started here)")
     .option("--log-level <level>", "gateway log level", "warn")
     .action(async (flags: Record<string, string | undefined>) => {
@@ -107,7 +107,7 @@ async function runStart(input: StartInput): Promise<number> {
 
   const publishFlags = [
     ...(stack.embeddedNats ? [] : [`--nats ${stack.natsUrl}`]),
-    ...(input.prefix !== "herald" ? [`--prefix ${input.prefix}`] : []),
+    ...(input.prefix !== DEFAULT_PREFIX ? [`--prefix ${input.prefix}`] : []),
   ];
   say();
   say("Herald demo is running.");
