@@ -1,13 +1,9 @@
-import { readFileSync } from "node:fs";
-import * as v from "valibot";
+import { packageManifest } from "./package-root.js";
 
-const PackageJson = v.object({ version: v.string() });
-
-/** Herald's version from package.json, two folders up from both src/cli and dist/cli. */
+/** Herald's version from its package.json, or "unknown" when that cannot be read. */
 export function heraldVersion(): string {
   try {
-    const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
-    return v.parse(PackageJson, JSON.parse(text)).version;
+    return packageManifest().version;
   } catch {
     return "unknown";
   }

@@ -7,6 +7,7 @@ import { DEFAULT_PREFIX, SubjectPrefix } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
 import { NatsServerList } from "../cli-schemas.js";
 import { writeLocalNatsUrl } from "../local-nats-file.js";
+import { packageRoot } from "../package-root.js";
 
 const Port = v.pipe(
   v.string(),
@@ -61,7 +62,7 @@ function parseInput(flags: Record<string, string | undefined>): StartInput {
 
 async function runStart(input: StartInput): Promise<number> {
   // Loaded here so the other commands do not pay for the gateway's and the demo's dependencies.
-  const { defaultClientBundle, packageRoot } = await import("../../../demo/asset-paths.js");
+  const { defaultClientBundle } = await import("../../../demo/asset-paths.js");
   const { findNatsServer } = await import("../../../demo/embedded-nats.js");
   const { probePort } = await import("../../../demo/ports.js");
   const { startLocalStack } = await import("../../../demo/local-stack.js");
