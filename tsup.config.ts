@@ -1,12 +1,15 @@
 import { defineConfig } from "tsup";
 
+// No `clean`: the three builds run at once and would delete each other's files; `npm run build` empties
+// dist/ before it starts.
+
 export default defineConfig([
   {
+    // The Node side: SDKs and the CLI, sharing chunks.
     entry: {
       "protocol/index": "src/protocol/index.ts",
       "gateway/index": "src/gateway/index.ts",
       "backend/index": "src/backend/index.ts",
-      "client/index": "src/client/index.ts",
       "cli/main": "src/cli/main.ts",
     },
     format: ["esm"],
@@ -16,12 +19,21 @@ export default defineConfig([
         "protocol/index": "src/protocol/index.ts",
         "gateway/index": "src/gateway/index.ts",
         "backend/index": "src/backend/index.ts",
-        "client/index": "src/client/index.ts",
       },
     },
     sourcemap: true,
-    clean: true,
     splitting: true,
+  },
+  {
+    // The browser SDK as one ES module of its own: a front-end bundler that imports `herald/client`
+    // reads this file and nothing else, so no chunk shared with the Node side can pull Node in.
+    entry: { "client/index": "src/client/index.ts" },
+    format: ["esm"],
+    platform: "browser",
+    target: "es2020",
+    dts: true,
+    sourcemap: true,
+    splitting: false,
   },
   {
     // The browser SDK as one script for a <script> tag: `Herald.connect(...)`.

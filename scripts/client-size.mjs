@@ -1,14 +1,18 @@
 #!/usr/bin/env node
-// Prints the size of the browser bundle and fails the build when it outgrows its budget.
+// Prints the size of a browser bundle of the client and fails when it outgrows its budget.
+// Without an argument it checks the <script> build, dist/client/herald-client.min.js; with a file (e.g.
+// what a front-end bundler made of `import { connect } from "herald/client"`), that file.
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-const BUNDLE = new URL("../dist/client/herald-client.min.js", import.meta.url);
 const GZIP_BUDGET = 6144;
+const bundle =
+  process.argv[2] ?? fileURLToPath(new URL("../dist/client/herald-client.min.js", import.meta.url));
 
 let code;
 try {
-  code = readFileSync(BUNDLE);
+  code = readFileSync(bundle);
 } catch (err) {
   console.error(`client bundle missing (${err.message}); run tsup first`);
   process.exit(1);
