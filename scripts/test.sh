@@ -2,7 +2,7 @@
 # The README's test command: installs what is missing, builds, checks types and lint, runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-system.sh browser examples
+bash scripts/ensure-system.sh browser examples deploy
 bash scripts/ensure-node.sh
 npx tsc --noEmit
 npx biome check .

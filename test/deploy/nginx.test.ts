@@ -1,0 +1,174 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { accept, HeraldBackend } from "../../src/backend/index.js";
+import { connect } from "../../src/client/index.js";
+import type { RunningGateway } from "../../src/gateway/index.js";
+import { freePort, type NatsServer, startNats, startTestGateway } from "../../src/testing/index.js";
+import { HEARTBEAT_INTERVAL_MS, ROOT, readRecipe } from "./recipe-files.js";
+
+const recipe = readRecipe("nginx/herald.conf");
+const TLS = join(ROOT, "test/fixtures/tls");
+/** Debian's nginx (scripts/ensure-system.sh deploy installs it). */
+const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path)) ?? "nginx";
+
+/**
+ * The recipe as this machine can run it: its own TLS files for the test certificate, its listener on
+ * a free loopback port, its gateways replaced by the test's. Every other line is the recipe's.
+ */
+function localRecipe(listenPort: number, gatewayPort: number): string {
+  const replaced = recipe
+    .replace(/^(\s*)listen 443 ssl;$/m, `$1listen 127.0.0.1:${listenPort} ssl;`)
+    .replace(/^(\s*)server \d+\.\d+\.\d+\.\d+:\d+;$/gm, `$1server 127.0.0.1:${gatewayPort};`)
+    .replace(/^(\s*)ssl_certificate \S+;$/m, `$1ssl_certificate ${join(TLS, "server.pem")};`)
+    .replace(/^(\s*)ssl_certificate_key \S+;$/m, `$1ssl_certificate_key ${join(TLS, "server-key.pem")};`);
+  const changed = recipe.split("\n").filter((line, i) => line !== replaced.split("\n")[i]);
+  expect(changed).toHaveLength(5); // listen, two upstream servers, two TLS files
+  return replaced;
+}
+
+/** A whole nginx.conf around the recipe, every path inside `dir`, in the foreground. */
+function mainConfig(dir: string): string {
+  const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map(
+    (kind) => `  ${kind}_temp_path ${join(dir, kind)};`,
+  );
+  return [
+    "daemon off;",
+    "master_process off;",
+    `pid ${join(dir, "nginx.pid")};`,
+    "error_log stderr warn;",
+    "events { worker_connections 64; }",
+    "http {",
+    "  access_log off;",
+    ...temp,
+    `  include ${join(dir, "herald.conf")};`,
+    "}",
+    "",
+  ].join("\n");
+}
+
+let dir: string;
+let nats: NatsServer;
+let gateway: RunningGateway;
+let backend: HeraldBackend;
+let nginx: ChildProcess | undefined;
+let nginxOutput = "";
+let listenPort: number;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "herald-nginx-"));
+  nats = await startNats();
+  gateway = await startTestGateway(nats);
+  backend = await HeraldBackend.connect({ servers: nats.url });
+  backend.serveAuth(async (token) => accept({ user: token }));
+  listenPort = await freePort();
+  await writeFile(join(dir, "herald.conf"), localRecipe(listenPort, gateway.port));
+  await writeFile(join(dir, "nginx.conf"), mainConfig(dir));
+});
+
+afterAll(async () => {
+  if (nginx && nginx.exitCode === null && nginx.signalCode === null) {
+    const exited = new Promise((resolve) => nginx?.once("exit", resolve));
+    nginx.kill("SIGTERM");
+    const timer = setTimeout(() => nginx?.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  await backend?.close();
+  await gateway?.close();
+  await nats?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** nginx running the recipe, accepting connections. */
+async function startNginx(): Promise<void> {
+  const child = spawn(NGINX, ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", "stderr"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  nginx = child;
+  child.stdout.on("data", (chunk: Buffer) => {
+    nginxOutput += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    nginxOutput += chunk.toString();
+  });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}: ${nginxOutput}`);
+    const status = await fetch(`https://127.0.0.1:${listenPort}/`).then(
+      () => "up",
+      (error: { cause?: { code?: string } }) => error.cause?.code ?? "error",
+    );
+    // Up once it answers TLS at all (the test CA is unknown to fetch, hence a certificate error).
+    if (status !== "ECONNREFUSED") return;
+    if (Date.now() > deadline) throw new Error(`nginx did not listen within 20 s: ${nginxOutput}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe("the nginx block in deploy/", () => {
+  it("passes nginx -t", async () => {
+    const { stderr } = await promisify(execFile)(NGINX, [
+      "-t",
+      "-p",
+      dir,
+      "-c",
+      join(dir, "nginx.conf"),
+      "-e",
+      "stderr",
+    ]).catch((error: { stderr?: string }) => {
+      throw new Error(
+        `nginx -t failed (is nginx installed? scripts/ensure-system.sh deploy):\n${error.stderr ?? error}`,
+      );
+    });
+    expect(stderr).toMatch(/syntax is ok/);
+    expect(stderr).toMatch(/test is successful/);
+    expect(stderr).not.toMatch(/\[warn\]|\[emerg\]/);
+  });
+
+  it("keeps quiet connections open longer than the gateway's heartbeat", () => {
+    for (const directive of ["proxy_read_timeout", "proxy_send_timeout"]) {
+      const [, seconds] = recipe.match(new RegExp(`^\\s*${directive} (\\d+)s;$`, "m")) ?? [];
+      expect(Number(seconds) * 1000, directive).toBeGreaterThan(HEARTBEAT_INTERVAL_MS * 2);
+    }
+    expect(recipe).toMatch(/^\s*proxy_set_header Upgrade \$http_upgrade;$/m);
+    expect(recipe).toMatch(/^\s*proxy_set_header Connection \$connection_upgrade;$/m);
+    expect(recipe).toMatch(/^\s*proxy_http_version 1\.1;$/m);
+  });
+
+  it("carries a client's WebSocket through TLS to a gateway: auth, ready, a message", async () => {
+    await startNginx();
+    const ca = await readFile(join(TLS, "ca.pem"));
+    /** `ws` trusting the test CA, as a browser trusts a real certificate. */
+    class TrustingWebSocket extends WebSocket {
+      constructor(url: string) {
+        super(url, { ca });
+      }
+    }
+    const client = connect({
+      url: `wss://127.0.0.1:${listenPort}/ws`,
+      getToken: () => "alice",
+      WebSocket: TrustingWebSocket,
+    });
+    try {
+      // The first error fails the test at once: through a proxy that breaks upgrades it would retry forever.
+      const failed = new Promise<never>((_, reject) => client.on("error", reject));
+      const ready = Promise.race([
+        failed,
+        new Promise<string>((resolve) => client.on("ready", (frame) => resolve(frame.user))),
+      ]);
+      const message = new Promise<unknown>((resolve) => client.on("message", (m) => resolve(m.data)));
+      expect(await ready).toBe("alice");
+      backend.publish("alice", { through: "nginx" });
+      expect(await Promise.race([failed, message])).toEqual({ through: "nginx" });
+    } finally {
+      client.close();
+    }
+    expect(nginxOutput).not.toMatch(/\[(error|crit|alert|emerg)\]/);
+  });
+});
