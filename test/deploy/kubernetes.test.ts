@@ -1,7 +1,14 @@
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { drainWindowMs, GATEWAY_ENV, INSTALLED_SCRIPT, manifest, readRecipe } from "./recipe-files.js";
+import {
+  drainWindowMs,
+  GATEWAY_ENV,
+  gatewayConfigFrom,
+  INSTALLED_SCRIPT,
+  manifest,
+  readRecipe,
+} from "./recipe-files.js";
 
 /** The fields of the Deployment and the Service this recipe depends on; the rest is Kubernetes' own. */
 const Labels = v.record(v.string(), v.string());
@@ -81,6 +88,13 @@ describe("the Kubernetes sketch in deploy/", () => {
   it("runs the installed package's command with node directly, with options the gateway knows", () => {
     expect(container.command).toEqual(["node", `/opt/herald/${INSTALLED_SCRIPT}`, "gateway"]);
     for (const name of env.keys()) expect(GATEWAY_ENV).toContain(name);
+    const config = gatewayConfigFrom(env);
+    expect(container.ports).toEqual(
+      expect.arrayContaining([
+        { name: "http", containerPort: config.port },
+        { name: "metrics", containerPort: config.metricsPort },
+      ]),
+    );
   });
 
   it("runs the image deploy/Dockerfile builds, of this version", () => {

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as v from "valibot";
-import { GATEWAY_OPTIONS } from "../../src/gateway/config.js";
+import { GATEWAY_OPTIONS, type GatewayConfig, loadGatewayConfig } from "../../src/gateway/config.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -30,3 +30,8 @@ export function drainWindowMs(env: ReadonlyMap<string, string>): number {
 
 /** The gateway's default ping interval, which idle timeouts in front of it must exceed. */
 export const HEARTBEAT_INTERVAL_MS = Number(GATEWAY_OPTIONS.heartbeatInterval.default);
+
+/** The configuration a gateway starts with from a recipe's HERALD_* variables; throws on a bad one. */
+export function gatewayConfigFrom(env: ReadonlyMap<string, string>): GatewayConfig {
+  return loadGatewayConfig({ flags: {}, env: Object.fromEntries(env) });
+}

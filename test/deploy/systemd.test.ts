@@ -4,7 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { drainWindowMs, GATEWAY_ENV, INSTALLED_SCRIPT, manifest, readRecipe } from "./recipe-files.js";
+import {
+  drainWindowMs,
+  GATEWAY_ENV,
+  gatewayConfigFrom,
+  INSTALLED_SCRIPT,
+  manifest,
+  readRecipe,
+} from "./recipe-files.js";
 
 const UNIT = "systemd/herald-gateway.service";
 const unit = readRecipe(UNIT);
@@ -78,6 +85,7 @@ describe("the systemd unit in deploy/", () => {
   it("allows a file descriptor per WebSocket, and sets only options the gateway knows", () => {
     expect(Number(one("LimitNOFILE"))).toBeGreaterThanOrEqual(65_536);
     for (const name of environment.keys()) expect(GATEWAY_ENV).toContain(name);
+    expect(gatewayConfigFrom(environment).drainWindow).toBe(drainWindowMs(environment));
     expect(one("RestartPreventExitStatus")).toBe("2");
   });
 });
