@@ -2,7 +2,7 @@
 // Copies example files into the docs: every code block in README.md and docs/*.md that follows a line
 // `<!-- snippet: <path from the repository root> -->` is replaced by that file's text, so the docs show
 // code that is checked where it lives. test/docs/snippets.test.ts fails when a block has drifted.
-// Usage: node scripts/sync-snippets.mjs [--check]
+// Usage: npm run docs:snippets (or node scripts/sync-snippets.mjs --check to only compare)
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,7 +36,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const next = synced(text);
     if (next === text) continue;
     stale++;
-    if (check) console.error(`${doc}: a snippet differs from its file; run node scripts/sync-snippets.mjs`);
+    if (check) console.error(`${doc}: a snippet differs from its file; run npm run docs:snippets`);
     else {
       writeFileSync(file, next);
       console.log(`${doc}: snippets updated`);

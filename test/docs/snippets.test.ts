@@ -19,7 +19,7 @@ function snippets(doc: string): { path: string; code: string }[] {
 }
 
 describe("code in the docs", () => {
-  it.each(DOCS)("%s shows example files verbatim (node scripts/sync-snippets.mjs copies them)", (doc) => {
+  it.each(DOCS)("%s shows example files verbatim (npm run docs:snippets copies them)", (doc) => {
     for (const { path, code } of snippets(doc)) {
       expect(existsSync(join(ROOT, path)), `${doc} shows ${path}, which does not exist`).toBe(true);
       expect(code, `${doc}: the block of ${path} differs from the file`).toBe(
