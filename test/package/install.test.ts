@@ -36,7 +36,14 @@ beforeAll(async () => {
   packed = await packFromClone(workDir);
   // ws: in Node 20 the client needs a WebSocket implementation, as the client guide says.
   await createProject(project, packed.tarball, { ws: manifest.dependencies.ws ?? "missing" });
-  const installed = await run("npm", ["install", "--no-audit", "--no-fund"], project);
+  const installed = await run("npm", ["install", "--no-audit", "--no-fund"], project).catch(
+    (error: Error) => {
+      const hint = /ENOTCACHED/.test(error.message)
+        ? "\nThe npm cache lacks a dependency: run npm ci first."
+        : "";
+      throw new Error(`${error.message}${hint}`);
+    },
+  );
   installOutput = installed.stdout + installed.stderr;
   for (const fixture of await readdir(FIXTURES))
     await copyFile(join(FIXTURES, fixture), join(project, fixture));

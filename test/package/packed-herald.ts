@@ -28,14 +28,26 @@ const LockFile = v.object({
   ),
 });
 
+/** npm settings from the environment that say where things are, not what this repository is. */
+const KEPT_NPM_SETTINGS = new Set([
+  "npm_config_cache",
+  "npm_config_userconfig",
+  "npm_config_globalconfig",
+  "npm_config_registry",
+  "npm_config_cafile",
+]);
+
 /**
  * The environment for npm and npx: offline from the local cache (so nothing reaches the network and a
- * dependency missing from the lock file fails loudly), and none of the npm_* variables `npm test`
- * sets, which would point npm back at this repository.
+ * dependency missing from the lock file fails loudly), and none of the other npm_* variables that
+ * `npm test` sets, which would point npm back at this repository (npm_config_local_prefix).
  */
 export function npmEnv(): NodeJS.ProcessEnv {
   const env = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && !key.startsWith("HERALD_")),
+    Object.entries(process.env).filter(
+      ([key]) =>
+        (!/^npm_/i.test(key) || KEPT_NPM_SETTINGS.has(key.toLowerCase())) && !key.startsWith("HERALD_"),
+    ),
   );
   return {
     ...env,
