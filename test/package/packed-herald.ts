@@ -1,14 +1,12 @@
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { cp, readFile, symlink, writeFile } from "node:fs/promises";
-import { join, relative, sep } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as v from "valibot";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-/** What the checkout holds that a fresh clone would not, and what a pack must not depend on. */
-const NOT_IN_A_CLONE = new Set(["node_modules", "dist", ".git", ".herald", "test-results"]);
 
 const PackResult = v.array(
   v.object({
@@ -86,19 +84,21 @@ export async function run(
 }
 
 /**
- * `npm pack` as from a fresh clone: the checkout without dist/ is copied to `workDir`, given this
- * repository's node_modules (the build tools), and packed there, so `prepack` must build everything
- * the package holds and the checkout's own dist/ is never touched.
+ * `npm pack` as from a fresh clone: the checkout's files, without what git ignores (dist/ above all),
+ * are copied to `workDir`, given this repository's node_modules (the build tools), and packed there,
+ * so `prepack` must build everything the package holds and the checkout's own dist/ is never touched.
  */
 export async function packFromClone(workDir: string): Promise<PackResult & { tarball: string }> {
   const clone = join(workDir, "clone");
-  await cp(ROOT, clone, {
-    recursive: true,
-    filter: (source) => {
-      const path = relative(ROOT, source);
-      return !NOT_IN_A_CLONE.has(path.split(sep)[0] ?? "") && !path.endsWith(".tgz");
-    },
-  });
+  // What a clone has (with this checkout's changes): files git tracks or would track, none it ignores.
+  const { stdout: listed } = await run(
+    "git",
+    ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+    ROOT,
+  );
+  for (const path of new Set(listed.split("\0").filter(Boolean))) {
+    if (existsSync(join(ROOT, path))) await cp(join(ROOT, path), join(clone, path), { recursive: true });
+  }
   await symlink(join(ROOT, "node_modules"), join(clone, "node_modules"), "dir");
   const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", workDir], clone, 300_000);
   // prepack's build prints to stdout too: the JSON report is the last thing, starting on a line "[".
