@@ -236,6 +236,11 @@ describe("the npm package", () => {
     });
     const inputs = Object.keys(result.metafile.inputs).filter((input) => input !== "front-end.js");
     expect(inputs).toEqual(["node_modules/herald/dist/client/index.js"]);
+    // ...and that file was built from Herald's own sources alone: the build marks every module it
+    // takes in with a path comment, and none is a dependency's.
+    const client = await readFile(join(project, inputs[0] ?? ""), "utf8");
+    expect(client).toMatch(/^\/\/ src\/client\//m);
+    expect(client).not.toMatch(/^\/\/ node_modules\//m);
     expect(Object.values(result.metafile.outputs).flatMap((output) => output.imports)).toEqual([]);
     const size = await run("node", [join(ROOT, "scripts/client-size.mjs"), outfile], project);
     console.info(
