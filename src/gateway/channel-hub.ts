@@ -1,23 +1,47 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { liveSequence } from "./live-sequence.js";
 import type { Logger } from "./logger.js";
 import { buildMessageFrame, channelFramePrefix } from "./message-frame.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { OutboundFrame } from "./outbound-frame.js";
+import type { StreamMarker } from "./stream-marker.js";
 
 /** Something that receives a channel's frames: a session. */
 export interface ChannelMember {
   deliver(channel: string, frame: OutboundFrame, seq: number | undefined): void;
 }
 
+interface Waiter {
+  resolve(position: number | undefined): void;
+  reject(err: Error): void;
+}
+
 interface ChannelEntry {
   readonly subscription: Subscription;
   readonly members: Set<ChannelMember>;
   readonly framePrefix: Buffer;
+  /**
+   * History on: the stream sequence a member joining now starts after — the last message handed
+   * to the members, or a position marker's when none came since the subscription went live.
+   * Undefined while not known yet. History off: 0 once the subscription is live.
+   */
+  position: number | undefined;
+  /** Joins waiting for the subscription to be live (and its position known). */
+  waiting: Waiter[];
+  /** Whether a marker (or a flush, history off) that will settle the waiting joins is on its way. */
+  settling: boolean;
 }
 
 /**
  * One NATS subscription per channel per gateway, shared by every socket on it and removed when the
  * last one leaves. A message's frame is built once and handed to every member.
+ *
+ * With history on, a join resolves with the member's position: every message of the channel after
+ * it reaches the member, and none at or before it does. The first join of a channel learns it from
+ * a position marker (see `StreamMarker`), or from the first live message if one comes before
+ * (its `Nats-Last-Sequence`); later joins take the last sequence the subscription delivered. So a
+ * connect costs no JetStream request, and a message stored after the subscription went live is
+ * never behind the position it gets.
  */
 export class ChannelHub {
   private readonly channels = new Map<string, ChannelEntry>();
@@ -27,8 +51,8 @@ export class ChannelHub {
     private readonly nc: NatsConnection,
     /** NATS subject for a channel (`user.1` -> `herald.user.1`, or its live copy with history on). */
     private readonly subjectOf: (channel: string) => string,
-    /** Whether messages carry stream sequence headers (history on). */
-    private readonly sequenced: boolean,
+    /** History on: the marker that gives positions; messages carry stream sequence headers. */
+    private readonly marker: StreamMarker | undefined,
     private readonly logger: Logger,
     private readonly metrics: GatewayMetrics,
   ) {}
@@ -37,27 +61,20 @@ export class ChannelHub {
     return this.channels.size;
   }
 
-  /** Adds a member; resolves once the server has the subscription, so nothing published after is missed. */
-  async join(channel: string, member: ChannelMember): Promise<void> {
-    const existing = this.channels.get(channel);
-    if (existing) {
-      existing.members.add(member);
-      return;
-    }
-    const framePrefix = channelFramePrefix(channel);
-    const members = new Set<ChannelMember>([member]);
-    const subscription = this.nc.subscribe(this.subjectOf(channel), {
-      callback: (err, msg) => {
-        if (err) {
-          this.logger.error({ err, channel }, "subscription error");
-          return;
-        }
-        this.fanOut(channel, members, framePrefix, msg);
-      },
-    });
-    this.channels.set(channel, { subscription, members, framePrefix });
-    this.metrics.subjects.set(this.channels.size);
-    await this.flush();
+  /**
+   * Adds a member; resolves once the server has the subscription, so nothing published after is
+   * missed, with the member's position when history is on. The member receives frames from now on.
+   */
+  join(channel: string, member: ChannelMember): Promise<number | undefined> {
+    let entry = this.channels.get(channel);
+    if (!entry) entry = this.subscribe(channel);
+    entry.members.add(member);
+    if (entry.position !== undefined) return Promise.resolve(this.marker ? entry.position : undefined);
+    const joined = new Promise<number | undefined>((resolve, reject) =>
+      entry.waiting.push({ resolve, reject }),
+    );
+    if (!entry.settling) this.settle(channel, entry);
+    return joined;
   }
 
   leave(channel: string, member: ChannelMember): void {
@@ -68,27 +85,80 @@ export class ChannelHub {
     if (!this.nc.isClosed()) entry.subscription.unsubscribe();
   }
 
-  /** Sockets on a channel right now. */
-  membersOf(channel: string): number {
-    return this.channels.get(channel)?.members.size ?? 0;
+  /**
+   * After a NATS disconnect the subscriptions may have missed messages: positions learnt before are
+   * no longer sure, so joins wait for a new marker (or live message) again.
+   */
+  forgetPositions(): void {
+    if (!this.marker) return;
+    for (const [channel, entry] of this.channels) {
+      entry.position = undefined;
+      if (entry.waiting.length > 0) this.settle(channel, entry);
+    }
   }
 
-  private fanOut(channel: string, members: Set<ChannelMember>, prefix: Buffer, msg: Msg): void {
+  private subscribe(channel: string): ChannelEntry {
+    const framePrefix = channelFramePrefix(channel);
+    const entry: ChannelEntry = {
+      subscription: this.nc.subscribe(this.subjectOf(channel), {
+        callback: (err, msg) => {
+          if (err) this.logger.error({ err, channel }, "subscription error");
+          else this.fanOut(channel, entry, msg);
+        },
+      }),
+      members: new Set(),
+      framePrefix,
+      position: undefined,
+      waiting: [],
+      settling: false,
+    };
+    this.channels.set(channel, entry);
+    this.metrics.subjects.set(this.channels.size);
+    return entry;
+  }
+
+  /** Sends what will make the entry live and positioned: a marker (history on) or a flush. */
+  private settle(channel: string, entry: ChannelEntry): void {
+    entry.settling = true;
+    const done = this.marker ? this.marker.pass() : this.flush().then(() => 0);
+    done.then(
+      (position) => {
+        if (this.channels.get(channel) !== entry) return;
+        entry.settling = false;
+        if (entry.position === undefined) this.positioned(entry, position);
+      },
+      (err: Error) => {
+        if (this.channels.get(channel) !== entry) return;
+        entry.settling = false;
+        if (entry.position !== undefined) return;
+        for (const waiter of entry.waiting.splice(0)) waiter.reject(err);
+      },
+    );
+  }
+
+  private positioned(entry: ChannelEntry, position: number): void {
+    entry.position = position;
+    for (const waiter of entry.waiting.splice(0)) waiter.resolve(this.marker ? position : undefined);
+  }
+
+  private fanOut(channel: string, entry: ChannelEntry, msg: Msg): void {
     this.metrics.messages.inc();
     let seq: number | undefined;
     let prev: number | undefined;
-    if (this.sequenced) {
-      const headers = msg.headers;
-      seq = Number(headers?.get("Nats-Sequence"));
-      prev = Number(headers?.get("Nats-Last-Sequence") || 0);
-      if (!Number.isSafeInteger(seq) || seq <= 0) {
+    if (this.marker) {
+      const position = liveSequence(msg);
+      if (!position) {
         this.logger.warn({ channel }, "live message without a stream sequence dropped");
         return;
       }
+      ({ seq, prev } = position);
+      // The subscription is live: members waiting start right before this, its first message.
+      if (entry.position === undefined) this.positioned(entry, prev);
+      entry.position = seq;
     }
-    const frame = buildMessageFrame(prefix, msg.data, seq, prev);
-    for (const member of members) member.deliver(channel, frame, seq);
-    this.metrics.deliveries.inc(members.size);
+    const frame = buildMessageFrame(entry.framePrefix, msg.data, seq, prev);
+    for (const member of entry.members) member.deliver(channel, frame, seq);
+    this.metrics.deliveries.inc(entry.members.size);
   }
 
   /**
@@ -106,5 +176,6 @@ export class ChannelHub {
   close(): void {
     for (const entry of this.channels.values()) if (!this.nc.isClosed()) entry.subscription.unsubscribe();
     this.channels.clear();
+    this.marker?.close();
   }
 }

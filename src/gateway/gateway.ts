@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { WebSocketServer } from "ws";
-import { CloseCode, subjectsFor } from "../protocol/index.js";
+import { CloseCode, type Subjects, subjectsFor } from "../protocol/index.js";
 import { AuthClient } from "./auth-client.js";
 import { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
@@ -13,7 +14,10 @@ import { handleHttp } from "./http-routes.js";
 import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats-connection.js";
+import { Recovery } from "./recovery.js";
+import { RecoveryBudget } from "./recovery-budget.js";
 import { Session } from "./session.js";
+import { StreamMarker } from "./stream-marker.js";
 import { UpgradeGate } from "./upgrade-gate.js";
 
 export interface RunningGateway {
@@ -37,6 +41,11 @@ export interface StartOptions {
   logger?: Logger;
   /** Add Node process metrics (CPU, memory, event loop) to /metrics. Default true. */
   processMetrics?: boolean;
+  /**
+   * For tests: runs before each position marker is published (history on), so a test can hold the
+   * moment a new subscription's position is taken and publish in that window.
+   */
+  beforePositionMarker?: () => Promise<void>;
 }
 
 /** Starts a gateway: connects to NATS, ensures the history stream, listens for WebSockets. */
@@ -56,13 +65,27 @@ export async function startGateway(
     throw err;
   }
   const sequenced = history !== undefined;
+  let marker: StreamMarker | undefined;
+  if (sequenced) {
+    marker = new StreamMarker(nc, subjects, config.gatewayId, logger, options.beforePositionMarker);
+    try {
+      await marker.pass();
+    } catch (err) {
+      marker.close();
+      await nc.close();
+      throw new Error(
+        `history: the gateway's position marker did not come back through the stream (${(err as Error).message}); it must be allowed to publish to ${subjects.marker(config.gatewayId)} (see docs/operations.md)`,
+      );
+    }
+  }
   const hub = new ChannelHub(
     nc,
     (channel) => (sequenced ? subjects.liveOf(channel) : subjects.ofChannel(channel)),
-    sequenced,
+    marker,
     logger,
     metrics,
   );
+  const recovery = history && recoveryFor(history, nc, config, subjects, metrics);
   let natsConnected = true;
   const auth = new AuthClient(
     nc,
@@ -74,7 +97,7 @@ export async function startGateway(
     logger,
     metrics,
   );
-  const ctx: GatewayContext = { config, subjects, auth, hub, history, logger, metrics };
+  const ctx: GatewayContext = { config, subjects, auth, hub, history, recovery, logger, metrics };
 
   const sessions = new Set<Session>();
   // Spread over the interval: one timer for every socket, never all sockets in one tick.
@@ -87,9 +110,13 @@ export async function startGateway(
   let draining = false;
   void (async () => {
     for await (const status of nc.status()) {
-      if (status.type === "disconnect") natsConnected = false;
+      if (status.type === "disconnect") {
+        natsConnected = false;
+        hub.forgetPositions(); // what the subscriptions get while away is lost to them
+      }
       if (status.type === "reconnect") {
         natsConnected = true;
+        hub.forgetPositions();
         // a NATS restart without persistence loses the stream: recreate it (a new epoch)
         history
           ?.ensure()
@@ -246,6 +273,32 @@ async function listen(server: Server, port: number, host: string, what: "" | " (
         : (err as Error).message;
     throw new Error(`cannot listen on ${host}:${port}${what}: ${reason}`, { cause: err });
   }
+}
+
+/** Pages fit the largest message the NATS server carries (plus its subject and headers). */
+function recoveryFor(
+  history: History,
+  nc: NatsConnection,
+  config: GatewayConfig,
+  subjects: Subjects,
+  metrics: GatewayMetrics,
+): Recovery {
+  const budget = new RecoveryBudget(
+    config.recoveryBufferBytes,
+    metrics.recoveryBytes,
+    metrics.recoveryBytesPeak,
+  );
+  return new Recovery(
+    history,
+    (channel) => subjects.ofChannel(channel),
+    budget,
+    {
+      maxMessages: config.recoveryMaxMessages,
+      pageBytes: Math.max(256 * 1024, (nc.info?.max_payload ?? 1024 * 1024) + 8 * 1024),
+      readerIdleMs: config.heartbeatTimeout + 30_000,
+    },
+    metrics,
+  );
 }
 
 function reject(socket: Duplex, status: number, text: string): void {

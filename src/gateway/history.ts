@@ -1,6 +1,8 @@
 import {
   DiscardPolicy,
+  type JetStreamClient,
   type JetStreamManager,
+  jetstream,
   jetstreamManager,
   RetentionPolicy,
   StorageType,
@@ -9,12 +11,8 @@ import {
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Subjects } from "../protocol/index.js";
 import type { GatewayConfig } from "./config.js";
+import { HistoryReader } from "./history-reader.js";
 import type { Logger } from "./logger.js";
-
-export interface StoredMessage {
-  readonly seq: number;
-  readonly data: Uint8Array;
-}
 
 /**
  * The JetStream stream that keeps every user and channel message for recovery. Backends publish
@@ -23,13 +21,18 @@ export interface StoredMessage {
  */
 export class History {
   private epochValue = "";
+  private nextFirstSequence: Promise<number> | undefined;
+  private readonly js: JetStreamClient;
 
   private constructor(
+    nc: NatsConnection,
     private readonly jsm: JetStreamManager,
     private readonly stream: string,
     private readonly desired: Partial<StreamConfig> & { name: string; subjects: string[] },
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.js = jetstream(nc, { timeout: 5000 });
+  }
 
   static async open(
     nc: NatsConnection,
@@ -57,7 +60,7 @@ export class History {
       allow_direct: true,
       republish: { src: subjects.republish.src, dest: subjects.republish.dest },
     };
-    const history = new History(jsm, config.historyStream, desired, logger);
+    const history = new History(nc, jsm, config.historyStream, desired, logger);
     await history.ensure();
     return history;
   }
@@ -98,52 +101,27 @@ export class History {
     this.epochValue = String(Date.parse(info.created));
   }
 
-  /** The last sequence stored for a subject, 0 when there is none. */
-  async lastSequence(subject: string): Promise<number> {
-    const msg = await this.jsm.direct.getMessage(this.stream, { last_by_subj: subject });
-    return msg?.seq ?? 0;
-  }
-
-  /** The stream's first and last sequence, and how many messages `subject` holds now. */
-  async state(subject: string): Promise<{ firstSeq: number; lastSeq: number; stored: number }> {
-    const info = await this.jsm.streams.info(this.stream, { subjects_filter: subject });
-    return {
-      firstSeq: info.state.first_seq,
-      lastSeq: info.state.last_seq,
-      stored: info.state.subjects?.[subject] ?? 0,
-    };
-  }
-
-  /**
-   * Whether every message of `subject` after `since` is still stored. Limits retention drops a
-   * subject's oldest message first (max per subject) or the stream's oldest (max age), so: if
-   * `since` itself is still there, nothing after it is gone; otherwise nothing after it is gone only
-   * if the stream dropped nothing past `since` and the subject never hit its per-subject limit.
-   */
-  async holdsEverythingAfter(subject: string, since: number): Promise<boolean> {
-    if (since > 0 && (await this.holds(subject, since))) return true;
-    const { firstSeq, stored } = await this.state(subject);
-    return firstSeq <= since + 1 && stored < this.maxPerSubject;
-  }
-
-  private get maxPerSubject(): number {
+  /** The most messages the stream keeps per subject. */
+  get maxPerSubject(): number {
     return this.desired.max_msgs_per_subject ?? Number.POSITIVE_INFINITY;
   }
 
-  /** Whether message `seq` is still stored under `subject`: then nothing after it was dropped. */
-  async holds(subject: string, seq: number): Promise<boolean> {
-    const msg = await this.jsm.direct.getMessage(this.stream, { seq });
-    return msg !== null && msg.seq === seq && msg.subject === subject;
+  /** A reader of `subject` from sequence `from` on (see `HistoryReader`). */
+  read(subject: string, from: number, inactiveMs: number): Promise<HistoryReader> {
+    return HistoryReader.open(this.jsm, this.js, this.stream, subject, from, inactiveMs);
   }
 
-  /** Messages of `subject` with sequence in (after, upTo], oldest first. */
-  async *replay(subject: string, after: number, upTo: number): AsyncGenerator<StoredMessage> {
-    let next = after + 1;
-    while (next <= upTo) {
-      const msg = await this.jsm.direct.getMessage(this.stream, { seq: next, next_by_subj: subject });
-      if (!msg || msg.seq > upTo) return;
-      yield { seq: msg.seq, data: msg.data };
-      next = msg.seq + 1;
-    }
+  /**
+   * The stream's first stored sequence, read after this call. Callers of one event-loop turn share
+   * one request: in a reconnect storm it is one request per turn, not per client.
+   */
+  firstSequence(): Promise<number> {
+    this.nextFirstSequence ??= new Promise<number>((resolve, reject) => {
+      setImmediate(() => {
+        this.nextFirstSequence = undefined;
+        this.jsm.streams.info(this.stream).then((info) => resolve(info.state.first_seq), reject);
+      });
+    });
+    return this.nextFirstSequence;
   }
 }

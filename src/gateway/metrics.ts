@@ -58,6 +58,27 @@ export class GatewayMetrics {
     help: "Exceptions caught in a connection's handling (that connection closed with 1011)",
     registers: [this.registry],
   });
+  readonly recoveries = new Counter({
+    name: "herald_recoveries_total",
+    help: "Reconnects that asked to recover, by answer (recovered or refetch)",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly replayed = new Counter({
+    name: "herald_replayed_messages_total",
+    help: "Stored messages replayed to recovering clients",
+    registers: [this.registry],
+  });
+  readonly recoveryBytes = new Gauge({
+    name: "herald_recovery_buffered_bytes",
+    help: "History bytes held in memory for recovering clients now",
+    registers: [this.registry],
+  });
+  readonly recoveryBytesPeak = new Gauge({
+    name: "herald_recovery_buffered_bytes_peak",
+    help: "Most history bytes held in memory for recovering clients at once since start",
+    registers: [this.registry],
+  });
 
   constructor(withProcessMetrics: boolean) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry });

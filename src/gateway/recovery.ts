@@ -1,62 +1,153 @@
-import type { ReadyFrame, RecoverRequest } from "../protocol/index.js";
-import type { GatewayContext } from "./gateway-context.js";
+import type { RecoverRequest } from "../protocol/index.js";
 import type { History } from "./history.js";
-import { buildMessageFrame, channelFramePrefix } from "./message-frame.js";
-import type { OutboundFrame } from "./outbound-frame.js";
+import type { HistoryReader, StoredMessage } from "./history-reader.js";
+import type { GatewayMetrics } from "./metrics.js";
+import type { RecoveryBudget } from "./recovery-budget.js";
 
-export interface Recoverable {
-  finishReplay(
-    ready: ReadyFrame,
-    replayed: readonly OutboundFrame[],
-    positions: ReadonlyMap<string, number>,
-  ): void;
+/** What one channel replays after `ready`: messages after `since` up to `upTo`, the first page read. */
+export interface ChannelReplay {
+  readonly channel: string;
+  readonly since: number;
+  readonly upTo: number;
+  readonly reader: HistoryReader;
+  /** Read before `ready`, its bytes reserved in the budget. */
+  readonly firstPage: StoredMessage[];
+}
+
+export interface RecoveryPlan {
+  /** Undefined when the client asked for no recovery. */
+  readonly recovered: boolean | undefined;
+  readonly replays: readonly ChannelReplay[];
+}
+
+interface ChannelCheck {
+  readonly complete: boolean;
+  /** Messages to replay (may count a few that arrive live meanwhile). */
+  readonly count: number;
+  readonly replay: ChannelReplay | undefined;
+}
+
+export interface RecoveryOptions {
+  /** Past this many missed messages (all channels together) the answer is `recovered: false`. */
+  readonly maxMessages: number;
+  /** Largest page read at once; fits the largest message NATS carries. */
+  readonly pageBytes: number;
+  /** The server drops a reader's consumer after this long without a read. */
+  readonly readerIdleMs: number;
 }
 
 /**
- * Runs after the session joined its channels (live frames are being held). For each channel it
- * reads the stream's last sequence — the position live delivery continues from — and replays what
- * the client missed since the sequence it sent, with `prev` chained so the client can check the
- * replay has no holes. Then sends `ready` and lets the held live frames through. When the stream no
- * longer holds all that was missed, nothing is replayed and `recovered` is false: the application
- * refetches its state instead of trusting a partial history.
+ * Decides, before `ready`, what a reconnecting client gets: for each of its channels the messages
+ * after its `since` up to its position, read from the history stream. All of them or none: when the
+ * stream is another epoch, may have dropped one of them, or holds more than `maxMessages`, nothing
+ * is replayed and `recovered` is false, so the application refetches instead of trusting a partial
+ * history. Only channels the connection was granted are ever read.
  */
-export async function recoverChannels(
-  session: Recoverable,
-  history: History,
-  ctx: GatewayContext,
-  channels: readonly string[],
-  recover: RecoverRequest | undefined,
-  ready: ReadyFrame,
-): Promise<void> {
-  const positions = new Map<string, number>();
-  const replayed: OutboundFrame[] = [];
-  const sameStream = recover !== undefined && recover.epoch === history.epoch;
-  let complete = true;
-  let streamLast: number | undefined;
-  for (const channel of channels) {
-    const subject = ctx.subjects.ofChannel(channel);
-    const last = await history.lastSequence(subject);
-    // An empty channel's position is the whole stream's last sequence: a later recovery can then
-    // tell whether anything published after the join was dropped.
-    streamLast ??= last > 0 ? undefined : (await history.state(subject)).lastSeq;
-    positions.set(channel, last > 0 ? last : (streamLast ?? 0));
-    const since = sameStream ? recover.since[channel] : undefined;
-    if (since === undefined) continue;
-    // A partial replay would look complete to the application: send none, say recovered: false.
-    if (!(await history.holdsEverythingAfter(subject, since))) {
-      complete = false;
-      continue;
-    }
-    if (since >= last) continue;
-    const prefix = channelFramePrefix(channel);
-    let prev = since;
-    for await (const message of history.replay(subject, since, last)) {
-      replayed.push(buildMessageFrame(prefix, message.data, message.seq, prev));
-      prev = message.seq;
-    }
+export class Recovery {
+  constructor(
+    private readonly history: History,
+    private readonly subjectOf: (channel: string) => string,
+    readonly budget: RecoveryBudget,
+    readonly options: RecoveryOptions,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  /** The stream's identity: sequences from another epoch are void. */
+  get epoch(): string {
+    return this.history.epoch;
   }
-  ready.epoch = history.epoch;
-  ready.positions = Object.fromEntries(positions);
-  if (recover !== undefined) ready.recovered = sameStream && complete;
-  session.finishReplay(ready, replayed, positions);
+
+  async plan(
+    positions: ReadonlyMap<string, number>,
+    recover: RecoverRequest | undefined,
+  ): Promise<RecoveryPlan> {
+    if (recover === undefined) return { recovered: undefined, replays: [] };
+    if (recover.epoch !== this.history.epoch) {
+      this.metrics.recoveries.inc({ result: "refetch" });
+      return { recovered: false, replays: [] };
+    }
+    const asked = [...positions].filter(([channel]) => Object.hasOwn(recover.since, channel));
+    const settled = await Promise.allSettled(
+      asked.map(([channel, upTo]) => this.check(channel, recover.since[channel]!, upTo)),
+    );
+    const checks = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    const failure = settled.find((s) => s.status === "rejected");
+    const total = checks.reduce((sum, check) => sum + check.count, 0);
+    const recovered = !failure && checks.every((c) => c.complete) && total <= this.options.maxMessages;
+    const replays = checks.flatMap((check) => (check.replay ? [check.replay] : []));
+    if (!failure) this.metrics.recoveries.inc({ result: recovered ? "recovered" : "refetch" });
+    if (recovered) return { recovered, replays };
+    for (const replay of replays) this.discard(replay);
+    if (failure) throw failure.reason;
+    return { recovered, replays: [] };
+  }
+
+  /** Closes a replay that will not run, and gives back its first page's bytes. */
+  discard(replay: ChannelReplay): void {
+    replay.reader.close();
+    this.budget.release(pageSize(replay.firstPage));
+  }
+
+  /**
+   * Whether every message of `channel` after `since` is still stored, and how many there are.
+   * Limits retention drops a subject's oldest messages first (per-subject limit) or the stream's
+   * oldest (max age). So if the message at `since` is still there, nothing after it is gone;
+   * otherwise nothing after it is gone only if the stream dropped nothing past `since` and the
+   * channel holds fewer messages after it than the per-subject limit (had it dropped one after
+   * `since`, it would hold the limit's worth after that one).
+   */
+  private async check(channel: string, since: number, upTo: number): Promise<ChannelCheck> {
+    if (since >= upTo) return { complete: true, count: 0, replay: undefined };
+    const reader = await this.history.read(this.subjectOf(channel), since, this.options.readerIdleMs);
+    const stored = reader.pending;
+    let firstPage: StoredMessage[] = [];
+    if (stored > 0) {
+      try {
+        firstPage = await this.readPage(reader, upTo);
+      } catch (err) {
+        reader.close();
+        throw err;
+      }
+    }
+    const sinceKept = firstPage[0]?.seq === since;
+    if (sinceKept) this.budget.release(firstPage.shift()!.data.byteLength);
+    const count = stored - (sinceKept ? 1 : 0);
+    let complete = sinceKept;
+    try {
+      if (!complete && stored < this.history.maxPerSubject)
+        complete = (await this.history.firstSequence()) <= since + 1;
+    } catch (err) {
+      this.discard({ channel, since, upTo, reader, firstPage });
+      throw err;
+    }
+    if (firstPage.length === 0 && reader.pending === 0) {
+      reader.close();
+      return { complete, count, replay: undefined };
+    }
+    return { complete, count, replay: { channel, since, upTo, reader, firstPage } };
+  }
+
+  /** Counts messages written to a recovering client. */
+  replayed(count: number): void {
+    this.metrics.replayed.inc(count);
+  }
+
+  /** Reads a page with its bytes reserved in the budget: the caller releases them as it writes. */
+  async readPage(reader: HistoryReader, upTo: number): Promise<StoredMessage[]> {
+    const { pageBytes } = this.options;
+    await this.budget.reserve(pageBytes);
+    let page: StoredMessage[] = [];
+    try {
+      page = await reader.page(pageBytes, upTo);
+    } finally {
+      this.budget.release(pageBytes - pageSize(page));
+    }
+    return page;
+  }
+}
+
+export function pageSize(page: readonly StoredMessage[]): number {
+  let bytes = 0;
+  for (const message of page) bytes += message.data.byteLength;
+  return bytes;
 }

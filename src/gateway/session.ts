@@ -18,7 +18,8 @@ import { FrameBudget } from "./frame-budget.js";
 import type { GatewayContext } from "./gateway-context.js";
 import type { Beating } from "./heartbeat.js";
 import { OutboundFrame } from "./outbound-frame.js";
-import { recoverChannels } from "./recovery.js";
+import type { RecoveryPlan } from "./recovery.js";
+import { Replay, type ReplayOutlet, ReplayStalled } from "./replay.js";
 
 type State = "awaiting_auth" | "authenticating" | "ready" | "closed";
 
@@ -29,19 +30,12 @@ const MAX_TIMER_MS = 2_000_000_000;
 const PROCESS_TAG = randomBytes(3).toString("hex");
 let connectionCounter = 0;
 
-/** A frame held back while history is replayed, so live ones cannot overtake it. */
-interface HeldFrame {
-  readonly channel: string;
-  readonly frame: OutboundFrame;
-  readonly seq: number | undefined;
-}
-
 /**
  * One client connection: awaiting_auth -> authenticating -> ready -> closed. Every frame is
  * validated; every failure sends an error frame (while the socket can carry it) and closes with
  * the code the protocol assigns to it.
  */
-export class Session implements ChannelMember, Beating {
+export class Session implements ChannelMember, Beating, ReplayOutlet {
   readonly id = `c-${PROCESS_TAG}${(++connectionCounter).toString(36)}`;
   heartbeatSlot = 0;
   private state: State = "awaiting_auth";
@@ -51,9 +45,8 @@ export class Session implements ChannelMember, Beating {
   /** Last time the client sent anything (heartbeat bookkeeping). */
   lastSeen = Date.now();
   private timer: NodeJS.Timeout | undefined;
-  /** Non-null while history is replayed: live frames wait here. */
-  private held: HeldFrame[] | null = null;
-  private heldBytes = 0;
+  /** From joining until live delivery takes over: live frames wait in it while history is replayed. */
+  private replay: Replay | null = null;
   private readonly budget: FrameBudget;
   /** `asked` once `token_expiring` went out; one `refresh` may then be in flight at a time. */
   private refreshing: "no" | "asked" | "in_flight" = "no";
@@ -142,15 +135,20 @@ export class Session implements ChannelMember, Beating {
   }
 
   private async becomeReady(reply: AuthAccepted, recover: RecoverRequest | undefined): Promise<void> {
-    const { hub, history, config, logger } = this.ctx;
+    const { hub, recovery, config, logger } = this.ctx;
     this.user = reply.user;
     // The schema already checked the alphabet; building the names checks it again, in one place.
     this.channels = [userChannel(reply.user), ...new Set((reply.channels ?? []).map(sharedChannel))];
     // Live frames that arrive before `ready` wait, so they follow it (and any replay) in order.
-    this.held = [];
-    this.heldBytes = 0;
+    const replay = new Replay(this, {
+      windowBytes: Math.floor(config.maxBufferedBytes / 2),
+      heldBytes: config.maxBufferedBytes,
+      stallMs: config.heartbeatTimeout,
+    });
+    this.replay = replay;
+    let joined: (number | undefined)[];
     try {
-      await Promise.all(this.channels.map((channel) => hub.join(channel, this)));
+      joined = await Promise.all(this.channels.map((channel) => hub.join(channel, this)));
     } catch (err) {
       logger.error({ connection: this.id, err: (err as Error).message }, "subscribing failed");
       return this.fail("BACKEND_UNAVAILABLE", "NATS is not reachable right now; try again later");
@@ -165,39 +163,43 @@ export class Session implements ChannelMember, Beating {
       heartbeat: config.heartbeatInterval,
     };
     if (reply.expiresAt !== undefined) ready.expiresAt = reply.expiresAt;
-    if (!history) return this.finishReplay(ready, [], new Map());
-    try {
-      // fills in epoch, positions and recovered, then calls finishReplay
-      await recoverChannels(this, history, this.ctx, this.channels, recover, ready);
-    } catch (err) {
-      logger.error({ connection: this.id, err: (err as Error).message }, "history lookup failed");
-      return this.fail("BACKEND_UNAVAILABLE", "history is not reachable right now; try again later");
+    let plan: RecoveryPlan = { recovered: undefined, replays: [] };
+    if (recovery) {
+      const positions = new Map(this.channels.map((channel, i) => [channel, joined[i] ?? 0]));
+      try {
+        plan = await recovery.plan(positions, recover);
+      } catch (err) {
+        logger.error({ connection: this.id, err: (err as Error).message }, "history lookup failed");
+        return this.fail("BACKEND_UNAVAILABLE", "history is not reachable right now; try again later");
+      }
+      if (!this.isOpen) return plan.replays.forEach((r) => recovery.discard(r));
+      ready.epoch = recovery.epoch;
+      ready.positions = Object.fromEntries(positions);
+      if (plan.recovered !== undefined) ready.recovered = plan.recovered;
     }
-  }
-
-  /**
-   * The session becomes ready: `ready` goes out, then the replayed frames, then the live frames that
-   * waited meanwhile (those at or before a channel's position were covered by the replay). Only now
-   * do heartbeats, refreshes and live writes start, so nothing ever precedes `ready`.
-   */
-  finishReplay(
-    ready: ReadyFrame,
-    replayed: readonly OutboundFrame[],
-    positions: ReadonlyMap<string, number>,
-  ): void {
-    if (!this.isOpen) return;
+    // Only now do heartbeats, refreshes and live writes start, so nothing ever precedes `ready`.
     this.state = "ready";
     this.ctx.metrics.authenticated.inc();
     this.send(OutboundFrame.of(ready));
-    for (const frame of replayed) this.send(frame);
-    const held = this.held ?? [];
-    this.held = null;
-    this.heldBytes = 0;
-    for (const item of held) {
-      if (item.seq !== undefined && item.seq <= (positions.get(item.channel) ?? 0)) continue;
-      this.write(item.frame);
-    }
     this.scheduleExpiry(ready.expiresAt);
+    try {
+      await replay.run(recovery, plan.replays);
+    } catch (err) {
+      if (err instanceof ReplayStalled) return this.fail("SLOW_CONSUMER", err.message);
+      logger.error({ connection: this.id, err: (err as Error).message }, "history read failed");
+      return this.fail("BACKEND_UNAVAILABLE", "history is not reachable right now; try again later");
+    }
+    if (this.replay === replay) this.replay = null;
+  }
+
+  /** Replay writes: whatever the socket holds (the replay paces itself), resolved once taken. */
+  writeReplayed(frame: OutboundFrame): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.ws.readyState !== this.ws.OPEN) return resolve();
+      if (this.ctx.config.compression)
+        this.ws.send(frame.payload, { binary: false, compress: true }, () => resolve());
+      else this.socket.write(frame.wire, () => resolve());
+    });
   }
 
   private async refresh(token: string): Promise<void> {
@@ -256,12 +258,10 @@ export class Session implements ChannelMember, Beating {
   // ---- frames to the client ----
 
   /** Called by the hub for each message of one of this session's channels. */
-  deliver(channel: string, frame: OutboundFrame, seq: number | undefined): void {
-    if (this.held) {
-      this.heldBytes += frame.payload.length;
-      if (this.heldBytes > this.ctx.config.maxBufferedBytes)
-        return this.fail("SLOW_CONSUMER", "too many messages waited during recovery");
-      this.held.push({ channel, frame, seq });
+  deliver(_channel: string, frame: OutboundFrame): void {
+    if (this.replay && !this.replay.done) {
+      if (!this.replay.hold(frame))
+        this.fail("SLOW_CONSUMER", "too many live messages waited during recovery");
       return;
     }
     if (this.state === "ready") this.write(frame);
@@ -342,7 +342,8 @@ export class Session implements ChannelMember, Beating {
     const wasReady = this.state === "ready";
     this.state = "closed";
     clearTimeout(this.timer);
-    this.held = null;
+    this.replay?.cancel();
+    this.replay = null;
     for (const channel of this.channels) this.ctx.hub.leave(channel, this);
     this.ctx.metrics.connections.dec();
     if (wasReady) this.ctx.metrics.authenticated.dec();

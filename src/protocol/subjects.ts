@@ -51,6 +51,12 @@ export interface Subjects {
   ofChannel(channel: string): string;
   /** The live (republished, sequence-stamped) copy of a channel's subject when history is on. */
   liveOf(channel: string): string;
+  /**
+   * Where a gateway publishes its position markers into the history stream (history on), and the
+   * live copy it gets back: see `StreamMarker`. `gatewayId` is the gateway's id.
+   */
+  marker(gatewayId: string): string;
+  liveMarker(gatewayId: string): string;
   /** Wildcards the history stream captures. */
   readonly streamSubjects: readonly string[];
   /** RePublish source and destination for the history stream. */
@@ -64,7 +70,9 @@ export function subjectsFor(prefix: string): Subjects {
     channel: (name) => `${prefix}.${sharedChannel(name)}`,
     ofChannel: (channel) => `${prefix}.${checkedChannel(channel)}`,
     liveOf: (channel) => `${prefix}.live.${checkedChannel(channel)}`,
-    streamSubjects: [`${prefix}.user.>`, `${prefix}.channel.>`],
+    marker: (gatewayId) => `${prefix}.marker.${gatewayId}`,
+    liveMarker: (gatewayId) => `${prefix}.live.marker.${gatewayId}`,
+    streamSubjects: [`${prefix}.user.>`, `${prefix}.channel.>`, `${prefix}.marker.>`],
     republish: { src: `${prefix}.>`, dest: `${prefix}.live.>` },
   };
 }

@@ -1,11 +1,12 @@
 import { type GatewayConfig, loadGatewayConfig } from "../gateway/config.js";
-import { type RunningGateway, startGateway } from "../gateway/gateway.js";
+import { type RunningGateway, type StartOptions, startGateway } from "../gateway/gateway.js";
 import type { NatsServer } from "./nats-server.js";
 
 /** A gateway in this process on a free loopback port, quiet, pointed at the given nats-server. */
 export function startTestGateway(
   nats: NatsServer | string,
   overrides: Partial<GatewayConfig> = {},
+  options: StartOptions = {},
 ): Promise<RunningGateway> {
   const config = loadGatewayConfig({
     overrides: {
@@ -20,5 +21,5 @@ export function startTestGateway(
       ...overrides,
     },
   });
-  return startGateway(config, { processMetrics: false });
+  return startGateway(config, { processMetrics: false, ...options });
 }

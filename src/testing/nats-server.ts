@@ -36,6 +36,8 @@ export interface NatsServer {
   start(): Promise<void>;
   /** Subscriptions the server holds right now (from the monitoring endpoint `/subsz`). */
   subscriptionCount(): Promise<number>;
+  /** Whether some client's subscription matches `subject` at the server right now (`/subsz?test=`). */
+  hasSubscriber(subject: string): Promise<boolean>;
 }
 
 /** Starts a real `nats-server` on free loopback ports; every test gets its own. */
@@ -115,6 +117,11 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
       const res = await fetch(`http://127.0.0.1:${monitorPort}/subsz`);
       const body = (await res.json()) as { num_subscriptions?: number };
       return body.num_subscriptions ?? 0;
+    },
+    async hasSubscriber(subject) {
+      const url = `http://127.0.0.1:${monitorPort}/subsz?subs=1&test=${encodeURIComponent(subject)}`;
+      const body = (await (await fetch(url)).json()) as { subscriptions_list?: unknown[] };
+      return (body.subscriptions_list?.length ?? 0) > 0;
     },
   };
 }

@@ -16,7 +16,7 @@ describe("least-privilege NATS users", () => {
         authorization {
           users = [
             { user: gateway, password: gw-secret, permissions: {
-                publish: ["herald.auth", "$JS.API.>"], subscribe: ["herald.>", "_INBOX.>"] } }
+                publish: ["herald.auth", "herald.marker.>", "$JS.API.>"], subscribe: ["herald.>", "_INBOX.>"] } }
             { user: backend, password: be-secret, permissions: {
                 publish: ["herald.user.>", "herald.channel.>"], subscribe: ["herald.auth", "_INBOX.>"],
                 allow_responses: true } }

@@ -1,0 +1,114 @@
+import { randomBytes } from "node:crypto";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { liveSequence } from "./live-sequence.js";
+import type { Subjects } from "../protocol/index.js";
+import type { Logger } from "./logger.js";
+
+/** How long a marker may take to come back before the joins waiting for it fail. */
+const MARKER_TIMEOUT_MS = 5000;
+const PROCESS_TAG = randomBytes(4).toString("hex");
+
+interface Pending {
+  readonly id: string;
+  readonly promise: Promise<number>;
+  resolve(seq: number): void;
+  reject(err: Error): void;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * A proof of order through the history stream. The gateway publishes a marker to its own subject
+ * in the stream; the stream stores it and republishes it, like any message, after every message
+ * stored before it and on the same path to this connection. So when the marker's live copy arrives
+ * (with its stream sequence `m`):
+ * - every subscription this connection sent before the marker was live at the server before the
+ *   marker was stored (the server handles a connection's SUB and PUB in order), and
+ * - the live copy of every message stored before `m` that such a subscription matches has arrived.
+ * For a channel whose subscription got nothing before the marker, `m` is therefore a position that
+ * is at or after the channel's last stored message and before anything it will deliver.
+ * Joins of one event-loop turn share one marker; no JetStream API request is made.
+ */
+export class StreamMarker {
+  private readonly pending = new Map<string, Pending>();
+  private next: Pending | undefined;
+  private counter = 0;
+  private closed = false;
+  private readonly subscription: Subscription;
+
+  private readonly subject: string;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    subjects: Subjects,
+    gatewayId: string,
+    private readonly logger: Logger,
+    /** For tests: awaited before each marker is published. */
+    private readonly beforePublish?: () => Promise<void>,
+  ) {
+    this.subject = subjects.marker(gatewayId);
+    this.subscription = nc.subscribe(subjects.liveMarker(gatewayId), {
+      callback: (err, msg) => {
+        if (!err) this.arrived(msg);
+      },
+    });
+  }
+
+  /** The stream sequence of a marker published after this call (in the next turn of the event loop). */
+  pass(): Promise<number> {
+    if (this.next) return this.next.promise;
+    let resolve!: (seq: number) => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<number>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const pending: Pending = { id: `${PROCESS_TAG}-${++this.counter}`, promise, resolve, reject };
+    this.next = pending;
+    setImmediate(() => {
+      if (!this.beforePublish) return this.publish(pending);
+      this.beforePublish().then(
+        () => this.publish(pending),
+        () => this.publish(pending),
+      );
+    });
+    return promise;
+  }
+
+  private publish(pending: Pending): void {
+    if (this.closed) return;
+    this.next = undefined;
+    this.pending.set(pending.id, pending);
+    pending.timer = setTimeout(() => this.settle(pending.id, undefined), MARKER_TIMEOUT_MS);
+    pending.timer.unref();
+    try {
+      this.nc.publish(this.subject, pending.id);
+    } catch (err) {
+      this.settle(pending.id, undefined, err as Error);
+    }
+  }
+
+  private arrived(msg: Msg): void {
+    const id = msg.string();
+    if (!this.pending.has(id)) return; // another process of the same gateway id, or timed out
+    const seq = liveSequence(msg)?.seq;
+    if (seq === undefined) this.logger.warn("position marker without a stream sequence");
+    this.settle(id, seq);
+  }
+
+  private settle(id: string, seq: number | undefined, err?: Error): void {
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    if (seq !== undefined) return pending.resolve(seq);
+    pending.reject(err ?? new Error("the history stream did not return a position marker in time"));
+  }
+
+  close(): void {
+    this.closed = true;
+    if (!this.nc.isClosed()) this.subscription.unsubscribe();
+    for (const id of [...this.pending.keys()]) this.settle(id, undefined, new Error("gateway closing"));
+    this.next?.reject(new Error("gateway closing"));
+    this.next = undefined;
+  }
+}
