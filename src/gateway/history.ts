@@ -1,8 +1,6 @@
 import {
   DiscardPolicy,
-  type JetStreamClient,
   type JetStreamManager,
-  jetstream,
   jetstreamManager,
   RetentionPolicy,
   StorageType,
@@ -22,17 +20,14 @@ import type { Logger } from "./logger.js";
 export class History {
   private epochValue = "";
   private nextFirstSequence: Promise<number> | undefined;
-  private readonly js: JetStreamClient;
 
   private constructor(
-    nc: NatsConnection,
+    private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
     private readonly stream: string,
     private readonly desired: Partial<StreamConfig> & { name: string; subjects: string[] },
     private readonly logger: Logger,
-  ) {
-    this.js = jetstream(nc, { timeout: 5000 });
-  }
+  ) {}
 
   static async open(
     nc: NatsConnection,
@@ -108,7 +103,7 @@ export class History {
 
   /** A reader of `subject` from sequence `from` on (see `HistoryReader`). */
   read(subject: string, from: number, inactiveMs: number): Promise<HistoryReader> {
-    return HistoryReader.open(this.jsm, this.js, this.stream, subject, from, inactiveMs);
+    return HistoryReader.open(this.nc, this.jsm, this.stream, subject, from, inactiveMs);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import { liveSequence } from "./live-sequence.js";
 import type { Subjects } from "../protocol/index.js";
+import { liveSequence } from "./live-sequence.js";
 import type { Logger } from "./logger.js";
 
 /** How long a marker may take to come back before the joins waiting for it fail. */

@@ -4,6 +4,8 @@ export interface TcpBalancer {
   readonly port: number;
   /** ws://127.0.0.1:<port><path> */
   url(path?: string): string;
+  /** Cuts every connection open now (both sides), and keeps listening. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -50,6 +52,9 @@ export async function startTcpBalancer(upstreamPorts: () => readonly number[]): 
   return {
     port,
     url: (path = "/ws") => `ws://127.0.0.1:${port}${path}`,
+    dropConnections: () => {
+      for (const s of sockets) s.destroy();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -165,7 +165,9 @@ describe("ChannelHub.join", () => {
     const member = { deliver: () => undefined };
     const first = hub.join("user.eve", member).then((p) => settled.push(`first ${p}`));
     await eventually(async () => release !== undefined, "the marker to be held");
-    const second = hub.join("user.eve", { deliver: () => undefined }).then((p) => settled.push(`second ${p}`));
+    const second = hub
+      .join("user.eve", { deliver: () => undefined })
+      .then((p) => settled.push(`second ${p}`));
     // Several turns of the event loop: a join that did not wait would have settled by now.
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
     expect(settled).toEqual([]);
