@@ -1,4 +1,4 @@
-import type { RecoverRequest } from "../protocol/index.js";
+import type { ReadyFrame, RecoverRequest } from "../protocol/index.js";
 import type { History } from "./history.js";
 import type { HistoryReader, StoredMessage } from "./history-reader.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -14,7 +14,7 @@ export interface ChannelReplay {
   readonly firstPage: StoredMessage[];
 }
 
-export interface RecoveryPlan {
+interface RecoveryPlan {
   /** Undefined when the client asked for no recovery. */
   readonly recovered: boolean | undefined;
   readonly replays: readonly ChannelReplay[];
@@ -57,7 +57,24 @@ export class Recovery {
     return this.history.epoch;
   }
 
-  async plan(
+  /**
+   * Fills in `ready`'s `epoch`, `positions` (the channels' positions as joined, in `ready.channels`
+   * order) and `recovered`; returns what to replay after it.
+   */
+  async prepare(
+    ready: ReadyFrame,
+    joined: readonly (number | undefined)[],
+    recover: RecoverRequest | undefined,
+  ): Promise<readonly ChannelReplay[]> {
+    const positions = new Map(ready.channels.map((channel, i) => [channel, joined[i] ?? 0]));
+    const plan = await this.plan(positions, recover);
+    ready.epoch = this.epoch;
+    ready.positions = Object.fromEntries(positions);
+    if (plan.recovered !== undefined) ready.recovered = plan.recovered;
+    return plan.replays;
+  }
+
+  private async plan(
     positions: ReadonlyMap<string, number>,
     recover: RecoverRequest | undefined,
   ): Promise<RecoveryPlan> {
@@ -77,15 +94,17 @@ export class Recovery {
     const replays = checks.flatMap((check) => (check.replay ? [check.replay] : []));
     if (!failure) this.metrics.recoveries.inc({ result: recovered ? "recovered" : "refetch" });
     if (recovered) return { recovered, replays };
-    for (const replay of replays) this.discard(replay);
+    this.discard(replays);
     if (failure) throw failure.reason;
     return { recovered, replays: [] };
   }
 
-  /** Closes a replay that will not run, and gives back its first page's bytes. */
-  discard(replay: ChannelReplay): void {
-    replay.reader.close();
-    this.budget.release(pageSize(replay.firstPage));
+  /** Closes replays that will not run, and gives back their first pages' bytes. */
+  discard(replays: readonly ChannelReplay[]): void {
+    for (const replay of replays) {
+      replay.reader.close();
+      this.budget.release(pageSize(replay.firstPage));
+    }
   }
 
   /**
@@ -117,7 +136,7 @@ export class Recovery {
       if (!complete && stored < this.history.maxPerSubject)
         complete = (await this.history.firstSequence()) <= since + 1;
     } catch (err) {
-      this.discard({ channel, since, upTo, reader, firstPage });
+      this.discard([{ channel, since, upTo, reader, firstPage }]);
       throw err;
     }
     if (firstPage.length === 0 && reader.pending === 0) {

@@ -1,3 +1,4 @@
+import type { GatewayConfig } from "./config.js";
 import type { HistoryReader } from "./history-reader.js";
 import { buildMessageFrame, channelFramePrefix } from "./message-frame.js";
 import type { OutboundFrame } from "./outbound-frame.js";
@@ -7,15 +8,6 @@ import type { ChannelReplay, Recovery } from "./recovery.js";
 export interface ReplayOutlet {
   /** Writes a frame whatever the socket holds; resolves once the socket has taken it, or closed. */
   writeReplayed(frame: OutboundFrame): Promise<void>;
-}
-
-export interface ReplayLimits {
-  /** Bytes the replay keeps written but not yet taken by the socket (half the socket's bound). */
-  readonly windowBytes: number;
-  /** Bytes of live frames that may wait meanwhile. */
-  readonly heldBytes: number;
-  /** A socket that takes nothing for this long has stopped reading. */
-  readonly stallMs: number;
 }
 
 export class ReplayStalled extends Error {
@@ -39,21 +31,34 @@ export class Replay {
   private wake: (() => void) | undefined;
   private readers: HistoryReader[] = [];
 
+  /** Bytes the replay keeps written but not yet taken by the socket: half the socket's bound. */
+  private readonly windowBytes: number;
+  /** Bytes of live frames that may wait meanwhile: the socket's bound. */
+  private readonly heldLimit: number;
+  /** A socket that takes nothing for this long has stopped reading. */
+  private readonly stallMs: number;
+
   constructor(
     private readonly outlet: ReplayOutlet,
-    private readonly limits: ReplayLimits,
-  ) {}
+    private readonly recovery: Recovery | undefined,
+    config: Pick<GatewayConfig, "maxBufferedBytes" | "heartbeatTimeout">,
+  ) {
+    this.windowBytes = Math.floor(config.maxBufferedBytes / 2);
+    this.heldLimit = config.maxBufferedBytes;
+    this.stallMs = config.heartbeatTimeout;
+  }
 
   /** Keeps a live frame until the replay is written; false when too many wait already. */
   hold(frame: OutboundFrame): boolean {
     this.heldBytes += frame.payload.length;
-    if (this.heldBytes > this.limits.heldBytes) return false;
+    if (this.heldBytes > this.heldLimit) return false;
     this.held.push(frame);
     return true;
   }
 
   /** Writes each channel's replay, then the frames that waited; resolves when live can take over. */
-  async run(recovery: Recovery | undefined, replays: readonly ChannelReplay[]): Promise<void> {
+  async run(replays: readonly ChannelReplay[]): Promise<void> {
+    const recovery = this.recovery;
     this.readers = replays.map((r) => r.reader);
     let next = 0;
     try {
@@ -65,7 +70,7 @@ export class Replay {
       }
     } finally {
       // a replay cut short leaves channels it never started: their first pages go back
-      for (; next < replays.length; next++) recovery!.discard(replays[next]!);
+      recovery?.discard(replays.slice(next));
       for (const reader of this.readers) reader.close();
       this.held = [];
       this.done = true;
@@ -93,9 +98,9 @@ export class Replay {
           prev = message.seq;
         }
       } finally {
+        recovery.replayed(index);
         for (; index < page.length; index++) recovery.budget.release(page[index]!.data.byteLength);
       }
-      recovery.replayed(index);
       if (this.cancelled || replay.reader.pending <= 0) break;
       page = await recovery.readPage(replay.reader, replay.upTo);
     }
@@ -105,7 +110,7 @@ export class Replay {
   /** Writes once the window has room; a frame larger than the window goes alone. */
   private async send(frame: OutboundFrame): Promise<void> {
     const size = frame.wire.length;
-    while (!this.cancelled && this.inFlight > 0 && this.inFlight + size > this.limits.windowBytes) {
+    while (!this.cancelled && this.inFlight > 0 && this.inFlight + size > this.windowBytes) {
       await this.drained();
     }
     if (this.cancelled) return;
@@ -122,7 +127,7 @@ export class Replay {
       const timer = setTimeout(() => {
         this.wake = undefined;
         reject(new ReplayStalled("the client stopped reading during recovery"));
-      }, this.limits.stallMs);
+      }, this.stallMs);
       this.wake = () => {
         clearTimeout(timer);
         this.wake = undefined;

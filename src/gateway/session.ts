@@ -18,7 +18,7 @@ import { FrameBudget } from "./frame-budget.js";
 import type { GatewayContext } from "./gateway-context.js";
 import type { Beating } from "./heartbeat.js";
 import { OutboundFrame } from "./outbound-frame.js";
-import type { RecoveryPlan } from "./recovery.js";
+import type { ChannelReplay } from "./recovery.js";
 import { Replay, type ReplayOutlet, ReplayStalled } from "./replay.js";
 
 type State = "awaiting_auth" | "authenticating" | "ready" | "closed";
@@ -140,11 +140,7 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
     // The schema already checked the alphabet; building the names checks it again, in one place.
     this.channels = [userChannel(reply.user), ...new Set((reply.channels ?? []).map(sharedChannel))];
     // Live frames that arrive before `ready` wait, so they follow it (and any replay) in order.
-    const replay = new Replay(this, {
-      windowBytes: Math.floor(config.maxBufferedBytes / 2),
-      heldBytes: config.maxBufferedBytes,
-      stallMs: config.heartbeatTimeout,
-    });
+    const replay = new Replay(this, recovery, config);
     this.replay = replay;
     let joined: (number | undefined)[];
     try {
@@ -163,19 +159,16 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
       heartbeat: config.heartbeatInterval,
     };
     if (reply.expiresAt !== undefined) ready.expiresAt = reply.expiresAt;
-    let plan: RecoveryPlan = { recovered: undefined, replays: [] };
+    let replays: readonly ChannelReplay[] = [];
     if (recovery) {
-      const positions = new Map(this.channels.map((channel, i) => [channel, joined[i] ?? 0]));
       try {
-        plan = await recovery.plan(positions, recover);
+        // fills in epoch, positions and recovered
+        replays = await recovery.prepare(ready, joined, recover);
       } catch (err) {
         logger.error({ connection: this.id, err: (err as Error).message }, "history lookup failed");
         return this.fail("BACKEND_UNAVAILABLE", "history is not reachable right now; try again later");
       }
-      if (!this.isOpen) return plan.replays.forEach((r) => recovery.discard(r));
-      ready.epoch = recovery.epoch;
-      ready.positions = Object.fromEntries(positions);
-      if (plan.recovered !== undefined) ready.recovered = plan.recovered;
+      if (!this.isOpen) return recovery.discard(replays);
     }
     // Only now do heartbeats, refreshes and live writes start, so nothing ever precedes `ready`.
     this.state = "ready";
@@ -183,7 +176,7 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
     this.send(OutboundFrame.of(ready));
     this.scheduleExpiry(ready.expiresAt);
     try {
-      await replay.run(recovery, plan.replays);
+      await replay.run(replays);
     } catch (err) {
       if (err instanceof ReplayStalled) return this.fail("SLOW_CONSUMER", err.message);
       logger.error({ connection: this.id, err: (err as Error).message }, "history read failed");
