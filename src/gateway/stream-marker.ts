@@ -1,5 +1,10 @@
 import { randomBytes } from "node:crypto";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import {
+  type Msg,
+  type NatsConnection,
+  PermissionViolationError,
+  type Subscription,
+} from "@nats-io/nats-core";
 import type { Subjects } from "../protocol/index.js";
 import { liveSequence } from "./live-sequence.js";
 import type { Logger } from "./logger.js";
@@ -51,6 +56,23 @@ export class StreamMarker {
         if (!err) this.arrived(msg);
       },
     });
+    void this.watchPermissions();
+  }
+
+  /** A marker the server refuses to take will not come back: fail its joins now, saying why. */
+  private async watchPermissions(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (this.closed) return;
+      const err = status.type === "error" ? status.error : undefined;
+      if (
+        err instanceof PermissionViolationError &&
+        err.operation === "publish" &&
+        err.subject.toLowerCase() === this.subject.toLowerCase()
+      ) {
+        const refused = new Error(`not allowed to publish to ${this.subject}`);
+        for (const id of [...this.pending.keys()]) this.settle(id, undefined, refused);
+      }
+    }
   }
 
   /** The stream sequence of a marker published after this call (in the next turn of the event loop). */

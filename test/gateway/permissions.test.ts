@@ -17,6 +17,8 @@ describe("least-privilege NATS users", () => {
           users = [
             { user: gateway, password: gw-secret, permissions: {
                 publish: ["herald.auth", "herald.marker.>", "$JS.API.>"], subscribe: ["herald.>", "_INBOX.>"] } }
+            { user: oldgateway, password: gw-secret, permissions: {
+                publish: ["herald.auth", "$JS.API.>"], subscribe: ["herald.>", "_INBOX.>"] } }
             { user: backend, password: be-secret, permissions: {
                 publish: ["herald.user.>", "herald.channel.>"], subscribe: ["herald.auth", "_INBOX.>"],
                 allow_responses: true } }
@@ -52,6 +54,12 @@ describe("least-privilege NATS users", () => {
     const [replayed] = await back.waitForMessages(1);
     expect(replayed?.data).toEqual({ n: 3 });
     back.close();
+  });
+
+  it("refuses to start, saying why, when it may not publish its position markers", async () => {
+    await expect(
+      startTestGateway(nats, { history: true, natsUser: "oldgateway", natsPassword: "gw-secret" }),
+    ).rejects.toThrow(/not allowed to publish to herald\.marker\./);
   });
 
   it("refuses to start with wrong NATS credentials, saying why", async () => {
