@@ -21,7 +21,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 
 /** Reads a metric of the gateway's /metrics. */
 async function metric(gateway: RunningGateway, name: string): Promise<number> {
-  const text = await (await fetch(gateway.url.replace(/^ws/, "http").replace(/\/ws$/, "/metrics"))).text();
+  const text = await (await fetch(`http://127.0.0.1:${gateway.metricsPort}/metrics`)).text();
   const line = text.split("\n").find((l) => l.startsWith(`${name} `));
   return Number(line?.split(" ")[1] ?? 0);
 }
