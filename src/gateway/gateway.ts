@@ -1,23 +1,19 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import type { NatsConnection } from "@nats-io/nats-core";
 import { WebSocketServer } from "ws";
-import { CloseCode, type Subjects, subjectsFor } from "../protocol/index.js";
+import { CloseCode, subjectsFor } from "../protocol/index.js";
 import { AuthClient } from "./auth-client.js";
 import { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./gateway-context.js";
 import { Heartbeat } from "./heartbeat.js";
-import { History } from "./history.js";
+import { type HistoryParts, startHistory } from "./history-setup.js";
 import { handleHttp } from "./http-routes.js";
 import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats-connection.js";
-import { Recovery } from "./recovery.js";
-import { RecoveryBudget } from "./recovery-budget.js";
 import { Session } from "./session.js";
-import { StreamMarker } from "./stream-marker.js";
 import { UpgradeGate } from "./upgrade-gate.js";
 
 export interface RunningGateway {
@@ -57,35 +53,22 @@ export async function startGateway(
   const metrics = new GatewayMetrics(options.processMetrics ?? true);
   const subjects = subjectsFor(config.prefix);
   const nc = await connectNats(config, logger);
-  let history: History | undefined;
+  let parts: HistoryParts | undefined;
   try {
-    history = config.history ? await History.open(nc, config, subjects, logger) : undefined;
+    if (config.history)
+      parts = await startHistory(nc, config, subjects, logger, metrics, options.beforePositionMarker);
   } catch (err) {
     await nc.close();
     throw err;
   }
-  const sequenced = history !== undefined;
-  let marker: StreamMarker | undefined;
-  if (sequenced) {
-    marker = new StreamMarker(nc, subjects, config.gatewayId, logger, options.beforePositionMarker);
-    try {
-      await marker.pass();
-    } catch (err) {
-      marker.close();
-      await nc.close();
-      throw new Error(
-        `history: the gateway's position marker did not come back through the stream (${(err as Error).message}); it must be allowed to publish to ${subjects.marker(config.gatewayId)} (see docs/operations.md)`,
-      );
-    }
-  }
+  const { history, marker, recovery } = parts ?? {};
   const hub = new ChannelHub(
     nc,
-    (channel) => (sequenced ? subjects.liveOf(channel) : subjects.ofChannel(channel)),
+    (channel) => (history ? subjects.liveOf(channel) : subjects.ofChannel(channel)),
     marker,
     logger,
     metrics,
   );
-  const recovery = history && recoveryFor(history, nc, config, subjects, metrics);
   let natsConnected = true;
   const auth = new AuthClient(
     nc,
@@ -197,7 +180,7 @@ export async function startGateway(
   const metricsPort = metricsServer ? (metricsServer.address() as AddressInfo).port : undefined;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
   logger.info(
-    { port, host: config.host, path: config.path, history: sequenced, metricsPort },
+    { port, host: config.host, path: config.path, history: history !== undefined, metricsPort },
     "gateway listening",
   );
 
@@ -273,32 +256,6 @@ async function listen(server: Server, port: number, host: string, what: "" | " (
         : (err as Error).message;
     throw new Error(`cannot listen on ${host}:${port}${what}: ${reason}`, { cause: err });
   }
-}
-
-/** Pages fit the largest message the NATS server carries (plus its subject and headers). */
-function recoveryFor(
-  history: History,
-  nc: NatsConnection,
-  config: GatewayConfig,
-  subjects: Subjects,
-  metrics: GatewayMetrics,
-): Recovery {
-  const budget = new RecoveryBudget(
-    config.recoveryBufferBytes,
-    metrics.recoveryBytes,
-    metrics.recoveryBytesPeak,
-  );
-  return new Recovery(
-    history,
-    (channel) => subjects.ofChannel(channel),
-    budget,
-    {
-      maxMessages: config.recoveryMaxMessages,
-      pageBytes: Math.max(256 * 1024, (nc.info?.max_payload ?? 1024 * 1024) + 8 * 1024),
-      readerIdleMs: config.heartbeatTimeout + 30_000,
-    },
-    metrics,
-  );
 }
 
 function reject(socket: Duplex, status: number, text: string): void {

@@ -1,0 +1,59 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Subjects } from "../protocol/index.js";
+import type { GatewayConfig } from "./config.js";
+import { History } from "./history.js";
+import type { Logger } from "./logger.js";
+import type { GatewayMetrics } from "./metrics.js";
+import { Recovery } from "./recovery.js";
+import { RecoveryBudget } from "./recovery-budget.js";
+import { StreamMarker } from "./stream-marker.js";
+
+/** What history on gives a gateway: the stream, the positions' marker, and recovery. */
+export interface HistoryParts {
+  readonly history: History;
+  readonly marker: StreamMarker;
+  readonly recovery: Recovery;
+}
+
+/**
+ * Ensures the history stream and sends one position marker through it: a gateway that cannot get
+ * its marker back (no permission to publish it, or a stream that does not capture it) would fail
+ * every connect, so it refuses to start instead, saying why.
+ */
+export async function startHistory(
+  nc: NatsConnection,
+  config: GatewayConfig,
+  subjects: Subjects,
+  logger: Logger,
+  metrics: GatewayMetrics,
+  beforePositionMarker?: () => Promise<void>,
+): Promise<HistoryParts> {
+  const history = await History.open(nc, config, subjects, logger);
+  const marker = new StreamMarker(nc, subjects, config.gatewayId, logger, beforePositionMarker);
+  try {
+    await marker.pass();
+  } catch (err) {
+    marker.close();
+    throw new Error(
+      `history: the gateway's position marker did not come back through the stream (${(err as Error).message}); it must be allowed to publish to ${subjects.marker(config.gatewayId)} (see docs/operations.md)`,
+    );
+  }
+  const budget = new RecoveryBudget(
+    config.recoveryBufferBytes,
+    metrics.recoveryBytes,
+    metrics.recoveryBytesPeak,
+  );
+  const recovery = new Recovery(
+    history,
+    (channel) => subjects.ofChannel(channel),
+    budget,
+    {
+      maxMessages: config.recoveryMaxMessages,
+      // a page fits the largest message the NATS server carries, with its subject and headers
+      pageBytes: Math.max(256 * 1024, (nc.info?.max_payload ?? 1024 * 1024) + 8 * 1024),
+      readerIdleMs: config.heartbeatTimeout + 30_000,
+    },
+    metrics,
+  );
+  return { history, marker, recovery };
+}
