@@ -76,7 +76,7 @@ export const ERROR_CATALOGUE = {
   SLOW_CONSUMER: {
     close: "SlowConsumer",
     meaning:
-      "the socket's outbound buffer passed `--max-buffered-bytes`; the error and close frames queue behind that backlog, so a client that has stopped reading usually sees 1006 instead",
+      "the socket's outbound buffer passed `--max-buffered-bytes`, or during a replay more than that of live messages waited or the socket took nothing for `--heartbeat-timeout` (see [Recovery](#recovery)); the error and close frames queue behind that backlog, so a client that has stopped reading usually sees 1006 instead",
     advice: "yes, and recover",
   },
   DRAINING: {
