@@ -119,6 +119,10 @@ export class Recovery {
     if (since >= upTo) return { complete: true, count: 0, replay: undefined };
     const reader = await this.history.read(this.subjectOf(channel), since, this.options.readerIdleMs);
     const stored = reader.pending;
+    if (stored - 1 > this.options.maxMessages) {
+      reader.close(); // too many whether or not `since` is among them: nothing to read
+      return { complete: true, count: stored - 1, replay: undefined };
+    }
     let firstPage: StoredMessage[] = [];
     if (stored > 0) {
       try {
