@@ -29,7 +29,18 @@ export async function startHistory(
   beforePositionMarker?: () => Promise<void>,
 ): Promise<HistoryParts> {
   const history = await History.open(nc, config, subjects, logger);
-  const marker = new StreamMarker(nc, subjects, config.gatewayId, logger, beforePositionMarker);
+  // A marker lost may be a stream whose subjects another gateway (an older version) set back: one
+  // check at a time, however many markers are lost at once.
+  let checking: Promise<void> | undefined;
+  const ensure = () => {
+    checking ??= history
+      .ensure()
+      .catch((err: Error) => logger.error({ err: err.message }, "history stream check failed"))
+      .finally(() => {
+        checking = undefined;
+      });
+  };
+  const marker = new StreamMarker(nc, subjects, config.gatewayId, logger, ensure, beforePositionMarker);
   try {
     await marker.pass();
   } catch (err) {

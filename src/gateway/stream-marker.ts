@@ -47,6 +47,8 @@ export class StreamMarker {
     subjects: Subjects,
     gatewayId: string,
     private readonly logger: Logger,
+    /** Called when a marker did not come back in time (e.g. the stream no longer captures it). */
+    private readonly onLost: () => void,
     /** For tests: awaited before each marker is published. */
     private readonly beforePublish?: () => Promise<void>,
   ) {
@@ -100,7 +102,10 @@ export class StreamMarker {
     if (this.closed) return;
     this.next = undefined;
     this.pending.set(pending.id, pending);
-    pending.timer = setTimeout(() => this.settle(pending.id, undefined), MARKER_TIMEOUT_MS);
+    pending.timer = setTimeout(() => {
+      this.settle(pending.id, undefined);
+      this.onLost();
+    }, MARKER_TIMEOUT_MS);
     pending.timer.unref();
     try {
       this.nc.publish(this.subject, pending.id);

@@ -145,12 +145,19 @@ describe("ChannelHub.join", () => {
     const logger = createLogger("silent", "hub");
     const subjects = subjectsFor(config.prefix);
     await History.open(nc, config, subjects, logger);
-    const marker = new StreamMarker(nc, subjects, "hub", logger, () => {
-      held = new Promise((resolve) => {
-        release = resolve;
-      });
-      return held;
-    });
+    const marker = new StreamMarker(
+      nc,
+      subjects,
+      "hub",
+      logger,
+      () => undefined,
+      () => {
+        held = new Promise((resolve) => {
+          release = resolve;
+        });
+        return held;
+      },
+    );
     hub = new ChannelHub(nc, (c) => subjects.liveOf(c), marker, logger, new GatewayMetrics(false));
   });
   afterAll(async () => {
