@@ -31,13 +31,15 @@ export async function startHistory(
   const history = await History.open(nc, config, subjects, logger);
   // A marker lost may be a stream whose subjects another gateway (an older version) set back: one
   // check at a time, however many markers are lost at once.
-  let checking: Promise<void> | undefined;
+  let checking = false;
   const ensure = () => {
-    checking ??= history
+    if (checking) return;
+    checking = true;
+    history
       .ensure()
       .catch((err: Error) => logger.error({ err: err.message }, "history stream check failed"))
       .finally(() => {
-        checking = undefined;
+        checking = false;
       });
   };
   const marker = new StreamMarker(nc, subjects, config.gatewayId, logger, ensure, beforePositionMarker);
