@@ -1,20 +1,18 @@
-import type { Subjects } from "../protocol/index.js";
 import type { AuthClient } from "./auth-client.js";
 import type { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
-import type { History } from "./history.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { Recovery } from "./recovery.js";
 
-/** What every session of one gateway shares. */
+/**
+ * What every session of one gateway shares: only the parts a session calls, so a session can be
+ * driven in a unit test with stand-ins for NATS.
+ */
 export interface GatewayContext {
   readonly config: GatewayConfig;
-  readonly subjects: Subjects;
-  readonly auth: AuthClient;
-  readonly hub: ChannelHub;
-  /** Undefined when history is off. */
-  readonly history: History | undefined;
+  readonly auth: Pick<AuthClient, "authenticate">;
+  readonly hub: Pick<ChannelHub, "join" | "leave">;
   /** Replays what reconnecting clients missed; undefined when history is off. */
   readonly recovery: Recovery | undefined;
   readonly logger: Logger;

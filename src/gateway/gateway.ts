@@ -7,14 +7,15 @@ import { AuthClient } from "./auth-client.js";
 import { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./gateway-context.js";
-import { Heartbeat } from "./heartbeat.js";
 import { type HistoryParts, startHistory } from "./history-setup.js";
 import { handleHttp } from "./http-routes.js";
 import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats-connection.js";
 import { Session } from "./session.js";
+import { SessionRegistry } from "./session-registry.js";
 import { UpgradeGate } from "./upgrade-gate.js";
+import { WsClientSocket } from "./ws-client-socket.js";
 
 export interface RunningGateway {
   readonly id: string;
@@ -80,16 +81,8 @@ export async function startGateway(
     logger,
     metrics,
   );
-  const ctx: GatewayContext = { config, subjects, auth, hub, history, recovery, logger, metrics };
-
-  const sessions = new Set<Session>();
-  // Spread over the interval: one timer for every socket, never all sockets in one tick.
-  const heartbeat = new Heartbeat<Session>(config.heartbeatTimeout, config.heartbeatInterval);
-  // Shared by every session, not a closure per upgrade: that would keep each upgrade's request alive.
-  const forget = (session: Session) => {
-    sessions.delete(session);
-    heartbeat.remove(session);
-  };
+  const ctx: GatewayContext = { config, auth, hub, recovery, logger, metrics };
+  const sessions = new SessionRegistry(config.heartbeatTimeout, config.heartbeatInterval);
   let draining = false;
   void (async () => {
     for await (const status of nc.status()) {
@@ -138,16 +131,11 @@ export async function startGateway(
     const address = answer.address;
     socket.once("close", () => gate.release(address));
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new Session(
-        ws,
-        socket,
-        ctx,
-        address,
-        forwardedHeaders(req, config.forwardHeaders),
-        forget,
-      );
+      const client = new WsClientSocket(ws, socket, config.compression);
+      const headers = forwardedHeaders(req, config.forwardHeaders);
+      const session = new Session(client, ctx, address, headers, sessions.forget);
+      client.listen(session);
       sessions.add(session);
-      heartbeat.add(session);
     });
   });
   server.on("clientError", (_err, socket) => socket.destroy());
@@ -155,7 +143,7 @@ export async function startGateway(
   try {
     await listen(server, config.port, config.host, "");
   } catch (err) {
-    heartbeat.stop();
+    sessions.stopHeartbeats();
     auth.close();
     hub.close();
     await nc.close().catch(() => undefined);
@@ -170,7 +158,7 @@ export async function startGateway(
       await listen(metricsServer, config.metricsPort, config.metricsHost, " (metrics)");
     } catch (err) {
       server.close();
-      heartbeat.stop();
+      sessions.stopHeartbeats();
       auth.close();
       hub.close();
       await nc.close().catch(() => undefined);
@@ -208,10 +196,10 @@ export async function startGateway(
     drain() {
       drained ??= (async () => {
         draining = true;
-        heartbeat.stop();
+        sessions.stopHeartbeats();
         logger.info({ sessions: sessions.size, window: config.drainWindow }, "draining");
         // Spread the reconnects over the window so the other gateways are not hit all at once.
-        const all = [...sessions];
+        const all = sessions.all();
         const step = all.length > 1 ? config.drainWindow / all.length : 0;
         for (let i = 0; i < all.length && !closed; i++) {
           all[i]?.fail("DRAINING", "the gateway is restarting; reconnect");
@@ -230,8 +218,8 @@ export async function startGateway(
       // Also cuts a drain short: the sessions it has not reached yet are closed now with 1001.
       closed ??= (async () => {
         draining = true;
-        heartbeat.stop();
-        for (const session of [...sessions]) session.close(CloseCode.GoingAway, "gateway closing");
+        sessions.stopHeartbeats();
+        for (const session of sessions.all()) session.close(CloseCode.GoingAway, "gateway closing");
         hub.close();
         auth.close();
         await stopServer();

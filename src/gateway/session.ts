@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
-import type { Duplex } from "node:stream";
-import type { WebSocket } from "ws";
 import {
   type AuthAccepted,
   type AuthFrame,
+  type AuthRequest,
   decodeClientFrame,
   ErrorCode,
   type ErrorCodeName,
@@ -13,48 +12,49 @@ import {
   userChannel,
 } from "../protocol/index.js";
 import type { ChannelMember } from "./channel-hub.js";
-import { closeReason } from "./close-reason.js";
+import type { ClientSocket, ClientSocketEvents } from "./client-socket.js";
 import { FrameBudget } from "./frame-budget.js";
 import type { GatewayContext } from "./gateway-context.js";
 import type { Beating } from "./heartbeat.js";
 import { OutboundFrame } from "./outbound-frame.js";
 import type { ChannelReplay } from "./recovery.js";
 import { Replay, type ReplayOutlet, ReplayStalled } from "./replay.js";
+import { TokenExpiry, type TokenExpiryEvents } from "./token-expiry.js";
 
-type State = "awaiting_auth" | "authenticating" | "ready" | "closed";
+/**
+ * awaiting_auth → authenticating → joining (subscribing; live frames wait) → replaying (`ready`
+ * sent, missed messages follow; live frames still wait) → ready → closed.
+ */
+export type SessionState = "awaiting_auth" | "authenticating" | "joining" | "replaying" | "ready" | "closed";
 
 const PING = OutboundFrame.of({ type: "ping" });
 const PONG = OutboundFrame.of({ type: "pong" });
-const MAX_TIMER_MS = 2_000_000_000;
 /** Connection ids: unique across restarts by a per-process tag, then a counter (no random per socket). */
 const PROCESS_TAG = randomBytes(3).toString("hex");
 let connectionCounter = 0;
 
 /**
- * One client connection: awaiting_auth -> authenticating -> ready -> closed. Every frame is
- * validated; every failure sends an error frame (while the socket can carry it) and closes with
- * the code the protocol assigns to it.
+ * One client connection as a state machine over a `ClientSocket`. Every frame is validated; every
+ * failure sends an error frame (while the socket can carry it) and closes with the code the
+ * protocol assigns to it. Nothing the client sends can throw past the session: its own exceptions
+ * close it with 1011.
  */
-export class Session implements ChannelMember, Beating, ReplayOutlet {
+export class Session implements ChannelMember, Beating, ReplayOutlet, ClientSocketEvents, TokenExpiryEvents {
   readonly id = `c-${PROCESS_TAG}${(++connectionCounter).toString(36)}`;
   heartbeatSlot = 0;
-  private state: State = "awaiting_auth";
+  private stateValue: SessionState = "awaiting_auth";
   user: string | undefined;
   private channels: string[] = [];
-  private expiresAt: number | undefined;
   /** Last time the client sent anything (heartbeat bookkeeping). */
   lastSeen = Date.now();
-  private timer: NodeJS.Timeout | undefined;
-  /** From joining until live delivery takes over: live frames wait in it while history is replayed. */
+  private authTimer: NodeJS.Timeout | undefined;
+  /** While joining and replaying: live frames wait in it. */
   private replay: Replay | null = null;
   private readonly budget: FrameBudget;
-  /** `asked` once `token_expiring` went out; one `refresh` may then be in flight at a time. */
-  private refreshing: "no" | "asked" | "in_flight" = "no";
+  private readonly token: TokenExpiry;
 
   constructor(
-    private readonly ws: WebSocket,
-    /** The upgraded TCP socket under `ws`: hot-path frames are written to it pre-framed. */
-    private readonly socket: Duplex,
+    private readonly socket: ClientSocket,
     private readonly ctx: GatewayContext,
     /** The client's address (behind a trusted proxy, from X-Forwarded-For). */
     readonly remoteAddress: string,
@@ -63,44 +63,43 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
   ) {
     ctx.metrics.connections.inc();
     this.budget = new FrameBudget(ctx.config.clientFrameRate, ctx.config.clientFrameBurst);
-    this.timer = setTimeout(onAuthTimeout, ctx.config.authTimeout, this);
-    // Module-level listeners that find the session on the socket: no closures per connection.
-    (ws as SessionSocket)[SESSION] = this;
-    ws.on("message", onSocketMessage);
-    ws.on("close", onSocketClose);
-    ws.on("error", onSocketError);
+    this.token = new TokenExpiry(ctx.config.refreshBefore, this);
+    this.authTimer = setTimeout(onAuthTimeout, ctx.config.authTimeout, this);
   }
 
+  get state(): SessionState {
+    return this.stateValue;
+  }
+
+  /** Ready for heartbeats: `ready` went out (a replay may still be running). */
   get isReady(): boolean {
-    return this.state === "ready";
+    return this.stateValue === "ready" || this.stateValue === "replaying";
   }
 
   get isOpen(): boolean {
-    return this.state !== "closed";
+    return this.stateValue !== "closed";
   }
 
   // ---- frames from the client ----
 
   onFrame(data: Buffer, isBinary: boolean): void {
-    if (this.state === "closed") return;
+    if (!this.isOpen) return;
     this.lastSeen = Date.now();
     if (!this.budget.take(this.lastSeen)) return this.fail("RATE_LIMITED", "too many frames; slow down");
     const decoded = decodeClientFrame(data, isBinary);
     if (!decoded.ok) return this.fail(decoded.code, decoded.message);
     const frame = decoded.frame;
     if (frame.type === "auth") {
-      if (this.state !== "awaiting_auth")
+      if (this.stateValue !== "awaiting_auth")
         return this.fail("ALREADY_AUTHENTICATED", "this connection has already sent auth");
       this.authenticate(frame).catch((err: unknown) => this.internalError(err, "authenticating"));
       return;
     }
-    if (this.state !== "ready") return this.fail("NOT_AUTHENTICATED", `${frame.type} before authentication`);
+    if (!this.isReady) return this.fail("NOT_AUTHENTICATED", `${frame.type} before authentication`);
     if (frame.type === "ping") this.send(PONG);
     else if (frame.type === "refresh") {
-      // Only an answer to token_expiring, one at a time: a refresh costs the backend a request.
-      if (this.refreshing !== "asked")
+      if (!this.token.takeRefresh())
         return this.fail("RATE_LIMITED", "refresh is only expected after token_expiring, one at a time");
-      this.refreshing = "in_flight";
       this.refresh(frame.token).catch((err: unknown) => this.internalError(err, "refreshing"));
     }
     // pong: lastSeen is all it is for
@@ -108,21 +107,27 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
 
   // ---- auth (steps 2 to 4) ----
 
-  private async authenticate(frame: AuthFrame): Promise<void> {
-    this.state = "authenticating";
-    clearTimeout(this.timer);
-    const outcome = await this.ctx.auth.authenticate({
-      kind: "connect",
-      token: frame.token,
+  private authRequest(kind: AuthRequest["kind"], token: string): AuthRequest {
+    const request: AuthRequest = {
+      kind,
+      token,
       connection: this.id,
       gateway: this.ctx.config.gatewayId,
       remoteAddress: this.remoteAddress,
       headers: this.headers,
-    });
+    };
+    if (kind === "refresh") request.user = this.user;
+    return request;
+  }
+
+  private async authenticate(frame: AuthFrame): Promise<void> {
+    this.stateValue = "authenticating";
+    clearTimeout(this.authTimer);
+    const outcome = await this.ctx.auth.authenticate(this.authRequest("connect", frame.token));
     if (!this.isOpen) return;
     switch (outcome.kind) {
       case "accepted":
-        return this.becomeReady(outcome.reply, frame.recover);
+        return this.join(outcome.reply, frame.recover);
       case "refused":
         return this.fail("AUTH_REFUSED", outcome.message, outcome.code);
       case "overloaded":
@@ -134,8 +139,10 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
     }
   }
 
-  private async becomeReady(reply: AuthAccepted, recover: RecoverRequest | undefined): Promise<void> {
+  /** Subscribes to the granted channels, sends `ready`, replays what was missed, then goes live. */
+  private async join(reply: AuthAccepted, recover: RecoverRequest | undefined): Promise<void> {
     const { hub, recovery, config, logger } = this.ctx;
+    this.stateValue = "joining";
     this.user = reply.user;
     // The schema already checked the alphabet; building the names checks it again, in one place.
     this.channels = [userChannel(reply.user), ...new Set((reply.channels ?? []).map(sharedChannel))];
@@ -170,11 +177,11 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
       }
       if (!this.isOpen) return recovery.discard(replays);
     }
-    // Only now do heartbeats, refreshes and live writes start, so nothing ever precedes `ready`.
-    this.state = "ready";
+    // Only now do heartbeats, refreshes and writes start, so nothing ever precedes `ready`.
+    this.stateValue = "replaying";
     this.ctx.metrics.authenticated.inc();
     this.send(OutboundFrame.of(ready));
-    this.scheduleExpiry(ready.expiresAt);
+    this.token.start(ready.expiresAt);
     try {
       await replay.run(replays);
     } catch (err) {
@@ -182,70 +189,40 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
       logger.error({ connection: this.id, err: (err as Error).message }, "history read failed");
       return this.fail("BACKEND_UNAVAILABLE", "history is not reachable right now; try again later");
     }
-    if (this.replay === replay) this.replay = null;
+    if (this.replay !== replay || !this.isOpen) return;
+    this.replay = null;
+    this.stateValue = "ready";
   }
 
   /** Replay writes: whatever the socket holds (the replay paces itself), resolved once taken. */
   writeReplayed(frame: OutboundFrame): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.ws.readyState !== this.ws.OPEN) return resolve();
-      if (this.ctx.config.compression)
-        this.ws.send(frame.payload, { binary: false, compress: true }, () => resolve());
-      else this.socket.write(frame.wire, () => resolve());
-    });
+    return new Promise((resolve) => this.socket.send(frame, resolve));
   }
 
   private async refresh(token: string): Promise<void> {
-    const outcome = await this.ctx.auth.authenticate({
-      kind: "refresh",
-      token,
-      connection: this.id,
-      gateway: this.ctx.config.gatewayId,
-      remoteAddress: this.remoteAddress,
-      headers: this.headers,
-      user: this.user,
-    });
-    if (this.state !== "ready") return;
-    this.refreshing = "asked";
+    const outcome = await this.ctx.auth.authenticate(this.authRequest("refresh", token));
+    if (!this.isReady) return;
     if (outcome.kind === "refused") return this.fail("REFRESH_REFUSED", outcome.message, outcome.code);
     if (outcome.kind !== "accepted") {
       // The connection lives on until expiry; the client may send another refresh meanwhile.
+      this.token.refreshFailed();
       this.ctx.logger.warn({ connection: this.id, outcome: outcome.kind }, "token refresh not answered");
       return;
     }
-    this.refreshing = "no";
-    this.scheduleExpiry(outcome.reply.expiresAt);
-    const refreshed =
-      outcome.reply.expiresAt === undefined
-        ? { type: "refreshed" }
-        : { type: "refreshed", expiresAt: outcome.reply.expiresAt };
-    this.send(OutboundFrame.of(refreshed));
+    const { expiresAt } = outcome.reply;
+    this.token.refreshed(expiresAt);
+    if (this.isOpen)
+      this.send(
+        OutboundFrame.of(expiresAt === undefined ? { type: "refreshed" } : { type: "refreshed", expiresAt }),
+      );
   }
 
-  /** Asks for a refresh `refreshBefore` ms ahead of expiry, and closes with 4410 at expiry. */
-  private scheduleExpiry(expiresAt: number | undefined): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.expiresAt = expiresAt;
-    if (expiresAt === undefined) return;
-    const now = Date.now();
-    const askAt = expiresAt - this.ctx.config.refreshBefore;
-    if (now >= expiresAt) return this.fail("TOKEN_EXPIRED", "the token has expired");
-    if (now < askAt) {
-      this.timer = setTimeout(onAskRefresh, Math.min(askAt - now, MAX_TIMER_MS), this);
-    } else {
-      this.askRefresh();
-    }
+  askRefresh(expiresAt: number): void {
+    if (this.isReady) this.send(OutboundFrame.of({ type: "token_expiring", expiresAt }));
   }
 
-  askRefresh(): void {
-    const expiresAt = this.expiresAt;
-    if (expiresAt === undefined || this.state !== "ready") return;
-    const left = expiresAt - Date.now();
-    if (left > this.ctx.config.refreshBefore) return this.scheduleExpiry(expiresAt); // timer was capped
-    if (this.refreshing === "no") this.refreshing = "asked";
-    this.send(OutboundFrame.of({ type: "token_expiring", expiresAt }));
-    this.timer = setTimeout(onExpired, Math.max(0, left), this);
+  expired(): void {
+    this.fail("TOKEN_EXPIRED", "the token has expired");
   }
 
   // ---- frames to the client ----
@@ -257,27 +234,17 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
         this.fail("SLOW_CONSUMER", "too many live messages waited during recovery");
       return;
     }
-    if (this.state === "ready") this.write(frame);
+    if (this.isReady) this.send(frame);
   }
 
-  /**
-   * Writes a frame unless the socket's outbound buffer is over the limit: then it is cut off. With
-   * compression off (the default) the shared, pre-framed bytes go straight to the TCP socket; `ws`
-   * writes whole frames synchronously then, so the two never interleave.
-   */
-  private write(frame: OutboundFrame): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    if (this.socket.writableLength + frame.payload.length > this.ctx.config.maxBufferedBytes) {
+  /** Writes a frame unless the socket's outbound queue is over the limit: then it is cut off. */
+  send(frame: OutboundFrame): void {
+    if (!this.isOpen) return;
+    if (this.socket.bufferedBytes + frame.payload.length > this.ctx.config.maxBufferedBytes) {
       this.fail("SLOW_CONSUMER", "the client reads too slowly");
       return;
     }
-    if (this.ctx.config.compression) this.ws.send(frame.payload, { binary: false, compress: true });
-    else this.socket.write(frame.wire);
-  }
-
-  send(frame: OutboundFrame): void {
-    if (this.state === "closed") return;
-    this.write(frame);
+    this.socket.send(frame);
   }
 
   ping(): void {
@@ -287,15 +254,15 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
   // ---- closing ----
 
   /**
-   * Sends an error frame (if the socket is still open) and closes with the code for `code`. The
-   * message may quote outside input (briefly, through `quote`); the close reason never does: it is
-   * the fixed error code.
+   * Sends an error frame and closes with the code for `code`. The message may quote outside input
+   * (briefly, through `quote`); the close reason never does: it is the fixed error code.
    */
   fail(code: ErrorCodeName, message: string, reason?: string): void {
-    if (this.state === "closed") return;
+    if (!this.isOpen) return;
     const frame: Record<string, string> = { type: "error", code, message };
     if (reason !== undefined) frame.reason = reason;
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame));
+    // past the outbound limit too: the error is what the client must still learn
+    this.socket.send(OutboundFrame.of(frame));
     this.close(ErrorCode[code], code);
     this.ctx.logger.info({ connection: this.id, user: this.user, code }, message.slice(0, 200));
   }
@@ -310,31 +277,24 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
     try {
       this.fail("INTERNAL", "internal error");
     } catch {
-      // The socket is beyond saving: make sure it goes and the session forgets it.
-      this.ws.terminate();
-      this.onClose();
+      this.onClose(); // the socket is beyond saving: at least the session lets go of everything
     }
   }
 
-  /** Closes with a fixed, short reason (cut to the 123 bytes a close frame allows). */
+  /** Closes with a fixed, short reason. */
   close(code: number, reason: string): void {
-    if (this.state === "closed") return;
+    if (!this.isOpen) return;
     this.ctx.metrics.closes.inc({ code: String(code) });
-    this.ws.close(code, closeReason(reason));
     this.onClose();
-    // a peer that never answers the close handshake is not waited for
-    setTimeout(terminate, 5000, this.ws).unref();
-  }
-
-  socketError(err: Error): void {
-    this.ctx.logger.debug({ connection: this.id, err: err.message }, "socket error");
+    this.socket.close(code, reason);
   }
 
   onClose(): void {
-    if (this.state === "closed") return;
-    const wasReady = this.state === "ready";
-    this.state = "closed";
-    clearTimeout(this.timer);
+    if (!this.isOpen) return;
+    const wasReady = this.isReady;
+    this.stateValue = "closed";
+    clearTimeout(this.authTimer);
+    this.token.stop();
     this.replay?.cancel();
     this.replay = null;
     for (const channel of this.channels) this.ctx.hub.leave(channel, this);
@@ -344,50 +304,11 @@ export class Session implements ChannelMember, Beating, ReplayOutlet {
   }
 }
 
-const SESSION = Symbol("herald.session");
-type SessionSocket = WebSocket & { [SESSION]?: Session };
-
-/** Socket events reach the session only through these guards: nothing one socket does throws past them. */
-function onSocketMessage(this: SessionSocket, data: Buffer, isBinary: boolean): void {
-  const session = this[SESSION];
+/** The auth timer's callback takes the session as an argument: no closure per connection. */
+function onAuthTimeout(session: Session): void {
   try {
-    session?.onFrame(data, isBinary);
+    session.fail("AUTH_TIMEOUT", "no auth frame in time");
   } catch (err) {
-    session?.internalError(err, "handling a frame");
+    session.internalError(err, "timing out auth");
   }
-}
-
-function onSocketClose(this: SessionSocket): void {
-  const session = this[SESSION];
-  try {
-    session?.onClose();
-  } catch (err) {
-    session?.internalError(err, "closing");
-  }
-}
-
-function onSocketError(this: SessionSocket, err: Error): void {
-  this[SESSION]?.socketError(err);
-}
-
-/** Timer callbacks take the session as an argument: no closure per connection, and each is guarded. */
-function guarded(run: (session: Session) => void, during: string) {
-  return (session: Session) => {
-    try {
-      run(session);
-    } catch (err) {
-      session.internalError(err, during);
-    }
-  };
-}
-
-const onAuthTimeout = guarded((s) => s.fail("AUTH_TIMEOUT", "no auth frame in time"), "timing out auth");
-const onAskRefresh = guarded((s) => s.askRefresh(), "asking for a refresh");
-const onExpired = guarded(
-  (s) => s.fail("TOKEN_EXPIRED", "the token expired before it was refreshed"),
-  "expiring the token",
-);
-
-function terminate(ws: WebSocket): void {
-  ws.terminate();
 }

@@ -1,0 +1,22 @@
+import type { OutboundFrame } from "./outbound-frame.js";
+
+/**
+ * What a session does to its client's connection, and nothing more: so a session can be driven in
+ * a unit test without a network, and the transport (`ws` today) stays behind this seam.
+ */
+export interface ClientSocket {
+  /** Queues a frame; `taken` runs once the network has it, or at once when the socket is closed. */
+  send(frame: OutboundFrame, taken?: () => void): void;
+  /** Bytes queued for the client and not yet on the network, compression queue included. */
+  readonly bufferedBytes: number;
+  /** Closes with a code and a short fixed reason; a peer that never answers is cut off later. */
+  close(code: number, reason: string): void;
+}
+
+/** What a client socket reports to the session it carries. */
+export interface ClientSocketEvents {
+  onFrame(data: Buffer, isBinary: boolean): void;
+  onClose(): void;
+  /** An exception escaped the session's handling of an event: that connection ends with 1011. */
+  internalError(err: unknown, during: string): void;
+}

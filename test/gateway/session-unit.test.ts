@@ -1,0 +1,172 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { AuthOutcome } from "../../src/gateway/auth-client.js";
+import type { ClientSocket } from "../../src/gateway/client-socket.js";
+import { type GatewayConfig, loadGatewayConfig } from "../../src/gateway/config.js";
+import type { GatewayContext } from "../../src/gateway/gateway-context.js";
+import { createLogger } from "../../src/gateway/logger.js";
+import { GatewayMetrics } from "../../src/gateway/metrics.js";
+import { OutboundFrame } from "../../src/gateway/outbound-frame.js";
+import { Session } from "../../src/gateway/session.js";
+import type { AuthRequest } from "../../src/protocol/index.js";
+
+/**
+ * The session as a state machine, without a network: a socket that records what the session does
+ * to it, and stand-ins for the backend and NATS whose answers each test sets. What crosses a real
+ * network is tested against a real gateway elsewhere; this is the logic between.
+ */
+class RecordingSocket implements ClientSocket {
+  readonly sent: Record<string, unknown>[] = [];
+  closed: { code: number; reason: string } | undefined;
+  bufferedBytes = 0;
+  send(frame: OutboundFrame, taken?: () => void): void {
+    this.sent.push(JSON.parse(frame.payload.toString()) as Record<string, unknown>);
+    taken?.();
+  }
+  close(code: number, reason: string): void {
+    this.closed = { code, reason };
+  }
+  types(): unknown[] {
+    return this.sent.map((f) => f.type);
+  }
+}
+
+const sessions: Session[] = [];
+afterEach(() => {
+  for (const s of sessions.splice(0)) s.close(1000, "test over");
+});
+
+function setup(
+  answer: (request: AuthRequest) => Promise<AuthOutcome> = async (r) => ({
+    kind: "accepted",
+    reply: { ok: true, user: r.token },
+  }),
+  overrides: Partial<GatewayConfig> = {},
+) {
+  const socket = new RecordingSocket();
+  const joins: { channel: string; done: () => void }[] = [];
+  const left: string[] = [];
+  let closedCount = 0;
+  const ctx: GatewayContext = {
+    config: loadGatewayConfig({ overrides: { history: false, ...overrides } }),
+    auth: { authenticate: answer },
+    hub: {
+      join: (channel) => new Promise((resolve) => joins.push({ channel, done: () => resolve(undefined) })),
+      leave: (channel) => void left.push(channel),
+    },
+    recovery: undefined,
+    logger: createLogger("silent", "unit"),
+    metrics: new GatewayMetrics(false),
+  };
+  const session = new Session(socket, ctx, "198.51.100.1", {}, () => closedCount++);
+  sessions.push(session);
+  const frame = (value: unknown) => session.onFrame(Buffer.from(JSON.stringify(value)), false);
+  const joinAll = async () => {
+    await until(() => joins.length > 0);
+    for (const j of joins.splice(0)) j.done();
+    await until(() => session.isReady || !session.isOpen);
+  };
+  return { socket, session, frame, joinAll, left, closedCount: () => closedCount };
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 1));
+  expect(condition()).toBe(true);
+}
+
+describe("session state machine", () => {
+  it("goes awaiting_auth → authenticating → joining → ready, and delivers", async () => {
+    const { socket, session, frame, joinAll } = setup();
+    expect(session.state).toBe("awaiting_auth");
+    frame({ type: "auth", token: "ann" });
+    expect(session.state).toBe("authenticating");
+    await until(() => session.state === "joining");
+    await joinAll();
+    expect(session.state).toBe("ready");
+    expect(socket.sent[0]).toMatchObject({ type: "ready", user: "ann", channels: ["user.ann"] });
+    session.deliver("user.ann", OutboundFrame.of({ type: "message", channel: "user.ann", data: 1 }));
+    expect(socket.types()).toEqual(["ready", "message"]);
+  });
+
+  it("holds live frames that arrive while joining until after ready", async () => {
+    const { socket, session, frame, joinAll } = setup();
+    frame({ type: "auth", token: "bo" });
+    await until(() => session.state === "joining");
+    session.deliver("user.bo", OutboundFrame.of({ type: "message", channel: "user.bo", data: "early" }));
+    expect(socket.sent).toHaveLength(0);
+    await joinAll();
+    await until(() => socket.sent.length === 2);
+    expect(socket.types()).toEqual(["ready", "message"]);
+  });
+
+  it("refuses frames before auth with NOT_AUTHENTICATED and a fixed close reason", () => {
+    const { socket, frame } = setup();
+    frame({ type: "ping" });
+    expect(socket.sent[0]).toMatchObject({ type: "error", code: "NOT_AUTHENTICATED" });
+    expect(socket.closed).toEqual({ code: 4403, reason: "NOT_AUTHENTICATED" });
+  });
+
+  it("closes with 1011 INTERNAL when its own handling throws, and lets go of everything", async () => {
+    const { socket, session, frame, closedCount } = setup(async () => {
+      throw new Error("a bug");
+    });
+    frame({ type: "auth", token: "cy" });
+    await until(() => socket.closed !== undefined);
+    expect(socket.sent.at(-1)).toMatchObject({ type: "error", code: "INTERNAL" });
+    expect(socket.closed).toEqual({ code: 1011, reason: "INTERNAL" });
+    expect(session.state).toBe("closed");
+    expect(closedCount()).toBe(1);
+  });
+
+  it("cuts off a client over its frame rate with 1008", async () => {
+    const { socket, frame, joinAll } = setup(undefined, { clientFrameBurst: 3, clientFrameRate: 1 });
+    frame({ type: "auth", token: "gus" });
+    await joinAll();
+    for (let i = 0; i < 3; i++) frame({ type: "pong" });
+    expect(socket.closed?.code).toBe(1008);
+    expect(socket.sent.at(-1)).toMatchObject({ code: "RATE_LIMITED" });
+  });
+
+  it("cuts off a socket whose outbound queue is over the limit with 4429", async () => {
+    const { socket, session, frame, joinAll } = setup(undefined, { maxBufferedBytes: 2048 });
+    frame({ type: "auth", token: "di" });
+    await joinAll();
+    socket.bufferedBytes = 2040;
+    session.deliver(
+      "user.di",
+      OutboundFrame.of({ type: "message", channel: "user.di", data: "x".repeat(100) }),
+    );
+    expect(socket.closed?.code).toBe(4429);
+  });
+
+  it("asks for a refresh before expiry, takes one answer, refuses a second", async () => {
+    const expiresAt = Date.now() + 60_000;
+    const { socket, session, frame, joinAll } = setup(
+      async (r) => ({
+        kind: "accepted",
+        reply: { ok: true, user: r.user ?? r.token, ...(r.kind === "connect" ? { expiresAt } : {}) },
+      }),
+      { refreshBefore: 120_000 },
+    );
+    frame({ type: "auth", token: "ed" });
+    await joinAll();
+    expect(socket.types()).toEqual(["ready", "token_expiring"]);
+    frame({ type: "refresh", token: "ed2" });
+    await until(() => socket.sent.length === 3);
+    expect(socket.sent[2]).toEqual({ type: "refreshed" });
+    frame({ type: "refresh", token: "ed3" });
+    expect(socket.closed?.code).toBe(1008);
+    expect(session.state).toBe("closed");
+  });
+
+  it("leaves every channel it joined when it closes", async () => {
+    const { session, frame, joinAll, left, closedCount } = setup(async () => ({
+      kind: "accepted",
+      reply: { ok: true, user: "fay", channels: ["news", "news", "ops"] },
+    }));
+    frame({ type: "auth", token: "fay" });
+    await joinAll();
+    session.close(1000, "bye");
+    expect(left.sort()).toEqual(["channel.news", "channel.ops", "user.fay"]);
+    expect(closedCount()).toBe(1);
+  });
+});
