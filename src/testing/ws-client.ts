@@ -1,4 +1,6 @@
+import * as v from "valibot";
 import { WebSocket } from "ws";
+import { formatIssues, ServerFrame } from "../protocol/index.js";
 
 export interface ReceivedFrame {
   readonly type: string;
@@ -12,10 +14,14 @@ export interface CloseInfo {
 
 /**
  * A raw protocol client for tests: a real `ws` socket that records every frame, so a test can
- * await the next frame of a type or the close, with a timeout instead of a hang.
+ * await the next frame of a type or the close, with a timeout instead of a hang. Every frame the
+ * gateway sends is checked against the protocol's server-frame schema: one outside it fails the
+ * test at the next wait.
  */
 export class TestClient {
   readonly frames: ReceivedFrame[] = [];
+  /** Frames the gateway sent that break the protocol (should stay empty). */
+  readonly violations: string[] = [];
   private readonly waiters: Array<() => void> = [];
   private closeInfo: CloseInfo | undefined;
   private cursor = 0;
@@ -29,6 +35,8 @@ export class TestClient {
       } catch {
         frame = { type: "<not json>", text };
       }
+      const checked = v.safeParse(ServerFrame, frame);
+      if (!checked.success) this.violations.push(`${text.slice(0, 200)}: ${formatIssues(checked.issues)}`);
       this.frames.push(frame);
       this.wake();
     });
@@ -75,6 +83,7 @@ export class TestClient {
   async next(type?: string, timeoutMs = 5000): Promise<ReceivedFrame> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      this.checkProtocol();
       while (this.cursor < this.frames.length) {
         const frame = this.frames[this.cursor++]!;
         if (type === undefined ? frame.type !== "ping" : frame.type === type) return frame;
@@ -99,6 +108,7 @@ export class TestClient {
       if (!(await this.wait(deadline)))
         throw new Error(`only ${this.messages().length} of ${count} messages within ${timeoutMs} ms`);
     }
+    this.checkProtocol();
     return this.messages();
   }
 
@@ -107,12 +117,18 @@ export class TestClient {
     while (!this.closeInfo) {
       if (!(await this.wait(deadline))) throw new Error(`socket not closed within ${timeoutMs} ms`);
     }
+    this.checkProtocol();
     return this.closeInfo;
   }
 
   close(): void {
     if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING)
       this.socket.terminate();
+  }
+
+  private checkProtocol(): void {
+    if (this.violations.length > 0)
+      throw new Error(`the gateway sent a frame outside the protocol: ${this.violations[0]}`);
   }
 
   private wait(deadline: number): Promise<boolean> {
