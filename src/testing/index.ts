@@ -5,3 +5,4 @@ export { type NatsServer, type NatsServerOptions, startNats } from "./nats-serve
 export { startTcpBalancer, type TcpBalancer } from "./tcp-balancer.js";
 export { waitUntil } from "./wait-until.js";
 export { type CloseInfo, type ReceivedFrame, TestClient } from "./ws-client.js";
+export { type RawBackend, startRawBackend } from "./raw-backend.js";

@@ -1,8 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { RunningGateway } from "../../src/gateway/index.js";
+import { describe, expect } from "vitest";
 import { CloseCode } from "../../src/protocol/index.js";
-import { type NatsServer, startNats, startTestGateway, TestClient } from "../../src/testing/index.js";
-import { type RawBackend, startRawBackend } from "./hostile-backend.js";
+import type { TestClient } from "../../src/testing/index.js";
+import { test } from "../fixtures.js";
 
 /**
  * Input that once ended the whole process: client and backend text that, quoted in a close reason,
@@ -10,41 +9,12 @@ import { type RawBackend, startRawBackend } from "./hostile-backend.js";
  * fixed reason, while the gateway keeps serving everyone else.
  */
 describe("input that must not crash the gateway", () => {
-  let nats: NatsServer;
-  let backend: RawBackend;
-  let gateway: RunningGateway;
-  const clients: TestClient[] = [];
+  // refreshBefore above the token lifetime: token_expiring follows ready at once
+  test.scoped({ gatewayOptions: { refreshBefore: 3_600_000 } });
 
-  beforeAll(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await startRawBackend(nats.url);
-    // refreshBefore above the token lifetime: token_expiring follows ready at once.
-    gateway = await startTestGateway(nats, {
-      history: true,
-      historyStorage: "memory",
-      refreshBefore: 3_600_000,
-    });
-  });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.close();
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
-
-  async function open(): Promise<TestClient> {
-    const c = await TestClient.open(gateway.url);
-    clients.push(c);
-    return c;
-  }
-
-  /** After each hostile case: a fresh user still connects and gets a message. */
-  async function gatewayStillServes(): Promise<void> {
-    const c = await TestClient.ready(gateway.url, "bystander");
-    clients.push(c);
-    expect(c.frames[0]).toMatchObject({ type: "ready", user: "bystander" });
+  /** After each hostile case: a fresh user still connects. */
+  async function stillServes(client: (token: string) => Promise<TestClient>): Promise<void> {
+    expect((await client("bystander")).frames[0]).toMatchObject({ type: "ready", user: "bystander" });
   }
 
   function expectShortReason(reason: string): void {
@@ -52,8 +22,11 @@ describe("input that must not crash the gateway", () => {
     expect(reason).toMatch(/^[A-Z_]*$/);
   }
 
-  it("closes 4400 on a frame type of 40 euro signs, with a fixed close reason", async () => {
-    const c = await open();
+  test("closes 4400 on a frame type of 40 euro signs, with a fixed close reason", async ({
+    socket,
+    client,
+  }) => {
+    const c = await socket();
     c.send(`{"type":"${"€".repeat(40)}"}`);
     const error = await c.next("error");
     expect(error).toMatchObject({ code: "UNKNOWN_TYPE" });
@@ -61,59 +34,61 @@ describe("input that must not crash the gateway", () => {
     const closed = await c.waitClose();
     expect(closed.code).toBe(CloseCode.InvalidFrame);
     expectShortReason(closed.reason);
-    await gatewayStillServes();
+    await stillServes(client);
   });
 
-  it("closes 4400 on a non-ASCII key in recover.since", async () => {
-    const c = await open();
+  test("closes 4400 on a non-ASCII key in recover.since", async ({ socket, client }) => {
+    const c = await socket();
     c.send({ type: "auth", token: "x", recover: { epoch: "1", since: { ["€".repeat(300)]: 1 } } });
     expect(await c.next("error")).toMatchObject({ code: "INVALID_FRAME" });
     const closed = await c.waitClose();
     expect(closed.code).toBe(CloseCode.InvalidFrame);
     expectShortReason(closed.reason);
-    await gatewayStillServes();
+    await stillServes(client);
   });
 
-  it("passes a backend refusal of 45 Japanese characters in the error frame, not the close reason", async () => {
+  test("passes a backend refusal of 45 Japanese characters in the error frame, not the close reason", async ({
+    socket,
+    client,
+    backend,
+  }) => {
     const message = "このトークンは無効です。".repeat(4).slice(0, 45);
     backend.replies.set("jp", JSON.stringify({ ok: false, error: { code: "invalid_token", message } }));
-    const c = await open();
+    const c = await socket();
     c.send({ type: "auth", token: "jp" });
     expect(await c.next("error")).toMatchObject({ code: "AUTH_REFUSED", message, reason: "invalid_token" });
     const closed = await c.waitClose();
     expect(closed.code).toBe(CloseCode.AuthRefused);
     expectShortReason(closed.reason);
-    await gatewayStillServes();
+    await stillServes(client);
   });
 
-  it("survives a non-ASCII refresh refusal", async () => {
+  test("survives a non-ASCII refresh refusal", async ({ client, backend }) => {
     backend.replies.set(
       "refresh:new-jp",
       JSON.stringify({ ok: false, error: { code: "revoked", message: "取り消されました".repeat(20) } }),
     );
-    const c = await TestClient.ready(gateway.url, "refresher");
-    clients.push(c);
+    const c = await client("refresher");
     await c.next("token_expiring");
     c.send({ type: "refresh", token: "new-jp" });
     expect(await c.next("error")).toMatchObject({ code: "REFRESH_REFUSED", reason: "revoked" });
     const closed = await c.waitClose();
     expect(closed.code).toBe(CloseCode.AuthRefused);
     expectShortReason(closed.reason);
-    await gatewayStillServes();
+    await stillServes(client);
   });
 
-  it("refuses since: 1e308 with 4400, not a retryable 1013", async () => {
-    const c = await open();
+  test("refuses since: 1e308 with 4400, not a retryable 1013", async ({ socket }) => {
+    const c = await socket();
     c.send(`{"type":"auth","token":"big","recover":{"epoch":"1","since":{"user.big":1e308}}}`);
     expect(await c.next("error")).toMatchObject({ code: "INVALID_FRAME" });
     expect((await c.waitClose()).code).toBe(CloseCode.InvalidFrame);
   });
 
-  it("quotes a 15 KB invalid value only briefly in the error frame", async () => {
-    const c = await open();
-    const huge = "A".repeat(15_000);
+  test("quotes a 15 KB invalid value only briefly in the error frame", async ({ socket }) => {
+    const c = await socket();
     // Under --max-frame-bytes (16 KiB by default) so it reaches the schema.
-    c.send({ type: "auth", token: "t", recover: { epoch: "1", since: { [huge]: 1 } } });
+    c.send({ type: "auth", token: "t", recover: { epoch: "1", since: { ["A".repeat(15_000)]: 1 } } });
     const error = await c.next("error");
     expect(error).toMatchObject({ code: "INVALID_FRAME" });
     expect(String(error.message).length).toBeLessThan(300);

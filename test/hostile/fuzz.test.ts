@@ -7,12 +7,13 @@ import {
   freePort,
   type GatewayProcess,
   type NatsServer,
+  type RawBackend,
   startGatewayProcess,
   startNats,
+  startRawBackend,
   TestClient,
 } from "../../src/testing/index.js";
 import { nextFuzzFrame, type Random, seededRandom, textFrame, upgradeRequest } from "./frame-fuzzer.js";
-import { type RawBackend, startRawBackend } from "./hostile-backend.js";
 
 const TARGET_FRAMES = 100_000;
 const TIME_LIMIT_MS = 60_000;

@@ -1,8 +1,14 @@
 import { type Socket, connect as tcpConnect } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningGateway } from "../../src/gateway/index.js";
-import { type NatsServer, startNats, startTestGateway, TestClient } from "../../src/testing/index.js";
-import { type RawBackend, startRawBackend } from "./hostile-backend.js";
+import {
+  type NatsServer,
+  type RawBackend,
+  startNats,
+  startRawBackend,
+  startTestGateway,
+  TestClient,
+} from "../../src/testing/index.js";
 
 /** What is refused at the HTTP upgrade, before any WebSocket work: origins, connection counts, slowloris. */
 describe("upgrade limits", () => {

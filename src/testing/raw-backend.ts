@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import type { AuthRequest } from "../../src/protocol/index.js";
+import type { AuthRequest } from "../protocol/index.js";
 
 /**
  * A raw auth responder on real NATS that can answer whatever a hostile backend would: a token maps
