@@ -1,6 +1,6 @@
 import { rm } from "node:fs/promises";
 import type { Browser } from "playwright-core";
-import { type LocalStack, type LocalStackOptions, startLocalStack } from "../../demo/local-stack.js";
+import { type LocalStack, type LocalStackOptions, startLocalStack } from "../../src/demo/local-stack.js";
 import { type NatsServer, startNats } from "../../src/testing/nats-server.js";
 import { runCli } from "../cli/run-cli.js";
 import { launchChromium } from "./chromium.js";

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type RunningDemoApp, startDemoApp } from "../../demo/demo-app.js";
-import { TokenStore } from "../../demo/token-store.js";
+import { type RunningDemoApp, startDemoApp } from "../../src/demo/demo-app.js";
+import { TokenStore } from "../../src/demo/token-store.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
 import { type NatsServer, startNats, startTestGateway, TestClient } from "../../src/testing/index.js";
 

@@ -62,10 +62,10 @@ function parseInput(flags: Record<string, string | undefined>): StartInput {
 
 async function runStart(input: StartInput): Promise<number> {
   // Loaded here so the other commands do not pay for the gateway's and the demo's dependencies.
-  const { defaultClientBundle } = await import("../../../demo/asset-paths.js");
-  const { findNatsServer } = await import("../../../demo/embedded-nats.js");
-  const { probePort } = await import("../../../demo/ports.js");
-  const { startLocalStack } = await import("../../../demo/local-stack.js");
+  const { defaultClientBundle } = await import("../../demo/asset-paths.js");
+  const { findNatsServer } = await import("../../demo/embedded-nats.js");
+  const { probePort } = await import("../../demo/ports.js");
+  const { startLocalStack } = await import("../../demo/local-stack.js");
   const say = (line = "") => process.stdout.write(`${line}\n`);
 
   const natsBinary = input.nats?.length ? undefined : ensureNatsServer(findNatsServer, packageRoot());

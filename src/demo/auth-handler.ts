@@ -1,4 +1,4 @@
-import { type AuthHandler, accept, refuse } from "../src/backend/index.js";
+import { type AuthHandler, accept, refuse } from "../backend/index.js";
 import type { TokenStore } from "./token-store.js";
 
 /**

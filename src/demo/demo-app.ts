@@ -1,6 +1,6 @@
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { HeraldBackend, type HeraldBackendError } from "../src/backend/index.js";
+import { HeraldBackend, type HeraldBackendError } from "../backend/index.js";
 import { type ApiContext, handleApi, isApiPath } from "./api-routes.js";
 import { defaultClientBundle, defaultPublicDir } from "./asset-paths.js";
 import { demoAuthHandler } from "./auth-handler.js";

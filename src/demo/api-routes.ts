@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type HeraldBackend, isHeraldBackendError } from "../src/backend/index.js";
+import { type HeraldBackend, isHeraldBackendError } from "../backend/index.js";
 import { LoginBody, NotifyBody } from "./api-schemas.js";
 import { DEMO_USERS } from "./demo-users.js";
 import { HttpError, readJsonBody, sendJson } from "./http-json.js";

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import * as v from "valibot";
-import { formatIssues } from "../src/protocol/index.js";
+import { formatIssues } from "../protocol/index.js";
 
 /** A request the demo app answers with an error status and `{error, message}`. */
 export class HttpError extends Error {

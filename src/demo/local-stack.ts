@@ -3,8 +3,8 @@ import {
   loadGatewayConfig,
   type RunningGateway,
   startGateway,
-} from "../src/gateway/index.js";
-import { DEFAULT_PREFIX } from "../src/protocol/index.js";
+} from "../gateway/index.js";
+import { DEFAULT_PREFIX } from "../protocol/index.js";
 import { type RunningDemoApp, startDemoApp } from "./demo-app.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
 import { anyFreePort } from "./ports.js";
