@@ -3,6 +3,9 @@ import { ERROR_CODE_NAMES } from "./error-codes.js";
 
 /** Frames the gateway sends to a client (JSON text frames). */
 
+/** A stream sequence as the gateway sends it: a whole number, 0 or more. */
+const Sequence = v.pipe(v.number(), v.integer(), v.minValue(0));
+
 export const ReadyFrame = v.object({
   type: v.literal("ready"),
   user: v.string(),
@@ -11,7 +14,7 @@ export const ReadyFrame = v.object({
   /** Channels this connection receives: `user.<id>` first, then the shared channels granted. */
   channels: v.array(v.string()),
   /** The gateway sends `ping` this often (ms); silence for longer means the connection is dead. */
-  heartbeat: v.number(),
+  heartbeat: v.pipe(v.number(), v.gtValue(0)),
   expiresAt: v.optional(v.number()),
   /** Identity of the history stream; sent back in `recover` so a recreated stream is noticed. */
   epoch: v.optional(v.string()),
@@ -29,9 +32,9 @@ export const MessageFrame = v.object({
   channel: v.string(),
   data: v.unknown(),
   /** Stream sequence (history on). */
-  seq: v.optional(v.number()),
+  seq: v.optional(Sequence),
   /** Sequence of the previous message on this channel, 0 for the first (history on, live only). */
-  prev: v.optional(v.number()),
+  prev: v.optional(Sequence),
 });
 
 export const ErrorFrame = v.object({
