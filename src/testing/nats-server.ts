@@ -33,7 +33,13 @@ export interface NatsServer {
   restart(): Promise<void>;
   /** Stops the process but keeps ports and store, for an outage; `start()` brings it back. */
   halt(): Promise<void>;
+  /** SIGKILL: a crash, with no goodbye to clients or cluster peers. Ports and store are kept. */
+  kill(): Promise<void>;
   start(): Promise<void>;
+  /** SIGSTOP: the process hangs (its sockets stay open, nothing answers) until `resume()`. */
+  pause(): void;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
   /** Subscriptions the server holds right now (from the monitoring endpoint `/subsz`). */
   subscriptionCount(): Promise<number>;
   /** Whether some client's subscription matches `subject` at the server right now (`/subsz?test=`). */
@@ -81,15 +87,22 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
       void waitForHealth(monitorPort, 10_000).then(resolve, reject);
     });
   };
-  const halt = async (): Promise<void> => {
+  const halt = async (signal: NodeJS.Signals = "SIGTERM"): Promise<void> => {
     const running = child;
     child = undefined;
     if (!running || running.exitCode !== null || running.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()));
-    running.kill("SIGTERM");
+    // A paused process would only take the SIGTERM once continued.
+    running.kill("SIGCONT");
+    running.kill(signal);
     const timer = setTimeout(() => running.kill("SIGKILL"), 5000);
     await exited;
     clearTimeout(timer);
+  };
+  const signal = (name: NodeJS.Signals): void => {
+    if (!child || child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`nats-server on port ${port} is not running`);
+    child.kill(name);
   };
 
   await launch();
@@ -111,8 +124,11 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
       await halt();
       await launch();
     },
-    halt,
+    halt: () => halt(),
+    kill: () => halt("SIGKILL"),
     start: launch,
+    pause: () => signal("SIGSTOP"),
+    resume: () => signal("SIGCONT"),
     async subscriptionCount() {
       const res = await fetch(`http://127.0.0.1:${monitorPort}/subsz`);
       const body = (await res.json()) as { num_subscriptions?: number };
