@@ -11,13 +11,16 @@ export type HeraldBackendErrorCode =
   | "INVALID_OPTIONS"
   /** NATS could not be reached, or the connection is closed or draining. */
   | "NOT_CONNECTED"
-  /** No JetStream stream captures the subject of a stored publish (history off, or no gateway ran yet). */
+  /**
+   * No JetStream stream stored an acknowledged publish: none captures the subject (gateways run with
+   * history off, or none has started yet), or none answered before the timeout.
+   */
   | "NO_STREAM"
   /** The payload cannot be encoded (undefined, a function, circular, a BigInt). */
   | "INVALID_PAYLOAD"
   /** NATS or JetStream rejected the publish (payload over max_payload, stream limits, permissions). */
   | "PUBLISH_FAILED"
-  /** JetStream did not acknowledge in time. */
+  /** JetStream did not acknowledge in time, retries included; publishing again with the same msgId is safe. */
   | "TIMEOUT"
   /** Reported to `onError`: an auth request that is not valid JSON or not an AuthRequest. */
   | "INVALID_REQUEST"
@@ -50,16 +53,20 @@ export class NotConnectedError extends HeraldBackendError {
 
 export class NoStreamError extends HeraldBackendError {
   override readonly name = "NoStreamError";
+  /** More about what happened (e.g. that live subscribers may have received it), or undefined. */
+  readonly detail: string | undefined;
   constructor(
     readonly subject: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; detail?: string },
   ) {
     super(
       "NO_STREAM",
-      `no JetStream stream captures ${subject}: a stored publish needs the gateway's history stream ` +
-        "(run the gateway with history on, which creates it), or use publish() for live-only delivery",
+      `no JetStream stream captures ${subject}${options?.detail ? ` (${options.detail})` : ""}: an ` +
+        "acknowledged publish needs the gateways' history stream, which a gateway with history on " +
+        "creates; for gateways run with --history false, create the backend with { history: false }",
       options,
     );
+    this.detail = options?.detail;
   }
 }
 

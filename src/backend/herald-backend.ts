@@ -10,11 +10,25 @@ import {
 } from "../protocol/index.js";
 import { type AuthHandler, type AuthResponder, type ServeAuthOptions, serveAuth } from "./auth-responder.js";
 import { HeraldBackendError, NotConnectedError } from "./errors.js";
-import { Publisher, type PublishTarget, type StoredMessage, type StoredPublishOptions } from "./publisher.js";
+import {
+  Publisher,
+  type PublishOptions,
+  type PublishResult,
+  type PublishTarget,
+  type SentMessage,
+  type StoredMessage,
+  type StoredPublishOptions,
+} from "./publisher.js";
 
 export interface HeraldBackendOptions {
   /** Subject prefix, the same as the gateway's `--prefix` (default `herald`). */
   prefix?: string;
+  /**
+   * Whether the gateways keep history (their `--history`, on by default). On: publish() waits for
+   * the history stream's acknowledgement, retrying through failovers. Off: there is no stream to
+   * acknowledge, and publish() is fire and forget (at-most-once, as delivery is then anyway).
+   */
+  history?: boolean;
   /** Default for serveAuth's `onError`; without one, problems are written to stderr. */
   onError?: (error: HeraldBackendError) => void;
 }
@@ -33,6 +47,16 @@ export interface HeraldConnectOptions extends HeraldBackendOptions {
 
 const BackendOptionsSchema = v.object({
   prefix: v.optional(SubjectPrefix, DEFAULT_PREFIX),
+  history: v.optional(v.boolean(), true),
+});
+
+const PublishOptionsSchema = v.object({
+  ack: v.optional(v.boolean()),
+  // A header value: no line breaks, or it could inject other headers.
+  msgId: v.optional(
+    v.pipe(v.string(), v.regex(/^[^\r\n]{1,256}$/, "must be 1 to 256 characters, no line breaks")),
+  ),
+  timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(600_000))),
 });
 
 const ConnectOptionsSchema = v.object({
@@ -80,7 +104,10 @@ export class HeraldBackend {
 
   /** Connects to NATS; the connection is closed by close(). */
   static async connect(options: HeraldConnectOptions): Promise<HeraldBackend> {
-    const { prefix } = parseOptions(BackendOptionsSchema, { prefix: options.prefix });
+    const { prefix, history } = parseOptions(BackendOptionsSchema, {
+      prefix: options.prefix,
+      history: options.history,
+    });
     const { servers, user, pass, token, name, timeout } = parseOptions(ConnectOptionsSchema, {
       servers: options.servers,
       user: options.user,
@@ -107,6 +134,7 @@ export class HeraldBackend {
     }
     const backend = new HeraldBackend(nc, {
       prefix,
+      history,
       ...(options.onError ? { onError: options.onError } : {}),
     });
     backend.#ownsConnection = true;
@@ -118,9 +146,13 @@ export class HeraldBackend {
     readonly connection: NatsConnection,
     options: HeraldBackendOptions = {},
   ) {
-    this.prefix = parseOptions(BackendOptionsSchema, { prefix: options.prefix }).prefix;
-    this.subjects = subjectsFor(this.prefix);
-    this.#publisher = new Publisher(connection, this.subjects);
+    const { prefix, history } = parseOptions(BackendOptionsSchema, {
+      prefix: options.prefix,
+      history: options.history,
+    });
+    this.prefix = prefix;
+    this.subjects = subjectsFor(prefix);
+    this.#publisher = new Publisher(connection, this.subjects, history);
     this.#onError = options.onError ?? writeToStderr;
   }
 
@@ -151,26 +183,47 @@ export class HeraldBackend {
     return tracked;
   }
 
-  /** Publishes to one user's personal channel (`<prefix>.user.<id>`); returns the subject. */
-  publish(userId: string, data: unknown): string {
-    return this.#publisher.publish(userId, data);
+  /**
+   * Publishes to a user's personal channel (`<prefix>.user.<id>`; a string target is a user id) or a
+   * shared one (`{ channel: name }`). With history on (the default) it resolves once the history
+   * stream stored the message, exactly once: every attempt carries one `Nats-Msg-Id` (`msgId`, or a
+   * generated one) and is retried through a stream-leader election or a NATS reconnect for up to
+   * `timeout` ms; past that it rejects, and nothing was lost silently. `{ ack: false }` is fire and
+   * forget instead: faster, and lost without an error whenever no stream stores it at that moment.
+   * Concurrent publishes may be stored in any order when retried: await each one when order matters.
+   */
+  publish(
+    target: PublishTarget,
+    data: unknown,
+    options: PublishOptions & { ack: false },
+  ): Promise<SentMessage>;
+  publish(target: PublishTarget, data: unknown, options?: PublishOptions): Promise<PublishResult>;
+  async publish(target: PublishTarget, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
+    return this.#publisher.publish(target, data, parseOptions(PublishOptionsSchema, options));
   }
 
-  /** Publishes to a shared channel (`<prefix>.channel.<name>`); returns the subject. */
-  publishToChannel(name: string, data: unknown): string {
-    return this.#publisher.publish({ channel: name }, data);
+  /** publish() to a shared channel (`<prefix>.channel.<name>`). */
+  publishToChannel(
+    name: string,
+    data: unknown,
+    options: PublishOptions & { ack: false },
+  ): Promise<SentMessage>;
+  publishToChannel(name: string, data: unknown, options?: PublishOptions): Promise<PublishResult>;
+  async publishToChannel(name: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
+    return this.publish({ channel: name }, data, options);
   }
 
   /**
-   * Publishes with a JetStream acknowledgement: resolves with the stream sequence once the gateway's
-   * history stream stored it. Rejects with NO_STREAM when no stream captures the subject.
+   * An acknowledged publish whatever the backend's `history` option: resolves with the stream
+   * sequence once the history stream stored the message. Rejects with NO_STREAM when no stream
+   * captures the subject.
    */
-  publishStored(
+  async publishStored(
     target: PublishTarget,
     data: unknown,
-    options?: StoredPublishOptions,
+    options: StoredPublishOptions = {},
   ): Promise<StoredMessage> {
-    return this.#publisher.publishStored(target, data, options);
+    return this.#publisher.publishStored(target, data, parseOptions(PublishOptionsSchema, options));
   }
 
   /** Resolves once the NATS server has received everything published so far. */
@@ -184,12 +237,14 @@ export class HeraldBackend {
 
   /**
    * Stops every auth responder (answering requests already received), flushes, and closes the
-   * connection when connect() opened it.
+   * connection when connect() opened it (at once when NATS is unreachable).
    */
   async close(): Promise<void> {
     await Promise.all([...this.#responders].map((responder) => responder.stop()));
     if (this.connection.isClosed()) return;
-    if (this.#ownsConnection) await this.connection.drain();
-    else await this.flush();
+    if (!this.#ownsConnection) return this.flush();
+    // With NATS unreachable there is nothing to drain into: close anyway. Nothing acknowledged is
+    // lost; unacknowledged publishes still buffered are.
+    await this.connection.drain().catch(() => this.connection.close());
   }
 }

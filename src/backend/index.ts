@@ -1,3 +1,4 @@
+export { DEFAULT_PUBLISH_TIMEOUT_MS } from "./acknowledged-publish.js";
 export {
   type Acceptance,
   type AuthContext,
@@ -23,7 +24,10 @@ export {
 export { HeraldBackend, type HeraldBackendOptions, type HeraldConnectOptions } from "./herald-backend.js";
 export {
   encodePayload,
+  type PublishOptions,
+  type PublishResult,
   type PublishTarget,
+  type SentMessage,
   type StoredMessage,
   type StoredPublishOptions,
 } from "./publisher.js";

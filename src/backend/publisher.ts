@@ -1,40 +1,53 @@
-import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import {
-  ClosedConnectionError,
-  DrainingConnectionError,
-  InvalidArgumentError,
-  type NatsConnection,
-  TimeoutError,
-} from "@nats-io/nats-core";
+import { ClosedConnectionError, DrainingConnectionError, type NatsConnection } from "@nats-io/nats-core";
 import type { Subjects } from "../protocol/index.js";
-import {
-  HeraldBackendError,
-  InvalidPayloadError,
-  NoStreamError,
-  NotConnectedError,
-  PublishFailedError,
-  PublishTimeoutError,
-} from "./errors.js";
+import { AcknowledgedPublisher } from "./acknowledged-publish.js";
+import { HeraldBackendError, InvalidPayloadError, NotConnectedError, PublishFailedError } from "./errors.js";
 
 /** A user id (its personal channel), or a shared channel by name. */
 export type PublishTarget = string | { readonly user: string } | { readonly channel: string };
 
-/** JetStream's acknowledgement of a stored publish. */
+/** A message the history stream acknowledged: stored once, and recoverable by clients. */
 export interface StoredMessage {
+  readonly stored: true;
   readonly subject: string;
   readonly stream: string;
   /** The stream sequence; clients see it as the message frame's `seq`. */
   readonly seq: number;
-  /** True when `msgId` was already stored within the stream's duplicate window (nothing new stored). */
+  /**
+   * True when `msgId` was already stored within the stream's duplicate window (2 minutes by
+   * default), by an earlier publish with the same id or by an earlier attempt of this one whose
+   * acknowledgement was lost: nothing new was stored.
+   */
   readonly duplicate: boolean;
 }
 
-export interface StoredPublishOptions {
-  /** Idempotency key (`Nats-Msg-Id`): a retried publish with the same id is stored once. */
+/**
+ * A message handed to NATS with no acknowledgement (`ack: false`, or a backend with history off):
+ * nobody confirmed it was stored or delivered, and it can be lost without any error.
+ */
+export interface SentMessage {
+  readonly stored: false;
+  readonly subject: string;
+}
+
+export type PublishResult = StoredMessage | SentMessage;
+
+export interface PublishOptions {
+  /**
+   * `false`: fire and forget. One plain NATS publish, no acknowledgement, no retry: the message is
+   * lost silently when no stream stores it at that moment (a stream-leader election, a NATS node
+   * failing over, the publisher's own connection down). Default: acknowledged, unless the backend
+   * was created with `history: false`.
+   */
+  ack?: boolean;
+  /** Idempotency key (`Nats-Msg-Id`): a publish repeated with the same id is stored once. Generated when unset. */
   msgId?: string;
-  /** ms to wait for the acknowledgement (default 5000). */
+  /** ms to keep trying, retries included, before rejecting (default 10000, longer than an election). */
   timeout?: number;
 }
+
+/** The options of an acknowledged publish (`publishStored`). */
+export type StoredPublishOptions = Omit<PublishOptions, "ack">;
 
 /**
  * The payload as sent: bytes as they are, everything else as JSON. Gateways deliver a JSON payload
@@ -56,12 +69,16 @@ export function encodePayload(data: unknown): Uint8Array {
 
 /** Publishes to users and shared channels; every name is checked before anything is sent. */
 export class Publisher {
-  #js: JetStreamClient | undefined;
+  readonly #acknowledged: AcknowledgedPublisher;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly subjects: Subjects,
-  ) {}
+    /** Whether publishes are acknowledged unless a call says `ack: false`. */
+    private readonly acknowledgedByDefault: boolean,
+  ) {
+    this.#acknowledged = new AcknowledgedPublisher(nc);
+  }
 
   /** The NATS subject of a target; throws UnsafeNameError for a name outside the safe alphabet. */
   subjectOf(target: PublishTarget): string {
@@ -69,20 +86,14 @@ export class Publisher {
     return "channel" in target ? this.subjects.channel(target.channel) : this.subjects.user(target.user);
   }
 
-  /** Core NATS publish (fire and forget); returns the subject. */
-  publish(target: PublishTarget, data: unknown): string {
+  async publish(target: PublishTarget, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
+    if (options.ack ?? this.acknowledgedByDefault) return this.publishStored(target, data, options);
     const subject = this.subjectOf(target);
     const payload = encodePayload(data);
     this.ensureOpen();
-    try {
-      this.nc.publish(subject, payload);
-    } catch (error) {
-      throw publishError(error, subject);
-    }
-    return subject;
+    return this.send(subject, payload);
   }
 
-  /** JetStream publish: resolves once the history stream has stored the message. */
   async publishStored(
     target: PublishTarget,
     data: unknown,
@@ -91,38 +102,27 @@ export class Publisher {
     const subject = this.subjectOf(target);
     const payload = encodePayload(data);
     this.ensureOpen();
-    this.#js ??= jetstream(this.nc);
+    const ack = await this.#acknowledged.publish(subject, payload, options.msgId, options.timeout);
+    return { stored: true, subject, stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  /** One plain NATS publish: written to the connection's buffer, confirmed by nobody. */
+  private send(subject: string, payload: Uint8Array): SentMessage {
     try {
-      const ack = await this.#js.publish(subject, payload, {
-        timeout: options.timeout ?? 5000,
-        ...(options.msgId !== undefined ? { msgID: options.msgId } : {}),
-      });
-      return { subject, stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+      this.nc.publish(subject, payload);
     } catch (error) {
-      throw publishError(error, subject);
+      if (error instanceof HeraldBackendError) throw error;
+      if (error instanceof ClosedConnectionError || error instanceof DrainingConnectionError) {
+        throw new NotConnectedError(`cannot publish to ${subject}: ${error.message}`, { cause: error });
+      }
+      const message = error instanceof Error ? error.message : String(error);
+      throw new PublishFailedError(`cannot publish to ${subject}: ${message}`, { cause: error });
     }
+    return { stored: false, subject };
   }
 
   private ensureOpen(): void {
     if (this.nc.isClosed()) throw new NotConnectedError("the NATS connection is closed");
     if (this.nc.isDraining()) throw new NotConnectedError("the NATS connection is draining");
   }
-}
-
-function publishError(error: unknown, subject: string): HeraldBackendError {
-  if (error instanceof HeraldBackendError) return error;
-  // A JetStream publish no stream listens on gets "no responders", reported as JetStreamNotEnabled.
-  if (error instanceof Error && error.name === "JetStreamNotEnabled")
-    return new NoStreamError(subject, { cause: error });
-  if (error instanceof TimeoutError) {
-    return new PublishTimeoutError(`no JetStream acknowledgement for ${subject} in time`, { cause: error });
-  }
-  if (error instanceof ClosedConnectionError || error instanceof DrainingConnectionError) {
-    return new NotConnectedError(`cannot publish to ${subject}: ${error.message}`, { cause: error });
-  }
-  if (error instanceof InvalidArgumentError) {
-    return new PublishFailedError(`cannot publish to ${subject}: ${error.message}`, { cause: error });
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new PublishFailedError(`publish to ${subject} failed: ${message}`, { cause: error });
 }

@@ -41,8 +41,9 @@ const ROUTES: Readonly<Record<string, { method: "GET" | "POST"; handle: Handler 
     handle: async (req, res, ctx) => {
       const { user, message } = await readJsonBody(req, NotifyBody);
       try {
-        const subject = ctx.backend.publish(user, message);
-        await ctx.backend.flush();
+        // Resolves once the history stream stored it: then every connection of the user gets it,
+        // even one that is reconnecting right now.
+        const { subject } = await ctx.backend.publish(user, message);
         sendJson(res, 200, { ok: true, subject });
       } catch (error) {
         if (isHeraldBackendError(error)) throw new HttpError(503, "publish_failed", error.message);

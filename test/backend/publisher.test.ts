@@ -1,4 +1,4 @@
-import { jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -25,8 +25,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function backend(prefix?: string): Promise<HeraldBackend> {
-  const b = await HeraldBackend.connect({ servers: nats.url, ...(prefix ? { prefix } : {}) });
+async function backend(options: { prefix?: string; history?: boolean } = {}): Promise<HeraldBackend> {
+  const b = await HeraldBackend.connect({ servers: nats.url, ...options });
   cleanups.push(() => b.close());
   return b;
 }
@@ -40,54 +40,148 @@ async function collect(subject: string): Promise<{ messages: Msg[]; sub: Subscri
   return { messages, sub };
 }
 
-async function createHistoryStream(): Promise<void> {
-  const jsm = await jetstreamManager(observer);
+/** The history stream on the shared server (deleted after the test), or on a server of the test's own. */
+async function createHistoryStream(server: NatsServer = nats): Promise<JetStreamManager> {
+  const own = server !== nats;
+  const nc = own ? await connect({ servers: server.url, maxReconnectAttempts: -1 }) : observer;
+  const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: "HERALD", subjects: ["herald.user.>", "herald.channel.>"] });
-  cleanups.push(() => jsm.streams.delete("HERALD"));
+  cleanups.push(() => (own ? nc.close() : jsm.streams.delete("HERALD")));
+  return jsm;
 }
 
-describe("publish", () => {
-  it("delivers JSON-encoded values and raw bytes to the user's subject", async () => {
+describe("publish, history on (the default)", () => {
+  it("resolves once the history stream stored the message, with its sequence", async () => {
+    await createHistoryStream();
     const b = await backend();
-    const { messages } = await collect("herald.user.1");
+    const { messages } = await collect("herald.>");
     const bytes = new Uint8Array([0xff, 0x00, 0x41]);
 
-    expect(b.publish("1", { text: "hello", n: 1 })).toBe("herald.user.1");
-    b.publish("1", "hello!");
-    b.publish("1", bytes);
-    await b.flush();
-
+    const first = await b.publish("1", { text: "hello", n: 1 });
+    expect(first).toEqual({
+      stored: true,
+      subject: "herald.user.1",
+      stream: "HERALD",
+      seq: 1,
+      duplicate: false,
+    });
+    expect(await b.publish({ user: "1" }, "hello!")).toMatchObject({ stored: true, seq: 2 });
+    expect(await b.publishToChannel("news", bytes)).toMatchObject({
+      stored: true,
+      subject: "herald.channel.news",
+      seq: 3,
+    });
+    // Stored messages are ordinary NATS messages for live subscribers too.
     await expect.poll(() => messages.length, { timeout: 5000 }).toBe(3);
     expect(messages[0]?.json()).toEqual({ text: "hello", n: 1 });
     expect(messages[1]?.string()).toBe('"hello!"');
     expect([...(messages[2]?.data ?? [])]).toEqual([0xff, 0x00, 0x41]);
   });
 
-  it("publishes to shared channels and honours the prefix", async () => {
-    const b = await backend("acme.prod");
+  it("stores a publish repeated with the same msgId once", async () => {
+    await createHistoryStream();
+    const b = await backend();
+    const original = await b.publish("5", "once", { msgId: "order-17" });
+    const retry = await b.publishStored("5", "once", { msgId: "order-17" });
+    expect(original).toMatchObject({ stored: true, duplicate: false });
+    expect(retry).toMatchObject({ seq: original.stored ? original.seq : -1, duplicate: true });
+  });
+
+  it("keeps trying while NATS is down and stores the message once when it is back", async () => {
+    const own = await startNats({ jetstream: true });
+    cleanups.push(() => own.stop());
+    const jsm = await createHistoryStream(own);
+    const b = await HeraldBackend.connect({ servers: own.url });
+    cleanups.push(() => b.close());
+    await own.halt();
+    const publishing = b.publish("7", { n: 1 }, { timeout: 30_000 });
+    // The publish is still trying when the server comes back with its stream (file storage).
+    await own.start();
+    expect(await publishing).toMatchObject({ stored: true, seq: 1 });
+    expect((await jsm.streams.info("HERALD")).state.messages).toBe(1);
+  });
+
+  it("rejects with TIMEOUT when nothing acknowledges within the timeout", async () => {
+    const own = await startNats({ jetstream: true });
+    cleanups.push(() => own.stop());
+    await createHistoryStream(own);
+    const b = await HeraldBackend.connect({ servers: own.url });
+    cleanups.push(() => b.close());
+    await own.halt();
+    const error = await b.publish("7", "late", { timeout: 1500 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "TIMEOUT", name: "PublishTimeoutError" });
+    expect((error as Error).message).toMatch(/publishing again with the same msgId is safe/);
+  });
+
+  it("rejects with NO_STREAM at once when no stream captures the subject", async () => {
+    const b = await backend();
+    // A timeout longer than the test's own: only an immediate answer lets the test finish.
+    const error = await b.publish("5", "lost", { timeout: 600_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HeraldBackendError);
+    expect(error).toMatchObject({ code: "NO_STREAM", name: "NoStreamError", subject: "herald.user.5" });
+    expect((error as Error).message).toMatch(/no JetStream stream captures herald\.user\.5/);
+    expect((error as Error).message).toMatch(/\{ history: false \}/);
+  });
+
+  it("rejects with NO_STREAM on a server without JetStream", async () => {
+    const plain = await startNats();
+    cleanups.push(() => plain.stop());
+    const b = await HeraldBackend.connect({ servers: plain.url });
+    cleanups.push(() => b.close());
+    await expect(b.publishToChannel("news", 1, { timeout: 600_000 })).rejects.toMatchObject({
+      code: "NO_STREAM",
+    });
+  });
+});
+
+describe("publish without an acknowledgement", () => {
+  it("sends with { ack: false } and says nothing was acknowledged", async () => {
+    const b = await backend();
     const { messages } = await collect("acme.prod.>");
-    expect(b.publishToChannel("news", [1, 2])).toBe("acme.prod.channel.news");
-    b.publish("u-7", null);
-    await b.flush();
+    const prefixed = await backend({ prefix: "acme.prod" });
+    expect(await prefixed.publishToChannel("news", [1, 2], { ack: false })).toEqual({
+      stored: false,
+      subject: "acme.prod.channel.news",
+    });
+    await prefixed.publish("u-7", null, { ack: false });
+    await prefixed.flush();
     await expect
       .poll(() => messages.map((m) => [m.subject, m.string()]), { timeout: 5000 })
       .toEqual([
         ["acme.prod.channel.news", "[1,2]"],
         ["acme.prod.user.u-7", "null"],
       ]);
+    expect(b.prefix).toBe("herald");
   });
 
+  it("is the default of a backend created with history: false", async () => {
+    const b = await backend({ history: false });
+    const { messages } = await collect("herald.user.9");
+    expect(await b.publish("9", "live only")).toEqual({ stored: false, subject: "herald.user.9" });
+    await b.flush();
+    await expect.poll(() => messages.map((m) => m.string()), { timeout: 5000 }).toEqual(['"live only"']);
+    // An acknowledged publish can still be asked for explicitly. Nobody stores it; the subscriber
+    // gets it without answering (as a gateway with history off would), and the error says both.
+    const error = await b.publish("9", "asked", { ack: true, timeout: 600_000 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "NO_STREAM" });
+    expect((error as Error).message).toMatch(/live subscribers may have received it/);
+    expect(messages.map((m) => m.string())).toEqual(['"live only"', '"asked"']);
+  });
+});
+
+describe("publish refuses bad input before sending anything", () => {
   it.each(["1.*", ">", "2 q", "x\r\nSUB >", "", "a.b", "*", "tab\tid", "é"])(
     "refuses the hostile name %j and publishes nothing",
     async (name) => {
       const b = await backend();
       const { messages } = await collect(">");
-      expect(() => b.publish(name, "leak")).toThrow(UnsafeNameError);
-      expect(() => b.publishToChannel(name, "leak")).toThrow(UnsafeNameError);
+      await expect(b.publish(name, "leak")).rejects.toBeInstanceOf(UnsafeNameError);
+      await expect(b.publish(name, "leak", { ack: false })).rejects.toBeInstanceOf(UnsafeNameError);
+      await expect(b.publishToChannel(name, "leak", { ack: false })).rejects.toBeInstanceOf(UnsafeNameError);
       await expect(b.publishStored(name, "leak")).rejects.toBeInstanceOf(UnsafeNameError);
       await expect(b.publishStored({ channel: name }, "leak")).rejects.toMatchObject({ code: "UNSAFE_NAME" });
       // The connection is intact and only the legitimate message goes through.
-      b.publish("ok", "fine");
+      await b.publish("ok", "fine", { ack: false });
       await b.flush();
       await expect.poll(() => messages.map((m) => m.subject), { timeout: 5000 }).toEqual(["herald.user.ok"]);
     },
@@ -97,73 +191,38 @@ describe("publish", () => {
     const b = await backend();
     const circular: Record<string, unknown> = {};
     circular.self = circular;
-    expect(() => b.publish("1", undefined)).toThrow(expect.objectContaining({ code: "INVALID_PAYLOAD" }));
-    expect(() => b.publish("1", circular)).toThrow(expect.objectContaining({ code: "INVALID_PAYLOAD" }));
-    expect(() => b.publish("1", 10n)).toThrow(expect.objectContaining({ code: "INVALID_PAYLOAD" }));
+    for (const ack of [true, false]) {
+      for (const payload of [undefined, circular, 10n]) {
+        await expect(b.publish("1", payload, { ack })).rejects.toMatchObject({ code: "INVALID_PAYLOAD" });
+      }
+    }
+  });
+
+  it("rejects a msgId that could inject a header, and a bad timeout", async () => {
+    const b = await backend();
+    for (const options of [{ msgId: "a\r\nNats-Expected-Stream: X" }, { msgId: "" }, { timeout: 0 }]) {
+      await expect(b.publish("1", "x", options)).rejects.toMatchObject({ code: "INVALID_OPTIONS" });
+    }
   });
 
   it("reports a payload over the server's max_payload as PUBLISH_FAILED", async () => {
+    await createHistoryStream();
     const b = await backend();
-    const error = (() => {
-      try {
-        b.publish("1", new Uint8Array(2 * 1024 * 1024));
-      } catch (e) {
-        return e;
-      }
-    })();
-    expect(error).toBeInstanceOf(HeraldBackendError);
-    expect(error).toMatchObject({ code: "PUBLISH_FAILED", name: "PublishFailedError" });
-    expect((error as Error).cause).toBeInstanceOf(Error);
+    for (const ack of [false, true]) {
+      const error = await b.publish("1", new Uint8Array(2 * 1024 * 1024), { ack }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(HeraldBackendError);
+      expect(error).toMatchObject({ code: "PUBLISH_FAILED", name: "PublishFailedError" });
+      expect((error as Error).cause).toBeInstanceOf(Error);
+    }
   });
 
-  it("throws NOT_CONNECTED after close()", async () => {
+  it("rejects with NOT_CONNECTED after close()", async () => {
     const b = await HeraldBackend.connect({ servers: nats.url });
     await b.close();
     expect(b.connection.isClosed()).toBe(true);
-    expect(() => b.publish("1", "x")).toThrow(expect.objectContaining({ code: "NOT_CONNECTED" }));
+    await expect(b.publish("1", "x", { ack: false })).rejects.toMatchObject({ code: "NOT_CONNECTED" });
+    await expect(b.publish("1", "x")).rejects.toMatchObject({ code: "NOT_CONNECTED" });
     await expect(b.publishStored("1", "x")).rejects.toMatchObject({ code: "NOT_CONNECTED" });
-  });
-});
-
-describe("publishStored", () => {
-  it("resolves the stream and increasing sequences once the history stream stores the message", async () => {
-    await createHistoryStream();
-    const b = await backend();
-    const { messages } = await collect("herald.user.5");
-
-    const first = await b.publishStored("5", { n: 1 });
-    const second = await b.publishStored({ user: "5" }, { n: 2 });
-    const third = await b.publishStored({ channel: "news" }, "shared");
-    expect(first).toEqual({ subject: "herald.user.5", stream: "HERALD", seq: 1, duplicate: false });
-    expect(second.seq).toBe(2);
-    expect(third).toMatchObject({ subject: "herald.channel.news", stream: "HERALD", seq: 3 });
-    // Stored messages are also ordinary NATS messages for live subscribers.
-    await expect.poll(() => messages.map((m) => m.json()), { timeout: 5000 }).toEqual([{ n: 1 }, { n: 2 }]);
-  });
-
-  it("stores a retried publish with the same msgId once", async () => {
-    await createHistoryStream();
-    const b = await backend();
-    const original = await b.publishStored("5", "once", { msgId: "order-17" });
-    const retry = await b.publishStored("5", "once", { msgId: "order-17" });
-    expect(original.duplicate).toBe(false);
-    expect(retry).toMatchObject({ seq: original.seq, duplicate: true });
-  });
-
-  it("rejects with NO_STREAM when no stream captures the subject", async () => {
-    const b = await backend();
-    const error = await b.publishStored("5", "lost").catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(HeraldBackendError);
-    expect(error).toMatchObject({ code: "NO_STREAM", name: "NoStreamError", subject: "herald.user.5" });
-    expect((error as Error).message).toMatch(/no JetStream stream captures herald\.user\.5/);
-  });
-
-  it("rejects with NO_STREAM on a server without JetStream", async () => {
-    const plain = await startNats();
-    cleanups.push(() => plain.stop());
-    const b = await HeraldBackend.connect({ servers: plain.url });
-    cleanups.push(() => b.close());
-    await expect(b.publishStored({ channel: "news" }, 1)).rejects.toMatchObject({ code: "NO_STREAM" });
   });
 });
 

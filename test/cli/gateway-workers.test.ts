@@ -7,7 +7,7 @@ describe("herald gateway --workers", () => {
   let backend: HeraldBackend;
   beforeAll(async () => {
     nats = await startNats();
-    backend = await HeraldBackend.connect({ servers: nats.url });
+    backend = await HeraldBackend.connect({ servers: nats.url, history: false });
     backend.serveAuth((token) => accept({ user: token }));
   });
   afterAll(async () => {
@@ -35,7 +35,7 @@ describe("herald gateway --workers", () => {
         if (ids.size < 2) await new Promise((r) => setTimeout(r, 100));
       }
       expect(ids).toEqual(new Set(["multi-w0", "multi-w1"]));
-      backend.publish("wendy", { hello: "all tabs" });
+      await backend.publish("wendy", { hello: "all tabs" });
       for (const c of clients)
         expect((await c.waitForMessages(1))[0]).toMatchObject({ data: { hello: "all tabs" } });
       expect(await gateway.stop("SIGTERM")).toBe(0);

@@ -40,9 +40,13 @@ async function everything(): Promise<Msg[]> {
 describe("herald publish", () => {
   it("publishes the message text as given to the user's subject", async () => {
     const messages = await collect("herald.user.1");
-    const plain = await runCli(["publish", "1", "hello!", "--nats", nats.url]);
-    expect(plain).toMatchObject({ code: 0, stdout: "published to herald.user.1\n", stderr: "" });
-    const json = await runCli(["publish", "1", '{"a":1}', "--nats", nats.url]);
+    const plain = await runCli(["publish", "1", "hello!", "--no-ack", "--nats", nats.url]);
+    expect(plain).toMatchObject({
+      code: 0,
+      stdout: "published to herald.user.1 (not acknowledged)\n",
+      stderr: "",
+    });
+    const json = await runCli(["publish", "1", '{"a":1}', "--no-ack", "--nats", nats.url]);
     expect(json.code).toBe(0);
 
     await expect
@@ -52,37 +56,48 @@ describe("herald publish", () => {
 
   it("takes servers and prefix from the environment and publishes to shared channels", async () => {
     const messages = await collect("acme.channel.news");
-    const result = await runCli(["publish", "--channel", "news", "extra!"], {
+    const result = await runCli(["publish", "--channel", "news", "extra!", "--no-ack"], {
       HERALD_NATS_URL: nats.url,
       HERALD_PREFIX: "acme",
     });
-    expect(result).toMatchObject({ code: 0, stdout: "published to acme.channel.news\n" });
+    expect(result).toMatchObject({ code: 0, stdout: "published to acme.channel.news (not acknowledged)\n" });
     await expect.poll(() => messages.map((m) => m.string()), { timeout: 5000 }).toEqual(["extra!"]);
   });
 
-  it("prints the stored sequence with --stored", async () => {
+  it("waits for the stream's acknowledgement by default and prints the stored sequence", async () => {
     const jsm = await jetstreamManager(observer);
     await jsm.streams.add({ name: "HERALD", subjects: ["herald.user.>", "herald.channel.>"] });
     cleanups.push(() => jsm.streams.delete("HERALD"));
 
-    const first = await runCli(["publish", "7", "one", "--stored", "--nats", nats.url]);
+    const first = await runCli(["publish", "7", "one", "--nats", nats.url]);
     expect(first).toMatchObject({
       code: 0,
       stdout: "published to herald.user.7\nstored as seq 1 in stream HERALD\n",
     });
+    // --stored, from before acknowledgements were the default, still works.
     const second = await runCli(["publish", "7", "two", "--stored", "--nats", nats.url]);
     expect(second.stdout).toContain("stored as seq 2 in stream HERALD");
-    const retried = await runCli(["publish", "7", "two", "--stored", "--msg-id", "m-1", "--nats", nats.url]);
-    const again = await runCli(["publish", "7", "two", "--stored", "--msg-id", "m-1", "--nats", nats.url]);
+    const retried = await runCli(["publish", "7", "two", "--msg-id", "m-1", "--nats", nats.url]);
+    const again = await runCli(["publish", "7", "two", "--msg-id", "m-1", "--nats", nats.url]);
     expect(retried.stdout).toContain("stored as seq 3 in stream HERALD");
     expect(again.stdout).toContain("already stored as seq 3 in stream HERALD");
+    const unacknowledged = await runCli(["publish", "7", "three", "--no-ack", "--nats", nats.url]);
+    expect(unacknowledged.stdout).toBe("published to herald.user.7 (not acknowledged)\n");
+    await expect.poll(async () => (await jsm.streams.info("HERALD")).state.messages).toBe(4);
   });
 
   it("fails with exit 1 and says why when no stream stores the subject", async () => {
-    const result = await runCli(["publish", "7", "lost", "--stored", "--nats", nats.url]);
+    const result = await runCli(["publish", "7", "lost", "--nats", nats.url]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("herald: no JetStream stream captures herald.user.7");
+    expect(result.stderr).toContain("publish with --no-ack");
     expect(result.stdout).toBe("");
+  });
+
+  it("refuses --msg-id without an acknowledgement", async () => {
+    const result = await runCli(["publish", "7", "x", "--no-ack", "--msg-id", "m-2", "--nats", nats.url]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--msg-id needs an acknowledged publish");
   });
 
   it.each(["1.*", ">", "2 q", "x\r\nSUB >", "", "a.b"])(
@@ -145,6 +160,7 @@ describe("herald publish with NATS credentials", () => {
       "publish",
       "1",
       "flags",
+      "--no-ack",
       "--nats",
       secured.url,
       "--nats-user",
@@ -153,7 +169,7 @@ describe("herald publish with NATS credentials", () => {
       "s3cret",
     ]);
     expect(withFlags.code).toBe(0);
-    const withEnv = await runCli(["publish", "1", "env"], {
+    const withEnv = await runCli(["publish", "1", "env", "--no-ack"], {
       HERALD_NATS_URL: secured.url,
       HERALD_NATS_USER: "svc",
       HERALD_NATS_PASSWORD: "s3cret",

@@ -79,7 +79,7 @@ describe("client lifecycle against a real gateway", () => {
     client.on("message", (m) => received.push((m.data as { n: number }).n));
     await waitFor(() => readies.length === 1);
     for (let n = 1; n <= 150; n++) {
-      backend.publish("pia", { n });
+      await backend.publish("pia", { n });
       await new Promise((r) => setTimeout(r, 20)); // 3 s: past two token lifetimes
     }
     await waitFor(() => received.length === 150);

@@ -13,7 +13,7 @@ describe.each([false, true])("gateway flow (history %s)", (history) => {
 
   beforeAll(async () => {
     nats = await startNats({ jetstream: true });
-    backend = await HeraldBackend.connect({ servers: nats.url });
+    backend = await HeraldBackend.connect({ servers: nats.url, history });
     backend.serveAuth((token, context) => {
       if (token === "refuse-me") return refuse("invalid_token", "unknown token");
       if (token.startsWith("tok-")) {
@@ -60,8 +60,8 @@ describe.each([false, true])("gateway flow (history %s)", (history) => {
     });
     if (history) expect(readyFrame).toHaveProperty("positions");
 
-    backend.publish("alice", { order: 42 });
-    backend.publish("alice", new TextEncoder().encode("hello!"));
+    await backend.publish("alice", { order: 42 });
+    await backend.publish("alice", new TextEncoder().encode("hello!"));
     const [json, text] = await client.waitForMessages(2);
     expect(json).toMatchObject({ type: "message", channel: "user.alice", data: { order: 42 } });
     expect(text).toMatchObject({ type: "message", channel: "user.alice", data: "hello!" });
@@ -78,7 +78,7 @@ describe.each([false, true])("gateway flow (history %s)", (history) => {
     const client = await ready(g, "tok-len");
     // frame lengths below 126 (7-bit), up to 65,535 (16-bit) and beyond (64-bit), in UTF-8
     const sizes = [0, 40, 100, 120, 30_000, 65_500, 300_000];
-    for (const size of sizes) backend.publish("len", { s: "é".repeat(size) });
+    for (const size of sizes) await backend.publish("len", { s: "é".repeat(size) });
     const got = await client.waitForMessages(sizes.length);
     expect(got.map((m) => (m.data as { s: string }).s)).toEqual(sizes.map((n) => "é".repeat(n)));
   });
@@ -87,8 +87,8 @@ describe.each([false, true])("gateway flow (history %s)", (history) => {
     const [g1, g2] = [await gateway(), await gateway()];
     const tabs = [await ready(g1, "tok-bob"), await ready(g1, "tok-bob"), await ready(g2, "tok-bob")];
     const carol = await ready(g2, "tok-carol");
-    backend.publish("bob", { n: 1 });
-    backend.publish("carol", { n: 2 });
+    await backend.publish("bob", { n: 1 });
+    await backend.publish("carol", { n: 2 });
     for (const tab of tabs) {
       const [m] = await tab.waitForMessages(1);
       expect(m).toMatchObject({ channel: "user.bob", data: { n: 1 } });
@@ -109,7 +109,7 @@ describe.each([false, true])("gateway flow (history %s)", (history) => {
     clients.push(client);
     client.send({ type: "auth", token: "tok-dave" });
     expect(await client.next()).toMatchObject({ type: "ready", channels: ["user.dave", "channel.team"] });
-    backend.publishToChannel("team", "standup in 5");
+    await backend.publishToChannel("team", "standup in 5");
     const [m] = await client.waitForMessages(1);
     expect(m).toMatchObject({ channel: "channel.team", data: "standup in 5" });
   });

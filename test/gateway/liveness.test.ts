@@ -13,7 +13,7 @@ describe("liveness", () => {
 
   beforeAll(async () => {
     nats = await startNats();
-    backend = await HeraldBackend.connect({ servers: nats.url });
+    backend = await HeraldBackend.connect({ servers: nats.url, history: false });
     // tokens: "<user>:<ms valid>" ; "<user>:refused" is refused
     backend.serveAuth((token) => {
       const [user = "", valid = ""] = token.split(":");
@@ -57,7 +57,7 @@ describe("liveness", () => {
     const refreshed = await client.next("refreshed");
     expect(refreshed.expiresAt as number).toBeGreaterThan(expiring.expiresAt as number);
     await new Promise((r) => setTimeout(r, 500)); // past the first token's expiry
-    backend.publish("ann", { still: "here" });
+    await backend.publish("ann", { still: "here" });
     expect((await client.waitForMessages(1))[0]).toMatchObject({ data: { still: "here" } });
     expect(client.closed).toBeUndefined();
   });
@@ -106,7 +106,7 @@ describe("liveness", () => {
     const payload = { blob: "x".repeat(8 * 1024) };
     const total = 2000;
     for (let i = 0; i < total; i++) {
-      backend.publish("gus", { ...payload, i });
+      await backend.publish("gus", { ...payload, i });
       if (i % 100 === 0) await backend.flush();
     }
     await backend.flush();

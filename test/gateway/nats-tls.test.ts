@@ -27,10 +27,10 @@ describe("NATS over TLS", () => {
     gateway = await startTestGateway(`tls://127.0.0.1:${nats.port}`, { natsTlsCa: fixture("ca.pem") });
     const { connect } = await import("@nats-io/transport-node");
     const nc = await connect({ servers: `tls://127.0.0.1:${nats.port}`, tls: { caFile: fixture("ca.pem") } });
-    backend = new HeraldBackend(nc);
+    backend = new HeraldBackend(nc, { history: false });
     backend.serveAuth((token) => accept({ user: token }));
     const client = await TestClient.ready(gateway.url, "tess");
-    backend.publish("tess", "over tls");
+    await backend.publish("tess", "over tls");
     expect((await client.waitForMessages(1))[0]).toMatchObject({ data: "over tls" });
     client.close();
     await backend.close();

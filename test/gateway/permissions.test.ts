@@ -39,7 +39,7 @@ describe("least-privilege NATS users", () => {
     const client = await TestClient.ready(gateway.url, "pat");
     const ready = client.frames[0] as unknown as { epoch: string };
     const stored = await backend.publishStored("pat", { n: 1 });
-    backend.publishToChannel("news", { n: 2 });
+    await backend.publishToChannel("news", { n: 2 });
     const got = await client.waitForMessages(2);
     expect(got.map((m) => (m.data as { n: number }).n)).toEqual([1, 2]);
     client.close();

@@ -19,7 +19,7 @@ describe("gateway resilience", () => {
 
   beforeAll(async () => {
     nats = await startNats();
-    backend = await HeraldBackend.connect({ servers: nats.url });
+    backend = await HeraldBackend.connect({ servers: nats.url, history: false });
     backend.serveAuth((token) => accept({ user: token }));
     gateway = await startTestGateway(nats);
   });
@@ -32,7 +32,7 @@ describe("gateway resilience", () => {
   it("keeps sockets open across a NATS restart and resumes delivery", async () => {
     const client = await TestClient.ready(gateway.url, "restart-user");
     try {
-      backend.publish("restart-user", { before: true });
+      await backend.publish("restart-user", { before: true });
       await client.waitForMessages(1);
       await nats.restart();
       const base = gateway.url.replace("ws://", "http://").replace("/ws", "");
@@ -41,7 +41,7 @@ describe("gateway resilience", () => {
       await eventually(async () => (await nats.subscriptionCount()) >= 2);
       await eventually(async () => {
         try {
-          backend.publish("restart-user", { after: true });
+          await backend.publish("restart-user", { after: true });
           await backend.flush();
         } catch {
           return false; // the backend is still reconnecting

@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import * as v from "valibot";
-import { HeraldBackend, isHeraldBackendError } from "../../backend/index.js";
+import { HeraldBackend, isHeraldBackendError, NoStreamError } from "../../backend/index.js";
 import {
   DEFAULT_PREFIX,
   SAFE_NAME_DESCRIPTION,
@@ -21,8 +21,10 @@ const PublishInput = v.object({
   natsPassword: v.optional(v.string()),
   natsToken: v.optional(v.string()),
   channel: v.boolean(),
-  stored: v.boolean(),
-  msgId: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256))),
+  ack: v.boolean(),
+  msgId: v.optional(
+    v.pipe(v.string(), v.regex(/^[^\r\n]{1,256}$/, "must be 1 to 256 characters, no line breaks")),
+  ),
   timeout: v.pipe(
     v.string(),
     v.regex(/^\d+$/, "must be a whole number of ms"),
@@ -40,7 +42,7 @@ interface PublishFlags {
   natsPassword?: string;
   natsToken?: string;
   channel?: boolean;
-  stored?: boolean;
+  ack: boolean;
   msgId?: string;
   timeout: string;
 }
@@ -62,10 +64,18 @@ export function publishCommand(): Command {
     .addOption(new Option("--nats-password <password>", "NATS password").env("HERALD_NATS_PASSWORD"))
     .addOption(new Option("--nats-token <token>", "NATS token").env("HERALD_NATS_TOKEN"))
     .option("--channel", "treat the first argument as a shared channel name")
-    .option("--stored", "publish with a JetStream acknowledgement and print the stored sequence")
-    .option("--msg-id <id>", "with --stored: idempotency key, a repeated id is stored once")
+    .option(
+      "--no-ack",
+      "fire and forget: no acknowledgement, no retry; the message is lost silently if no stream " +
+        "stores it at that moment (needed for gateways run with --history false)",
+    )
+    .addOption(new Option("--stored", "the default; kept for old scripts").hideHelp())
+    .option("--msg-id <id>", "idempotency key: a message published again with the same id is stored once")
     .addOption(
-      new Option("--timeout <ms>", "ms to wait for NATS and for the acknowledgement").default("3000"),
+      new Option(
+        "--timeout <ms>",
+        "ms to wait for NATS and for the stream's acknowledgement, retries through a failover included",
+      ).default("10000"),
     )
     .action(async (target: string, message: string, flags: PublishFlags) => {
       const input = parseInput({
@@ -74,8 +84,10 @@ export function publishCommand(): Command {
         ...flags,
         nats: flags.nats ?? readLocalNatsUrl() ?? "nats://127.0.0.1:4222",
         channel: !!flags.channel,
-        stored: !!flags.stored,
       });
+      if (!input.ack && input.msgId !== undefined) {
+        throw new CliError("--msg-id needs an acknowledged publish: drop --no-ack", ExitCode.Usage);
+      }
       await publish(input);
     });
 }
@@ -121,7 +133,7 @@ async function publish(input: PublishInput): Promise<void> {
     // Sent as the bytes typed: the gateway delivers valid JSON as JSON and anything else as a string.
     const payload = new TextEncoder().encode(input.message);
     const target = input.channel ? { channel: input.target } : { user: input.target };
-    if (input.stored) {
+    if (input.ack) {
       const stored = await backend
         .publishStored(target, payload, {
           timeout: input.timeout,
@@ -135,16 +147,15 @@ async function publish(input: PublishInput): Promise<void> {
           : `stored as seq ${stored.seq} in stream ${stored.stream}\n`,
       );
     } else {
-      const subject = input.channel
-        ? backend.publishToChannel(input.target, payload)
-        : backend.publish(input.target, payload);
-      // The server has the message once the flush's round trip returns.
+      const sent = await backend.publish(target, payload, { ack: false }).catch(asCliError);
+      // The server has the message once the flush's round trip returns; whether anything stored or
+      // delivered it, nobody says.
       await withTimeout(
         backend.flush(),
         input.timeout,
         `NATS did not confirm the publish within ${input.timeout} ms`,
       );
-      process.stdout.write(`published to ${subject}\n`);
+      process.stdout.write(`published to ${sent.subject} (not acknowledged)\n`);
     }
   } finally {
     await withTimeout(backend.close(), input.timeout, "closing the NATS connection timed out").catch(
@@ -154,6 +165,15 @@ async function publish(input: PublishInput): Promise<void> {
 }
 
 function asCliError(error: unknown): never {
+  if (error instanceof NoStreamError) {
+    const detail = error.detail ? ` (${error.detail})` : "";
+    throw new CliError(
+      `no JetStream stream captures ${error.subject}${detail}: gateways with history on create it; ` +
+        "for gateways run with --history false, publish with --no-ack",
+      ExitCode.Failure,
+      { cause: error },
+    );
+  }
   if (isHeraldBackendError(error)) {
     throw new CliError(error.message, error.code === "UNSAFE_NAME" ? ExitCode.Usage : ExitCode.Failure, {
       cause: error,
