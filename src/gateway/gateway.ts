@@ -12,6 +12,7 @@ import { handleHttp } from "./http-routes.js";
 import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats-connection.js";
+import { NatsHealth } from "./nats-health.js";
 import { Session } from "./session.js";
 import { SessionRegistry } from "./session-registry.js";
 import { UpgradeGate } from "./upgrade-gate.js";
@@ -70,10 +71,10 @@ export async function startGateway(
     logger,
     metrics,
   );
-  let natsConnected = true;
+  const natsHealth = new NatsHealth(nc, logger);
   const auth = new AuthClient(
     nc,
-    () => natsConnected && !nc.isClosed(),
+    () => natsHealth.usable,
     subjects.auth,
     config.authRequestTimeout,
     config.authConcurrency,
@@ -87,11 +88,9 @@ export async function startGateway(
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === "disconnect") {
-        natsConnected = false;
         hub.forgetPositions(); // what the subscriptions get while away is lost to them
       }
       if (status.type === "reconnect") {
-        natsConnected = true;
         hub.forgetPositions();
         // a NATS restart without persistence loses the stream: recreate it (a new epoch)
         history
@@ -109,8 +108,7 @@ export async function startGateway(
     clientTracking: false,
   });
   const readiness = {
-    notReadyReason: () =>
-      draining ? "draining" : !natsConnected || nc.isClosed() ? "NATS is not connected" : undefined,
+    notReadyReason: () => (draining ? "draining" : natsHealth.notReadyReason()),
   };
   // Headers must arrive within the upgrade timeout, checked every second: a slowloris costs nothing.
   const timeouts = {

@@ -51,6 +51,16 @@ export const OPTION_SPECS = {
     description: "NATS servers, comma-separated",
     env: "HERALD_NATS_URL",
   }),
+  natsPingInterval: option({
+    schema: int(100, 600_000),
+    default: 2000,
+    description: "ms between pings to the NATS server; one unanswered for that long makes /readyz 503",
+  }),
+  natsMaxPingsOut: option({
+    schema: int(1, 100),
+    default: 2,
+    description: "Unanswered pings after which the gateway leaves a silent NATS server for another",
+  }),
   natsUser: option({
     schema: v.optional(v.string()),
     default: undefined,

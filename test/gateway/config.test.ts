@@ -47,6 +47,10 @@ describe("gateway configuration", () => {
     expect(config.history).toBe(false);
   });
 
+  it("pings NATS every 2 s", () => {
+    expect(loadGatewayConfig()).toMatchObject({ natsPingInterval: 2000, natsMaxPingsOut: 2 });
+  });
+
   it("reads HERALD_CONFIG", () => {
     expect(loadGatewayConfig({ env: { HERALD_CONFIG: file } }).prefix).toBe("fromfile");
   });
@@ -63,6 +67,7 @@ describe("gateway configuration", () => {
       /heartbeatTimeout must be larger/,
     ],
     [{ HERALD_NATS_USER: "u" }, /natsUser and natsPassword go together/],
+    [{ HERALD_NATS_PING_INTERVAL: "0" }, /natsPingInterval .*--nats-ping-interval/],
   ])("refuses %j with a message naming it", (env, message) => {
     expect(() => loadGatewayConfig({ env })).toThrow(ConfigError);
     expect(() => loadGatewayConfig({ env })).toThrow(message);
