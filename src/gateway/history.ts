@@ -11,6 +11,7 @@ import type { Subjects } from "../protocol/index.js";
 import type { GatewayConfig } from "./config.js";
 import { HistoryReader } from "./history-reader.js";
 import type { Logger } from "./logger.js";
+import { createStream, desiredReplicas, type ReplicasSetting, reconcileReplicas } from "./stream-replicas.js";
 
 /**
  * The JetStream stream that keeps every user and channel message for recovery. Backends publish
@@ -26,6 +27,8 @@ export class History {
     private readonly jsm: JetStreamManager,
     private readonly stream: string,
     private readonly desired: Partial<StreamConfig> & { name: string; subjects: string[] },
+    private readonly replicasSetting: ReplicasSetting,
+    private readonly replicas: number,
     private readonly logger: Logger,
   ) {}
 
@@ -49,13 +52,21 @@ export class History {
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
       storage: config.historyStorage === "memory" ? StorageType.Memory : StorageType.File,
-      num_replicas: config.historyReplicas,
       max_age: config.historyMaxAge * 1_000_000_000,
       max_msgs_per_subject: config.historyMaxPerSubject,
       allow_direct: true,
       republish: { src: subjects.republish.src, dest: subjects.republish.dest },
     };
-    const history = new History(nc, jsm, config.historyStream, desired, logger);
+    const replicas = desiredReplicas(config.historyReplicas, nc.info);
+    const history = new History(
+      nc,
+      jsm,
+      config.historyStream,
+      desired,
+      config.historyReplicas,
+      replicas,
+      logger,
+    );
     await history.ensure();
     return history;
   }
@@ -82,11 +93,15 @@ export class History {
         info = await this.jsm.streams.update(this.stream, { ...this.desired });
         this.logger.info({ stream: this.stream }, "history stream updated");
       }
+      info = await reconcileReplicas(this.jsm, info, this.replicasSetting, this.replicas, this.logger);
     } catch (err) {
       if (!/not found/i.test((err as Error).message)) throw err;
       try {
-        info = await this.jsm.streams.add({ ...this.desired });
-        this.logger.info({ stream: this.stream }, "history stream created");
+        info = await createStream(this.jsm, this.desired, this.replicasSetting, this.replicas, this.logger);
+        this.logger.info(
+          { stream: this.stream, replicas: info.config.num_replicas },
+          "history stream created",
+        );
       } catch (addErr) {
         // another gateway created it at the same moment
         if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;

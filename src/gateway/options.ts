@@ -225,9 +225,12 @@ export const OPTION_SPECS = {
     description: "Stream storage: file or memory",
   }),
   historyReplicas: option({
-    schema: int(1, 5),
-    default: 1,
-    description: "Stream replicas (NATS cluster)",
+    schema: v.union(
+      [v.literal("auto"), v.pipe(v.string(), v.regex(/^[1-5]$/), v.transform(Number)), int(1, 5)],
+      'must be "auto" or a whole number from 1 to 5',
+    ),
+    default: "auto",
+    description: "Stream replicas, 1 to 5; auto: 3 on a JetStream cluster of 3 or more servers, else 1",
   }),
   recoveryMaxMessages: option({
     schema: int(0, 1_000_000),

@@ -47,8 +47,15 @@ describe("gateway configuration", () => {
     expect(config.history).toBe(false);
   });
 
-  it("pings NATS every 2 s", () => {
-    expect(loadGatewayConfig()).toMatchObject({ natsPingInterval: 2000, natsMaxPingsOut: 2 });
+  it("follows the cluster for history replicas unless given a number, and pings NATS every 2 s", () => {
+    expect(loadGatewayConfig()).toMatchObject({
+      historyReplicas: "auto",
+      natsPingInterval: 2000,
+      natsMaxPingsOut: 2,
+    });
+    expect(loadGatewayConfig({ env: { HERALD_HISTORY_REPLICAS: "3" } }).historyReplicas).toBe(3);
+    expect(loadGatewayConfig({ flags: { historyReplicas: "auto" } }).historyReplicas).toBe("auto");
+    expect(loadGatewayConfig({ overrides: { historyReplicas: 5 } }).historyReplicas).toBe(5);
   });
 
   it("reads HERALD_CONFIG", () => {
@@ -67,6 +74,8 @@ describe("gateway configuration", () => {
       /heartbeatTimeout must be larger/,
     ],
     [{ HERALD_NATS_USER: "u" }, /natsUser and natsPassword go together/],
+    [{ HERALD_HISTORY_REPLICAS: "6" }, /historyReplicas .*must be "auto" or a whole number from 1 to 5/],
+    [{ HERALD_HISTORY_REPLICAS: "three" }, /historyReplicas .*--history-replicas/],
     [{ HERALD_NATS_PING_INTERVAL: "0" }, /natsPingInterval .*--nats-ping-interval/],
   ])("refuses %j with a message naming it", (env, message) => {
     expect(() => loadGatewayConfig({ env })).toThrow(ConfigError);

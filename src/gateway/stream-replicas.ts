@@ -1,0 +1,82 @@
+import type { JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream";
+import type { ServerInfo } from "@nats-io/nats-core";
+import type { Logger } from "./logger.js";
+
+/** `--history-replicas`: a number of replicas, or "auto" to follow the cluster. */
+export type ReplicasSetting = "auto" | number;
+
+/** Replicas "auto" asks for on a cluster: the stream survives the loss of any one server. */
+const CLUSTER_REPLICAS = 3;
+
+/**
+ * The replicas the history stream should have. "auto" reads the connected server's INFO: 3 when it
+ * belongs to a cluster of 3 or more servers (or to a cluster that does not advertise its size:
+ * then the placement decides, see `createStream`), 1 on a lone server, where JetStream refuses more.
+ */
+export function desiredReplicas(setting: ReplicasSetting, server: ServerInfo | undefined): number {
+  if (setting !== "auto") return setting;
+  if (!server?.cluster) return 1;
+  const servers = server.connect_urls?.length ?? 0;
+  return servers === 0 || servers >= CLUSTER_REPLICAS ? CLUSTER_REPLICAS : 1;
+}
+
+/**
+ * Creates the stream with the desired replicas. With "auto", a cluster that cannot place 3
+ * replicas (fewer JetStream servers than routed ones) gets a stream of 1, and a warning says so.
+ */
+export async function createStream(
+  jsm: JetStreamManager,
+  config: Partial<StreamConfig> & { name: string },
+  setting: ReplicasSetting,
+  replicas: number,
+  logger: Logger,
+): Promise<StreamInfo> {
+  try {
+    return await jsm.streams.add({ ...config, num_replicas: replicas });
+  } catch (err) {
+    if (setting !== "auto" || replicas === 1 || !isPlacementError(err)) throw err;
+    logger.warn(
+      { stream: config.name, replicas, reason: (err as Error).message },
+      "history stream created with 1 replica: the cluster cannot place more; set --history-replicas to choose",
+    );
+    return jsm.streams.add({ ...config, num_replicas: 1 });
+  }
+}
+
+/**
+ * Brings an existing stream's replicas in line: to the configured number, or with "auto" up to the
+ * desired one (a stream with more replicas than "auto" would choose is left as its operator set it).
+ * JetStream (nats-server 2.9 and later) scales replicas up and down in place, keeping every
+ * message. When it refuses (e.g. fewer servers than replicas), the stream keeps working as it is and
+ * a warning says why.
+ */
+export async function reconcileReplicas(
+  jsm: JetStreamManager,
+  info: StreamInfo,
+  setting: ReplicasSetting,
+  replicas: number,
+  logger: Logger,
+): Promise<StreamInfo> {
+  const current = info.config.num_replicas;
+  const wanted = setting === "auto" ? Math.max(current, replicas) : replicas;
+  if (wanted === current) return info;
+  try {
+    const updated = await jsm.streams.update(info.config.name, { num_replicas: wanted });
+    logger.info({ stream: info.config.name, from: current, to: wanted }, "history stream replicas changed");
+    return updated;
+  } catch (err) {
+    logger.warn(
+      { stream: info.config.name, replicas: current, wanted, reason: (err as Error).message },
+      `history stream keeps ${current} replica(s): JetStream refused ${wanted}`,
+    );
+    return info;
+  }
+}
+
+/** JetStream's answers when a cluster has too few suitable servers for the replicas asked. */
+function isPlacementError(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    /no suitable peers|insufficient resources|not supported in non-clustered/i.test(err.message)
+  );
+}
