@@ -11,12 +11,14 @@ import type { Subjects } from "../protocol/index.js";
 import type { GatewayConfig } from "./config.js";
 import { HistoryReader } from "./history-reader.js";
 import type { Logger } from "./logger.js";
+import { StreamReader } from "./stream-reader.js";
 import { createStream, desiredReplicas, type ReplicasSetting, reconcileReplicas } from "./stream-replicas.js";
 
 /**
- * The JetStream stream that keeps every user and channel message for recovery. Backends publish
- * with a plain NATS publish; the stream stores it and RePublishes it, stamped with Nats-Sequence and
- * Nats-Last-Sequence, to `<prefix>.live.>`, which is what gateways subscribe to.
+ * The JetStream stream that keeps every user and channel message for recovery. Backends publish to
+ * `<prefix>.user.<id>` / `<prefix>.channel.<name>`; the stream stores each message and RePublishes
+ * it, stamped with Nats-Sequence and Nats-Last-Sequence, to `<prefix>.live.>`, which is what
+ * gateways subscribe to. Reads go through a StreamReader (the leader, replicas during an election).
  */
 export class History {
   private epochValue = "";
@@ -25,6 +27,7 @@ export class History {
   private constructor(
     private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
+    private readonly reader: StreamReader,
     private readonly stream: string,
     private readonly desired: Partial<StreamConfig> & { name: string; subjects: string[] },
     private readonly replicasSetting: ReplicasSetting,
@@ -58,17 +61,30 @@ export class History {
       republish: { src: subjects.republish.src, dest: subjects.republish.dest },
     };
     const replicas = desiredReplicas(config.historyReplicas, nc.info);
+    const reader = new StreamReader(nc, jsm, config.historyStream, logger);
     const history = new History(
       nc,
       jsm,
+      reader,
       config.historyStream,
       desired,
       config.historyReplicas,
       replicas,
       logger,
     );
-    await history.ensure();
-    return history;
+    // A stream created a moment ago (by this or another gateway starting at the same time) has no
+    // leader yet on a cluster; its requests time out until one is elected.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await history.ensure();
+        return history;
+      } catch (err) {
+        if (!/timeout|temporarily unavailable/i.test((err as Error).message) || Date.now() > deadline)
+          throw err;
+        logger.warn({ err: (err as Error).message }, "history stream not answering yet; trying again");
+      }
+    }
   }
 
   /** Identity of the stream: changes when it is deleted and created again, which voids old sequences. */
@@ -133,5 +149,14 @@ export class History {
       });
     });
     return this.nextFirstSequence;
+  }
+
+  /**
+   * The last sequence stored for a subject, 0 when there is none: read from the stream leader, or
+   * from a replica while it elects one (see `StreamReader`).
+   */
+  async lastSequence(subject: string): Promise<number> {
+    const msg = await this.reader.read({ last_by_subj: subject });
+    return msg?.seq ?? 0;
   }
 }

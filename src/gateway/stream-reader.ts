@@ -1,0 +1,95 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { type NatsConnection, RequestError, TimeoutError } from "@nats-io/nats-core";
+import * as v from "valibot";
+import type { Logger } from "./logger.js";
+
+/** One stored message, as recovery needs it. */
+export interface StoredRecord {
+  readonly seq: number;
+  readonly subject: string;
+  readonly data: Uint8Array;
+}
+
+/** A message by sequence (optionally the first of a subject at or after it), or a subject's last. */
+export type ReadQuery =
+  | { readonly seq: number; readonly next_by_subj?: string }
+  | { readonly last_by_subj: string };
+
+/** How long the leader has to answer before reads go to any replica. */
+const LEADER_TIMEOUT_MS = 1000;
+/** After the leader failed to answer, reads go to replicas this long before the leader is asked again. */
+const LEADERLESS_MS = 2000;
+
+/** JetStream's error code for "no message found". */
+const NO_MESSAGE_FOUND = 10037;
+
+const MsgGetResponse = v.object({
+  message: v.optional(
+    v.object({
+      subject: v.string(),
+      seq: v.pipe(v.number(), v.integer(), v.minValue(1)),
+      data: v.optional(v.string()),
+    }),
+  ),
+  error: v.optional(
+    v.object({ code: v.number(), err_code: v.optional(v.number()), description: v.optional(v.string()) }),
+  ),
+});
+
+/**
+ * Reads stored messages for positions and recovery. Normally from the stream's leader
+ * (`STREAM.MSG.GET`): it answers from a store that holds every message stored so far, so a message
+ * republished before a subscription existed is always found. A direct get may be answered by any
+ * replica, and nats-server 2.9 lets a replica that is behind answer too: one that just came back
+ * from a hang answered with a state seconds old, and recoveries read from it skipped messages. While
+ * the leader does not answer (the stream is electing one), reads go to the replicas with a direct
+ * get, so clients can still connect; no message is stored meanwhile, which is when that is safest.
+ */
+export class StreamReader {
+  private leaderlessUntil = 0;
+  private readonly decoder = new TextDecoder();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly stream: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async read(query: ReadQuery): Promise<StoredRecord | null> {
+    if (Date.now() >= this.leaderlessUntil) {
+      try {
+        return await this.fromLeader(query);
+      } catch (err) {
+        if (!(err instanceof TimeoutError || (err instanceof RequestError && err.isNoResponders())))
+          throw err;
+        this.leaderlessUntil = Date.now() + LEADERLESS_MS;
+        this.logger.warn(
+          { stream: this.stream },
+          "history stream leader not answering; reading from replicas",
+        );
+      }
+    }
+    const msg = await this.jsm.direct.getMessage(this.stream, query);
+    return msg ? { seq: msg.seq, subject: msg.subject, data: msg.data } : null;
+  }
+
+  private async fromLeader(query: ReadQuery): Promise<StoredRecord | null> {
+    const reply = await this.nc.request(`$JS.API.STREAM.MSG.GET.${this.stream}`, JSON.stringify(query), {
+      timeout: LEADER_TIMEOUT_MS,
+    });
+    let json: unknown;
+    try {
+      json = JSON.parse(this.decoder.decode(reply.data));
+    } catch {
+      throw new Error("the stream's answer to a message read is not JSON");
+    }
+    const parsed = v.safeParse(MsgGetResponse, json);
+    if (!parsed.success) throw new Error("the stream's answer to a message read has an unexpected shape");
+    const { message, error } = parsed.output;
+    if (error?.err_code === NO_MESSAGE_FOUND) return null;
+    if (error || !message)
+      throw new Error(`reading the history stream failed: ${error?.description ?? "no message"}`);
+    return { seq: message.seq, subject: message.subject, data: Buffer.from(message.data ?? "", "base64") };
+  }
+}
