@@ -1,4 +1,5 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import type { ErrorCodeName } from "../protocol/index.js";
 import { liveSequence } from "./live-sequence.js";
 import type { Logger } from "./logger.js";
 import { buildMessageFrame, channelFramePrefix } from "./message-frame.js";
@@ -9,6 +10,8 @@ import type { StreamMarker } from "./stream-marker.js";
 /** Something that receives a channel's frames: a session. */
 export interface ChannelMember {
   deliver(channel: string, frame: OutboundFrame, seq: number | undefined): void;
+  /** Ends the member's connection with an error frame and its close code. */
+  fail(code: ErrorCodeName, message: string): void;
 }
 
 interface Waiter {
@@ -46,6 +49,11 @@ interface ChannelEntry {
 export class ChannelHub {
   private readonly channels = new Map<string, ChannelEntry>();
   private pendingFlush: Promise<void> | undefined;
+  /**
+   * The highest stream sequence a live message or a position marker carried (history on): live
+   * copies arrive in stream order, so every earlier message of a subscribed channel has arrived.
+   */
+  private highestSeq = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -97,6 +105,26 @@ export class ChannelHub {
     }
   }
 
+  /** Channels subscribed right now. */
+  channelNames(): string[] {
+    return [...this.channels.keys()];
+  }
+
+  /**
+   * The highest stream sequence after which this gateway may have missed live messages: every
+   * message of a subscribed channel up to it was delivered, or came before the channel was joined.
+   */
+  get highestSequence(): number {
+    return this.highestSeq;
+  }
+
+  /** Ends every member's connection, e.g. so that each reconnects and recovers what it missed. */
+  failMembers(channel: string, code: ErrorCodeName, message: string): number {
+    const members = [...(this.channels.get(channel)?.members ?? [])];
+    for (const member of members) member.fail(code, message);
+    return members.length;
+  }
+
   private subscribe(channel: string): ChannelEntry {
     const framePrefix = channelFramePrefix(channel);
     const entry: ChannelEntry = {
@@ -123,6 +151,8 @@ export class ChannelHub {
     const done = this.marker ? this.marker.pass() : this.flush().then(() => 0);
     done.then(
       (position) => {
+        // A marker came back: every message stored before it reached its subscriptions.
+        if (position > this.highestSeq) this.highestSeq = position;
         if (this.channels.get(channel) !== entry) return;
         entry.settling = false;
         if (entry.position === undefined) this.positioned(entry, position);
@@ -155,6 +185,7 @@ export class ChannelHub {
       // The subscription is live: members waiting start right before this, its first message.
       if (entry.position === undefined) this.positioned(entry, prev);
       entry.position = seq;
+      if (seq > this.highestSeq) this.highestSeq = seq;
     }
     const frame = buildMessageFrame(entry.framePrefix, msg.data, seq, prev);
     for (const member of entry.members) member.deliver(channel, frame, seq);

@@ -9,6 +9,7 @@ import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./gateway-context.js";
 import { type HistoryParts, startHistory } from "./history-setup.js";
 import { handleHttp } from "./http-routes.js";
+import { LiveInterruption } from "./live-interruption.js";
 import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats-connection.js";
@@ -71,6 +72,7 @@ export async function startGateway(
     logger,
     metrics,
   );
+  if (history) LiveInterruption.watch(nc, hub, history, subjects, logger);
   const natsHealth = new NatsHealth(nc, logger);
   const auth = new AuthClient(
     nc,

@@ -84,6 +84,12 @@ export const ERROR_CATALOGUE = {
     meaning: "the gateway is shutting down (SIGTERM); closes are spread over `--drain-window`",
     advice: "yes, soon",
   },
+  INTERRUPTED: {
+    close: "ServiceRestart",
+    meaning:
+      "the gateway's NATS connection was interrupted while a message of one of the connection's channels was stored: it may have missed it live (see [Recovery](#recovery))",
+    advice: "yes, at once, and recover",
+  },
   INTERNAL: {
     close: "InternalError",
     meaning:

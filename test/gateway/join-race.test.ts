@@ -169,11 +169,11 @@ describe("ChannelHub.join", () => {
 
   it("makes a second member wait for the subscription the first one is waiting for", async () => {
     const settled: string[] = [];
-    const member = { deliver: () => undefined };
+    const member = { deliver: () => undefined, fail: () => undefined };
     const first = hub.join("user.eve", member).then((p) => settled.push(`first ${p}`));
     await eventually(async () => release !== undefined, "the marker to be held");
     const second = hub
-      .join("user.eve", { deliver: () => undefined })
+      .join("user.eve", { deliver: () => undefined, fail: () => undefined })
       .then((p) => settled.push(`second ${p}`));
     // Several turns of the event loop: a join that did not wait would have settled by now.
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
