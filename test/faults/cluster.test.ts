@@ -1,0 +1,320 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect as natsConnect } from "@nats-io/transport-node";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadGatewayConfig } from "../../src/gateway/config.js";
+import { type RunningGateway, startGateway } from "../../src/gateway/index.js";
+import { type ClusterNode, startNats, startNatsCluster, TestClient } from "../../src/testing/index.js";
+import {
+  ClusterScene,
+  type DeliveryReport,
+  errorCounts,
+  NumberedPublisher,
+  percentiles,
+  readyzStatus,
+  settle,
+  waitFor,
+} from "./cluster-scene.js";
+
+const CLIENTS = 200;
+const STREAM = "HERALD";
+
+/**
+ * A 3-node NATS cluster with JetStream, two gateway processes and a few hundred SDK clients. A
+ * publisher sends numbered messages through the SDK's default (acknowledged) publish while one
+ * thing fails; every client must end with every number exactly once, in order. Each test prints
+ * what it measured.
+ */
+describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
+  let scene: ClusterScene | undefined;
+  afterEach(async () => {
+    await scene?.stop();
+    scene = undefined;
+  });
+
+  /** Runs the publisher, injects the fault after 20 messages, and waits for `recovered`. */
+  async function underFault(
+    fault: () => Promise<void>,
+    recovered: () => Promise<void>,
+  ): Promise<{ report: DeliveryReport; publisher: NumberedPublisher; faultAt: number }> {
+    if (!scene) throw new Error("no scene");
+    const publisher = new NumberedPublisher(scene.backend, scene.users);
+    publisher.start();
+    try {
+      await publisher.waitForShared(20);
+      for (const client of scene.clients) client.markFault(publisher.sharedSent);
+      const faultAt = Date.now();
+      await fault();
+      await recovered();
+      // Enough after the recovery for every client to notice any gap and recover it.
+      await publisher.waitForShared(publisher.sharedSent + 30);
+      await publisher.stop();
+      const report = await settle(scene.clients, publisher);
+      if (report.missing + report.duplicated + report.outOfOrder > 0) console.log(scene.diagnose(publisher));
+      return { report, publisher, faultAt };
+    } finally {
+      await publisher.stop();
+    }
+  }
+
+  function expectExactlyOnceInOrder(report: DeliveryReport): void {
+    expect(report).toMatchObject({ missing: 0, duplicated: 0, outOfOrder: 0 });
+    expect(report.sent).toBeGreaterThan(50);
+  }
+
+  function sinceFault(faultAt: number, times: readonly (number | undefined)[]) {
+    return percentiles(times.flatMap((t) => (t === undefined ? [] : [t - faultAt])));
+  }
+
+  /** Moves the stream's leader off `node` (so a fault there is not also a leader failover). */
+  async function leaderOff(node: ClusterNode): Promise<void> {
+    await scene?.moveStreamLeader(STREAM, (leader) => leader !== node);
+  }
+
+  it("creates the history stream with 3 replicas by default, and loses nothing when a node dies", async () => {
+    scene = await ClusterScene.start(CLIENTS);
+    const nc = scene.backend.connection;
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info(STREAM)).config.num_replicas).toBe(3);
+    const victim = await scene.nodeOfGateway("gw-a");
+    if (!victim) throw new Error("gateway A is on no node");
+    await leaderOff(victim);
+    const gatewayA = scene.gateway("gw-a");
+    let readyAgainAt: number | undefined;
+    const { report, publisher, faultAt } = await underFault(
+      () => victim.kill(),
+      async () => {
+        await waitFor(
+          "gateway A on another node",
+          async () => (await scene?.nodeOfGateway("gw-a")) !== undefined,
+          30_000,
+        );
+        await waitFor("gateway A ready", async () => (await readyzStatus(gatewayA)) === 200, 30_000);
+        readyAgainAt = Date.now();
+      },
+    );
+    console.log(
+      "[cluster] node kill",
+      JSON.stringify({
+        ...report,
+        publishFailures: publisher.failures,
+        clientErrors: errorCounts(scene.clients),
+        longestPublishStallMs: publisher.longestStallMs,
+        gatewayReadyAgainMs: (readyAgainAt ?? faultAt) - faultAt,
+        deliveryResumedMs: sinceFault(
+          faultAt,
+          scene.clients.map((c) => c.firstAfterFault),
+        ),
+      }),
+    );
+    expectExactlyOnceInOrder(report);
+  });
+
+  it("waits out a stream-leader election when publishing, and lets new clients connect during it", async () => {
+    scene = await ClusterScene.start(CLIENTS);
+    const { cluster, balancer } = scene;
+    // The leader on a node no gateway and no backend uses: its death is an election and nothing else.
+    const idle = await scene.idleNodes();
+    const leader = (await scene.moveStreamLeader(STREAM, (node) => idle.includes(node))).name;
+    const newcomers: { client: TestClient; firstFrameAt: number | undefined }[] = [];
+    let electedAt: number | undefined;
+    const { report, publisher, faultAt } = await underFault(
+      async () => {
+        await cluster.node(leader).kill();
+        // New users (empty channels, no recovery) connect while the stream has no leader.
+        await Promise.all(
+          Array.from({ length: 50 }, async (_, i) => {
+            const client = await TestClient.open(balancer.url());
+            // Answer the gateway's heartbeats: the election outlasts its timeout.
+            client.socket.on("message", (data) => {
+              if (String(data) === '{"type":"ping"}') client.send({ type: "pong" });
+            });
+            const entry = { client, firstFrameAt: undefined as number | undefined };
+            newcomers.push(entry);
+            client.send({ type: "auth", token: `newcomer-${i}` });
+            await client.next(undefined, 30_000).catch(() => undefined);
+            entry.firstFrameAt = Date.now();
+          }),
+        );
+      },
+      async () => {
+        await cluster.waitForStreamLeader(STREAM, { not: leader });
+        electedAt = Date.now();
+      },
+    );
+    const firstFrames = newcomers.map(({ client }) => client.frames[0]);
+    console.log(
+      "[cluster] stream-leader kill",
+      JSON.stringify({
+        ...report,
+        publishFailures: publisher.failures,
+        clientErrors: errorCounts(scene.clients),
+        longestPublishStallMs: publisher.longestStallMs,
+        newLeaderElectedMs: (electedAt ?? faultAt) - faultAt,
+        deliveryResumedMs: sinceFault(
+          faultAt,
+          scene.clients.map((c) => c.firstAfterFault),
+        ),
+        newcomersReadyMs: sinceFault(
+          faultAt,
+          newcomers.map((n) => n.firstFrameAt),
+        ),
+        newcomersReadyBeforeElection: newcomers.filter((n) => (n.firstFrameAt ?? Infinity) < (electedAt ?? 0))
+          .length,
+      }),
+    );
+    try {
+      expectExactlyOnceInOrder(report);
+      expect(firstFrames.map((frame) => frame?.type)).toEqual(newcomers.map(() => "ready"));
+      // Every newcomer then gets every shared message published after it joined, in order.
+      for (const { client } of newcomers) {
+        const numbers = client
+          .messages()
+          .filter((m) => m.channel === "channel.all")
+          .map((m) => (m.data as { n: number }).n);
+        expect(numbers.at(-1)).toBe(publisher.sharedSent);
+        expect(numbers).toEqual(
+          Array.from({ length: numbers.length }, (_, i) => publisher.sharedSent - numbers.length + 1 + i),
+        );
+      }
+    } finally {
+      for (const { client } of newcomers) client.close();
+    }
+  });
+
+  it("notices a hung node within seconds, moves to another, and loses nothing", async () => {
+    scene = await ClusterScene.start(CLIENTS);
+    const victim = await scene.nodeOfGateway("gw-a");
+    if (!victim) throw new Error("gateway A is on no node");
+    await leaderOff(victim);
+    const gatewayA = scene.gateway("gw-a");
+    let notReadyAt: number | undefined;
+    let readyAgainAt: number | undefined;
+    try {
+      const { report, publisher, faultAt } = await underFault(
+        async () => victim.pause(),
+        async () => {
+          await waitFor("gateway A not ready", async () => (await readyzStatus(gatewayA)) === 503, 30_000);
+          notReadyAt = Date.now();
+          await waitFor(
+            "gateway A ready on another node",
+            async () => (await readyzStatus(gatewayA)) === 200,
+            30_000,
+          );
+          readyAgainAt = Date.now();
+          // The hung node is still hung: the gateway left it.
+          expect((await scene?.nodeOfGateway("gw-a"))?.name).not.toBe(victim.name);
+          victim.resume();
+        },
+      );
+      console.log(
+        "[cluster] hung node",
+        JSON.stringify({
+          ...report,
+          publishFailures: publisher.failures,
+          clientErrors: errorCounts(scene.clients),
+          longestPublishStallMs: publisher.longestStallMs,
+          notReadyMs: (notReadyAt ?? faultAt) - faultAt,
+          readyAgainMs: (readyAgainAt ?? faultAt) - faultAt,
+          deliveryResumedMs: sinceFault(
+            faultAt,
+            scene.clients.map((c) => c.firstAfterFault),
+          ),
+        }),
+      );
+      expectExactlyOnceInOrder(report);
+    } finally {
+      if (victim.pid !== undefined) victim.resume();
+    }
+  });
+
+  it("loses nothing when a gateway is SIGKILLed: its clients recover on the other", async () => {
+    scene = await ClusterScene.start(CLIENTS);
+    const gatewayA = scene.gateway("gw-a");
+    const onA = scene.clients.filter((c) => c.gateways[0] === "gw-a");
+    expect(onA.length).toBeGreaterThan(0);
+    const { report, publisher, faultAt } = await underFault(
+      async () => {
+        expect(await gatewayA.stop("SIGKILL")).toBeNull();
+      },
+      () => waitFor("A's clients ready on B", () => onA.every((c) => c.gateways.length > 1), 60_000),
+    );
+    console.log(
+      "[cluster] gateway SIGKILL",
+      JSON.stringify({
+        ...report,
+        publishFailures: publisher.failures,
+        clientErrors: errorCounts(scene.clients),
+        clientsMoved: onA.length,
+        readyAgainMs: sinceFault(
+          faultAt,
+          onA.map((c) => c.readyAt[1]),
+        ),
+      }),
+    );
+    expectExactlyOnceInOrder(report);
+    expect(onA.every((c) => c.gateways.at(-1) === "gw-b")).toBe(true);
+  });
+});
+
+describe("history replicas", { timeout: 60_000 }, () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  });
+
+  /** An in-process gateway with history on whose warnings are kept. */
+  async function gatewayOn(
+    urls: readonly string[],
+    historyReplicas: "auto" | number,
+  ): Promise<{ gateway: RunningGateway; warnings: string[] }> {
+    const warnings: string[] = [];
+    const logger = pino(
+      { level: "warn" },
+      { write: (line: string) => void warnings.push(String(JSON.parse(line).msg)) },
+    );
+    const config = loadGatewayConfig({
+      overrides: { host: "127.0.0.1", port: 0, nats: [...urls], history: true, historyReplicas },
+    });
+    const gateway = await startGateway(config, { logger, processMetrics: false });
+    cleanups.push(() => gateway.close());
+    return { gateway, warnings };
+  }
+
+  it("follows the cluster: raises a 1-replica stream to 3, keeps every message, and scales to what is configured", async () => {
+    const cluster = await startNatsCluster();
+    cleanups.push(() => cluster.stop());
+    const nc = await natsConnect({ servers: [...cluster.urls] });
+    cleanups.push(() => nc.close());
+    const jsm = await jetstreamManager(nc);
+    const replicas = async () => (await jsm.streams.info(STREAM)).config.num_replicas;
+
+    const first = await gatewayOn(cluster.urls, 1);
+    expect(await replicas()).toBe(1);
+    for (let n = 0; n < 5; n++) await jsm.jetstream().publish("herald.user.r", `${n}`);
+    await first.gateway.close();
+
+    await gatewayOn(cluster.urls, "auto");
+    expect(await replicas()).toBe(3);
+    expect((await jsm.streams.info(STREAM)).state.messages).toBe(5);
+
+    const down = await gatewayOn(cluster.urls, 1);
+    expect(await replicas()).toBe(1);
+    expect(down.warnings).toEqual([]);
+
+    // More replicas than servers: the stream keeps working as it is, and a warning says why.
+    const tooMany = await gatewayOn(cluster.urls, 5);
+    expect(await replicas()).toBe(1);
+    expect(tooMany.warnings.join("\n")).toMatch(/history stream keeps 1 replica\(s\): JetStream refused 5/);
+    expect((await jsm.streams.info(STREAM)).state.messages).toBe(5);
+  });
+
+  it("creates a 1-replica stream on a single server by default", async () => {
+    const nats = await startNats({ jetstream: true });
+    cleanups.push(() => nats.stop());
+    await gatewayOn([nats.url], "auto");
+    const nc = await natsConnect({ servers: nats.url });
+    cleanups.push(() => nc.close());
+    expect((await (await jetstreamManager(nc)).streams.info(STREAM)).config.num_replicas).toBe(1);
+  });
+});
