@@ -42,7 +42,7 @@ export interface PublishOptions {
   ack?: boolean;
   /** Idempotency key (`Nats-Msg-Id`): a publish repeated with the same id is stored once. Generated when unset. */
   msgId?: string;
-  /** ms to keep trying, retries included, before rejecting (default 10000, longer than an election). */
+  /** ms to keep trying, retries included, before rejecting (default 15000, longer than an election). */
   timeout?: number;
 }
 

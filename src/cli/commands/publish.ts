@@ -75,7 +75,7 @@ export function publishCommand(): Command {
       new Option(
         "--timeout <ms>",
         "ms to wait for NATS and for the stream's acknowledgement, retries through a failover included",
-      ).default("10000"),
+      ).default("15000"),
     )
     .action(async (target: string, message: string, flags: PublishFlags) => {
       const input = parseInput({
