@@ -194,15 +194,29 @@ async function gatewayFigures(cluster: NatsCluster) {
   }
 }
 
-/** Kills the stream's leader while publishing; time until a publish is acknowledged again. */
+/**
+ * Kills the stream's leader while publishing: the time until a publish is acknowledged again, and
+ * what became of plain publishes sent meanwhile (counted against what the stream stored).
+ */
 async function failovers(cluster: NatsCluster) {
   const times: number[] = [];
+  const plain: { sent: number; stored: number }[] = [];
   for (let round = 0; round < FAILOVERS; round++) {
     const leader = cluster.node(await cluster.waitForStreamLeader(STREAM));
     const alive = cluster.nodes.filter((node) => node !== leader);
     const nc = await natsConnect({ servers: alive.map((node) => node.url) });
     const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
     await js.publish("herald.user.failover", "before");
+    const plainSubject = `herald.user.plain${round}`;
+    let sent = 0;
+    let publishing = true;
+    const plainPublisher = (async () => {
+      while (publishing) {
+        nc.publish(plainSubject, String(sent++));
+        if (sent % 10 === 0) await sleep(5);
+      }
+    })();
     const killedAt = Date.now();
     await leader.kill();
     for (;;) {
@@ -214,12 +228,18 @@ async function failovers(cluster: NatsCluster) {
       }
     }
     times.push(Date.now() - killedAt);
+    publishing = false;
+    await plainPublisher;
+    await nc.flush();
+    await sleep(500);
+    const stored = (await jsm.streams.info(STREAM, { subjects_filter: plainSubject })).state.subjects;
+    plain.push({ sent, stored: stored?.[plainSubject] ?? 0 });
     await nc.close();
     await leader.start();
     await cluster.waitForMetaLeader();
     await sleep(2000); // the restarted node catches up before the next round
   }
-  return { streamLeaderFailoverMs: times };
+  return { streamLeaderFailoverMs: times, plainPublishesDuringFailover: plain };
 }
 
 const cluster = await startNatsCluster();
