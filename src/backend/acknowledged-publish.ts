@@ -23,7 +23,7 @@ import {
 } from "./errors.js";
 
 /**
- * Long enough to ride out a stream-leader election: 4.6 to 8.7 s after a leader dies, measured on
+ * Long enough to ride out a stream-leader election: 4.1 to 8.7 s after a leader dies, measured on
  * nats-server 2.9 (its election timeout is randomized), plus a retry.
  */
 export const DEFAULT_PUBLISH_TIMEOUT_MS = 15_000;
