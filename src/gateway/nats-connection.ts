@@ -54,7 +54,8 @@ export async function connectNats(config: GatewayConfig, logger: Logger): Promis
         preference.connectedTo(status.server);
         logger.info({ server: status.server }, "NATS reconnected");
       } else if (status.type === "staleConnection")
-        logger.warn({ server: nc.getServer() }, "NATS server stopped answering pings; leaving it");
+        // The disconnect that follows names the server; by now the client may be dialling the next.
+        logger.warn("NATS server stopped answering pings; leaving it");
       else if (status.type === "error") logger.error({ err: status.error }, "NATS error");
       else if (status.type === "slowConsumer")
         logger.warn({ sub: status.sub.getSubject() }, "NATS slow consumer");
