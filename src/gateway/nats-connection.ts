@@ -1,10 +1,6 @@
 import { readFile } from "node:fs/promises";
-import {
-  type ConnectionOptions,
-  credsAuthenticator,
-  type NatsConnection,
-  type ReconnectToServerHandler,
-} from "@nats-io/nats-core";
+import { type ConnectionOptions, credsAuthenticator, type NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnectionImpl } from "@nats-io/nats-core/internal";
 import { connect } from "@nats-io/transport-node";
 import type { GatewayConfig } from "./config.js";
 import type { Logger } from "./logger.js";
@@ -17,7 +13,6 @@ import type { Logger } from "./logger.js";
  * seconds, not at the next TCP timeout.
  */
 export async function connectNats(config: GatewayConfig, logger: Logger): Promise<NatsConnection> {
-  const preference = new ServerPreference();
   const options: ConnectionOptions = {
     servers: [...config.nats],
     name: `herald-gateway-${config.gatewayId}`,
@@ -26,7 +21,6 @@ export async function connectNats(config: GatewayConfig, logger: Logger): Promis
     reconnectJitter: 250,
     pingInterval: config.natsPingInterval,
     maxPingOut: config.natsMaxPingsOut,
-    reconnectToServer: preference.choose,
     waitOnFirstConnect: false,
     timeout: 5000,
   };
@@ -45,15 +39,15 @@ export async function connectNats(config: GatewayConfig, logger: Logger): Promis
     if (config.natsTlsKey) options.tls.keyFile = config.natsTlsKey;
   }
   const nc = await connect(options);
-  preference.connectedTo(nc.getServer());
+  dialOthersFirst(nc);
   logger.info({ server: nc.getServer() }, "connected to NATS");
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === "disconnect") logger.warn({ server: status.server }, "NATS disconnected");
-      else if (status.type === "reconnect") {
-        preference.connectedTo(status.server);
-        logger.info({ server: status.server }, "NATS reconnected");
-      } else if (status.type === "staleConnection")
+      else if (status.type === "reconnect") logger.info({ server: status.server }, "NATS reconnected");
+      // Servers the cluster advertises join the ring after the one in use.
+      else if (status.type === "update") dialOthersFirst(nc);
+      else if (status.type === "staleConnection")
         // The disconnect that follows names the server; by now the client may be dialling the next.
         logger.warn("NATS server stopped answering pings; leaving it");
       else if (status.type === "error") logger.error({ err: status.error }, "NATS error");
@@ -65,30 +59,21 @@ export async function connectNats(config: GatewayConfig, logger: Logger): Promis
 }
 
 /**
- * Which server to dial next. The client library would try the server it just lost first; when that
- * one hung (alive to TCP, silent), the dial waits out the whole handshake timeout before moving on.
- * So after a disconnect every other server is tried once, least recently dialled first, before the
- * one just left; then all of them in turn, for as long as it takes.
+ * The client library keeps its servers in a ring and, when a connection drops, dials the next one
+ * in it. After the first connect that is the very server just lost (it stays at the head of the
+ * ring; each reconnect then leaves the server in use at the tail). Against a hung server that first
+ * attempt waits out the whole handshake timeout. Moving the server in use to the tail (at connect,
+ * and when the cluster advertises more servers) makes every reconnect try the others first, and the
+ * one just left last. The ring is not public API: on a client version without it, the library's
+ * own order is kept.
  */
-export class ServerPreference {
-  private left: string | undefined;
-  /** When the first dial after leaving `left` was chosen: servers dialled before it are untried. */
-  private since: number | undefined;
-
-  /** The server the connection is on now (host:port). */
-  connectedTo(server: string): void {
-    this.left = server;
-    this.since = undefined;
-  }
-
-  readonly choose: ReconnectToServerHandler = (pool) => {
-    this.since ??= Date.now();
-    const since = this.since;
-    const untried = pool.filter((server) => server.listen !== this.left && server.lastConnect < since);
-    let best: (typeof pool)[number] | undefined;
-    for (const server of untried.length > 0 ? untried : pool) {
-      if (!best || server.lastConnect < best.lastConnect) best = server;
-    }
-    return best ?? null;
-  };
+function dialOthersFirst(nc: NatsConnection): void {
+  const servers = (nc as Partial<NatsConnectionImpl>).protocol?.servers;
+  const ring = servers?.getServers?.();
+  const current = servers?.getCurrentServer?.();
+  if (!Array.isArray(ring) || !current) return;
+  const at = ring.indexOf(current);
+  if (at < 0 || ring.length < 2) return;
+  ring.splice(at, 1);
+  ring.push(current);
 }
