@@ -3,14 +3,23 @@ import {
   type Msg,
   type NatsConnection,
   PermissionViolationError,
+  RequestError,
   type Subscription,
+  TimeoutError,
 } from "@nats-io/nats-core";
 import type { Subjects } from "../protocol/index.js";
 import { liveSequence } from "./live-sequence.js";
 import type { Logger } from "./logger.js";
 
-/** How long a marker may take to come back before the joins waiting for it fail. */
-const MARKER_TIMEOUT_MS = 5000;
+/**
+ * How long a marker may take to come back before the joins waiting for it fail: longer than a
+ * stream-leader election (4.1 to 8.7 s measured on nats-server 2.9), during which none is stored.
+ */
+const MARKER_TIMEOUT_MS = 10_000;
+/** One attempt to store the marker waits this long for the stream's answer. */
+const ATTEMPT_TIMEOUT_MS = 1000;
+/** While no stream answers (an election), the marker is sent again this often. */
+const RESEND_MS = 250;
 const PROCESS_TAG = randomBytes(4).toString("hex");
 
 interface Pending {
@@ -71,10 +80,13 @@ export class StreamMarker {
         err.operation === "publish" &&
         err.subject.toLowerCase() === this.subject.toLowerCase()
       ) {
-        const refused = new Error(`not allowed to publish to ${this.subject}`);
-        for (const id of [...this.pending.keys()]) this.settle(id, undefined, refused);
+        for (const id of [...this.pending.keys()]) this.settle(id, undefined, this.refused());
       }
     }
+  }
+
+  private refused(): Error {
+    return new Error(`not allowed to publish to ${this.subject}`);
   }
 
   /** The stream sequence of a marker published after this call (in the next turn of the event loop). */
@@ -107,10 +119,34 @@ export class StreamMarker {
       this.onLost();
     }, MARKER_TIMEOUT_MS);
     pending.timer.unref();
-    try {
-      this.nc.publish(this.subject, pending.id);
-    } catch (err) {
-      this.settle(pending.id, undefined, err as Error);
+    void this.send(pending);
+  }
+
+  /**
+   * Sends the marker as a JetStream publish, so the stream's answer says whether it stored it. No
+   * responders means nothing stored it: while the stream elects a leader nothing is stored at all,
+   * so the marker goes again every RESEND_MS until a leader stores it (then its live copy settles the
+   * joins) or the marker's time is up. A join made during an election thus waits for the new leader
+   * instead of failing.
+   */
+  private async send(pending: Pending): Promise<void> {
+    while (!this.closed && this.pending.has(pending.id)) {
+      try {
+        await this.nc.request(this.subject, pending.id, { timeout: ATTEMPT_TIMEOUT_MS });
+        return; // stored: its live copy settles the joins
+      } catch (err) {
+        if (err instanceof RequestError && err.isNoResponders()) {
+          await new Promise((resolve) => setTimeout(resolve, RESEND_MS));
+        } else if (!(err instanceof TimeoutError)) {
+          const refused =
+            err instanceof PermissionViolationError ||
+            (err instanceof Error && err.cause instanceof PermissionViolationError);
+          this.settle(pending.id, undefined, refused ? this.refused() : (err as Error));
+          return;
+        }
+        // a timeout: the answer was lost or the leader is slow; sending again stores at worst a
+        // second marker, whose live copy finds nothing waiting
+      }
     }
   }
 
