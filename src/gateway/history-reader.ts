@@ -1,5 +1,12 @@
 import { AckPolicy, DeliverPolicy, type JetStreamManager } from "@nats-io/jetstream";
-import { createInbox, type Msg, type NatsConnection, nanos, type Subscription } from "@nats-io/nats-core";
+import {
+  createInbox,
+  type Msg,
+  type NatsConnection,
+  nanos,
+  type Subscription,
+  TimeoutError,
+} from "@nats-io/nats-core";
 
 export interface StoredMessage {
   readonly seq: number;
@@ -10,6 +17,8 @@ export interface StoredMessage {
 const PAGE_MESSAGES = 256;
 /** A pull that brings nothing for this long failed. */
 const PULL_TIMEOUT_MS = 5000;
+/** Attempts to create the consumer before the recovery fails (and the client tries again later). */
+const CREATE_ATTEMPTS = 5;
 
 interface Pull {
   readonly messages: StoredMessage[];
@@ -61,7 +70,7 @@ export class HistoryReader {
     from: number,
     inactiveMs: number,
   ): Promise<HistoryReader> {
-    const info = await jsm.consumers.add(stream, {
+    const config = {
       ack_policy: AckPolicy.None,
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: Math.max(1, from),
@@ -69,8 +78,18 @@ export class HistoryReader {
       mem_storage: true,
       num_replicas: 1,
       inactive_threshold: nanos(inactiveMs),
-    });
-    return new HistoryReader(nc, jsm, stream, info.name, info.num_pending);
+    };
+    // JetStream places a one-replica consumer on one of the stream's servers at random, one that is
+    // down included: creating it then times out, and another attempt most likely lands elsewhere
+    // (with one of three servers down, a third of the attempts fail).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const info = await jsm.consumers.add(stream, config);
+        return new HistoryReader(nc, jsm, stream, info.name, info.num_pending);
+      } catch (err) {
+        if (!(err instanceof TimeoutError) || attempt >= CREATE_ATTEMPTS) throw err;
+      }
+    }
   }
 
   /**

@@ -14,6 +14,9 @@ import type { Logger } from "./logger.js";
 import { StreamReader } from "./stream-reader.js";
 import { createStream, desiredReplicas, type ReplicasSetting, reconcileReplicas } from "./stream-replicas.js";
 
+/** How long one attempt to create a recovery's consumer may take. */
+const READER_CREATE_TIMEOUT_MS = 1000;
+
 /**
  * The JetStream stream that keeps every user and channel message for recovery. Backends publish to
  * `<prefix>.user.<id>` / `<prefix>.channel.<name>`; the stream stores each message and RePublishes
@@ -23,6 +26,7 @@ import { createStream, desiredReplicas, type ReplicasSetting, reconcileReplicas 
 export class History {
   private epochValue = "";
   private nextFirstSequence: Promise<number> | undefined;
+  private readerJsm: Promise<JetStreamManager> | undefined;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -133,8 +137,10 @@ export class History {
   }
 
   /** A reader of `subject` from sequence `from` on (see `HistoryReader`). */
-  read(subject: string, from: number, inactiveMs: number): Promise<HistoryReader> {
-    return HistoryReader.open(this.nc, this.jsm, this.stream, subject, from, inactiveMs);
+  async read(subject: string, from: number, inactiveMs: number): Promise<HistoryReader> {
+    // Quick to give up on one attempt: HistoryReader tries again (see there why).
+    this.readerJsm ??= jetstreamManager(this.nc, { timeout: READER_CREATE_TIMEOUT_MS, checkAPI: false });
+    return HistoryReader.open(this.nc, await this.readerJsm, this.stream, subject, from, inactiveMs);
   }
 
   /**
