@@ -177,7 +177,9 @@ export class Session implements ChannelMember, Beating, ReplayOutlet, ClientSock
       }
       if (!this.isOpen) return recovery.discard(replays);
     }
-    // Only now do heartbeats, refreshes and writes start, so nothing ever precedes `ready`.
+    // Only now do heartbeats, refreshes and writes start, so nothing ever precedes `ready`. The
+    // client's silence counts from here: it had nothing to answer while the gateway made it wait.
+    this.lastSeen = Date.now();
     this.stateValue = "replaying";
     this.ctx.metrics.authenticated.inc();
     this.send(OutboundFrame.of(ready));
