@@ -64,7 +64,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "herald-nginx-"));
   nats = await startNats();
   gateway = await startTestGateway(nats);
-  backend = await HeraldBackend.connect({ servers: nats.url });
+  backend = await HeraldBackend.connect({ servers: nats.url, history: false });
   backend.serveAuth(async (token) => accept({ user: token }));
   listenPort = await freePort();
   await writeFile(join(dir, "herald.conf"), localRecipe(listenPort, gateway.port));
@@ -164,7 +164,7 @@ describe("the nginx block in deploy/", () => {
       ]);
       const message = new Promise<unknown>((resolve) => client.on("message", (m) => resolve(m.data)));
       expect(await ready).toBe("alice");
-      backend.publish("alice", { through: "nginx" });
+      await backend.publish("alice", { through: "nginx" });
       expect(await Promise.race([failed, message])).toEqual({ through: "nginx" });
     } finally {
       client.close();
