@@ -37,13 +37,13 @@ const MsgGetResponse = v.object({
 });
 
 /**
- * Reads stored messages for positions and recovery. Normally from the stream's leader
- * (`STREAM.MSG.GET`): it answers from a store that holds every message stored so far, so a message
- * republished before a subscription existed is always found. A direct get may be answered by any
- * replica, and nats-server 2.9 lets a replica that is behind answer too: one that just came back
- * from a hang answered with a state seconds old, and recoveries read from it skipped messages. While
- * the leader does not answer (the stream is electing one), reads go to the replicas with a direct
- * get, so clients can still connect; no message is stored meanwhile, which is when that is safest.
+ * Reads single stored messages (a channel's last one, after a NATS reconnect). Normally from the
+ * stream's leader (`STREAM.MSG.GET`): it answers from a store that holds every message stored so
+ * far. A direct get may be answered by any replica, and nats-server 2.9 lets a replica that is behind
+ * answer too: one that just came back from a hang answered with a state seconds old, and a read from
+ * it would miss the very message the gateway needs to know about. While the leader does not answer
+ * (the stream is electing one), reads go to the replicas with a direct get: nothing is stored
+ * meanwhile, which is when that is safest.
  */
 export class StreamReader {
   private leaderlessUntil = 0;
