@@ -116,16 +116,20 @@ async function subscribeChurn(cluster: NatsCluster) {
 async function gatewayFigures(cluster: NatsCluster) {
   const backend = await HeraldBackend.connect({ servers: cluster.urls, name: "capacity-backend" });
   backend.serveAuth((token) => accept({ user: token, channels: ["all"] }));
-  const gateways: GatewayProcess[] = await Promise.all(
-    ["cap-a", "cap-b"].map((id) =>
-      startGatewayProcess(cluster.url, ["--gateway-id", id, "--log-level", "error"]),
-    ),
+  // Every client comes from 127.0.0.1 through the balancer: no per-address limit.
+  const args = ["--log-level", "error", "--max-connections-per-ip", "0"];
+  const starts = await Promise.allSettled(
+    ["cap-a", "cap-b"].map((id) => startGatewayProcess(cluster.url, ["--gateway-id", id, ...args])),
   );
-  const [a, b] = gateways as [GatewayProcess, GatewayProcess];
-  let targets = [a.port];
-  const balancer = await startTcpBalancer(() => targets);
+  const gateways = starts.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
   const clients: HeraldClient[] = [];
+  let balancer: Awaited<ReturnType<typeof startTcpBalancer>> | undefined;
   try {
+    const failed = starts.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
+    const [a, b] = gateways as [GatewayProcess, GatewayProcess];
+    let targets = [a.port];
+    balancer = await startTcpBalancer(() => targets);
     await sleep(1000);
     const rssBefore = rssBytes(a.pid);
     const cpuBefore = cpu(a.pid);
@@ -188,7 +192,7 @@ async function gatewayFigures(cluster: NatsCluster) {
     };
   } finally {
     for (const client of clients) client.close();
-    await balancer.close();
+    await balancer?.close();
     await Promise.all(gateways.map((g) => g.stop("SIGKILL")));
     await backend.close();
   }

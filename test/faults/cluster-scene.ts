@@ -253,10 +253,14 @@ export class ClusterScene {
         "--max-connections-per-ip",
         "0",
       ];
-      const gateways = await Promise.all(
+      // Each gateway that started is stopped again, also when the other one failed to start.
+      const started = await Promise.allSettled(
         ["gw-a", "gw-b"].map((id) => startGatewayProcess(cluster.url, [...args, "--gateway-id", id])),
       );
+      const gateways = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
       cleanups.push(() => Promise.all(gateways.map((g) => g.stop("SIGKILL"))));
+      const failed = started.find((result) => result.status === "rejected");
+      if (failed) throw failed.reason;
       const balancer = await startTcpBalancer(() => gateways.map((g) => g.port));
       cleanups.push(() => balancer.close());
       // The backend avoids gateway A's node, so the faults aimed at that node test the gateway; it
