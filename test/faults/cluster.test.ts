@@ -115,7 +115,7 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
     expectExactlyOnceInOrder(report);
   });
 
-  it("waits out a stream-leader election when publishing, and lets new clients connect during it", async () => {
+  it("waits out a stream-leader election when publishing; clients connecting meanwhile are ready when it ends", async () => {
     scene = await ClusterScene.start(CLIENTS);
     const { cluster, balancer } = scene;
     // The leader on a node no gateway and no backend uses: its death is an election and nothing else.
@@ -126,7 +126,8 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
     const { report, publisher, faultAt } = await underFault(
       async () => {
         await cluster.node(leader).kill();
-        // New users (empty channels, no recovery) connect while the stream has no leader.
+        // New users (new subscriptions, no recovery) connect while the stream has no leader: their
+        // position markers wait for the new one, and no answer may be an error.
         await Promise.all(
           Array.from({ length: 50 }, async (_, i) => {
             const client = await TestClient.open(balancer.url());
@@ -164,8 +165,6 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
           faultAt,
           newcomers.map((n) => n.firstFrameAt),
         ),
-        newcomersReadyBeforeElection: newcomers.filter((n) => (n.firstFrameAt ?? Infinity) < (electedAt ?? 0))
-          .length,
       }),
     );
     try {
