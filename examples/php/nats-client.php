@@ -132,8 +132,10 @@ final class NatsClient
      * Sends a request and waits for the first reply, on a fresh inbox subscription that the server
      * removes after one message. Returns null when nothing came within `timeout` seconds; a reply
      * with status 503 means no one is subscribed to the subject.
+     *
+     * @param array<string, string> $headers
      */
-    public function request(string $subject, string $payload, float $timeout): ?NatsMessage
+    public function request(string $subject, string $payload, float $timeout, array $headers = []): ?NatsMessage
     {
         $inbox = '_INBOX.' . bin2hex(random_bytes(12));
         $reply = null;
@@ -141,7 +143,7 @@ final class NatsClient
             $reply = $msg;
         });
         $this->write("UNSUB $sid 1\r\n");
-        $this->publish($subject, $payload, $inbox);
+        $this->publish($subject, $payload, $inbox, $headers);
         $deadline = microtime(true) + $timeout;
         while ($reply === null && microtime(true) < $deadline) {
             $this->process($deadline - microtime(true));

@@ -4,9 +4,11 @@
 //   php publish.php 1 hello!
 //
 // With history on (the gateways' default) a JetStream stream stores the subject: the message is stored
-// first and the stream's acknowledgement says so, "stored as seq 7 in stream HERALD". If no stream
-// stores it (history off), it says so and publishes live instead. The message bytes are sent as they
-// are: valid JSON arrives as JSON, anything else as a string.
+// first and the stream's acknowledgement says so, "stored as seq 7 in stream HERALD". The publish
+// carries a Nats-Msg-Id and is sent again until the stream acknowledges it, for up to 15 s: through a
+// stream-leader election it is stored exactly once, never lost without an error. If no stream stores
+// it (history off), it says so and publishes live instead. The message bytes are sent as they are:
+// valid JSON arrives as JSON, anything else as a string.
 
 declare(strict_types=1);
 
@@ -47,6 +49,38 @@ function storingStream(NatsClient $nats, string $subject): ?string
     return is_array($names) && is_array($names['streams'] ?? null) ? ($names['streams'][0] ?? null) : null;
 }
 
+/**
+ * Stores `message` on `subject` exactly once, or throws after `deadline` seconds: every attempt
+ * carries the same Nats-Msg-Id, and the stream stores a repeated id once. No answer, or a 503 (no
+ * responders: the stream is electing a leader), is tried again with backoff; any other error is final.
+ *
+ * @return array{stream: string, seq: int, duplicate?: bool}
+ */
+function publishStored(NatsClient $nats, string $subject, string $message, string $msgId, float $deadline = 15.0): array
+{
+    $giveUp = microtime(true) + $deadline;
+    $delay = 0.05;
+    while (true) {
+        $wait = min(2.0, max(0.1, $giveUp - microtime(true)));
+        $reply = $nats->request($subject, $message, $wait, ['Nats-Msg-Id' => $msgId]);
+        if ($reply !== null && $reply->status === null) {
+            $ack = json_decode($reply->payload, true);
+            if (is_array($ack) && isset($ack['seq'])) {
+                return $ack;
+            }
+            if (($ack['error']['code'] ?? 0) !== 503) {
+                $why = substr((string) ($ack['error']['description'] ?? 'no ack'), 0, 64);
+                throw new RuntimeException("the stream did not store it: $why");
+            }
+        }
+        if (microtime(true) + $delay >= $giveUp) {
+            throw new RuntimeException("$subject not stored within {$deadline} s; publishing again with the same id is safe");
+        }
+        usleep((int) ($delay * 1e6));
+        $delay = min($delay * 2, 0.5);
+    }
+}
+
 try {
     $nats = NatsClient::connect($url);
     if (storingStream($nats, $subject) === null) {
@@ -56,18 +90,9 @@ try {
         fwrite(STDOUT, "no stream stores $subject (history off?): published live, not stored\n");
         exit(0);
     }
-    // A stored publish is a request on the subject itself; the stream answers {"stream","seq"}.
-    $reply = $nats->request($subject, $message, 5.0);
-    if ($reply === null) {
-        fwrite(STDERR, "publish.php: no acknowledgement within 5 s: the message may or may not be stored\n");
-        exit(1);
-    }
-    $ack = json_decode($reply->payload, true);
-    if ($reply->status !== null || !is_array($ack) || isset($ack['error']) || !isset($ack['seq'])) {
-        $why = $ack['error']['description'] ?? ($reply->status === 503 ? 'no stream answered' : 'no ack');
-        fwrite(STDERR, 'publish.php: the stream did not store it: ' . substr((string) $why, 0, 64) . "\n");
-        exit(1);
-    }
+    // A stored publish is a request on the subject itself; the stream answers {"stream","seq"}. The
+    // id is made once per run: the attempts of this run are stored once; another run is another message.
+    $ack = publishStored($nats, $subject, $message, bin2hex(random_bytes(12)));
     $duplicate = !empty($ack['duplicate']) ? ' (duplicate)' : '';
     fwrite(STDOUT, "stored as seq {$ack['seq']} in stream {$ack['stream']}$duplicate\n");
     $nats->close();
