@@ -130,9 +130,10 @@ export async function startGateway(
     // The slot is the TCP socket's: released when it closes, whether or not the handshake succeeded.
     const address = answer.address;
     socket.once("close", () => gate.release(address));
+    // Read before the handshake: no closure that outlives it may hold the request (and its headers).
+    const headers = forwardedHeaders(req, config.forwardHeaders);
     wss.handleUpgrade(req, socket, head, (ws) => {
       const client = new WsClientSocket(ws, socket, config.compression);
-      const headers = forwardedHeaders(req, config.forwardHeaders);
       const session = new Session(client, ctx, address, headers, sessions.forget);
       client.listen(session);
       sessions.add(session);
@@ -250,7 +251,11 @@ function reject(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
+/** No headers to forward (the default): every session shares one empty record. */
+const NO_HEADERS: Record<string, string> = Object.freeze({});
+
 function forwardedHeaders(req: IncomingMessage, names: readonly string[]): Record<string, string> {
+  if (names.length === 0) return NO_HEADERS;
   const out: Record<string, string> = {};
   for (const name of names) {
     const value = req.headers[name];
