@@ -3,7 +3,11 @@ import { DEFAULT_PREFIX } from "../../src/protocol/index.js";
 
 /** The commands the runner sends to its helper processes and their replies (validated both ways). */
 
-export const SYSTEM_NAMES = ["herald", "nats-ws", "socketio"] as const;
+/**
+ * `herald` is the gateway as it ships (history on: JetStream, file storage, on its nats-server);
+ * `herald-nohistory` the same with `--history false` (at-most-once).
+ */
+export const SYSTEM_NAMES = ["herald", "herald-nohistory", "nats-ws", "socketio"] as const;
 export const SystemName = v.picklist(SYSTEM_NAMES);
 export type SystemName = v.InferOutput<typeof SystemName>;
 
@@ -37,8 +41,61 @@ export const ConnectResult = v.object({
 });
 export type ConnectResult = v.InferOutput<typeof ConnectResult>;
 
+/**
+ * `reconnect`: open every client to `url`; when that gateway dies each reconnects at once to
+ * `reconnectUrl` with `recover` (Herald with history only).
+ */
+export const ConnectRecoveringCommand = v.object({
+  type: v.literal("connectRecovering"),
+  url: v.string(),
+  reconnectUrl: v.string(),
+  firstUser: Count,
+  count: Count,
+  localAddresses: v.pipe(v.array(v.string()), v.minLength(1)),
+  timeoutMs: Count,
+});
+
+export const RecoveringCommand = v.variant("type", [
+  ConnectRecoveringCommand,
+  v.object({ type: v.literal("recoveryProgress") }),
+  /** `sent[i]`: numbered messages published to user firstUser + i. */
+  v.object({ type: v.literal("recoveryReport"), killedNs: v.number(), sent: v.array(Count) }),
+]);
+export type RecoveringCommand = v.InferOutput<typeof RecoveringCommand>;
+
+export const RecoveryProgress = v.object({
+  /** Clients ready again after the reconnect. */
+  ready: Count,
+  notRecovered: Count,
+  /** Distinct numbered messages received so far. */
+  received: Count,
+  failures: v.record(v.string(), Count),
+});
+export type RecoveryProgress = v.InferOutput<typeof RecoveryProgress>;
+
+export const RecoveryReport = v.object({
+  firstUser: Count,
+  /** Per client ready again after the reconnect: ms from the kill to its `ready`, and to its last replayed message. */
+  readyMs: v.array(v.number()),
+  recoveredMs: v.array(v.number()),
+  lost: Count,
+  duplicated: Count,
+  duplicatedBySeq: Count,
+  gapsByPrev: Count,
+  misrouted: Count,
+  /** Numbered messages received that the publisher does not count as acknowledged. */
+  unexpected: Count,
+  replayed: Count,
+  /** Clients that had something replayed. */
+  replaying: Count,
+  notRecovered: Count,
+  failures: v.record(v.string(), Count),
+});
+export type RecoveryReport = v.InferOutput<typeof RecoveryReport>;
+
 export const LoadgenCommand = v.variant("type", [
   ConnectCommand,
+  ...RecoveringCommand.options,
   /** Start counting notifications of `run` (and forget earlier counts). */
   v.object({ type: v.literal("record"), run: Count }),
   v.object({ type: v.literal("stats") }),
@@ -85,7 +142,29 @@ export const Empty = v.object({});
 
 export const PublishTarget = v.picklist(["unicast", "broadcast"]);
 
+/** `reconnect`: acknowledged (JetStream) publishes to random users, numbered per user, until stopped. */
+export const StoredStartCommand = v.object({
+  type: v.literal("storedStart"),
+  run: Count,
+  users: Count,
+  rate: v.pipe(v.number(), v.minValue(0.1)),
+  payloadBytes: Count,
+});
+
+export const StoredResult = v.object({
+  /** Per user: numbered messages whose publish was acknowledged (indices 0 .. n-1). */
+  acked: v.array(Count),
+  /** Publishes that failed (no acknowledgement): their messages may or may not have been stored. */
+  failed: Count,
+  failures: v.record(v.string(), Count),
+  startedNs: v.number(),
+  endedNs: v.number(),
+});
+export type StoredResult = v.InferOutput<typeof StoredResult>;
+
 export const PublisherCommand = v.variant("type", [
+  StoredStartCommand,
+  v.object({ type: v.literal("storedStop") }),
   v.object({
     type: v.literal("run"),
     run: Count,

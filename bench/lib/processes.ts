@@ -90,6 +90,12 @@ export class ManagedProcess {
     );
   }
 
+  /** SIGKILL at once: the process dies as in a crash (no drain, no close frames). */
+  kill(): void {
+    this.stopping = true;
+    if (this.running) this.child.kill("SIGKILL");
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs`. */
   async stop(graceMs = 8000): Promise<void> {
     this.stopping = true;

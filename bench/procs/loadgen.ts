@@ -14,6 +14,12 @@ import {
 import { announceReady, serveCommands } from "../lib/ipc.js";
 import { monotonicNs } from "../lib/payload.js";
 import { sleep } from "../lib/wait.js";
+import {
+  closeRecovering,
+  connectRecovering,
+  recoveryProgress,
+  recoveryReport,
+} from "./recovering-clients.js";
 
 /**
  * The load generator: holds client sockets for one system, opens them (bounded concurrency, or all
@@ -21,6 +27,7 @@ import { sleep } from "../lib/wait.js";
  */
 const FACTORIES: Record<SystemName, ClientFactory> = {
   herald: heraldClient,
+  "herald-nohistory": heraldClient,
   "nats-ws": natsWsClient,
   socketio: socketIoClient,
 };
@@ -228,8 +235,15 @@ serveCommands(LoadgenCommand, async (command) => {
       return { received };
     case "resume":
       return resume(command.count, command.timeoutMs);
+    case "connectRecovering":
+      return connectRecovering(command);
+    case "recoveryProgress":
+      return recoveryProgress();
+    case "recoveryReport":
+      return recoveryReport(command.killedNs, command.sent);
     case "close":
       closing = true;
+      closeRecovering();
       for (const client of clients.splice(0)) client.terminate();
       setTimeout(() => process.exit(0), 200);
       return {};

@@ -3,10 +3,12 @@ import { createAdapter } from "@socket.io/redis-adapter";
 import { createClient } from "redis";
 import { Server } from "socket.io";
 import * as v from "valibot";
+import { HeraldBackend } from "../../src/backend/index.js";
 import {
   PublisherCommand,
   type PublishResult,
   SHARED_CHANNEL,
+  type StoredResult,
   SUBJECT_PREFIX,
   userId,
 } from "../lib/commands.js";
@@ -68,26 +70,117 @@ async function openSender(): Promise<Sender> {
 
 const sender = await openSender();
 
-serveCommands(PublisherCommand, async (command): Promise<PublishResult> => {
-  const padding = payloadPadding(command.payloadBytes);
-  const total = Math.round((command.rate * command.durationMs) / 1000);
-  const startedNs = monotonicNs();
-  let sent = 0;
-  await new Promise<void>((resolve) => {
+/**
+ * `reconnect`: the backend publishing with Herald's SDK and a JetStream acknowledgement
+ * (`publishStored`), each user's messages numbered 0, 1, 2, ... so the clients can tell lost and
+ * duplicated ones. Runs from `storedStart` until `storedStop`, paced every millisecond.
+ */
+class StoredPublishing {
+  private readonly acked: number[];
+  private readonly next: number[];
+  private failed = 0;
+  private readonly failures = new Map<string, number>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly startedNs = monotonicNs();
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly backend: HeraldBackend,
+    private readonly command: Extract<PublisherCommand, { type: "storedStart" }>,
+  ) {
+    this.acked = new Array<number>(command.users).fill(0);
+    this.next = new Array<number>(command.users).fill(0);
+    const padding = payloadPadding(command.payloadBytes);
+    let sent = 0;
     const tick = () => {
-      const elapsedMs = (monotonicNs() - startedNs) / 1e6;
-      const due = Math.min(total, Math.floor((elapsedMs * command.rate) / 1000) + 1);
-      while (sent < due) {
-        const user = Math.floor(Math.random() * command.users);
-        sender.send(command.target, user, command.run, sent, padding);
-        sent++;
-      }
-      if (sent >= total) resolve();
-      else setTimeout(tick, 1);
+      if (this.stopped) return;
+      const elapsedMs = (monotonicNs() - this.startedNs) / 1e6;
+      const due = Math.floor((elapsedMs * command.rate) / 1000) + 1;
+      for (; sent < due; sent++) this.publish(Math.floor(Math.random() * command.users), padding);
+      this.timer = setTimeout(tick, 1);
     };
     tick();
-  });
-  await sender.flush();
-  return { sent, startedNs, endedNs: monotonicNs() };
-});
+  }
+
+  private publish(user: number, padding: string): void {
+    const index = this.next[user] as number;
+    this.next[user] = index + 1;
+    const payload = `{"r":${this.command.run},"u":${user},"i":${index},"t":${monotonicNs()},"p":"${padding}"}`;
+    const done = this.backend
+      .publishStored(userId(user), new TextEncoder().encode(payload))
+      .then(
+        () => {
+          // Acknowledged in order per connection, so a user's acknowledged indices are 0 .. n-1.
+          this.acked[user] = Math.max(this.acked[user] as number, index + 1);
+        },
+        (err: unknown) => {
+          this.failed++;
+          const reason = err instanceof Error ? err.name : "error";
+          this.failures.set(reason, (this.failures.get(reason) ?? 0) + 1);
+        },
+      )
+      .finally(() => this.inFlight.delete(done));
+    this.inFlight.add(done);
+  }
+
+  async stop(): Promise<StoredResult> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await Promise.all([...this.inFlight]);
+    return {
+      acked: this.acked,
+      failed: this.failed,
+      failures: Object.fromEntries(this.failures),
+      startedNs: this.startedNs,
+      endedNs: monotonicNs(),
+    };
+  }
+}
+
+let backend: HeraldBackend | undefined;
+let stored: StoredPublishing | undefined;
+
+serveCommands(
+  PublisherCommand,
+  async (command): Promise<PublishResult | StoredResult | Record<string, never>> => {
+    if (command.type === "storedStart") {
+      if (args[0] !== "nats") throw new Error("stored publishes need NATS");
+      backend ??= await HeraldBackend.connect({
+        servers: args[1],
+        prefix: SUBJECT_PREFIX,
+        name: "bench-stored-publisher",
+      });
+      if (stored) throw new Error("stored publishing already runs");
+      stored = new StoredPublishing(backend, command);
+      return {};
+    }
+    if (command.type === "storedStop") {
+      if (!stored) throw new Error("no stored publishing runs");
+      const result = await stored.stop();
+      stored = undefined;
+      return result;
+    }
+    const padding = payloadPadding(command.payloadBytes);
+    const total = Math.round((command.rate * command.durationMs) / 1000);
+    const startedNs = monotonicNs();
+    let sent = 0;
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const elapsedMs = (monotonicNs() - startedNs) / 1e6;
+        const due = Math.min(total, Math.floor((elapsedMs * command.rate) / 1000) + 1);
+        while (sent < due) {
+          const user = Math.floor(Math.random() * command.users);
+          sender.send(command.target, user, command.run, sent, padding);
+          sent++;
+        }
+        if (sent >= total) resolve();
+        else setTimeout(tick, 1);
+      };
+      tick();
+    });
+    await sender.flush();
+    return { sent, startedNs, endedNs: monotonicNs() };
+  },
+);
 announceReady();

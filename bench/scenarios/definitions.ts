@@ -2,10 +2,20 @@ import type { SystemName } from "../lib/commands.js";
 import type { ProfileSummary } from "../lib/cpu-profile.js";
 
 /** The scenarios, their parameters, the figures each reports, and what a run of one returns. */
-export const SCENARIO_NAMES = ["unicast", "broadcast", "storm", "idle", "slow"] as const;
+export const SCENARIO_NAMES = ["unicast", "broadcast", "storm", "idle", "reconnect", "slow"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 /** What `npm run bench` runs without --scenario: slow is a robustness check, asked for by name. */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ["unicast", "broadcast", "storm", "idle"];
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
+  "unicast",
+  "broadcast",
+  "storm",
+  "idle",
+  "reconnect",
+];
+/** Scenarios only some systems can run (`reconnect` needs Herald's history); the others are skipped. */
+export const SCENARIO_SYSTEMS: Partial<Record<ScenarioName, readonly SystemName[]>> = {
+  reconnect: ["herald"],
+};
 
 export interface ScenarioParams {
   readonly clients: number;
@@ -67,6 +77,46 @@ export const FIGURES: Record<ScenarioName, readonly FigureDef[]> = {
     { key: "kibPerConnection", label: "memory per connection (KiB, all server processes)", better: "lower" },
     { key: "nodeKibPerConnection", label: "  of which the Node server (KiB)", better: "lower" },
     { key: "idleCpuMsPerS", label: "idle server CPU (ms per s, heartbeats included)", better: "lower" },
+  ],
+  reconnect: [
+    { key: "clients", label: "clients on gateway A, then recovering on gateway B" },
+    { key: "ready", label: "ready again on B", better: "higher" },
+    { key: "notRecovered", label: "ready with recovered: false", better: "lower" },
+    { key: "failed", label: "clients failed", better: "lower" },
+    { key: "readyP50S", label: "ready on B, p50 (s from the kill)", better: "lower" },
+    { key: "readyP99S", label: "ready on B, p99 (s)", better: "lower" },
+    { key: "recoveredP50S", label: "ready and recovered, p50 (s from the kill)", better: "lower" },
+    { key: "recoveredP99S", label: "ready and recovered, p99 (s)", better: "lower" },
+    { key: "recoveredMaxS", label: "ready and recovered, max (s)", better: "lower" },
+    { key: "published", label: "acknowledged publishes (numbered per user)" },
+    { key: "publishFailed", label: "publishes not acknowledged", better: "lower" },
+    { key: "replayed", label: "messages replayed" },
+    { key: "replayingClients", label: "clients with something to replay" },
+    { key: "lost", label: "lost", better: "lower" },
+    { key: "duplicated", label: "duplicated", better: "lower" },
+    { key: "gapsByPrev", label: "gaps seen through prev", better: "lower" },
+    { key: "jsApiPerReconnect", label: "JetStream API requests per reconnect", better: "lower" },
+    {
+      key: "stormConnectsPerServerCpuS",
+      label: "storm onto A: connections per server CPU-s",
+      better: "higher",
+    },
+    {
+      key: "recoveriesPerServerCpuS",
+      label: "recovering reconnects per server CPU-s (B + nats)",
+      better: "higher",
+    },
+    {
+      key: "cpuPerRecoveryVsStorm",
+      label: "server CPU per recovering reconnect / per storm connection",
+      better: "lower",
+    },
+    { key: "recoveryCpuS", label: "server CPU kill..all recovered (s, B + nats)" },
+    { key: "backgroundCpuS", label: "  of which steady publishing (s, measured before the kill)" },
+    { key: "listenOverflows", label: "SYNs dropped, listen queue full", better: "lower" },
+    { key: "loadgenCpuPct", label: "load generator CPU (% of a core)" },
+    { key: "otherOnServerCores", label: "other load on the server core (cores)" },
+    { key: "otherOnClientCores", label: "other load on the client core (cores)" },
   ],
   slow: [
     { key: "ready", label: "normal clients ready", better: "higher" },

@@ -7,6 +7,7 @@ import type { Loadgen, RunContext } from "./context.js";
 import type { HarnessOptions, ScenarioName, ScenarioParams, SystemResult } from "./definitions.js";
 import { measureDelivery } from "./delivery.js";
 import { measureIdle } from "./idle.js";
+import { measureReconnect } from "./reconnect.js";
 import { measureSlow } from "./slow.js";
 import { measureStorm } from "./storm.js";
 
@@ -58,7 +59,12 @@ export async function runScenario(
       [...loadgens, ...(stalledLoadgen ? [stalledLoadgen] : [])].map((l) => l.ipc.ready(30_000)),
     );
     let publisher: { process: ManagedProcess; ipc: IpcClient } | undefined;
-    if (scenario === "unicast" || scenario === "broadcast" || scenario === "slow") {
+    if (
+      scenario === "unicast" ||
+      scenario === "broadcast" ||
+      scenario === "slow" ||
+      scenario === "reconnect"
+    ) {
       publisher = launchHelper(
         "publisher",
         "publisher.ts",
@@ -92,6 +98,8 @@ export async function runScenario(
           return measureIdle(context);
         case "slow":
           return measureSlow(context);
+        case "reconnect":
+          return measureReconnect(context);
       }
     };
     const measured = await Promise.race([body(), failOnUnexpectedExit(system.serverProcesses)]);

@@ -19,6 +19,8 @@ export interface NatsProcess {
 export async function startNatsServer(options: {
   core: string;
   websocket: boolean;
+  /** JetStream with file storage in the process's own folder (Herald's history stream). */
+  jetstream?: boolean;
   verbose: boolean;
 }): Promise<NatsProcess> {
   const port = await freePort();
@@ -29,6 +31,7 @@ export async function startNatsServer(options: {
     `listen: "127.0.0.1:${port}"`,
     `http: "127.0.0.1:${monitorPort}"`,
     websocketPort ? `websocket { listen: "127.0.0.1:${websocketPort}", no_tls: true }` : "",
+    options.jetstream ? `jetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }` : "",
   ].join("\n");
   await writeFile(join(dir, "nats.conf"), config);
   const proc = launch({

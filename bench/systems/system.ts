@@ -40,6 +40,15 @@ export interface RunningSystem {
   readonly nodeServer: ManagedProcess | undefined;
   /** Clients the server has cut off for reading too slowly so far, if the server has such a limit. */
   readonly slowConsumerCutoffs: (() => Promise<number>) | undefined;
+  /** Herald's parts, for scenarios that need more than one gateway (`reconnect`). */
+  readonly herald?: {
+    readonly gateway: HeraldGateway;
+    readonly nats: ManagedProcess;
+    readonly natsUrl: string;
+    readonly history: boolean;
+    /** Another gateway on the same nats-server, stopped with the system. */
+    startGateway(): Promise<HeraldGateway>;
+  };
   stop(): Promise<void>;
 }
 
@@ -75,7 +84,9 @@ async function profileArgs(options: SystemOptions, name: string): Promise<string
 export async function startSystem(name: SystemName, options: SystemOptions): Promise<RunningSystem> {
   switch (name) {
     case "herald":
-      return startHerald(options);
+      return startHerald(options, true);
+    case "herald-nohistory":
+      return startHerald(options, false);
     case "nats-ws":
       return startNatsWs(options);
     case "socketio":
@@ -83,33 +94,44 @@ export async function startSystem(name: SystemName, options: SystemOptions): Pro
   }
 }
 
-async function startHerald(options: SystemOptions): Promise<RunningSystem> {
+/** A Herald gateway process on the system's nats-server, ready to accept clients. */
+export interface HeraldGateway {
+  readonly process: ManagedProcess;
+  readonly clientUrl: string;
+  readonly metricsUrl: string;
+}
+
+async function startHerald(options: SystemOptions, history: boolean): Promise<RunningSystem> {
   const cli = join(REPO_DIR, "dist", "cli", "main.js");
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build (scripts/bench.sh does)`);
+  const name: SystemName = history ? "herald" : "herald-nohistory";
   const nats = await startNatsServer({
     core: options.serverCore,
     websocket: false,
+    jetstream: history,
     verbose: options.verbose,
   });
   const stops: (() => Promise<void>)[] = [() => nats.stop()];
   const stopAllOf = async () => {
     for (const stop of stops.reverse()) await stop();
   };
-  try {
-    const auth = launchHelper("herald-auth", "herald-auth.ts", [nats.url], options.clientCore, options);
-    stops.push(() => auth.process.stop());
-    await auth.ipc.ready(20_000);
+  let gateways = 0;
+  /** Gateways share the nats-server; the first is the one clients use, more serve `reconnect`. */
+  const startGateway = async (): Promise<HeraldGateway> => {
+    gateways++;
     const port = await freePort();
     const metricsPort = await freePort();
     const gateway = launch({
-      name: "herald-gateway",
+      name: gateways === 1 ? "herald-gateway" : `herald-gateway-${gateways}`,
       command: process.execPath,
       args: [
-        ...(await profileArgs(options, "herald")),
+        ...(await profileArgs(options, gateways === 1 ? name : `${name}-${gateways}`)),
         cli,
         "gateway",
         ...["--host", "127.0.0.1", "--port", String(port), "--nats", nats.url],
-        ...["--history", "false", "--log-level", "warn", "--drain-window", "0"],
+        // History on is the gateway's default (file storage); only the row without it says so.
+        ...(history ? [] : ["--history", "false"]),
+        ...["--log-level", "warn", "--drain-window", "0"],
         ...[
           "--max-connections-per-ip",
           "0",
@@ -129,13 +151,25 @@ async function startHerald(options: SystemOptions): Promise<RunningSystem> {
       gateway.unexpectedExit().then((err) => Promise.reject(err)),
     ]);
     return {
-      name: "herald",
+      process: gateway,
       clientUrl: `ws://127.0.0.1:${port}/ws`,
-      serverProcesses: [gateway, nats.process],
+      metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    };
+  };
+  try {
+    const auth = launchHelper("herald-auth", "herald-auth.ts", [nats.url], options.clientCore, options);
+    stops.push(() => auth.process.stop());
+    await auth.ipc.ready(20_000);
+    const gateway = await startGateway();
+    return {
+      name,
+      clientUrl: gateway.clientUrl,
+      serverProcesses: [gateway.process, nats.process],
       helperProcesses: [auth.process],
       publisher: { kind: "nats", url: nats.url },
-      nodeServer: gateway,
-      slowConsumerCutoffs: () => heraldSlowConsumerCloses(`http://127.0.0.1:${metricsPort}/metrics`),
+      nodeServer: gateway.process,
+      slowConsumerCutoffs: () => heraldSlowConsumerCloses(gateway.metricsUrl),
+      herald: { gateway, nats: nats.process, natsUrl: nats.url, history, startGateway },
       stop: stopAllOf,
     };
   } catch (err) {

@@ -1,0 +1,175 @@
+import * as v from "valibot";
+import WebSocket from "ws";
+import { type MessageFrame, type ReadyFrame, ServerFrame } from "../../src/protocol/index.js";
+import { monotonicNs } from "../lib/payload.js";
+import { shortError } from "./herald.js";
+
+/** The payload of a numbered, acknowledged publish: `{"r":run,"u":user,"i":index,"t":ns,"p":"…"}`. */
+const Numbered = v.object({ u: v.number(), i: v.number() });
+
+/** What one recovering client saw; the load generator sums these up. */
+export interface RecoveringTally {
+  /** Distinct indices of its user's numbered messages received. */
+  readonly indices: Set<number>;
+  /** Numbered messages received again (same index), and by the stream's own count (seq at or below the last). */
+  duplicated: number;
+  duplicatedBySeq: number;
+  /** Messages whose `prev` was after the last sequence seen on the channel. */
+  gapsByPrev: number;
+  /** Numbered messages of another user (must be 0). */
+  misrouted: number;
+}
+
+export interface RecoveringEvents {
+  /** First `ready` (from the gateway that will die). */
+  onFirstReady(): void;
+  /** `ready` after reconnecting with `recover`, with whether the gateway could recover. */
+  onRecoveredReady(recovered: boolean): void;
+  /** The connection failed or closed when it was not expected to; `reason` is short and groupable. */
+  onFailure(reason: string): void;
+}
+
+/**
+ * A Herald client that remembers `epoch` and the last `seq` per channel (starting from `ready`'s
+ * `positions`), and when its socket drops, reconnects at once to `reconnectUrl` with `recover`.
+ * It counts its user's numbered messages by index (lost, duplicated) and notes when the last
+ * replayed message arrived: a message at or below the new `ready`'s position was stored before the
+ * reconnect, so it can only come from the replay.
+ */
+export class RecoveringClient {
+  readonly tally: RecoveringTally = {
+    indices: new Set(),
+    duplicated: 0,
+    duplicatedBySeq: 0,
+    gapsByPrev: 0,
+    misrouted: 0,
+  };
+  epoch: string | undefined;
+  private readonly last = new Map<string, number>();
+  /** After the reconnect: positions of the new `ready`, its time, and the last replayed message's. */
+  private target: Record<string, number> | undefined;
+  readyNs = 0;
+  recoveredNs = 0;
+  replayed = 0;
+  recovered: boolean | undefined;
+  private ws: WebSocket;
+  private reconnecting = false;
+  private closing = false;
+
+  constructor(
+    private readonly user: string,
+    private readonly userIndex: number,
+    private readonly reconnectUrl: string,
+    private readonly localAddress: string,
+    url: string,
+    private readonly events: RecoveringEvents,
+  ) {
+    this.ws = this.open(url);
+  }
+
+  terminate(): void {
+    this.closing = true;
+    this.ws.terminate();
+  }
+
+  private open(url: string): WebSocket {
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      localAddress: this.localAddress,
+    });
+    ws.on("open", () => {
+      const recover = this.reconnecting
+        ? { epoch: this.epoch, since: Object.fromEntries(this.last) }
+        : undefined;
+      ws.send(JSON.stringify({ type: "auth", token: this.user, ...(recover ? { recover } : {}) }));
+    });
+    ws.on("message", (data: Buffer) => this.onFrame(data));
+    ws.on("close", (code) => this.onGone(ws, `close ${code}`));
+    ws.on("error", (err) => this.onGone(ws, shortError(err)));
+    return ws;
+  }
+
+  private onGone(ws: WebSocket, reason: string): void {
+    if (ws !== this.ws || this.closing) return;
+    if (!this.reconnecting && this.epoch !== undefined) {
+      // The gateway went away: straight to the other one, recovering from what was seen.
+      this.reconnecting = true;
+      this.ws = this.open(this.reconnectUrl);
+      return;
+    }
+    this.closing = true;
+    this.events.onFailure(this.reconnecting ? `after reconnect: ${reason}` : reason);
+  }
+
+  private onFrame(data: Buffer): void {
+    let frame: ServerFrame;
+    try {
+      frame = v.parse(ServerFrame, JSON.parse(data.toString()));
+    } catch {
+      this.closing = true;
+      this.ws.terminate();
+      this.events.onFailure("invalid frame from server");
+      return;
+    }
+    switch (frame.type) {
+      case "ready":
+        return this.onReady(frame);
+      case "message":
+        return this.onMessage(frame);
+      case "ping":
+        this.ws.send('{"type":"pong"}');
+        return;
+      case "error":
+        this.closing = true;
+        this.events.onFailure(`error ${frame.code}`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onReady(frame: ReadyFrame): void {
+    if (!this.reconnecting) {
+      this.epoch = frame.epoch;
+      for (const [channel, seq] of Object.entries(frame.positions ?? {})) this.last.set(channel, seq);
+      this.events.onFirstReady();
+      return;
+    }
+    this.readyNs = monotonicNs();
+    this.recovered = frame.recovered === true;
+    this.target = frame.positions ?? {};
+    if (!this.recovered) {
+      // Nothing is replayed: the missed messages show up as lost.
+      this.last.clear();
+      for (const [channel, seq] of Object.entries(this.target)) this.last.set(channel, seq);
+    }
+    this.recoveredNs = this.readyNs;
+    this.events.onRecoveredReady(this.recovered);
+  }
+
+  private onMessage(frame: MessageFrame): void {
+    const { seq, prev, channel } = frame;
+    const last = this.last.get(channel) ?? 0;
+    if (seq !== undefined) {
+      if (seq <= last) this.tally.duplicatedBySeq++;
+      else {
+        if (prev !== undefined && prev > last) this.tally.gapsByPrev++;
+        this.last.set(channel, seq);
+      }
+      const position = this.target?.[channel];
+      if (position !== undefined && seq <= position) {
+        this.replayed++;
+        this.recoveredNs = monotonicNs();
+      }
+    }
+    const numbered = v.safeParse(Numbered, frame.data);
+    if (!numbered.success) return;
+    if (numbered.output.u !== this.userIndex) {
+      this.tally.misrouted++;
+      return;
+    }
+    if (this.tally.indices.has(numbered.output.i)) this.tally.duplicated++;
+    else this.tally.indices.add(numbered.output.i);
+  }
+}

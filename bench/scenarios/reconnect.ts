@@ -1,0 +1,246 @@
+import { connect } from "@nats-io/transport-node";
+import {
+  type ConnectResult,
+  ConnectResult as ConnectResultSchema,
+  Empty,
+  RecoveryProgress,
+  RecoveryReport,
+  StoredResult,
+} from "../lib/commands.js";
+import { monotonicNs } from "../lib/payload.js";
+import { CpuMeter, listenOverflows, round3 } from "../lib/proc-stats.js";
+import { sleep } from "../lib/wait.js";
+import {
+  failureText,
+  type Measured,
+  mergeCounts,
+  meterAll,
+  pidsOf,
+  type RunContext,
+  round2,
+  sum,
+} from "./context.js";
+
+/**
+ * reconnect: N clients on gateway A while the backend publishes to them (acknowledged, numbered per
+ * user); A is SIGKILLed; every client reconnects at once with `recover` to gateway B on the same
+ * nats-server. How long until all are ready and recovered, what it costs the server side and
+ * JetStream, and whether any message was lost or duplicated.
+ */
+export async function measureReconnect(context: RunContext): Promise<Measured> {
+  const { params, options, system } = context;
+  const herald = system.herald;
+  if (!herald?.history) throw new Error("reconnect needs Herald with history on");
+  const publisher = context.publisher;
+  if (!publisher) throw new Error("no publisher");
+  const gatewayB = await herald.startGateway();
+  const jsApi = await countJetStreamRequests(herald.natsUrl);
+  try {
+    // 1. All clients at once onto A: a plain storm connection (history on), for comparison.
+    await sleep(500);
+    const stormMeter = new CpuMeter(pidsOf([herald.gateway.process, herald.nats]), options.serverCores);
+    const storm = await connectRecovering(context, gatewayB.clientUrl);
+    const stormCpu = sum(Object.values(stormMeter.read().perProcess));
+    options.log(`  ${system.name}: ${storm.ready}/${params.clients} ready on gateway A${failureText(storm)}`);
+    if (storm.ready === 0) throw new Error(`no client became ready${failureText(storm)}`);
+
+    // 2. Acknowledged publishes to them; the steady cost of publishing is measured before the kill.
+    await publisher.ipc.request(
+      {
+        type: "storedStart",
+        run: 1,
+        users: params.clients,
+        rate: params.rate,
+        payloadBytes: params.payloadBytes,
+      },
+      Empty,
+      30_000,
+    );
+    const half = Math.max(1000, (params.warmupS * 1000) / 2);
+    await sleep(half);
+    const steady = new CpuMeter(pidsOf([herald.gateway.process, herald.nats]), options.serverCores);
+    await sleep(half);
+    const steadyRead = steady.read();
+    const backgroundPerS = sum(Object.values(steadyRead.perProcess)) / steadyRead.wallSeconds;
+
+    // 3. A dies; every client goes to B with recover.
+    const overflowsBefore = listenOverflows();
+    const meter = new CpuMeter(pidsOf([gatewayB.process, herald.nats]), options.serverCores);
+    const all = meterAll(context);
+    const samples: { atNs: number; cpu: number }[] = [];
+    jsApi.reset();
+    const killedNs = monotonicNs();
+    herald.gateway.process.kill();
+    const deadline = Date.now() + 120_000;
+    let progress = await recoveryProgress(context);
+    while (progress.ready + sum(Object.values(progress.failures)) < storm.ready && Date.now() < deadline) {
+      samples.push({ atNs: monotonicNs(), cpu: sum(Object.values(meter.read().perProcess)) });
+      await sleep(100);
+      progress = await recoveryProgress(context);
+    }
+    // Replays of the last ones still arriving: a few more samples.
+    for (let i = 0; i < 10; i++) {
+      samples.push({ atNs: monotonicNs(), cpu: sum(Object.values(meter.read().perProcess)) });
+      await sleep(100);
+    }
+    const cpuAll = all.read();
+    const overflows = listenOverflows() - overflowsBefore;
+    options.log(`  ${system.name}: ${progress.ready}/${storm.ready} ready again on gateway B`);
+
+    // 4. Publishing goes on a little, stops; every acknowledged message must arrive once.
+    await sleep(params.warmupS * 1000);
+    const published = await publisher.ipc.request({ type: "storedStop" }, StoredResult, 60_000);
+    const expected = sum(published.acked);
+    let received = progress.received;
+    let lastChange = Date.now();
+    while (received < expected && Date.now() - lastChange < 3000) {
+      await sleep(100);
+      const now = (await recoveryProgress(context)).received;
+      if (now !== received) lastChange = Date.now();
+      received = now;
+    }
+    const jsRequests = jsApi.read();
+    const reports = await Promise.all(
+      context.loadgens.map((l) =>
+        l.ipc.request(
+          {
+            type: "recoveryReport",
+            killedNs,
+            sent: published.acked.slice(l.firstUser, l.firstUser + l.count),
+          },
+          RecoveryReport,
+          60_000,
+        ),
+      ),
+    );
+    const readyMs = reports.flatMap((r) => r.readyMs).sort((a, b) => a - b);
+    const recoveredMs = reports.flatMap((r) => r.recoveredMs).sort((a, b) => a - b);
+    const lastRecoveredMs = recoveredMs.at(-1) ?? 0;
+    // Server CPU from the kill until the last client had its last replayed message.
+    const windowEnd = samples.find((s) => s.atNs >= killedNs + lastRecoveredMs * 1e6) ?? samples.at(-1);
+    const windowS = windowEnd ? (windowEnd.atNs - killedNs) / 1e9 : 0;
+    const recoveryCpu = windowEnd?.cpu ?? 0;
+    const background = backgroundPerS * windowS;
+    const netCpu = Math.max(1e-3, recoveryCpu - background);
+    const reconnected = readyMs.length;
+    const stormPerConnection = stormCpu / storm.ready;
+    const perRecovery = netCpu / Math.max(1, reconnected);
+    const seconds = (ms: number | undefined) => round3((ms ?? Number.NaN) / 1000);
+    const failures = mergeCounts(reports.map((r) => r.failures));
+    return {
+      figures: {
+        clients: params.clients,
+        ready: reconnected,
+        notRecovered: sum(reports.map((r) => r.notRecovered)),
+        failed: sum(Object.values(failures)),
+        readyP50S: seconds(percentile(readyMs, 50)),
+        readyP99S: seconds(percentile(readyMs, 99)),
+        recoveredP50S: seconds(percentile(recoveredMs, 50)),
+        recoveredP99S: seconds(percentile(recoveredMs, 99)),
+        recoveredMaxS: seconds(lastRecoveredMs),
+        published: expected,
+        publishFailed: published.failed,
+        replayed: sum(reports.map((r) => r.replayed)),
+        replayingClients: sum(reports.map((r) => r.replaying)),
+        lost: sum(reports.map((r) => r.lost)),
+        duplicated: sum(reports.map((r) => r.duplicated + r.duplicatedBySeq)),
+        gapsByPrev: sum(reports.map((r) => r.gapsByPrev)),
+        jsApiPerReconnect: round2(jsRequests.total / Math.max(1, reconnected)),
+        stormConnectsPerServerCpuS: Math.round(storm.ready / Math.max(1e-3, stormCpu)),
+        recoveriesPerServerCpuS: Math.round(reconnected / netCpu),
+        cpuPerRecoveryVsStorm: round2(perRecovery / stormPerConnection),
+        recoveryCpuS: round3(recoveryCpu),
+        backgroundCpuS: round3(background),
+        listenOverflows: overflows,
+        loadgenCpuPct: Math.round((100 * cpuAll.loadgen) / cpuAll.wall),
+        otherOnServerCores: round2(cpuAll.otherOnServerCores / cpuAll.wall),
+        otherOnClientCores: round2(cpuAll.otherOnClientCores / cpuAll.wall),
+      },
+      details: {
+        stormFailures: storm.failures,
+        stormCpuS: round3(stormCpu),
+        recoveryWindowS: round3(windowS),
+        backgroundCpuPerS: round3(backgroundPerS),
+        recoveryCpuByProcess: meter.read().perProcess,
+        jetStreamRequestsByKind: jsRequests.byKind,
+        jetStreamRequests: jsRequests.total,
+        failures,
+        duplicatedByIndex: sum(reports.map((r) => r.duplicated)),
+        duplicatedBySeq: sum(reports.map((r) => r.duplicatedBySeq)),
+        misrouted: sum(reports.map((r) => r.misrouted)),
+        unacknowledgedReceived: sum(reports.map((r) => r.unexpected)),
+        publishFailures: published.failures,
+        readyMaxS: seconds(readyMs.at(-1)),
+        receivedAtEnd: received,
+      },
+      window: { fromNs: killedNs, toNs: windowEnd?.atNs ?? monotonicNs() },
+    };
+  } finally {
+    await jsApi.close();
+  }
+}
+
+function connectRecovering(context: RunContext, reconnectUrl: string): Promise<ConnectResult> {
+  return Promise.all(
+    context.loadgens.map((loadgen) =>
+      loadgen.ipc.request(
+        {
+          type: "connectRecovering",
+          url: context.system.clientUrl,
+          reconnectUrl,
+          firstUser: loadgen.firstUser,
+          count: loadgen.count,
+          localAddresses: context.options.localAddresses,
+          timeoutMs: 120_000,
+        },
+        ConnectResultSchema,
+        150_000,
+      ),
+    ),
+  ).then((results) => ({
+    ready: sum(results.map((r) => r.ready)),
+    failed: sum(results.map((r) => r.failed)),
+    failures: mergeCounts(results.map((r) => r.failures)),
+    startedNs: Math.min(...results.map((r) => r.startedNs)),
+    lastReadyNs: Math.max(...results.map((r) => r.lastReadyNs)),
+  }));
+}
+
+async function recoveryProgress(context: RunContext): Promise<RecoveryProgress> {
+  const all = await Promise.all(
+    context.loadgens.map((l) => l.ipc.request({ type: "recoveryProgress" }, RecoveryProgress, 10_000)),
+  );
+  return {
+    ready: sum(all.map((p) => p.ready)),
+    notRecovered: sum(all.map((p) => p.notRecovered)),
+    received: sum(all.map((p) => p.received)),
+    failures: mergeCounts(all.map((p) => p.failures)),
+  };
+}
+
+/** Every JetStream API request any client makes (`$JS.API.>`), by kind (`CONSUMER.CREATE`, `DIRECT.GET`, …). */
+async function countJetStreamRequests(natsUrl: string) {
+  const nc = await connect({ servers: natsUrl, name: "bench-jetstream-api-counter" });
+  let byKind = new Map<string, number>();
+  nc.subscribe("$JS.API.>", {
+    callback: (_err, msg) => {
+      const kind = msg.subject.split(".").slice(2, 4).join(".");
+      byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+    },
+  });
+  await nc.flush();
+  return {
+    reset() {
+      byKind = new Map();
+    },
+    read() {
+      return { total: sum([...byKind.values()]), byKind: Object.fromEntries(byKind) };
+    },
+    close: () => nc.close(),
+  };
+}
+
+function percentile(sorted: readonly number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
