@@ -1,5 +1,6 @@
 // Usage: node --expose-gc --import tsx bench/mem-probe.ts [N]  (SNAPSHOT=file.heapsnapshot to write a heap snapshot)
 // Memory per authenticated connection in an in-process gateway, clients in a child process.
+// History on (the default: JetStream, file storage) unless HISTORY=false.
 import { fork } from "node:child_process";
 import { accept, HeraldBackend } from "../src/backend/index.js";
 import { startNats, startTestGateway } from "../src/testing/index.js";
@@ -26,10 +27,11 @@ if (process.argv[3] === "child") {
   process.send?.("ready");
   await new Promise((r) => setTimeout(r, 600_000));
 } else {
-  const nats = await startNats();
+  const history = process.env.HISTORY !== "false";
+  const nats = await startNats({ jetstream: history });
   const backend = await HeraldBackend.connect({ servers: nats.url });
   backend.serveAuth((token) => accept({ user: token, channels: ["all"] }));
-  const gateway = await startTestGateway(nats);
+  const gateway = await startTestGateway(nats, { history });
   const gc = globalThis.gc as () => void;
   const measure = () => {
     gc();
@@ -48,7 +50,7 @@ if (process.argv[3] === "child") {
   const per = (k: "rss" | "heap" | "ext") => ((after[k] - before[k]) / N / 1024).toFixed(2);
   if (process.env.SNAPSHOT) (await import("node:v8")).writeHeapSnapshot(process.env.SNAPSHOT);
   console.log(
-    `per connection KiB: rss ${per("rss")} heap ${per("heap")} external ${per("ext")} (sessions ${gateway.sessionCount})`,
+    `history ${history}: per connection KiB: rss ${per("rss")} heap ${per("heap")} external ${per("ext")} (sessions ${gateway.sessionCount})`,
   );
   child.kill();
   await gateway.close();
