@@ -129,9 +129,10 @@ async function startHerald(options: SystemOptions, history: boolean): Promise<Ru
         cli,
         "gateway",
         ...["--host", "127.0.0.1", "--port", String(port), "--nats", nats.url],
-        // History on is the gateway's default (file storage); only the row without it says so.
+        // The gateway's defaults (history on, file storage; log level info, which logs nothing per
+        // connection or message that succeeds); only the row without history says otherwise.
         ...(history ? [] : ["--history", "false"]),
-        ...["--log-level", "warn", "--drain-window", "0"],
+        ...["--drain-window", "0"],
         ...[
           "--max-connections-per-ip",
           "0",
