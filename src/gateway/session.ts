@@ -145,7 +145,8 @@ export class Session implements ChannelMember, Beating, ReplayOutlet, ClientSock
     this.stateValue = "joining";
     this.user = reply.user;
     // The schema already checked the alphabet; building the names checks it again, in one place.
-    this.channels = [userChannel(reply.user), ...new Set((reply.channels ?? []).map(sharedChannel))];
+    // Spread from a Set: an array of exactly this length (one built by appending keeps spare slots).
+    this.channels = [...new Set([userChannel(reply.user), ...(reply.channels ?? []).map(sharedChannel)])];
     // Live frames that arrive before `ready` wait, so they follow it (and any replay) in order.
     const replay = new Replay(this, recovery, config);
     this.replay = replay;
