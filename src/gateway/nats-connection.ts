@@ -23,6 +23,9 @@ export async function connectNats(config: GatewayConfig, logger: Logger): Promis
     maxPingOut: config.natsMaxPingsOut,
     waitOnFirstConnect: false,
     timeout: 5000,
+    // Without it every request (JetStream API calls: a recovery makes several) builds two Errors
+    // with stack traces up front in case it fails: a fifth of the gateway's CPU in a reconnect storm.
+    noAsyncTraces: true,
   };
   if (config.natsUser !== undefined) {
     options.user = config.natsUser;
