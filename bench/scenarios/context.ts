@@ -32,6 +32,8 @@ export interface Measured {
   figures: Record<string, number>;
   details: Record<string, unknown>;
   window?: { fromNs: number; toNs: number };
+  /** The server profile to summarise, when not the system's own (`<profileDir>/<name>`). */
+  profileName?: string;
 }
 
 /** Opens every client on every load generator; `concurrency` 0 opens them all at once. */

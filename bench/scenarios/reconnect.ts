@@ -67,20 +67,24 @@ export async function measureReconnect(context: RunContext): Promise<Measured> {
     const overflowsBefore = listenOverflows();
     const meter = new CpuMeter(pidsOf([gatewayB.process, herald.nats]), options.serverCores);
     const all = meterAll(context);
-    const samples: { atNs: number; cpu: number }[] = [];
+    const samples: { atNs: number; cpu: number; byProcess: Record<string, number> }[] = [];
+    const sample = () => {
+      const perProcess = meter.read().perProcess;
+      samples.push({ atNs: monotonicNs(), cpu: sum(Object.values(perProcess)), byProcess: perProcess });
+    };
     jsApi.reset();
     const killedNs = monotonicNs();
     herald.gateway.process.kill();
     const deadline = Date.now() + 120_000;
     let progress = await recoveryProgress(context);
     while (progress.ready + sum(Object.values(progress.failures)) < storm.ready && Date.now() < deadline) {
-      samples.push({ atNs: monotonicNs(), cpu: sum(Object.values(meter.read().perProcess)) });
+      sample();
       await sleep(100);
       progress = await recoveryProgress(context);
     }
     // Replays of the last ones still arriving: a few more samples.
     for (let i = 0; i < 10; i++) {
-      samples.push({ atNs: monotonicNs(), cpu: sum(Object.values(meter.read().perProcess)) });
+      sample();
       await sleep(100);
     }
     const cpuAll = all.read();
@@ -161,7 +165,7 @@ export async function measureReconnect(context: RunContext): Promise<Measured> {
         stormCpuS: round3(stormCpu),
         recoveryWindowS: round3(windowS),
         backgroundCpuPerS: round3(backgroundPerS),
-        recoveryCpuByProcess: meter.read().perProcess,
+        recoveryCpuByProcess: windowEnd?.byProcess ?? {},
         jetStreamRequestsByKind: jsRequests.byKind,
         jetStreamRequests: jsRequests.total,
         failures,
@@ -174,6 +178,8 @@ export async function measureReconnect(context: RunContext): Promise<Measured> {
         receivedAtEnd: received,
       },
       window: { fromNs: killedNs, toNs: windowEnd?.atNs ?? monotonicNs() },
+      // Gateway A dies by SIGKILL and writes no profile: the one to read is B's.
+      profileName: `${system.name}-2`,
     };
   } finally {
     await jsApi.close();

@@ -30,6 +30,7 @@ export async function runScenario(
   const loadgens: Loadgen[] = [];
   let stalledLoadgen: Loadgen | undefined;
   let window: { fromNs: number; toNs: number } | undefined;
+  let profileName: string = systemName;
   let result: { figures: Record<string, number>; details: Record<string, unknown> } | undefined;
   try {
     const shards = Math.max(1, Math.ceil(params.clients / options.clientsPerLoadgen));
@@ -105,6 +106,7 @@ export async function runScenario(
     const measured = await Promise.race([body(), failOnUnexpectedExit(system.serverProcesses)]);
     result = measured;
     window = measured.window;
+    profileName = measured.profileName ?? systemName;
   } finally {
     for (const loadgen of [...loadgens, ...(stalledLoadgen ? [stalledLoadgen] : [])]) {
       await loadgen.ipc.request({ type: "close" }, Empty, 30_000).catch(() => undefined);
@@ -116,7 +118,7 @@ export async function runScenario(
   let profile: ProfileSummary | undefined;
   let loadgenProfile: ProfileSummary | undefined;
   if (profileDir && system.nodeServer) {
-    const file = await findProfile(`${profileDir}/${systemName}`);
+    const file = await findProfile(`${profileDir}/${profileName}`);
     if (file) profile = await summarizeProfile(file, window);
   }
   if (profileDir && options.profileLoadgen) {
