@@ -80,7 +80,11 @@ export function pidsOf(processes: readonly ManagedProcess[]): Map<string, number
  * CPU of the server processes and of the load generators, and what else ran on each side's cores
  * (other processes, and interrupt / softirq time no process is charged for): noise when above ~0.05.
  */
-export function meterAll(context: RunContext): {
+export function meterAll(
+  context: RunContext,
+  /** Server processes started by the scenario itself (reconnect's second gateway). */
+  moreServerProcesses: readonly ManagedProcess[] = [],
+): {
   read(): {
     server: Record<string, number>;
     serverKernel: Record<string, number>;
@@ -92,7 +96,10 @@ export function meterAll(context: RunContext): {
   };
 } {
   const { options } = context;
-  const server = new CpuMeter(pidsOf(context.system.serverProcesses), options.serverCores);
+  const server = new CpuMeter(
+    pidsOf([...context.system.serverProcesses, ...moreServerProcesses]),
+    options.serverCores,
+  );
   const loadgens = new CpuMeter(pidsOf(context.loadgens.map((l) => l.process)), options.clientCores);
   // Everything on the client side: load generators, publisher, auth backend, and the runner itself.
   const clientSide = new CpuMeter(

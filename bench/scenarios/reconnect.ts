@@ -66,7 +66,7 @@ export async function measureReconnect(context: RunContext): Promise<Measured> {
     // 3. A dies; every client goes to B with recover.
     const overflowsBefore = listenOverflows();
     const meter = new CpuMeter(pidsOf([gatewayB.process, herald.nats]), options.serverCores);
-    const all = meterAll(context);
+    const all = meterAll(context, [gatewayB.process]);
     const samples: { atNs: number; cpu: number; byProcess: Record<string, number> }[] = [];
     const sample = () => {
       const perProcess = meter.read().perProcess;
