@@ -117,11 +117,21 @@ export class History {
     } catch (err) {
       if (!/not found/i.test((err as Error).message)) throw err;
       try {
-        info = await createStream(this.jsm, this.desired, this.replicasSetting, this.replicas, this.logger);
+        const created = await createStream(
+          this.jsm,
+          this.desired,
+          this.replicasSetting,
+          this.replicas,
+          this.logger,
+        );
         this.logger.info(
-          { stream: this.stream, replicas: info.config.num_replicas },
+          { stream: this.stream, replicas: created.config.num_replicas },
           "history stream created",
         );
+        // The epoch comes from the stream as stored: on a cluster, gateways creating it at the same
+        // moment were each answered with a creation time of their own (4 ms apart), so their
+        // clients' recoveries from one to the other all said recovered: false.
+        info = await this.jsm.streams.info(this.stream);
       } catch (addErr) {
         // another gateway created it at the same moment
         if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;
