@@ -12,6 +12,12 @@ export interface ChannelReplay {
   readonly reader: HistoryReader;
   /** Read before `ready`, its bytes reserved in the budget. */
   readonly firstPage: StoredMessage[];
+  /**
+   * The channel's last message at or before `upTo` according to the stream leader: the replay must
+   * end with it. The consumer that reads it sits on any replica, and one that is behind (back from
+   * a hang) holds fewer messages without saying so.
+   */
+  readonly mustReach: number | undefined;
 }
 
 interface RecoveryPlan {
@@ -117,7 +123,13 @@ export class Recovery {
    */
   private async check(channel: string, since: number, upTo: number): Promise<ChannelCheck> {
     if (since >= upTo) return { complete: true, count: 0, replay: undefined };
-    const reader = await this.history.read(this.subjectOf(channel), since, this.options.readerIdleMs);
+    const subject = this.subjectOf(channel);
+    const [reader, last] = await Promise.all([
+      this.history.read(subject, since, this.options.readerIdleMs),
+      this.history.lastSequence(subject),
+    ]);
+    // After `upTo` the channel's messages arrive live, and a gap among them shows through `prev`.
+    const mustReach = last > since && last <= upTo ? last : undefined;
     const stored = reader.pending;
     if (stored - 1 > this.options.maxMessages) {
       reader.close(); // too many whether or not `since` is among them: nothing to read
@@ -140,14 +152,15 @@ export class Recovery {
       if (!complete && stored < this.history.maxPerSubject)
         complete = (await this.history.firstSequence()) <= since + 1;
     } catch (err) {
-      this.discard([{ channel, since, upTo, reader, firstPage }]);
+      this.discard([{ channel, since, upTo, reader, firstPage, mustReach }]);
       throw err;
     }
     if (firstPage.length === 0 && reader.pending === 0) {
       reader.close();
+      if (mustReach !== undefined) throw new ReplicaBehind(channel, mustReach);
       return { complete, count, replay: undefined };
     }
-    return { complete, count, replay: { channel, since, upTo, reader, firstPage } };
+    return { complete, count, replay: { channel, since, upTo, reader, firstPage, mustReach } };
   }
 
   /** Counts messages written to a recovering client. */
@@ -173,4 +186,15 @@ export function pageSize(page: readonly StoredMessage[]): number {
   let bytes = 0;
   for (const message of page) bytes += message.data.byteLength;
   return bytes;
+}
+
+/**
+ * The replica a recovery read from does not hold a message the stream leader has: answering
+ * `recovered` would lose it, so the connection fails and the client tries again.
+ */
+export class ReplicaBehind extends Error {
+  override readonly name = "ReplicaBehind";
+  constructor(channel: string, seq: number) {
+    super(`the history replica read for ${channel} lacks message ${seq}, which the stream leader has`);
+  }
 }

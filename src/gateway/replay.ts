@@ -2,7 +2,7 @@ import type { GatewayConfig } from "./config.js";
 import type { HistoryReader } from "./history-reader.js";
 import { buildMessageFrame, channelFramePrefix } from "./message-frame.js";
 import type { OutboundFrame } from "./outbound-frame.js";
-import type { ChannelReplay, Recovery } from "./recovery.js";
+import { type ChannelReplay, type Recovery, ReplicaBehind } from "./recovery.js";
 
 /** The socket side of a replay: the session's. */
 export interface ReplayOutlet {
@@ -105,6 +105,9 @@ export class Replay {
       page = await recovery.readPage(replay.reader, replay.upTo);
     }
     replay.reader.close();
+    if (!this.cancelled && replay.mustReach !== undefined && prev < replay.mustReach) {
+      throw new ReplicaBehind(replay.channel, replay.mustReach);
+    }
   }
 
   /** Writes once the window has room; a frame larger than the window goes alone. */
