@@ -123,6 +123,7 @@ export class Session implements ChannelMember, Beating, ReplayOutlet, ClientSock
   private async authenticate(frame: AuthFrame): Promise<void> {
     this.stateValue = "authenticating";
     clearTimeout(this.authTimer);
+    this.authTimer = undefined; // a cleared Timeout kept for the connection's life is 120 bytes each
     const outcome = await this.ctx.auth.authenticate(this.authRequest("connect", frame.token));
     if (!this.isOpen) return;
     switch (outcome.kind) {
