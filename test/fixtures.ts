@@ -10,7 +10,7 @@ import {
 } from "../src/testing/index.js";
 
 export interface HeraldFixtures {
-  /** Options for this file's gateway (`test.scoped({ gatewayOptions: {...} })`). */
+  /** Options for this file's gateway (`test.override({ gatewayOptions: {...} })`). */
   gatewayOptions: Partial<GatewayConfig>;
   /** A real nats-server with JetStream, one per test file. */
   nats: NatsServer;

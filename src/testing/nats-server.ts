@@ -48,6 +48,19 @@ export interface NatsServer {
 
 /** Starts a real `nats-server` on free loopback ports; every test gets its own. */
 export async function startNats(options: NatsServerOptions = {}): Promise<NatsServer> {
+  // Ports picked here were free a moment ago; another process may still bind one first, so a
+  // bind race is retried with fresh picks (ports given by the caller are kept as they are).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsOnce(options);
+    } catch (err) {
+      const picked = options.port === undefined && options.monitorPort === undefined;
+      if (!picked || attempt >= 3 || !/address already in use/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startNatsOnce(options: NatsServerOptions): Promise<NatsServer> {
   const port = options.port ?? (await freePort());
   const monitorPort = options.monitorPort ?? (await freePort());
   const websocketPort = options.websocket ? (options.websocketPort ?? (await freePort())) : undefined;
@@ -105,7 +118,13 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
     child.kill(name);
   };
 
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    await halt("SIGKILL");
+    await rm(workDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     url: `nats://127.0.0.1:${port}`,
     port,

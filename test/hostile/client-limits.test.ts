@@ -5,7 +5,7 @@ import { test } from "../fixtures.js";
 
 /** What one connection may send: a frame rate with a burst, and refreshes only when asked, one at a time. */
 describe("per-connection limits", () => {
-  test.scoped({
+  test.override({
     gatewayOptions: {
       clientFrameRate: 10,
       clientFrameBurst: 20,

@@ -10,7 +10,7 @@ import { test } from "../fixtures.js";
  */
 describe("input that must not crash the gateway", () => {
   // refreshBefore above the token lifetime: token_expiring follows ready at once
-  test.scoped({ gatewayOptions: { refreshBefore: 3_600_000 } });
+  test.override({ gatewayOptions: { refreshBefore: 3_600_000 } });
 
   /** After each hostile case: a fresh user still connects. */
   async function stillServes(client: (token: string) => Promise<TestClient>): Promise<void> {
