@@ -29,6 +29,12 @@ interface ChannelEntry {
    * Undefined while not known yet. History off: 0 once the subscription is live.
    */
   position: number | undefined;
+  /**
+   * History on: the position the subscription first had, from which on every stored message of the
+   * channel reached it; and the last such message. Forgotten with the position.
+   */
+  liveFrom: number | undefined;
+  lastMessage: number | undefined;
   /** Joins waiting for the subscription to be live (and its position known). */
   waiting: Waiter[];
   /** Whether a marker (or a flush, history off) that will settle the waiting joins is on its way. */
@@ -101,8 +107,22 @@ export class ChannelHub {
     if (!this.marker) return;
     for (const [channel, entry] of this.channels) {
       entry.position = undefined;
+      entry.liveFrom = undefined;
+      entry.lastMessage = undefined;
       if (entry.waiting.length > 0) this.settle(channel, entry);
     }
+  }
+
+  /**
+   * History on: a sequence after which the channel has stored nothing that this gateway's live
+   * subscription did not deliver, up to the channel's current position; undefined when unknown. A
+   * recovering client whose `since` is at or after it missed nothing on the channel, and the
+   * stream need not be asked.
+   */
+  quietSince(channel: string): number | undefined {
+    const entry = this.channels.get(channel);
+    if (!this.marker || entry?.position === undefined) return undefined;
+    return entry.lastMessage ?? entry.liveFrom;
   }
 
   /** Channels subscribed right now. */
@@ -137,6 +157,8 @@ export class ChannelHub {
       members: new Set(),
       framePrefix,
       position: undefined,
+      liveFrom: undefined,
+      lastMessage: undefined,
       waiting: [],
       settling: false,
     };
@@ -168,6 +190,7 @@ export class ChannelHub {
 
   private positioned(entry: ChannelEntry, position: number): void {
     entry.position = position;
+    entry.liveFrom = position;
     for (const waiter of entry.waiting.splice(0)) waiter.resolve(this.marker ? position : undefined);
   }
 
@@ -185,6 +208,7 @@ export class ChannelHub {
       // The subscription is live: members waiting start right before this, its first message.
       if (entry.position === undefined) this.positioned(entry, prev);
       entry.position = seq;
+      entry.lastMessage = seq;
       if (seq > this.highestSeq) this.highestSeq = seq;
     }
     const frame = buildMessageFrame(entry.framePrefix, msg.data, seq, prev);

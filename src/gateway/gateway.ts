@@ -7,7 +7,7 @@ import { AuthClient } from "./auth-client.js";
 import { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./gateway-context.js";
-import { type HistoryParts, startHistory } from "./history-setup.js";
+import { createRecovery, type HistoryParts, startHistory } from "./history-setup.js";
 import { handleHttp } from "./http-routes.js";
 import { LiveInterruption } from "./live-interruption.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -59,12 +59,12 @@ export async function startGateway(
   let parts: HistoryParts | undefined;
   try {
     if (config.history)
-      parts = await startHistory(nc, config, subjects, logger, metrics, options.beforePositionMarker);
+      parts = await startHistory(nc, config, subjects, logger, options.beforePositionMarker);
   } catch (err) {
     await nc.close();
     throw err;
   }
-  const { history, marker, recovery } = parts ?? {};
+  const { history, marker } = parts ?? {};
   const hub = new ChannelHub(
     nc,
     (channel) => (history ? subjects.liveOf(channel) : subjects.ofChannel(channel)),
@@ -72,6 +72,7 @@ export async function startGateway(
     logger,
     metrics,
   );
+  const recovery = history ? createRecovery(nc, config, subjects, history, hub, metrics) : undefined;
   if (history) LiveInterruption.watch(nc, hub, history, subjects, logger);
   const natsHealth = new NatsHealth(nc, logger);
   const auth = new AuthClient(

@@ -4,15 +4,14 @@ import type { GatewayConfig } from "./config.js";
 import { History } from "./history.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
-import { Recovery } from "./recovery.js";
+import { type LiveKnowledge, Recovery } from "./recovery.js";
 import { RecoveryBudget } from "./recovery-budget.js";
 import { StreamMarker } from "./stream-marker.js";
 
-/** What history on gives a gateway: the stream, the positions' marker, and recovery. */
+/** What history on gives a gateway: the stream and the positions' marker. */
 export interface HistoryParts {
   readonly history: History;
   readonly marker: StreamMarker;
-  readonly recovery: Recovery;
 }
 
 /**
@@ -25,7 +24,6 @@ export async function startHistory(
   config: GatewayConfig,
   subjects: Subjects,
   logger: Logger,
-  metrics: GatewayMetrics,
   beforePositionMarker?: () => Promise<void>,
 ): Promise<HistoryParts> {
   const history = await History.open(nc, config, subjects, logger);
@@ -51,14 +49,27 @@ export async function startHistory(
       `history: the gateway's position marker did not come back through the stream (${(err as Error).message}); it must be allowed to publish to ${subjects.marker(config.gatewayId)} (see docs/operations.md)`,
     );
   }
+  return { history, marker };
+}
+
+/** Recovery from the history stream, helped by what the live subscriptions already know. */
+export function createRecovery(
+  nc: NatsConnection,
+  config: GatewayConfig,
+  subjects: Subjects,
+  history: History,
+  live: LiveKnowledge,
+  metrics: GatewayMetrics,
+): Recovery {
   const budget = new RecoveryBudget(
     config.recoveryBufferBytes,
     metrics.recoveryBytes,
     metrics.recoveryBytesPeak,
   );
-  const recovery = new Recovery(
+  return new Recovery(
     history,
     (channel) => subjects.ofChannel(channel),
+    live,
     budget,
     {
       maxMessages: config.recoveryMaxMessages,
@@ -68,5 +79,4 @@ export async function startHistory(
     },
     metrics,
   );
-  return { history, marker, recovery };
 }

@@ -64,6 +64,12 @@ export class GatewayMetrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+  readonly recoveryChecks = new Counter({
+    name: "herald_recovery_channel_checks_total",
+    help: "Channels checked for missed messages on recovery, by how it was known: position (nothing stored since), live (the live subscription saw nothing), read (one stream read found nothing), consumer (messages read with a consumer)",
+    labelNames: ["path"] as const,
+    registers: [this.registry],
+  });
   readonly replayed = new Counter({
     name: "herald_replayed_messages_total",
     help: "Stored messages replayed to recovering clients",

@@ -33,6 +33,12 @@ interface ChannelCheck {
   readonly replay: ChannelReplay | undefined;
 }
 
+/** What the gateway's live subscriptions know of a channel's stored messages (the hub). */
+export interface LiveKnowledge {
+  /** A sequence after which the channel stored nothing the gateway has not delivered, if known. */
+  quietSince(channel: string): number | undefined;
+}
+
 export interface RecoveryOptions {
   /** Past this many missed messages (all channels together) the answer is `recovered: false`. */
   readonly maxMessages: number;
@@ -53,6 +59,7 @@ export class Recovery {
   constructor(
     private readonly history: History,
     private readonly subjectOf: (channel: string) => string,
+    private readonly live: LiveKnowledge,
     readonly budget: RecoveryBudget,
     readonly options: RecoveryOptions,
     private readonly metrics: GatewayMetrics,
@@ -122,12 +129,38 @@ export class Recovery {
    * `since`, it would hold the limit's worth after that one).
    */
   private async check(channel: string, since: number, upTo: number): Promise<ChannelCheck> {
-    if (since >= upTo) return { complete: true, count: 0, replay: undefined };
+    if (since >= upTo) return this.nothingMissed("position");
+    // Most channels of a reconnecting client got nothing while it was away: that is known without a
+    // consumer (two JetStream requests and a fetch), from the live subscription or one read.
+    const quiet = this.live.quietSince(channel);
+    if (quiet !== undefined && since >= quiet) return this.nothingMissed("live");
     const subject = this.subjectOf(channel);
-    const [reader, last] = await Promise.all([
-      this.history.read(subject, since, this.options.readerIdleMs),
-      this.history.lastSequence(subject),
-    ]);
+    const last = await this.history.lastSequence(subject);
+    if (last <= since) {
+      // Nothing after `since` now, so none was dropped by the per-subject limit (that needs a newer
+      // one); and none was dropped by age if the stream still holds everything after `since`.
+      if ((await this.history.firstSequence()) <= since + 1) return this.nothingMissed("read");
+      this.metrics.recoveryChecks.inc({ path: "read" });
+      return { complete: false, count: 0, replay: undefined };
+    }
+    this.metrics.recoveryChecks.inc({ path: "consumer" });
+    return this.read(channel, subject, since, upTo, last);
+  }
+
+  private nothingMissed(path: "position" | "live" | "read"): ChannelCheck {
+    this.metrics.recoveryChecks.inc({ path });
+    return { complete: true, count: 0, replay: undefined };
+  }
+
+  /** Reads what the channel missed with a consumer: its first page now, the rest as the replay goes. */
+  private async read(
+    channel: string,
+    subject: string,
+    since: number,
+    upTo: number,
+    last: number,
+  ): Promise<ChannelCheck> {
+    const reader = await this.history.read(subject, since, this.options.readerIdleMs);
     // After `upTo` the channel's messages arrive live, and a gap among them shows through `prev`.
     const mustReach = last > since && last <= upTo ? last : undefined;
     const stored = reader.pending;

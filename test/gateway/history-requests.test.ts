@@ -105,6 +105,36 @@ describe("JetStream requests", () => {
     expect(counts[1]).toEqual(expected);
     expect(counts[200]).toEqual(expected);
   });
+
+  it("reads with a consumer only the channels that missed something when a client recovers", async () => {
+    // bea stays connected: the gateway's subscription to "news" stays live while ann is away
+    const bea = await ready("bea");
+    const first = await ready("ann");
+    const since = first.ready.positions;
+    first.client.close();
+    await eventually(() => nats.hasSubscriber("herald.live.user.ann").then((held) => !held), "ann's leave");
+    await backend.publishStored("ann", { n: 1 });
+    await taken();
+    const back = await ready("ann", { epoch: first.ready.epoch, since });
+    expect(back.ready.recovered).toBe(true);
+    const [message] = await back.client.waitForMessages(1);
+    expect(message?.data).toEqual({ n: 1 });
+    await eventually(() => requests.includes("CONSUMER.DELETE"), "the consumer deletion");
+    // news: known from the live subscription, no request. team-ann: a read of its last message, and
+    // of the stream's first sequence (nothing dropped by age). user.ann: its last message, then a
+    // consumer for the one missed, and the stream's first sequence again (its `since` is a position,
+    // not a message of its own that could show nothing before it was dropped).
+    expect((await taken()).sort()).toEqual([
+      "CONSUMER.CREATE",
+      "CONSUMER.DELETE",
+      "CONSUMER.MSG",
+      "STREAM.INFO",
+      "STREAM.INFO",
+      "STREAM.MSG",
+      "STREAM.MSG",
+    ]);
+    expect(bea.client.messages()).toEqual([]);
+  });
 });
 
 /**
