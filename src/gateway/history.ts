@@ -9,7 +9,7 @@ import {
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Subjects } from "../protocol/index.js";
 import type { GatewayConfig } from "./config.js";
-import { HistoryReader } from "./history-reader.js";
+import { HistoryReader, type StoredMessage } from "./history-reader.js";
 import type { Logger } from "./logger.js";
 import { StreamReader } from "./stream-reader.js";
 import { createStream, desiredReplicas, type ReplicasSetting, reconcileReplicas } from "./stream-replicas.js";
@@ -175,4 +175,30 @@ export class History {
     const msg = await this.reader.read({ last_by_subj: subject });
     return msg?.seq ?? 0;
   }
+
+  /**
+   * Up to `max` messages of a subject from sequence `from` up to `upTo`, read one by one from the
+   * stream leader: for a few messages, cheaper than a consumer. `end` says why it stopped: none
+   * left, the next one is after `upTo`, `max` was reached, or the leader does not answer (a replica
+   * may be behind without saying so, so its "none" proves nothing).
+   */
+  async messagesFrom(subject: string, from: number, upTo: number, max: number): Promise<DirectRead> {
+    const messages: StoredMessage[] = [];
+    let next = from;
+    while (messages.length < max) {
+      const msg = await this.reader.readFromLeader({ seq: next, next_by_subj: subject });
+      if (msg === undefined) return { messages, end: "leaderless" };
+      if (msg === null) return { messages, end: "none" };
+      if (msg.seq > upTo) return { messages, end: "beyond" };
+      messages.push({ seq: msg.seq, data: msg.data });
+      next = msg.seq + 1;
+    }
+    return { messages, end: "more" };
+  }
+}
+
+/** What `History.messagesFrom` read, and why it stopped. */
+export interface DirectRead {
+  readonly messages: StoredMessage[];
+  readonly end: "none" | "beyond" | "more" | "leaderless";
 }

@@ -66,7 +66,7 @@ export class GatewayMetrics {
   });
   readonly recoveryChecks = new Counter({
     name: "herald_recovery_channel_checks_total",
-    help: "Channels checked for missed messages on recovery, by how it was known: position (nothing stored since), live (the live subscription saw nothing), read (one stream read found nothing), consumer (messages read with a consumer)",
+    help: "Channels checked for missed messages on recovery, by how: position (nothing stored since), live (the live subscription saw nothing), read (one read found nothing), reads (a few missed, read one by one), consumer (more, read with a consumer)",
     labelNames: ["path"] as const,
     registers: [this.registry],
   });

@@ -9,7 +9,8 @@ export interface ChannelReplay {
   readonly channel: string;
   readonly since: number;
   readonly upTo: number;
-  readonly reader: HistoryReader;
+  /** Reads what follows the first page; none when the first page is all there is. */
+  readonly reader: HistoryReader | undefined;
   /** Read before `ready`, its bytes reserved in the budget. */
   readonly firstPage: StoredMessage[];
   /**
@@ -38,6 +39,13 @@ export interface LiveKnowledge {
   /** A sequence after which the channel stored nothing the gateway has not delivered, if known. */
   quietSince(channel: string): number | undefined;
 }
+
+/**
+ * A channel that missed at most this many messages has them read one by one from the stream leader
+ * (one request each, and one more to find the end) instead of through a consumer (create, pull,
+ * delete, and a read of the channel's last message).
+ */
+const DIRECT_READS = 8;
 
 export interface RecoveryOptions {
   /** Past this many missed messages (all channels together) the answer is `recovered: false`. */
@@ -115,7 +123,7 @@ export class Recovery {
   /** Closes replays that will not run, and gives back their first pages' bytes. */
   discard(replays: readonly ChannelReplay[]): void {
     for (const replay of replays) {
-      replay.reader.close();
+      replay.reader?.close();
       this.budget.release(pageSize(replay.firstPage));
     }
   }
@@ -135,19 +143,29 @@ export class Recovery {
     const quiet = this.live.quietSince(channel);
     if (quiet !== undefined && since >= quiet) return this.nothingMissed("live");
     const subject = this.subjectOf(channel);
-    const last = await this.history.lastSequence(subject);
-    if (last <= since) {
-      // Nothing after `since` now, so none was dropped by the per-subject limit (that needs a newer
-      // one); and none was dropped by age if the stream still holds everything after `since`.
-      if ((await this.history.firstSequence()) <= since + 1) return this.nothingMissed("read");
-      this.metrics.recoveryChecks.inc({ path: "read" });
-      return { complete: false, count: 0, replay: undefined };
+    const direct = await this.history.messagesFrom(subject, since, upTo, DIRECT_READS);
+    const sinceKept = direct.messages[0]?.seq === since;
+    // Past `upTo` there are more, which the per-subject limit may have dropped some for: only a
+    // kept `since` (or a count, which a consumer gives) says nothing is gone.
+    if (direct.end === "none" || (direct.end === "beyond" && sinceKept)) {
+      const missed = sinceKept ? direct.messages.slice(1) : direct.messages;
+      let complete = sinceKept;
+      if (!complete && missed.length < this.history.maxPerSubject)
+        complete = (await this.history.firstSequence()) <= since + 1;
+      if (missed.length === 0) {
+        this.metrics.recoveryChecks.inc({ path: "read" });
+        return { complete, count: 0, replay: undefined };
+      }
+      this.metrics.recoveryChecks.inc({ path: "reads" });
+      await this.budget.reserve(pageSize(missed));
+      const replay = { channel, since, upTo, reader: undefined, firstPage: missed, mustReach: undefined };
+      return { complete, count: missed.length, replay };
     }
     this.metrics.recoveryChecks.inc({ path: "consumer" });
-    return this.read(channel, subject, since, upTo, last);
+    return this.read(channel, subject, since, upTo, await this.history.lastSequence(subject));
   }
 
-  private nothingMissed(path: "position" | "live" | "read"): ChannelCheck {
+  private nothingMissed(path: "position" | "live"): ChannelCheck {
     this.metrics.recoveryChecks.inc({ path });
     return { complete: true, count: 0, replay: undefined };
   }

@@ -59,7 +59,7 @@ export class Replay {
   /** Writes each channel's replay, then the frames that waited; resolves when live can take over. */
   async run(replays: readonly ChannelReplay[]): Promise<void> {
     const recovery = this.recovery;
-    this.readers = replays.map((r) => r.reader);
+    this.readers = replays.flatMap((r) => (r.reader ? [r.reader] : []));
     let next = 0;
     try {
       while (next < replays.length && !this.cancelled) await this.replayChannel(recovery!, replays[next++]!);
@@ -101,10 +101,10 @@ export class Replay {
         recovery.replayed(index);
         for (; index < page.length; index++) recovery.budget.release(page[index]!.data.byteLength);
       }
-      if (this.cancelled || replay.reader.pending <= 0) break;
+      if (this.cancelled || !replay.reader || replay.reader.pending <= 0) break;
       page = await recovery.readPage(replay.reader, replay.upTo);
     }
-    replay.reader.close();
+    replay.reader?.close();
     if (!this.cancelled && replay.mustReach !== undefined && prev < replay.mustReach) {
       throw new ReplicaBehind(replay.channel, replay.mustReach);
     }

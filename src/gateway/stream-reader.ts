@@ -20,6 +20,9 @@ const LEADER_TIMEOUT_MS = 1000;
 /** After the leader failed to answer, reads go to replicas this long before the leader is asked again. */
 const LEADERLESS_MS = 2000;
 
+/** What a read gets while the stream's leader does not answer. */
+const LEADERLESS = Symbol("leaderless");
+
 /** JetStream's error code for "no message found". */
 const NO_MESSAGE_FOUND = 10037;
 
@@ -57,21 +60,31 @@ export class StreamReader {
   ) {}
 
   async read(query: ReadQuery): Promise<StoredRecord | null> {
-    if (Date.now() >= this.leaderlessUntil) {
-      try {
-        return await this.fromLeader(query);
-      } catch (err) {
-        if (!(err instanceof TimeoutError || (err instanceof RequestError && err.isNoResponders())))
-          throw err;
-        this.leaderlessUntil = Date.now() + LEADERLESS_MS;
-        this.logger.warn(
-          { stream: this.stream },
-          "history stream leader not answering; reading from replicas",
-        );
-      }
-    }
+    const answer = await this.fromLeaderIfAnswering(query);
+    if (answer !== LEADERLESS) return answer;
     const msg = await this.jsm.direct.getMessage(this.stream, query);
     return msg ? { seq: msg.seq, subject: msg.subject, data: msg.data } : null;
+  }
+
+  /**
+   * Reads from the leader only: undefined while it does not answer. For a read whose "none" would
+   * be trusted to mean nothing is missing — a replica cannot say that.
+   */
+  async readFromLeader(query: ReadQuery): Promise<StoredRecord | null | undefined> {
+    const answer = await this.fromLeaderIfAnswering(query);
+    return answer === LEADERLESS ? undefined : answer;
+  }
+
+  private async fromLeaderIfAnswering(query: ReadQuery): Promise<StoredRecord | null | typeof LEADERLESS> {
+    if (Date.now() < this.leaderlessUntil) return LEADERLESS;
+    try {
+      return await this.fromLeader(query);
+    } catch (err) {
+      if (!(err instanceof TimeoutError || (err instanceof RequestError && err.isNoResponders()))) throw err;
+      this.leaderlessUntil = Date.now() + LEADERLESS_MS;
+      this.logger.warn({ stream: this.stream }, "history stream leader not answering; reading from replicas");
+      return LEADERLESS;
+    }
   }
 
   private async fromLeader(query: ReadQuery): Promise<StoredRecord | null> {
