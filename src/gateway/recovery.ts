@@ -143,15 +143,14 @@ export class Recovery {
     const quiet = this.live.quietSince(channel);
     if (quiet !== undefined && since >= quiet) return this.nothingMissed("live");
     const subject = this.subjectOf(channel);
-    const direct = await this.history.messagesFrom(subject, since, upTo, DIRECT_READS);
-    const sinceKept = direct.messages[0]?.seq === since;
-    // Past `upTo` there are more, which the per-subject limit may have dropped some for: only a
-    // kept `since` (or a count, which a consumer gives) says nothing is gone.
-    if (direct.end === "none" || (direct.end === "beyond" && sinceKept)) {
-      const missed = sinceKept ? direct.messages.slice(1) : direct.messages;
-      let complete = sinceKept;
-      if (!complete && missed.length < this.history.maxPerSubject)
-        complete = (await this.history.firstSequence()) <= since + 1;
+    const direct = await this.history.messagesFrom(subject, since + 1, upTo, DIRECT_READS);
+    // All of the channel's messages after `since` are read. None was dropped by the per-subject
+    // limit (that keeps the limit's worth of newer ones), nor by age if the stream still holds
+    // everything after `since`. Past `upTo` or past a few there are more: a consumer counts them.
+    if (direct.end === "none") {
+      const missed = direct.messages;
+      const complete =
+        missed.length < this.history.maxPerSubject && (await this.history.firstSequence()) <= since + 1;
       if (missed.length === 0) {
         this.metrics.recoveryChecks.inc({ path: "read" });
         return { complete, count: 0, replay: undefined };
