@@ -1,4 +1,6 @@
 import * as v from "valibot";
+import { SafeName } from "./names.js";
+import { MAX_RPC_TIMEOUT_MS } from "./rpc.js";
 
 /** Frames a client sends to the gateway (JSON text frames). */
 
@@ -30,11 +32,24 @@ export const PongFrame = v.object({ type: v.literal("pong") });
 /** A client-side liveness probe; the gateway answers `pong`. */
 export const PingFrame = v.object({ type: v.literal("ping") });
 
-export const ClientFrame = v.variant("type", [AuthFrame, RefreshFrame, PongFrame, PingFrame]);
+/**
+ * A call to the backend: the gateway forwards `data` on `<prefix>.rpc.<method>` and answers with
+ * `rpc_result` or `rpc_error` carrying the same `id`. `timeout` (ms) shortens the gateway's wait.
+ */
+export const RpcFrame = v.object({
+  type: v.literal("rpc"),
+  id: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+  method: SafeName,
+  data: v.optional(v.unknown()),
+  timeout: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(MAX_RPC_TIMEOUT_MS))),
+});
+
+export const ClientFrame = v.variant("type", [AuthFrame, RefreshFrame, PongFrame, PingFrame, RpcFrame]);
 
 export type RecoverRequest = v.InferOutput<typeof RecoverRequest>;
 export type AuthFrame = v.InferOutput<typeof AuthFrame>;
 export type RefreshFrame = v.InferOutput<typeof RefreshFrame>;
+export type RpcFrame = v.InferOutput<typeof RpcFrame>;
 export type ClientFrame = v.InferOutput<typeof ClientFrame>;
 /** Every client frame type, read off the schema so the two cannot drift. */
 export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = ClientFrame.options.map(

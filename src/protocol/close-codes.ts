@@ -36,6 +36,8 @@ export const CLOSE_CATALOGUE = {
   TokenExpired: { code: 4410, retry: true },
   HeartbeatTimeout: { code: 4411, retry: true },
   SlowConsumer: { code: 4429, retry: true },
+  Disconnected: { code: 4430, retry: false },
+  ReconnectRequested: { code: 4431, retry: true },
 } as const satisfies Record<string, CloseEntry>;
 
 export type CloseCodeName = keyof typeof CLOSE_CATALOGUE;

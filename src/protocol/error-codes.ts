@@ -90,6 +90,18 @@ export const ERROR_CATALOGUE = {
       "the gateway's NATS connection was interrupted while a message of one of the connection's channels was stored: it may have missed it live (see [Recovery](#recovery))",
     advice: "yes, at once, and recover",
   },
+  DISCONNECTED: {
+    close: "Disconnected",
+    meaning:
+      "the backend disconnected every connection of this user (`<prefix>.control.disconnect`: sign out everywhere, a ban); `message` quotes its `reason`",
+    advice: "no: sign in again first",
+  },
+  RECONNECT_REQUESTED: {
+    close: "ReconnectRequested",
+    meaning:
+      "the backend disconnected every connection of this user with `reconnect: true` (to pick up a new token or new rights); `message` quotes its `reason`",
+    advice: "yes, at once, with a fresh token",
+  },
   INTERNAL: {
     close: "InternalError",
     meaning:

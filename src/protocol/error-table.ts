@@ -1,5 +1,6 @@
 import { CLOSE_CATALOGUE } from "./close-codes.js";
 import { ERROR_CATALOGUE } from "./error-codes.js";
+import { RPC_ERROR_CATALOGUE } from "./rpc-error-codes.js";
 
 /** docs/protocol.md's table of error and close codes, from the two catalogues. */
 export function errorTableMarkdown(): string {
@@ -16,6 +17,18 @@ export function errorTableMarkdown(): string {
         (entry) =>
           `| — | ${entry.code} | ${"meaning" in entry ? entry.meaning : ""} | ${entry.retry ? "yes" : "no"} |`,
       ),
+  ];
+  return `${rows.join("\n")}\n`;
+}
+
+/** docs/protocol.md's table of `rpc_error` codes. */
+export function rpcErrorTableMarkdown(): string {
+  const rows = [
+    "| code | meaning | call again |",
+    "|---|---|---|",
+    ...Object.entries(RPC_ERROR_CATALOGUE).map(
+      ([name, entry]) => `| \`${name}\` | ${entry.meaning} | ${entry.advice} |`,
+    ),
   ];
   return `${rows.join("\n")}\n`;
 }

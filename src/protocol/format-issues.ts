@@ -1,5 +1,5 @@
 import type { BaseIssue } from "valibot";
-import { QUOTE_LIMIT, quote } from "./quote.js";
+import { clip, QUOTE_LIMIT, quote } from "./quote.js";
 
 /**
  * One readable line from schema issues: `token: token is empty; recover.epoch: ...`. Schema messages
@@ -20,9 +20,4 @@ export function formatIssues(issues: readonly BaseIssue<unknown>[]): string {
 function pathKey(key: unknown): string {
   const text = String(key);
   return /^[\w-]{1,32}$/.test(text) ? text : quote(text, 16);
-}
-
-function clip(text: string, limit: number): string {
-  const points = Array.from(text.slice(0, limit * 2));
-  return points.length > limit ? `${points.slice(0, limit).join("")}…` : text;
 }

@@ -1,10 +1,13 @@
 export * from "./auth.js";
 export * from "./client-frames.js";
 export * from "./close-codes.js";
+export * from "./control.js";
 export * from "./decode-client-frame.js";
 export * from "./error-codes.js";
 export { formatIssues } from "./format-issues.js";
 export * from "./names.js";
 export * from "./quote.js";
+export * from "./rpc.js";
+export * from "./rpc-error-codes.js";
 export * from "./server-frames.js";
 export * from "./subjects.js";

@@ -1,18 +1,14 @@
 import * as v from "valibot";
+import { SAFE_NAME_DESCRIPTION, SAFE_NAME_PATTERN } from "./name-pattern.js";
+
+export { isSafeName, SAFE_NAME_DESCRIPTION, SAFE_NAME_PATTERN } from "./name-pattern.js";
 
 /**
- * The one safe alphabet for every name that becomes a NATS subject token (user ids, channel names).
- * A token from it can never contain `.`, `*`, `>`, whitespace or control characters, so it can never
- * widen a subscription or inject protocol lines. Checked here and nowhere else.
+ * The one safe alphabet for every name that becomes a NATS subject token (user ids, channel names,
+ * RPC methods). A token from it can never contain `.`, `*`, `>`, whitespace or control characters, so
+ * it can never widen a subscription or inject protocol lines. Checked here and nowhere else.
  */
-export const SAFE_NAME_PATTERN = /^[A-Za-z0-9_\-:@=+]{1,128}$/;
-export const SAFE_NAME_DESCRIPTION = "1 to 128 characters from A-Z a-z 0-9 _ - : @ = +";
-
 export const SafeName = v.pipe(v.string(), v.regex(SAFE_NAME_PATTERN, `must be ${SAFE_NAME_DESCRIPTION}`));
-
-export function isSafeName(name: unknown): name is string {
-  return typeof name === "string" && SAFE_NAME_PATTERN.test(name);
-}
 
 /** The subject prefix every part uses unless told otherwise (`--prefix`, `HERALD_PREFIX`). */
 export const DEFAULT_PREFIX = "herald";

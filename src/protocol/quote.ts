@@ -10,3 +10,12 @@ export function quote(value: unknown, limit = QUOTE_LIMIT): string {
   const points = Array.from(text.length > limit * 2 ? text.slice(0, limit * 2) : text);
   return points.length > limit ? `${JSON.stringify(points.slice(0, limit).join(""))}…` : JSON.stringify(text);
 }
+
+/**
+ * Untrusted text cut to `limit` characters (whole code points), then `…`, without quotes: for a
+ * backend's own message passed on to a client, which reads as a message rather than a quotation.
+ */
+export function clip(text: string, limit = QUOTE_LIMIT): string {
+  const points = Array.from(text.length > limit * 2 ? text.slice(0, limit * 2) : text);
+  return points.length > limit ? `${points.slice(0, limit).join("")}…` : text;
+}

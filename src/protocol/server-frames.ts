@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { ERROR_CODE_NAMES } from "./error-codes.js";
+import { RPC_ERROR_CODE_NAMES } from "./rpc-error-codes.js";
 
 /** Frames the gateway sends to a client (JSON text frames). */
 
@@ -15,6 +16,8 @@ export const ReadyFrame = v.object({
   channels: v.array(v.string()),
   /** The gateway sends `ping` this often (ms); silence for longer means the connection is dead. */
   heartbeat: v.pipe(v.number(), v.gtValue(0)),
+  /** The largest frame the gateway takes (`--max-frame-bytes`): a larger one closes with 1009. */
+  maxFrameBytes: v.optional(v.pipe(v.number(), v.integer(), v.gtValue(0))),
   expiresAt: v.optional(v.number()),
   /** Identity of the history stream; sent back in `recover` so a recreated stream is noticed. */
   epoch: v.optional(v.string()),
@@ -50,6 +53,23 @@ export const RefreshedFrame = v.object({ type: v.literal("refreshed"), expiresAt
 export const ServerPingFrame = v.object({ type: v.literal("ping") });
 export const ServerPongFrame = v.object({ type: v.literal("pong") });
 
+/** The answer to an `rpc` frame: the backend's `data` (`null` when it gave none). */
+export const RpcResultFrame = v.object({
+  type: v.literal("rpc_result"),
+  id: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  data: v.unknown(),
+});
+
+/** An `rpc` frame that got no result. The connection stays open. */
+export const RpcErrorFrame = v.object({
+  type: v.literal("rpc_error"),
+  id: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  code: v.picklist(RPC_ERROR_CODE_NAMES),
+  message: v.string(),
+  /** With `REFUSED`: the backend's own code. */
+  reason: v.optional(v.string()),
+});
+
 export const ServerFrame = v.variant("type", [
   ReadyFrame,
   MessageFrame,
@@ -58,6 +78,8 @@ export const ServerFrame = v.variant("type", [
   RefreshedFrame,
   ServerPingFrame,
   ServerPongFrame,
+  RpcResultFrame,
+  RpcErrorFrame,
 ]);
 
 export type ReadyFrame = v.InferOutput<typeof ReadyFrame>;
@@ -65,4 +87,6 @@ export type MessageFrame = v.InferOutput<typeof MessageFrame>;
 export type ErrorFrame = v.InferOutput<typeof ErrorFrame>;
 export type TokenExpiringFrame = v.InferOutput<typeof TokenExpiringFrame>;
 export type RefreshedFrame = v.InferOutput<typeof RefreshedFrame>;
+export type RpcResultFrame = v.InferOutput<typeof RpcResultFrame>;
+export type RpcErrorFrame = v.InferOutput<typeof RpcErrorFrame>;
 export type ServerFrame = v.InferOutput<typeof ServerFrame>;

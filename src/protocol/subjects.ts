@@ -1,3 +1,4 @@
+import type { ControlKind } from "./control.js";
 import { isSafeName } from "./names.js";
 
 /**
@@ -57,6 +58,12 @@ export interface Subjects {
    */
   marker(gatewayId: string): string;
   liveMarker(gatewayId: string): string;
+  /** Request/reply subject a client's call of `method` goes to. */
+  rpc(method: string): string;
+  /** Where a backend publishes a control message of one kind (`disconnect`, …). */
+  control(kind: ControlKind): string;
+  /** What every gateway subscribes to for control messages: `<prefix>.control.>`. */
+  readonly controlAll: string;
   /** Wildcards the history stream captures. */
   readonly streamSubjects: readonly string[];
   /** RePublish source and destination for the history stream. */
@@ -72,6 +79,9 @@ export function subjectsFor(prefix: string): Subjects {
     liveOf: (channel) => `${prefix}.live.${checkedChannel(channel)}`,
     marker: (gatewayId) => `${prefix}.marker.${gatewayId}`,
     liveMarker: (gatewayId) => `${prefix}.live.marker.${gatewayId}`,
+    rpc: (method) => `${prefix}.rpc.${checked(method)}`,
+    control: (kind) => `${prefix}.control.${kind}`,
+    controlAll: `${prefix}.control.>`,
     streamSubjects: [`${prefix}.user.>`, `${prefix}.channel.>`, `${prefix}.marker.>`],
     republish: { src: `${prefix}.>`, dest: `${prefix}.live.>` },
   };

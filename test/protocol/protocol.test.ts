@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
-import { errorTableMarkdown } from "../../src/protocol/error-table.js";
+import { errorTableMarkdown, rpcErrorTableMarkdown } from "../../src/protocol/error-table.js";
 import {
   AuthReply,
   ClientFrame,
@@ -99,6 +99,7 @@ describe("close codes", () => {
     const doc = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
     // Regenerate with `npm run docs:tables`.
     expect(doc).toContain(errorTableMarkdown());
+    expect(doc).toContain(rpcErrorTableMarkdown());
     for (const code of Object.values(CloseCode)) expect(doc).toContain(`| ${code} |`);
     for (const [name, code] of Object.entries(ErrorCode))
       expect(doc).toMatch(new RegExp(`\\| \`${name}\` \\| ${code} \\|`));

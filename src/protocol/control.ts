@@ -1,0 +1,26 @@
+import * as v from "valibot";
+import { SafeName } from "./names.js";
+
+/**
+ * Messages a backend publishes (a plain NATS publish, from any language) on
+ * `<prefix>.control.<kind>`. Every gateway subscribes to all of them, without a queue group: each
+ * acts on its own connections.
+ */
+
+/** `<prefix>.control.disconnect`: close every connection of `user`, on every gateway. */
+export const ControlDisconnect = v.object({
+  user: SafeName,
+  /**
+   * true: the client may reconnect at once (to pick up a new token or new rights);
+   * false or absent: it must not (sign out everywhere, a ban).
+   */
+  reconnect: v.optional(v.boolean()),
+  /** Told to the client in the error frame's message, quoted and cut to 64 characters. */
+  reason: v.optional(v.string()),
+});
+
+export type ControlDisconnect = v.InferOutput<typeof ControlDisconnect>;
+
+/** The kinds of control message, as the subject's last token. */
+export const CONTROL_KINDS = ["disconnect"] as const;
+export type ControlKind = (typeof CONTROL_KINDS)[number];
