@@ -1,4 +1,4 @@
-import { headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
 import {
   type AuthAccepted,
@@ -10,6 +10,7 @@ import {
   isSafeName,
 } from "../protocol/index.js";
 import { HeraldBackendError } from "./errors.js";
+import { errorMessage, respondServiceError } from "./service-error.js";
 
 /** Everything the gateway knows about the connection asking, except the token itself. */
 export type AuthContext = Readonly<Omit<AuthRequest, "token">>;
@@ -79,9 +80,6 @@ export interface AuthResponder {
   /** Stops taking requests, answers the ones already received, then resolves. */
   stop(): Promise<void>;
 }
-
-const SERVICE_ERROR = "Nats-Service-Error";
-const SERVICE_ERROR_CODE = "Nats-Service-Error-Code";
 
 /**
  * Answers the gateway's auth requests on `subject`. Every path ends in exactly one reply: a valid
@@ -255,29 +253,4 @@ function checkDecision(
     ),
   );
   return refuse("invalid_decision", "the backend returned an invalid decision");
-}
-
-function respondServiceError(
-  msg: Msg,
-  code: 400 | 500,
-  description: string,
-  report: (error: HeraldBackendError) => void,
-): void {
-  const h = headers();
-  // Header values are one line; issue texts may quote request input.
-  h.set(SERVICE_ERROR, description.replace(/\p{Cc}+/gu, " ").slice(0, 256));
-  h.set(SERVICE_ERROR_CODE, String(code));
-  try {
-    msg.respond(undefined, { headers: h });
-  } catch (error) {
-    report(
-      new HeraldBackendError("REPLY_FAILED", `cannot send auth error reply: ${errorMessage(error)}`, {
-        cause: error,
-      }),
-    );
-  }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -22,15 +22,17 @@ export type HeraldBackendErrorCode =
   | "PUBLISH_FAILED"
   /** JetStream did not acknowledge in time, retries included; publishing again with the same msgId is safe. */
   | "TIMEOUT"
-  /** Reported to `onError`: an auth request that is not valid JSON or not an AuthRequest. */
+  /** Reported to `onError`: an auth or rpc request that is not valid JSON or breaks its schema. */
   | "INVALID_REQUEST"
   /** Reported to `onError`: the auth handler returned a decision that is not a valid AuthReply. */
   | "INVALID_DECISION"
-  /** Reported to `onError`: the auth handler threw or rejected. */
+  /** Reported to `onError`: the auth handler or an rpc handler threw or rejected. */
   | "HANDLER_FAILED"
+  /** Reported to `onError`: an rpc handler returned a value JSON cannot encode (a BigInt, a cycle). */
+  | "INVALID_RESULT"
   /** Reported to `onError`: the reply could not be sent. */
   | "REPLY_FAILED"
-  /** Reported to `onError`: the server ended the auth subscription (e.g. a permissions violation). */
+  /** Reported to `onError`: the server ended an auth or rpc subscription (e.g. a permissions violation). */
   | "SUBSCRIPTION_FAILED";
 
 export class HeraldBackendError extends Error {

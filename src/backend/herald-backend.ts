@@ -9,6 +9,7 @@ import {
   subjectsFor,
 } from "../protocol/index.js";
 import { type AuthHandler, type AuthResponder, type ServeAuthOptions, serveAuth } from "./auth-responder.js";
+import { type DisconnectOptions, publishDisconnect } from "./control.js";
 import { HeraldBackendError, NotConnectedError } from "./errors.js";
 import {
   Publisher,
@@ -19,6 +20,7 @@ import {
   type StoredMessage,
   type StoredPublishOptions,
 } from "./publisher.js";
+import { type RpcHandler, type RpcResponder, type ServeRpcOptions, serveRpc } from "./rpc-responder.js";
 
 export interface HeraldBackendOptions {
   /** Subject prefix, the same as the gateway's `--prefix` (default `herald`). */
@@ -29,7 +31,7 @@ export interface HeraldBackendOptions {
    * acknowledge, and publish() is fire and forget (at-most-once, as delivery is then anyway).
    */
   history?: boolean;
-  /** Default for serveAuth's `onError`; without one, problems are written to stderr. */
+  /** Default for serveAuth's and onRpc's `onError`; without one, problems are written to stderr. */
   onError?: (error: HeraldBackendError) => void;
 }
 
@@ -98,7 +100,9 @@ export class HeraldBackend {
   readonly prefix: string;
   readonly subjects: Subjects;
   readonly #publisher: Publisher;
-  readonly #responders = new Set<AuthResponder>();
+  readonly #responders = new Set<{ stop(): Promise<void> }>();
+  /** Methods this backend answers, so one is not served twice by accident. */
+  readonly #methods = new Set<string>();
   readonly #onError: (error: HeraldBackendError) => void;
   #ownsConnection = false;
 
@@ -184,6 +188,49 @@ export class HeraldBackend {
   }
 
   /**
+   * Answers clients' `rpc` calls of `method` on `<prefix>.rpc.<method>`, in a queue group (default
+   * `herald-rpc`) so that several backend instances share them. See RpcHandler for what the
+   * handler's return or throw becomes. A method is served once per backend: stop() its responder first.
+   */
+  onRpc(method: string, handler: RpcHandler, options: ServeRpcOptions = {}): RpcResponder {
+    const subject = this.subjects.rpc(method); // throws UnsafeNameError for an unsafe method
+    const queue = options.queue ?? "herald-rpc";
+    if (!/^[A-Za-z0-9_\-:@=+.]{1,128}$/.test(queue)) {
+      throw new HeraldBackendError("INVALID_OPTIONS", `invalid queue group name ${JSON.stringify(queue)}`);
+    }
+    if (this.#methods.has(method)) {
+      throw new HeraldBackendError("INVALID_OPTIONS", `the method ${method} is already served`);
+    }
+    if (this.connection.isClosed()) throw new NotConnectedError("the NATS connection is closed");
+    const responder = serveRpc(this.connection, subject, method, handler, {
+      queue,
+      onError: options.onError ?? this.#onError,
+    });
+    const stop = responder.stop;
+    const tracked: RpcResponder = {
+      ...responder,
+      stop: async () => {
+        this.#responders.delete(tracked);
+        this.#methods.delete(method);
+        await stop();
+      },
+    };
+    this.#methods.add(method);
+    this.#responders.add(tracked);
+    return tracked;
+  }
+
+  /**
+   * Closes every connection of `user` on every gateway (`<prefix>.control.disconnect`): by default
+   * for good — the client SDK stops (sign out everywhere, a ban) — or, with `{ reconnect: true }`,
+   * to reconnect at once with a fresh token. Resolves once the NATS server has the message. A
+   * gateway cut off from NATS at that moment misses it: revoke the user's tokens too.
+   */
+  async disconnect(user: string, options: DisconnectOptions = {}): Promise<void> {
+    await publishDisconnect(this.connection, this.subjects, user, options);
+  }
+
+  /**
    * Publishes to a user's personal channel (`<prefix>.user.<id>`; a string target is a user id) or a
    * shared one (`{ channel: name }`). With history on (the default) it resolves once the history
    * stream stored the message, exactly once: every attempt carries one `Nats-Msg-Id` (`msgId`, or a
@@ -236,7 +283,7 @@ export class HeraldBackend {
   }
 
   /**
-   * Stops every auth responder (answering requests already received), flushes, and closes the
+   * Stops every auth and rpc responder (answering requests already received), flushes, and closes the
    * connection when connect() opened it (at once when NATS is unreachable).
    */
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ export {
   refuse,
   type ServeAuthOptions,
 } from "./auth-responder.js";
+export type { DisconnectOptions } from "./control.js";
 export {
   HeraldBackendError,
   type HeraldBackendErrorCode,
@@ -31,3 +32,10 @@ export {
   type StoredMessage,
   type StoredPublishOptions,
 } from "./publisher.js";
+export {
+  type RpcContext,
+  type RpcHandler,
+  RpcRefusal,
+  type RpcResponder,
+  type ServeRpcOptions,
+} from "./rpc-responder.js";
