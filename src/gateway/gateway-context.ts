@@ -4,6 +4,7 @@ import type { GatewayConfig } from "./config.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { Recovery } from "./recovery.js";
+import type { RpcRelay } from "./rpc-relay.js";
 
 /**
  * What every session of one gateway shares: only the parts a session calls, so a session can be
@@ -15,6 +16,8 @@ export interface GatewayContext {
   readonly hub: Pick<ChannelHub, "join" | "leave">;
   /** Replays what reconnecting clients missed; undefined when history is off. */
   readonly recovery: Recovery | undefined;
+  /** Forwards clients' `rpc` frames to the backend. */
+  readonly rpc: Pick<RpcRelay, "answer">;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
 }

@@ -14,6 +14,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats-connection.js";
 import { NatsHealth } from "./nats-health.js";
+import { RpcRelay } from "./rpc-relay.js";
 import { Session } from "./session.js";
 import { SessionRegistry } from "./session-registry.js";
 import { UpgradeGate } from "./upgrade-gate.js";
@@ -85,8 +86,22 @@ export async function startGateway(
     logger,
     metrics,
   );
-  const ctx: GatewayContext = { config, auth, hub, recovery, logger, metrics };
+  const rpc = new RpcRelay(
+    nc,
+    () => natsHealth.usable,
+    subjects,
+    { gatewayId: config.gatewayId, timeoutMs: config.rpcTimeout, maxReplyBytes: config.maxRpcReplyBytes },
+    logger,
+    metrics,
+  );
+  const ctx: GatewayContext = { config, auth, hub, recovery, rpc, logger, metrics };
   const sessions = new SessionRegistry(config.heartbeatTimeout, config.heartbeatInterval);
+  // NATS parts a stop lets go of, after the sessions.
+  const stopNatsParts = () => {
+    hub.close();
+    auth.close();
+    rpc.close();
+  };
   let draining = false;
   void (async () => {
     for await (const status of nc.status()) {
@@ -146,8 +161,7 @@ export async function startGateway(
     await listen(server, config.port, config.host, "");
   } catch (err) {
     sessions.stopHeartbeats();
-    auth.close();
-    hub.close();
+    stopNatsParts();
     await nc.close().catch(() => undefined);
     throw err;
   }
@@ -161,8 +175,7 @@ export async function startGateway(
     } catch (err) {
       server.close();
       sessions.stopHeartbeats();
-      auth.close();
-      hub.close();
+      stopNatsParts();
       await nc.close().catch(() => undefined);
       throw err;
     }
@@ -208,8 +221,7 @@ export async function startGateway(
           if (step > 0 && i < all.length - 1) await sleepMs(step);
         }
         if (closed) return closed;
-        hub.close();
-        auth.close();
+        stopNatsParts();
         await stopServer();
         await nc.drain().catch(() => undefined);
         logger.info("drained");
@@ -222,8 +234,7 @@ export async function startGateway(
         draining = true;
         sessions.stopHeartbeats();
         for (const session of sessions.all()) session.close(CloseCode.GoingAway, "gateway closing");
-        hub.close();
-        auth.close();
+        stopNatsParts();
         await stopServer();
         await nc.close().catch(() => undefined);
       })();

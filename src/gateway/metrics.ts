@@ -30,6 +30,18 @@ export class GatewayMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly rpcResults = new Counter({
+    name: "herald_rpc_results_total",
+    help: "Client RPC calls by outcome: result, or the rpc_error code",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly rpcLatency = new Histogram({
+    name: "herald_rpc_request_seconds",
+    help: "Backend RPC round trip, answered or not",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [this.registry],
+  });
   readonly messages = new Counter({
     name: "herald_messages_total",
     help: "Messages received from NATS",

@@ -128,6 +128,22 @@ export const OPTION_SPECS = {
     default: 20_000,
     description: "Auth requests waiting beyond that; more get 1013",
   }),
+  rpcTimeout: option({
+    schema: int(50, 600_000),
+    default: 10_000,
+    description: "ms to wait for the backend's answer to a client's rpc (a call may ask for less)",
+  }),
+  maxRpcInFlight: option({
+    schema: int(1, 10_000),
+    default: 16,
+    description: "RPC calls a connection may have waiting at once; more get rpc_error TOO_MANY_IN_FLIGHT",
+  }),
+  maxRpcReplyBytes: option({
+    schema: int(256, 64 * 1024 * 1024),
+    default: 262_144,
+    description:
+      "Largest backend answer to an rpc passed to a client (bytes); keep it below --max-buffered-bytes",
+  }),
   maxFrameBytes: option({
     schema: int(256, 16 * 1024 * 1024),
     default: 16_384,

@@ -19,6 +19,7 @@ import type { Beating } from "./heartbeat.js";
 import { OutboundFrame } from "./outbound-frame.js";
 import type { ChannelReplay } from "./recovery.js";
 import { Replay, type ReplayOutlet, ReplayStalled } from "./replay.js";
+import { RpcCalls, type RpcOutlet } from "./rpc-calls.js";
 import { TokenExpiry, type TokenExpiryEvents } from "./token-expiry.js";
 
 /**
@@ -39,7 +40,9 @@ let connectionCounter = 0;
  * protocol assigns to it. Nothing the client sends can throw past the session: its own exceptions
  * close it with 1011.
  */
-export class Session implements ChannelMember, Beating, ReplayOutlet, ClientSocketEvents, TokenExpiryEvents {
+export class Session
+  implements ChannelMember, Beating, ReplayOutlet, ClientSocketEvents, TokenExpiryEvents, RpcOutlet
+{
   readonly id = `c-${PROCESS_TAG}${(++connectionCounter).toString(36)}`;
   heartbeatSlot = 0;
   private stateValue: SessionState = "awaiting_auth";
@@ -52,6 +55,8 @@ export class Session implements ChannelMember, Beating, ReplayOutlet, ClientSock
   private replay: Replay | null = null;
   private readonly budget: FrameBudget;
   private readonly token: TokenExpiry;
+  /** Calls waiting for the backend; made on the first `rpc` frame. */
+  private rpcs: RpcCalls | undefined;
 
   constructor(
     private readonly socket: ClientSocket,
@@ -101,6 +106,9 @@ export class Session implements ChannelMember, Beating, ReplayOutlet, ClientSock
       if (!this.token.takeRefresh())
         return this.fail("RATE_LIMITED", "refresh is only expected after token_expiring, one at a time");
       this.refresh(frame.token).catch((err: unknown) => this.internalError(err, "refreshing"));
+    } else if (frame.type === "rpc") {
+      this.rpcs ??= new RpcCalls(this.ctx.rpc, this.ctx.config.maxRpcInFlight);
+      this.rpcs.call(this, frame);
     }
     // pong: lastSeen is all it is for
   }
@@ -166,6 +174,7 @@ export class Session implements ChannelMember, Beating, ReplayOutlet, ClientSock
       gateway: config.gatewayId,
       channels: this.channels,
       heartbeat: config.heartbeatInterval,
+      maxFrameBytes: config.maxFrameBytes,
     };
     if (reply.expiresAt !== undefined) ready.expiresAt = reply.expiresAt;
     let replays: readonly ChannelReplay[] = [];

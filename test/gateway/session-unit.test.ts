@@ -54,6 +54,11 @@ function setup(
       leave: (channel) => void left.push(channel),
     },
     recovery: undefined,
+    rpc: {
+      answer: async () => {
+        throw new Error("these tests make no rpc calls");
+      },
+    },
     logger: createLogger("silent", "unit"),
     metrics: new GatewayMetrics(false),
   };
