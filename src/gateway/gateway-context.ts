@@ -1,6 +1,7 @@
 import type { AuthClient } from "./auth-client.js";
 import type { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
+import type { ControlListener } from "./control-listener.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { Recovery } from "./recovery.js";
@@ -18,6 +19,8 @@ export interface GatewayContext {
   readonly recovery: Recovery | undefined;
   /** Forwards clients' `rpc` frames to the backend. */
   readonly rpc: Pick<RpcRelay, "answer">;
+  /** Disconnects that arrived while a connection's auth was being answered. */
+  readonly control: Pick<ControlListener, "disconnectedSince">;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
 }

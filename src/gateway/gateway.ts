@@ -6,6 +6,7 @@ import { CloseCode, subjectsFor } from "../protocol/index.js";
 import { AuthClient } from "./auth-client.js";
 import { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
+import { ControlListener } from "./control-listener.js";
 import type { GatewayContext } from "./gateway-context.js";
 import { createRecovery, type HistoryParts, startHistory } from "./history-setup.js";
 import { handleHttp } from "./http-routes.js";
@@ -94,10 +95,13 @@ export async function startGateway(
     logger,
     metrics,
   );
-  const ctx: GatewayContext = { config, auth, hub, recovery, rpc, logger, metrics };
   const sessions = new SessionRegistry(config.heartbeatTimeout, config.heartbeatInterval);
+  // An auth answer can arrive up to the request timeout after it was asked (a queued one later: the margin).
+  const control = new ControlListener(nc, subjects, sessions, logger, config.authRequestTimeout + 10_000);
+  const ctx: GatewayContext = { config, auth, hub, recovery, rpc, control, logger, metrics };
   // NATS parts a stop lets go of, after the sessions.
   const stopNatsParts = () => {
+    control.close();
     hub.close();
     auth.close();
     rpc.close();
@@ -158,6 +162,7 @@ export async function startGateway(
   server.on("clientError", (_err, socket) => socket.destroy());
 
   try {
+    await control.ready();
     await listen(server, config.port, config.host, "");
   } catch (err) {
     sessions.stopHeartbeats();

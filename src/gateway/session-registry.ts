@@ -33,6 +33,16 @@ export class SessionRegistry {
     return [...this.sessions];
   }
 
+  /**
+   * The sessions of one user (those past auth). A scan, not an index: it serves control messages,
+   * which are rare, and an index would cost every connection memory.
+   */
+  ofUser(user: string): Session[] {
+    const found: Session[] = [];
+    for (const session of this.sessions) if (session.user === user) found.push(session);
+    return found;
+  }
+
   /** No more pings or heartbeat cut-offs (the gateway is stopping). */
   stopHeartbeats(): void {
     this.heartbeat.stop();

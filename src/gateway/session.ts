@@ -132,11 +132,16 @@ export class Session
     this.stateValue = "authenticating";
     clearTimeout(this.authTimer);
     this.authTimer = undefined; // a cleared Timeout kept for the connection's life is 120 bytes each
+    const askedAt = Date.now();
     const outcome = await this.ctx.auth.authenticate(this.authRequest("connect", frame.token));
     if (!this.isOpen) return;
     switch (outcome.kind) {
-      case "accepted":
+      case "accepted": {
+        // The backend disconnected this user while its answer was on the way: it applies here too.
+        const disconnected = this.ctx.control.disconnectedSince(outcome.reply.user, askedAt);
+        if (disconnected) return this.fail(disconnected.code, disconnected.message);
         return this.join(outcome.reply, frame.recover);
+      }
       case "refused":
         return this.fail("AUTH_REFUSED", outcome.message, outcome.code);
       case "overloaded":

@@ -59,6 +59,7 @@ function setup(
         throw new Error("these tests make no rpc calls");
       },
     },
+    control: { disconnectedSince: () => undefined },
     logger: createLogger("silent", "unit"),
     metrics: new GatewayMetrics(false),
   };
