@@ -15,7 +15,7 @@ export type HeraldErrorCode = ErrorCodeName | ClientErrorCode | (string & {});
  * when false the client has stopped (state `closed`) until the application calls `connect()` again.
  */
 export class HeraldClientError extends Error {
-  override readonly name = "HeraldClientError";
+  override readonly name: string = "HeraldClientError";
   readonly code: HeraldErrorCode;
   readonly closeCode: number | undefined;
   readonly retryable: boolean;

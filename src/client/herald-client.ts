@@ -5,6 +5,7 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 import { HeraldClientError } from "./errors.js";
 import { Emitter, type Listener } from "./events.js";
 import { RecoveryTracker } from "./recovery.js";
+import { HeraldRpcError, RpcCalls, type RpcOptions } from "./rpc.js";
 import { parseServerFrame } from "./server-frame.js";
 import type { ClientState } from "./state.js";
 import { OPEN, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from "./websocket.js";
@@ -64,6 +65,12 @@ export class HeraldClient {
   private wasReady = false;
   /** Gap reconnects in a row; the first is immediate, further ones back off. */
   private gapStreak = 0;
+  /** Calls to the backend; they go out on the ready connection. */
+  private readonly rpcs = new RpcCalls(() => {
+    const { socket, readyFrame } = this;
+    if (!readyFrame || socket?.readyState !== OPEN) return undefined;
+    return { send: (text: string) => socket.send(text), maxFrameBytes: readyFrame.maxFrameBytes };
+  });
 
   constructor(private readonly options: ConnectOptions) {
     if (typeof options?.url !== "string" || typeof options.getToken !== "function") {
@@ -108,6 +115,18 @@ export class HeraldClient {
     return this.channels.on(name, listener);
   }
 
+  /**
+   * Calls `method` on the backend (`<prefix>.rpc.<method>`) and resolves with its answer's `data`,
+   * unchecked: validate it when it matters. Waits for a ready connection within `timeout`; rejects
+   * with a `HeraldRpcError` (`code`, `retryable`, `reason`). A call is sent at most once: when the
+   * connection ends before the answer it fails with `RPC_INTERRUPTED`.
+   */
+  rpc<T = unknown>(method: string, data?: unknown, options?: RpcOptions): Promise<T> {
+    if (this.current === "closed")
+      return Promise.reject(new HeraldRpcError(method, "NOT_CONNECTED", "the client is closed"));
+    return this.rpcs.call(method, data, options) as Promise<T>;
+  }
+
   /** Starts again after `close()` or after a failure that stopped the client; no-op while running. */
   connect(): this {
     if (this.current === "closed") {
@@ -132,6 +151,7 @@ export class HeraldClient {
     this.recovery.reset();
     this.wasReady = false;
     this.watchNetwork(false);
+    this.rpcs.stop();
     this.setState("closed");
   }
 
@@ -227,6 +247,9 @@ export class HeraldClient {
         return void this.refresh();
       case "ping":
         return this.send({ type: "pong" });
+      case "rpc_result":
+      case "rpc_error":
+        return this.rpcs.settle(frame);
     }
   }
 
@@ -240,6 +263,7 @@ export class HeraldClient {
     this.setState("ready");
     this.events.emit("ready", frame);
     if (resync) this.events.emit("resync", frame);
+    this.rpcs.flush();
   }
 
   private onMessage(frame: MessageFrame): void {
@@ -285,7 +309,7 @@ export class HeraldClient {
     this.teardown("closed");
     // A draining gateway spreads its clients itself; a short random pause avoids landing all at once.
     const delay =
-      code === CloseCode.ServiceRestart
+      code === CloseCode.ServiceRestart || code === CloseCode.ReconnectRequested
         ? Math.floor(this.backoff.random() * this.backoff.initialMs)
         : this.backoff.next();
     this.scheduleRetry(delay);
@@ -304,6 +328,7 @@ export class HeraldClient {
     this.teardown(error.code);
     // The error first: an application that drops the client on `closed` still learns why.
     this.events.emit("error", error);
+    this.rpcs.stop();
     this.setState("closed");
   }
 
@@ -320,6 +345,7 @@ export class HeraldClient {
     const socket = this.socket;
     this.socket = undefined;
     this.readyFrame = undefined;
+    this.rpcs.interrupt();
     try {
       socket?.close(CloseCode.Normal, reason);
     } catch {

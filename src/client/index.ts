@@ -3,5 +3,6 @@ export type { BackoffOptions } from "./backoff.js";
 export { type ClientErrorCode, HeraldClientError, type HeraldErrorCode } from "./errors.js";
 export type { Listener } from "./events.js";
 export { type ConnectOptions, connect, HeraldClient, type HeraldEvents } from "./herald-client.js";
+export { HeraldRpcError, type RpcErrorCode, type RpcOptions } from "./rpc.js";
 export type { ClientState } from "./state.js";
 export type { WebSocketConstructor, WebSocketLike } from "./websocket.js";

@@ -2,15 +2,18 @@ import type {
   MessageFrame,
   ReadyFrame,
   RefreshedFrame,
+  RpcResultFrame,
   TokenExpiringFrame,
 } from "../protocol/server-frames.js";
+import type { GatewayRpcErrorFrame } from "./rpc.js";
 
 /**
  * Frames from the gateway, checked by small hand-written guards that mirror the valibot schemas in
  * src/protocol/server-frames.ts (test/client/server-frame.test.ts holds both to the same answers).
  * Running those schemas here would pull valibot into the browser bundle: about 2.7 KB gzipped of its
  * 6 KB budget. The types still come from the schemas.
- * An error frame's `code` is accepted as any string so a newer gateway's codes still reach the app.
+ * An error or rpc_error frame's `code` is accepted as any string so a newer gateway's codes still
+ * reach the app.
  */
 export type GatewayErrorFrame = { type: "error"; code: string; message: string; reason?: string };
 
@@ -21,7 +24,9 @@ export type IncomingFrame =
   | TokenExpiringFrame
   | RefreshedFrame
   | { type: "ping" }
-  | { type: "pong" };
+  | { type: "pong" }
+  | RpcResultFrame
+  | GatewayRpcErrorFrame;
 
 type Fields = Record<string, unknown>;
 
@@ -41,6 +46,7 @@ const SHAPES: Record<string, Record<string, (value: unknown) => boolean>> = {
     gateway: isString,
     channels: (value) => Array.isArray(value) && value.every(isString),
     heartbeat: (value) => isNumber(value) && value > 0,
+    maxFrameBytes: optional((value) => Number.isInteger(value) && (value as number) > 0),
     expiresAt: optional(isNumber),
     epoch: optional(isString),
     positions: optional(
@@ -54,6 +60,8 @@ const SHAPES: Record<string, Record<string, (value: unknown) => boolean>> = {
   refreshed: { expiresAt: optional(isNumber) },
   ping: {},
   pong: {},
+  rpc_result: { id: isSequence },
+  rpc_error: { id: isSequence, code: isString, message: isString, reason: optional(isString) },
 };
 
 /** Parses one text frame; undefined when it is not JSON or not a frame this client knows. */

@@ -20,6 +20,7 @@ const VALID: unknown[] = [
   { ...ready, positions: {} },
   // like the schema's v.record, an (empty) array passes
   { ...ready, positions: [] },
+  { ...ready, maxFrameBytes: 16384 },
   { type: "message", channel: "user.1", data: { a: 1 } },
   { type: "message", channel: "user.1", data: "text", seq: 5, prev: 0 },
   { type: "message", channel: "channel.news", data: null, seq: 5 },
@@ -29,6 +30,10 @@ const VALID: unknown[] = [
   { type: "refreshed", expiresAt: 5 },
   { type: "ping" },
   { type: "pong" },
+  { type: "rpc_result", id: 0, data: null },
+  { type: "rpc_result", id: 7, data: { a: [1] } },
+  { type: "rpc_error", id: 7, code: "TIMEOUT", message: "no answer" },
+  { type: "rpc_error", id: 7, code: "REFUSED", message: "no", reason: "not_found" },
 ];
 
 /** Frames both must refuse. */
@@ -59,6 +64,14 @@ const INVALID: unknown[] = [
   { type: "error", code: 4401, message: "x" },
   { type: "token_expiring" },
   { type: "refreshed", expiresAt: "soon" },
+  { ...ready, maxFrameBytes: 0 },
+  { ...ready, maxFrameBytes: 1.5 },
+  { type: "rpc_result", data: 1 },
+  { type: "rpc_result", id: -1, data: 1 },
+  { type: "rpc_result", id: "7", data: 1 },
+  { type: "rpc_error", id: 7, code: "TIMEOUT" },
+  { type: "rpc_error", id: 7, message: "m" },
+  { type: "rpc_error", id: 7, code: "TIMEOUT", message: "m", reason: 1 },
 ];
 
 describe("parseServerFrame (hand-written guards for the browser bundle)", () => {
@@ -84,9 +97,12 @@ describe("parseServerFrame (hand-written guards for the browser bundle)", () => 
     expect(parseServerFrame(undefined)).toBeUndefined();
   });
 
-  it("passes error codes the schema does not know yet, so a newer gateway's codes reach the app", () => {
-    const frame = { type: "error", code: "SOMETHING_NEW", message: "m" };
-    expect(v.safeParse(ServerFrame, frame).success).toBe(false);
-    expect(parseServerFrame(JSON.stringify(frame))).toEqual(frame);
-  });
+  it.each(["error", "rpc_error"])(
+    "passes %s codes the schema does not know yet, so a newer gateway's codes reach the app",
+    (type) => {
+      const frame = { type, id: 1, code: "SOMETHING_NEW", message: "m" };
+      expect(v.safeParse(ServerFrame, frame).success).toBe(false);
+      expect(parseServerFrame(JSON.stringify(frame))).toEqual(frame);
+    },
+  );
 });
