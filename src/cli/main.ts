@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { CliError, ExitCode } from "./cli-error.js";
 import { configCommand } from "./commands/config.js";
+import { disconnectCommand } from "./commands/disconnect.js";
 import { gatewayCommand } from "./commands/gateway.js";
 import { publishCommand } from "./commands/publish.js";
 import { startCommand } from "./commands/start.js";
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .version(heraldVersion())
     .addCommand(gatewayCommand())
     .addCommand(publishCommand())
+    .addCommand(disconnectCommand())
     .addCommand(startCommand())
     .addCommand(configCommand());
   // Usage errors become exceptions so they can exit with 2 (commander's own default is 1).

@@ -1,25 +1,21 @@
 import { Command, Option } from "commander";
 import * as v from "valibot";
 import { HeraldBackend, isHeraldBackendError, NoStreamError } from "../../backend/index.js";
-import {
-  DEFAULT_PREFIX,
-  SAFE_NAME_DESCRIPTION,
-  SAFE_NAME_PATTERN,
-  SubjectPrefix,
-} from "../../protocol/index.js";
+import { SAFE_NAME_DESCRIPTION, SAFE_NAME_PATTERN } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
-import { NatsServerList } from "../cli-schemas.js";
-import { readLocalNatsUrl } from "../local-nats-file.js";
+import {
+  backendConnection,
+  type NatsFlags,
+  NatsInputEntries,
+  natsServers,
+  withNatsOptions,
+} from "../nats-options.js";
 
 /** The command line of `herald publish`, checked before anything connects. */
 const PublishInput = v.object({
   target: v.pipe(v.string(), v.regex(SAFE_NAME_PATTERN, `must be ${SAFE_NAME_DESCRIPTION}`)),
   message: v.string(),
-  nats: NatsServerList,
-  prefix: SubjectPrefix,
-  natsUser: v.optional(v.string()),
-  natsPassword: v.optional(v.string()),
-  natsToken: v.optional(v.string()),
+  ...NatsInputEntries,
   channel: v.boolean(),
   ack: v.boolean(),
   msgId: v.optional(
@@ -35,12 +31,7 @@ const PublishInput = v.object({
 });
 type PublishInput = v.InferOutput<typeof PublishInput>;
 
-interface PublishFlags {
-  nats?: string;
-  prefix: string;
-  natsUser?: string;
-  natsPassword?: string;
-  natsToken?: string;
+interface PublishFlags extends NatsFlags {
   channel?: boolean;
   ack: boolean;
   msgId?: string;
@@ -49,20 +40,12 @@ interface PublishFlags {
 
 /** `herald publish <userId> <message>`: one message to a user (or, with --channel, a shared channel). */
 export function publishCommand(): Command {
-  return new Command("publish")
-    .description("Publish a message to a user's channel (or a shared channel with --channel)")
-    .argument("<userId>", "user id (with --channel: shared channel name)")
-    .argument("<message>", 'message text, sent as given: {"a":1} arrives as JSON, hello! as a string')
-    .addOption(
-      new Option(
-        "--nats <servers>",
-        "NATS servers, comma-separated (default: the one `herald start` runs, else nats://127.0.0.1:4222)",
-      ).env("HERALD_NATS_URL"),
-    )
-    .addOption(new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default(DEFAULT_PREFIX))
-    .addOption(new Option("--nats-user <user>", "NATS user name").env("HERALD_NATS_USER"))
-    .addOption(new Option("--nats-password <password>", "NATS password").env("HERALD_NATS_PASSWORD"))
-    .addOption(new Option("--nats-token <token>", "NATS token").env("HERALD_NATS_TOKEN"))
+  return withNatsOptions(
+    new Command("publish")
+      .description("Publish a message to a user's channel (or a shared channel with --channel)")
+      .argument("<userId>", "user id (with --channel: shared channel name)")
+      .argument("<message>", 'message text, sent as given: {"a":1} arrives as JSON, hello! as a string'),
+  )
     .option("--channel", "treat the first argument as a shared channel name")
     .option(
       "--no-ack",
@@ -82,7 +65,7 @@ export function publishCommand(): Command {
         target,
         message,
         ...flags,
-        nats: flags.nats ?? readLocalNatsUrl() ?? "nats://127.0.0.1:4222",
+        nats: natsServers(flags),
         channel: !!flags.channel,
       });
       if (!input.ack && input.msgId !== undefined) {
@@ -120,15 +103,7 @@ function kebab(key: string): string {
 }
 
 async function publish(input: PublishInput): Promise<void> {
-  const backend = await HeraldBackend.connect({
-    servers: input.nats,
-    prefix: input.prefix,
-    timeout: input.timeout,
-    name: "herald-cli",
-    ...(input.natsUser !== undefined ? { user: input.natsUser } : {}),
-    ...(input.natsPassword !== undefined ? { pass: input.natsPassword } : {}),
-    ...(input.natsToken !== undefined ? { token: input.natsToken } : {}),
-  }).catch(asCliError);
+  const backend = await HeraldBackend.connect(backendConnection(input, input.timeout)).catch(asCliError);
   try {
     // Sent as the bytes typed: the gateway delivers valid JSON as JSON and anything else as a string.
     const payload = new TextEncoder().encode(input.message);
