@@ -76,6 +76,7 @@ const VALID: readonly (() => Record<string, unknown>)[] = [
   () => ({ type: "pong" }),
   () => ({ type: "refresh", token: "fuzz" }),
   () => ({ type: "auth", token: "fuzz", recover: { epoch: "1", since: { "user.fuzz": 3 } } }),
+  () => ({ type: "rpc", id: 1, method: "fuzz", data: { a: [1, "x"] }, timeout: 200 }),
 ];
 
 /** A valid frame with one to three mutations: a field dropped, retyped, renamed or added. */
@@ -92,13 +93,22 @@ function mutatedJson(random: Random): string {
         frame[key] = pick(random, WEIRD_VALUES);
         break;
       case 2:
-        frame[pick(random, ["__proto__", "constructor", "type", "€", "recover", "token"])] = pick(
-          random,
-          WEIRD_VALUES,
-        );
+        frame[
+          pick(random, ["__proto__", "constructor", "type", "€", "recover", "token", "method", "id", "data"])
+        ] = pick(random, WEIRD_VALUES);
         break;
       case 3:
-        frame.type = pick(random, ["auth", "AUTH", "ping ", "€€€", "subscribe", "", "refresh", "message"]);
+        frame.type = pick(random, [
+          "auth",
+          "AUTH",
+          "ping ",
+          "€€€",
+          "subscribe",
+          "",
+          "refresh",
+          "message",
+          "rpc",
+        ]);
         break;
       default:
         frame.recover = {

@@ -30,9 +30,10 @@ const SEED = Number(process.env.HERALD_FUZZ_SEED ?? 20261201);
 
 /**
  * A seeded fuzzer against a real gateway process with its default limits: many sockets, each
- * opened by hand, sometimes authenticated, then sent a batch of mutated frames (JSON mutations,
- * random bytes, deep nesting, fragmentation, raw framing anomalies). Afterwards the process must
- * be alive, healthy, serving new users, holding its old ones, and back near its memory.
+ * opened by hand, sometimes authenticated, then sent a batch of mutated frames (JSON mutations of
+ * every client frame, rpc calls included, random bytes, deep nesting, fragmentation, raw framing
+ * anomalies). Afterwards the process must be alive, healthy, serving new users, holding its old
+ * ones, and back near its memory.
  * Replay a failure with HERALD_FUZZ_SEED=<seed>.
  */
 describe(`fuzzing a gateway with ${TARGET_FRAMES.toLocaleString("en")} frames (seed ${SEED})`, () => {
@@ -46,6 +47,13 @@ describe(`fuzzing a gateway with ${TARGET_FRAMES.toLocaleString("en")} frames (s
     nats = await startNats({ jetstream: true });
     backend = await startRawBackend(nats.url);
     publisher = await connect({ servers: nats.url });
+    // answers the fuzzer's rpc frames with what they sent, so answers travel back too
+    publisher.subscribe("herald.rpc.fuzz", {
+      callback: (_err, msg) => {
+        const { data } = msg.json<{ data: unknown }>();
+        msg.respond(JSON.stringify({ ok: true, data }));
+      },
+    });
     metricsPort = await freePort();
     gateway = await startGatewayProcess(nats.url, [
       "--history-storage",
