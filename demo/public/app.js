@@ -29,6 +29,9 @@
     notifySend: byId("notify-send"),
     notifyResult: byId("notify-result"),
     terminal: byId("terminal-command"),
+    rpcTime: byId("rpc-time"),
+    signOut: byId("sign-out-everywhere"),
+    backendResult: byId("backend-result"),
   };
 
   /** From GET /api/config: { gatewayUrl, users, publishFlags }. */
@@ -120,6 +123,7 @@
   function onState(owner, state) {
     if (owner !== client) return;
     renderState(state);
+    renderControls();
     if (state === "closed") {
       // Stopped by itself (a refused token): let go after this turn, once its error event was shown.
       queueMicrotask(() => {
@@ -146,6 +150,43 @@
     els.subscribe.disabled = client !== null || config === null;
     els.unsubscribe.disabled = client === null;
     els.user.disabled = client !== null || config === null;
+    els.rpcTime.disabled = client === null || client.state !== "ready";
+    els.signOut.disabled = config === null;
+  }
+
+  /** A call to the backend over the page's own WebSocket: client.rpc, answered on herald.rpc.time. */
+  async function askServerTime() {
+    if (!client) return;
+    els.rpcTime.disabled = true;
+    els.backendResult.textContent = "Asking…";
+    try {
+      const answer = await client.rpc("time", null, { timeout: 5000 });
+      const time = new Date(answer.now).toLocaleTimeString([], {
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+      });
+      els.backendResult.textContent = `Server time ${time}, asked as ${answer.user}.`;
+    } catch (error) {
+      els.backendResult.textContent = `No answer: ${describeError(error)}`;
+    } finally {
+      renderControls();
+    }
+  }
+
+  /** The app revokes the user's tokens and closes every connection of theirs, on every gateway. */
+  async function signOutEverywhere() {
+    const user = els.user.value;
+    els.signOut.disabled = true;
+    els.backendResult.textContent = "Signing out…";
+    try {
+      await api("/api/sign-out-everywhere", { user });
+      els.backendResult.textContent = `${user} is signed out on every page.`;
+    } catch (error) {
+      els.backendResult.textContent = `Not signed out: ${error instanceof Error ? error.message : error}`;
+    } finally {
+      renderControls();
+    }
   }
 
   function describeError(error) {
@@ -256,6 +297,8 @@
     els.subscribe.addEventListener("click", subscribe);
     els.unsubscribe.addEventListener("click", unsubscribe);
     els.clear.addEventListener("click", clearNotifications);
+    els.rpcTime.addEventListener("click", () => void askServerTime());
+    els.signOut.addEventListener("click", () => void signOutEverywhere());
     els.form.addEventListener("submit", (event) => void sendNotification(event));
     els.user.addEventListener("change", () => {
       els.notifyUser.value = els.user.value;

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type HeraldBackend, isHeraldBackendError } from "../backend/index.js";
-import { LoginBody, NotifyBody } from "./api-schemas.js";
+import { LoginBody, NotifyBody, SignOutBody } from "./api-schemas.js";
 import { DEMO_USERS } from "./demo-users.js";
 import { HttpError, readJsonBody, sendJson } from "./http-json.js";
 import type { TokenStore } from "./token-store.js";
@@ -49,6 +49,21 @@ const ROUTES: Readonly<Record<string, { method: "GET" | "POST"; handle: Handler 
         if (isHeraldBackendError(error)) throw new HttpError(503, "publish_failed", error.message);
         throw error;
       }
+    },
+  },
+  "/api/sign-out-everywhere": {
+    method: "POST",
+    // Tokens first, so no page can sign in again with one; then every open connection of the user.
+    handle: async (req, res, ctx) => {
+      const { user } = await readJsonBody(req, SignOutBody);
+      const revoked = ctx.tokens.revoke(user);
+      try {
+        await ctx.backend.disconnect(user, { reason: "signed out everywhere" });
+      } catch (error) {
+        if (isHeraldBackendError(error)) throw new HttpError(503, "disconnect_failed", error.message);
+        throw error;
+      }
+      sendJson(res, 200, { ok: true, revoked });
     },
   },
 };

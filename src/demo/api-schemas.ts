@@ -23,3 +23,7 @@ export const NotifyBody = v.object(
   objectMessage,
 );
 export type NotifyBody = v.InferOutput<typeof NotifyBody>;
+
+/** `POST /api/sign-out-everywhere`: end every session of a demo user, on every page and gateway. */
+export const SignOutBody = v.object({ user: DemoUser }, objectMessage);
+export type SignOutBody = v.InferOutput<typeof SignOutBody>;

@@ -37,8 +37,8 @@ export interface RunningDemoApp {
 
 /**
  * The demo's web application, playing the part of a team's own backend: it serves the page, signs
- * demo users in with opaque tokens, answers the gateway's auth requests over NATS and publishes the
- * notifications sent from the page.
+ * demo users in with opaque tokens, answers the gateway's auth requests and the page's `time` calls
+ * over NATS, publishes the notifications sent from the page, and signs a user out everywhere.
  */
 export async function startDemoApp(options: DemoAppOptions): Promise<RunningDemoApp> {
   const report = options.onError ?? ((message: string) => console.error(`[herald demo] ${message}`));
@@ -50,6 +50,8 @@ export async function startDemoApp(options: DemoAppOptions): Promise<RunningDemo
     onError: (error: HeraldBackendError) => report(`${error.code}: ${error.message}`),
   });
   backend.serveAuth(demoAuthHandler(tokens));
+  // The page's "Server time" button: client.rpc("time"), answered here over NATS.
+  backend.onRpc("time", (_data, context) => ({ now: Date.now(), user: context.user }));
 
   const files = {
     publicDir: options.publicDir ?? defaultPublicDir(),

@@ -44,6 +44,17 @@ export class TokenStore {
     return session;
   }
 
+  /** Forgets every token of `user` (sign out everywhere); returns how many there were. */
+  revoke(user: string): number {
+    let revoked = 0;
+    for (const [token, session] of this.#sessions) {
+      if (session.user !== user) continue;
+      this.#sessions.delete(token);
+      revoked++;
+    }
+    return revoked;
+  }
+
   get size(): number {
     return this.#sessions.size;
   }

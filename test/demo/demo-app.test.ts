@@ -163,3 +163,48 @@ describe("demo app: notifications and page", () => {
     expect(reported).toEqual([]);
   });
 });
+
+describe("demo app: server time and sign out everywhere", () => {
+  it("answers the page's time call with the server's time and the caller", async () => {
+    const client = await ready((await login("alice")).token);
+    const before = Date.now();
+    client.send({ type: "rpc", id: 1, method: "time" });
+    const result = await client.next("rpc_result");
+    expect(result).toMatchObject({ id: 1, data: { user: "alice" } });
+    const now = (result.data as { now: number }).now;
+    expect(now).toBeGreaterThanOrEqual(before);
+    expect(now).toBeLessThanOrEqual(Date.now());
+  });
+
+  it("revokes every token of the user and closes their connections; others stay", async () => {
+    const first = await login("bob");
+    const second = await login("bob");
+    const bob = [await ready(first.token), await ready(second.token)];
+    const alice = await ready((await login("alice")).token);
+    const res = await post("/api/sign-out-everywhere", { user: "bob" });
+    expect(res.status).toBe(200);
+    // the two tokens above, and any this file issued to bob before
+    const body = (await res.json()) as { ok: boolean; revoked: number };
+    expect(body.ok).toBe(true);
+    expect(body.revoked).toBeGreaterThanOrEqual(2);
+    for (const c of bob) {
+      expect(await c.next("error")).toMatchObject({ code: "DISCONNECTED" });
+      expect((await c.waitClose()).code).toBe(4430);
+    }
+    // the old tokens are dead: a connect with one is refused
+    const again = await TestClient.open(gateway.url);
+    clients.push(again);
+    again.send({ type: "auth", token: first.token });
+    expect(await again.next("error")).toMatchObject({ code: "AUTH_REFUSED", reason: "invalid_token" });
+    alice.send({ type: "ping" });
+    await alice.next("pong");
+    expect(alice.closed).toBeUndefined();
+    expect(await ready((await login("bob")).token)).toBeDefined();
+  });
+
+  it("answers a bad sign-out request with 400", async () => {
+    const res = await post("/api/sign-out-everywhere", { user: "mallory.*" });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: expect.any(String) });
+  });
+});
