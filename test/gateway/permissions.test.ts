@@ -16,17 +16,19 @@ describe("least-privilege NATS users", () => {
         authorization {
           users = [
             { user: gateway, password: gw-secret, permissions: {
-                publish: ["herald.auth", "herald.marker.>", "$JS.API.>"], subscribe: ["herald.>", "_INBOX.>"] } }
+                publish: ["herald.auth", "herald.rpc.>", "herald.marker.>", "$JS.API.>"],
+                subscribe: ["herald.>", "_INBOX.>"] } }
             { user: oldgateway, password: gw-secret, permissions: {
                 publish: ["herald.auth", "$JS.API.>"], subscribe: ["herald.>", "_INBOX.>"] } }
             { user: backend, password: be-secret, permissions: {
-                publish: ["herald.user.>", "herald.channel.>"], subscribe: ["herald.auth", "_INBOX.>"],
-                allow_responses: true } }
+                publish: ["herald.user.>", "herald.channel.>", "herald.control.>"],
+                subscribe: ["herald.auth", "herald.rpc.>", "_INBOX.>"], allow_responses: true } }
           ]
         }`,
     });
     backend = await HeraldBackend.connect({ servers: nats.url, user: "backend", pass: "be-secret" });
     backend.serveAuth((token) => accept({ user: token, channels: ["news"] }));
+    backend.onRpc("time", (_data, context) => ({ user: context.user }));
     gateway = await startTestGateway(nats, { history: true, natsUser: "gateway", natsPassword: "gw-secret" });
   });
   afterAll(async () => {
@@ -54,6 +56,15 @@ describe("least-privilege NATS users", () => {
     const [replayed] = await back.waitForMessages(1);
     expect(replayed?.data).toEqual({ n: 3 });
     back.close();
+  });
+
+  it("answers rpc calls and disconnects users with only the documented permissions", async () => {
+    const client = await TestClient.ready(gateway.url, "quinn");
+    client.send({ type: "rpc", id: 1, method: "time" });
+    expect(await client.next("rpc_result")).toMatchObject({ id: 1, data: { user: "quinn" } });
+    await backend.disconnect("quinn");
+    expect(await client.next("error")).toMatchObject({ code: "DISCONNECTED" });
+    expect((await client.waitClose()).code).toBe(4430);
   });
 
   it("refuses to start, saying why, when it may not publish its position markers", async () => {
