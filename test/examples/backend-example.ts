@@ -12,11 +12,15 @@ export interface BackendExample {
   /** Cleans up what `prepare` made. */
   cleanup?: () => Promise<void>;
   responder: () => Command;
+  /** Answers `<prefix>.rpc.>`: the method `time`, and a refusal for any other. */
+  rpcResponder: () => Command;
   publish: (user: string, message: string) => Command;
 }
 
 /** What an auth responder prints once its subscription is in place. */
 const SERVING = /answering \S+\.auth in queue group herald-auth/;
+/** What an rpc responder prints once its subscription is in place. */
+const SERVING_RPC = /answering herald\.rpc\.> in queue group herald-rpc/;
 
 /**
  * An example backend from examples/, run as a team would run it, against a real nats-server with
@@ -43,6 +47,7 @@ export function describeBackendExample(name: string, example: BackendExample): v
       for (const prefix of ["herald", "live"]) {
         responders.push(await ExampleProcess.start(example.responder(), env(prefix), SERVING));
       }
+      responders.push(await ExampleProcess.start(example.rpcResponder(), env(), SERVING_RPC));
     }, 180_000);
     afterEach(() => {
       for (const c of clients.splice(0)) c.close();
@@ -131,9 +136,39 @@ export function describeBackendExample(name: string, example: BackendExample): v
       },
     );
 
-    it("stops its auth responders cleanly on SIGTERM", async () => {
+    it("answers a client's rpc time with the server's time and the caller", async () => {
+      const client = await ready(stored.url, "tok-1");
+      const before = Date.now();
+      client.send({ type: "rpc", id: 1, method: "time" });
+      const result = await client.next("rpc_result");
+      expect(result).toMatchObject({ id: 1, data: { user: "1" } });
+      const now = (result.data as { now: number }).now;
+      expect(now).toBeGreaterThanOrEqual(before - 1000); // the example's clock is this machine's
+      expect(now).toBeLessThanOrEqual(Date.now() + 1000);
+    });
+
+    it("refuses a method it does not know: REFUSED with its code, the connection stays", async () => {
+      const client = await ready(stored.url, "tok-1");
+      client.send({ type: "rpc", id: 2, method: "orders-delete", data: { id: 7 } });
+      expect(await client.next("rpc_error")).toMatchObject({
+        id: 2,
+        code: "REFUSED",
+        reason: "unknown_method",
+        message: "no such method",
+      });
+      client.send({ type: "ping" });
+      expect(await client.next("pong")).toMatchObject({ type: "pong" });
+    });
+
+    it("answers a request that is not a call with a 400 service error", async () => {
+      const reply = await observer.request("herald.rpc.time", "not json", { timeout: 5000 });
+      expect(reply.headers?.get("Nats-Service-Error-Code")).toBe("400");
+      expect(reply.data).toHaveLength(0);
+    });
+
+    it("stops its auth and rpc responders cleanly on SIGTERM", async () => {
       const codes = await Promise.all(responders.map((r) => r.stop()));
-      expect(codes).toEqual([0, 0]);
+      expect(codes).toEqual([0, 0, 0]);
     });
   });
 }

@@ -28,9 +28,10 @@ describeBackendExample("Go", {
   prepare: async () => {
     bin = await mkdtemp(join(tmpdir(), "herald-go-example-"));
     await mkdir(cache, { recursive: true });
-    await Promise.all([build("auth-responder"), build("publish")]);
+    await Promise.all([build("auth-responder"), build("rpc-responder"), build("publish")]);
   },
   cleanup: () => rm(bin, { recursive: true, force: true }),
   responder: () => ({ command: join(bin, "auth-responder"), args: [] }),
+  rpcResponder: () => ({ command: join(bin, "rpc-responder"), args: [] }),
   publish: (user, message) => ({ command: join(bin, "publish"), args: [user, message] }),
 });

@@ -18,8 +18,10 @@ describe("backend guide excerpts", () => {
       new Set([
         "examples/go/auth-responder/main.go",
         "examples/go/publish/main.go",
+        "examples/go/rpc-responder/main.go",
         "examples/php/auth-responder.php",
         "examples/php/publish.php",
+        "examples/php/rpc-responder.php",
       ]),
     );
   });
