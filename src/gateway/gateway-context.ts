@@ -18,7 +18,7 @@ export interface GatewayContext {
   /** Replays what reconnecting clients missed; undefined when history is off. */
   readonly recovery: Recovery | undefined;
   /** Forwards clients' `rpc` frames to the backend. */
-  readonly rpc: Pick<RpcRelay, "answer">;
+  readonly rpc: Pick<RpcRelay, "answer" | "refusal">;
   /** Disconnects that arrived while a connection's auth was being answered. */
   readonly control: Pick<ControlListener, "disconnectedSince">;
   readonly logger: Logger;

@@ -1,6 +1,6 @@
 import type { RpcFrame } from "../protocol/index.js";
 import type { OutboundFrame } from "./outbound-frame.js";
-import { type RpcCaller, type RpcRelay, rpcErrorFrame } from "./rpc-relay.js";
+import type { RpcCaller, RpcRelay } from "./rpc-relay.js";
 
 /** The connection an RPC answer goes back to. */
 export interface RpcOutlet {
@@ -19,7 +19,7 @@ export class RpcCalls {
   private readonly waiting = new Set<number>();
 
   constructor(
-    private readonly relay: Pick<RpcRelay, "answer">,
+    private readonly relay: Pick<RpcRelay, "answer" | "refusal">,
     private readonly limit: number,
   ) {}
 
@@ -31,10 +31,10 @@ export class RpcCalls {
     const { id } = frame;
     if (outlet.user === undefined) return; // only after `ready`, which sets it
     if (this.waiting.has(id))
-      return outlet.send(rpcErrorFrame(id, "DUPLICATE_ID", `a call with id ${id} is already waiting`));
+      return outlet.send(this.relay.refusal(id, "DUPLICATE_ID", `a call with id ${id} is already waiting`));
     if (this.waiting.size >= this.limit)
       return outlet.send(
-        rpcErrorFrame(id, "TOO_MANY_IN_FLIGHT", `${this.limit} calls are already waiting for an answer`),
+        this.relay.refusal(id, "TOO_MANY_IN_FLIGHT", `${this.limit} calls are already waiting for an answer`),
       );
     this.waiting.add(id);
     const caller: RpcCaller = { user: outlet.user, connection: outlet.id };

@@ -61,6 +61,12 @@ export class RpcRelay {
     return outcome.frame;
   }
 
+  /** An `rpc_error` for a call refused before it was sent (a connection's own limits), counted. */
+  refusal(id: number, code: "TOO_MANY_IN_FLIGHT" | "DUPLICATE_ID", message: string): OutboundFrame {
+    this.metrics.rpcResults.inc({ result: code });
+    return rpcErrorFrame(id, code, message);
+  }
+
   /** Pending calls are answered with `UNAVAILABLE` (the gateway is stopping). */
   close(): void {
     this.mux.close();
@@ -167,12 +173,7 @@ interface Outcome {
 }
 
 /** An `rpc_error` frame. Messages quote outside text only briefly; `reason` is the backend's code. */
-export function rpcErrorFrame(
-  id: number,
-  code: RpcErrorCodeName,
-  message: string,
-  reason?: string,
-): OutboundFrame {
+function rpcErrorFrame(id: number, code: RpcErrorCodeName, message: string, reason?: string): OutboundFrame {
   return OutboundFrame.of(
     reason === undefined
       ? { type: "rpc_error", id, code, message }

@@ -178,6 +178,7 @@ describe("client rpc", () => {
   test("refuses a call over the in-flight limit and a duplicate id, sends neither, and frees the slot", async ({
     client,
     raw,
+    gateway,
   }) => {
     const held: Msg[] = [];
     await rawResponder(raw, "held", (msg) => held.push(msg));
@@ -205,6 +206,11 @@ describe("client rpc", () => {
     expect(ids.sort((a, b) => Number(a) - Number(b))).toEqual(
       [...Array(15).keys()].map((i) => i + 2).concat(18),
     );
+    // counted by outcome, refusals made before sending included
+    const metrics = await (await fetch(`http://127.0.0.1:${gateway.metricsPort}/metrics`)).text();
+    expect(metrics).toContain('herald_rpc_results_total{result="TOO_MANY_IN_FLIGHT"} 1');
+    expect(metrics).toContain('herald_rpc_results_total{result="DUPLICATE_ID"} 1');
+    expect(metrics).toContain('herald_rpc_results_total{result="result"} 17');
     await stillOpen(c);
   });
 });

@@ -58,6 +58,9 @@ function setup(
       answer: async () => {
         throw new Error("these tests make no rpc calls");
       },
+      refusal: () => {
+        throw new Error("these tests make no rpc calls");
+      },
     },
     control: { disconnectedSince: () => undefined },
     logger: createLogger("silent", "unit"),
