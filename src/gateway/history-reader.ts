@@ -1,4 +1,4 @@
-import { AckPolicy, DeliverPolicy, type JetStreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import {
   createInbox,
   type Msg,
@@ -87,7 +87,10 @@ export class HistoryReader {
         const info = await jsm.consumers.add(stream, config);
         return new HistoryReader(nc, jsm, stream, info.name, info.num_pending);
       } catch (err) {
-        if (!(err instanceof TimeoutError) || attempt >= CREATE_ATTEMPTS) throw err;
+        // 503: the stream's cluster is electing or catching up, which takes moments
+        const transient =
+          err instanceof TimeoutError || (err instanceof JetStreamApiError && err.status === 503);
+        if (!transient || attempt >= CREATE_ATTEMPTS) throw err;
       }
     }
   }

@@ -80,7 +80,11 @@ export class StreamReader {
     try {
       return await this.fromLeader(query);
     } catch (err) {
-      if (!(err instanceof TimeoutError || (err instanceof RequestError && err.isNoResponders()))) throw err;
+      const leaderless =
+        err instanceof TimeoutError ||
+        err instanceof LeaderUnavailable ||
+        (err instanceof RequestError && err.isNoResponders());
+      if (!leaderless) throw err;
       this.leaderlessUntil = Date.now() + LEADERLESS_MS;
       this.logger.warn({ stream: this.stream }, "history stream leader not answering; reading from replicas");
       return LEADERLESS;
@@ -101,8 +105,15 @@ export class StreamReader {
     if (!parsed.success) throw new Error("the stream's answer to a message read has an unexpected shape");
     const { message, error } = parsed.output;
     if (error?.err_code === NO_MESSAGE_FOUND) return null;
+    // "JetStream system temporarily unavailable": no leader to answer for now, as with a timeout
+    if (error?.code === 503) throw new LeaderUnavailable(error.description ?? "temporarily unavailable");
     if (error || !message)
       throw new Error(`reading the history stream failed: ${error?.description ?? "no message"}`);
     return { seq: message.seq, subject: message.subject, data: Buffer.from(message.data ?? "", "base64") };
   }
+}
+
+/** The stream answered that it cannot serve reads for now (no leader). */
+class LeaderUnavailable extends Error {
+  override readonly name = "LeaderUnavailable";
 }
