@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { SafeName } from "./names.js";
+import { PresenceInfo } from "./presence.js";
 
 /** The NATS request the gateway sends on `<prefix>.auth`, and the backend's reply. */
 
@@ -40,6 +41,23 @@ export const AuthAccepted = v.object({
       v.transform((expiresAt) => expiresAt ?? undefined),
     ),
   ),
+  /**
+   * Shared channels, among `channels`, whose presence this connection takes part in: it is listed as
+   * a member, sees `join` and `leave`, and may ask `presence` (see docs/protocol.md). `null` is none.
+   */
+  presence: v.optional(
+    v.pipe(
+      v.nullable(v.pipe(v.array(SafeName), v.maxLength(64))),
+      v.transform((presence) => presence ?? undefined),
+    ),
+  ),
+  /** What other members see of this connection in presence: a small JSON object. `null` is none. */
+  info: v.optional(
+    v.pipe(
+      v.nullable(PresenceInfo),
+      v.transform((info) => info ?? undefined),
+    ),
+  ),
 });
 
 export const AuthRefused = v.object({
@@ -55,7 +73,13 @@ export const AuthRefused = v.object({
   }),
 });
 
-export const AuthReply = v.variant("ok", [AuthAccepted, AuthRefused]);
+export const AuthReply = v.pipe(
+  v.variant("ok", [AuthAccepted, AuthRefused]),
+  v.check(
+    (reply) => !reply.ok || (reply.presence ?? []).every((name) => reply.channels?.includes(name)),
+    "presence may only name channels the reply grants in channels",
+  ),
+);
 
 export type AuthRequest = v.InferOutput<typeof AuthRequest>;
 export type AuthAccepted = v.InferOutput<typeof AuthAccepted>;

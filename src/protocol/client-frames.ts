@@ -44,12 +44,26 @@ export const RpcFrame = v.object({
   timeout: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(MAX_RPC_TIMEOUT_MS))),
 });
 
-export const ClientFrame = v.variant("type", [AuthFrame, RefreshFrame, PongFrame, PingFrame, RpcFrame]);
+/** Asks for the members of a channel this connection has presence on; answered by `presence`. */
+export const PresenceRequestFrame = v.object({
+  type: v.literal("presence"),
+  channel: v.pipe(v.string(), v.maxLength(200)),
+});
+
+export const ClientFrame = v.variant("type", [
+  AuthFrame,
+  RefreshFrame,
+  PongFrame,
+  PingFrame,
+  RpcFrame,
+  PresenceRequestFrame,
+]);
 
 export type RecoverRequest = v.InferOutput<typeof RecoverRequest>;
 export type AuthFrame = v.InferOutput<typeof AuthFrame>;
 export type RefreshFrame = v.InferOutput<typeof RefreshFrame>;
 export type RpcFrame = v.InferOutput<typeof RpcFrame>;
+export type PresenceRequestFrame = v.InferOutput<typeof PresenceRequestFrame>;
 export type ClientFrame = v.InferOutput<typeof ClientFrame>;
 /** Every client frame type, read off the schema so the two cannot drift. */
 export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = ClientFrame.options.map(

@@ -87,7 +87,7 @@ export const ERROR_CATALOGUE = {
   INTERRUPTED: {
     close: "ServiceRestart",
     meaning:
-      "the gateway's NATS connection was interrupted while a message of one of the connection's channels was stored: it may have missed it live (see [Recovery](#recovery))",
+      "the gateway's NATS connection was interrupted while a message of one of the connection's channels was stored: it may have missed it live (see [Recovery](#recovery)); or, with connection events or presence on, for longer than `--liveness-timeout`, so that the other gateways declared it dead (see [Presence](#presence-and-connection-events))",
     advice: "yes, at once, and recover",
   },
   DISCONNECTED: {

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { ERROR_CODE_NAMES } from "./error-codes.js";
+import { PresenceSnapshot } from "./presence.js";
 import { RPC_ERROR_CODE_NAMES } from "./rpc-error-codes.js";
 
 /** Frames the gateway sends to a client (JSON text frames). */
@@ -28,6 +29,8 @@ export const ReadyFrame = v.object({
   positions: v.optional(v.record(v.string(), v.number())),
   /** Present when the client asked to recover: true when every missed message follows. */
   recovered: v.optional(v.boolean()),
+  /** Channels whose presence this connection takes part in (gateway presence on). */
+  presence: v.optional(v.array(v.string())),
 });
 
 export const MessageFrame = v.object({
@@ -70,6 +73,33 @@ export const RpcErrorFrame = v.object({
   reason: v.optional(v.string()),
 });
 
+/** The answer to a client's `presence`: the channel's members across every gateway. */
+export const PresenceFrame = v.object({
+  type: v.literal("presence"),
+  channel: v.string(),
+  ...PresenceSnapshot.entries,
+});
+
+/** A `presence` request that cannot be answered; the connection stays open. */
+export const PresenceErrorFrame = v.object({
+  type: v.literal("presence_error"),
+  channel: v.string(),
+  /** NOT_GRANTED: no presence on that channel for this connection; UNAVAILABLE: try again later. */
+  code: v.picklist(["NOT_GRANTED", "UNAVAILABLE"]),
+  message: v.string(),
+});
+
+/** A user's first connection arrived in a channel this connection has presence on. */
+export const JoinFrame = v.object({
+  type: v.literal("join"),
+  channel: v.string(),
+  user: v.string(),
+  info: v.optional(v.record(v.string(), v.unknown())),
+});
+
+/** A user's last connection left a channel this connection has presence on. */
+export const LeaveFrame = v.object({ type: v.literal("leave"), channel: v.string(), user: v.string() });
+
 export const ServerFrame = v.variant("type", [
   ReadyFrame,
   MessageFrame,
@@ -80,6 +110,10 @@ export const ServerFrame = v.variant("type", [
   ServerPongFrame,
   RpcResultFrame,
   RpcErrorFrame,
+  PresenceFrame,
+  PresenceErrorFrame,
+  JoinFrame,
+  LeaveFrame,
 ]);
 
 export type ReadyFrame = v.InferOutput<typeof ReadyFrame>;
@@ -89,4 +123,8 @@ export type TokenExpiringFrame = v.InferOutput<typeof TokenExpiringFrame>;
 export type RefreshedFrame = v.InferOutput<typeof RefreshedFrame>;
 export type RpcResultFrame = v.InferOutput<typeof RpcResultFrame>;
 export type RpcErrorFrame = v.InferOutput<typeof RpcErrorFrame>;
+export type PresenceFrame = v.InferOutput<typeof PresenceFrame>;
+export type PresenceErrorFrame = v.InferOutput<typeof PresenceErrorFrame>;
+export type JoinFrame = v.InferOutput<typeof JoinFrame>;
+export type LeaveFrame = v.InferOutput<typeof LeaveFrame>;
 export type ServerFrame = v.InferOutput<typeof ServerFrame>;
