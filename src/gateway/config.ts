@@ -103,6 +103,12 @@ export function loadGatewayConfig(sources: ConfigSources = {}): GatewayConfig {
   if (config.heartbeatTimeout <= config.heartbeatInterval) {
     throw new ConfigError("invalid configuration:\n  heartbeatTimeout must be larger than heartbeatInterval");
   }
+  if (config.events && config.eventsDuplicateWindow * 1000 < 2 * config.livenessTimeout) {
+    // A dead gateway's last disconnects may be published again by the gateway that takes over.
+    throw new ConfigError(
+      "invalid configuration:\n  eventsDuplicateWindow must be at least twice livenessTimeout (in seconds)",
+    );
+  }
   if ((config.natsUser === undefined) !== (config.natsPassword === undefined)) {
     throw new ConfigError("invalid configuration:\n  natsUser and natsPassword go together");
   }

@@ -1,9 +1,11 @@
+import type { ErrorCodeName, PresenceInfo } from "../protocol/index.js";
 import type { AuthClient } from "./auth-client.js";
 import type { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
 import type { ControlListener } from "./control-listener.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
+import type { OutboundFrame } from "./outbound-frame.js";
 import type { Recovery } from "./recovery.js";
 import type { RpcRelay } from "./rpc-relay.js";
 
@@ -23,4 +25,50 @@ export interface GatewayContext {
   readonly control: Pick<ControlListener, "disconnectedSince">;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
+  /** Connection events and presence (src/gateway/events, src/gateway/presence); no-ops when both are off. */
+  readonly connectionEvents: ConnectionEvents;
+}
+
+/** A connection as connection events and presence see it (a Session). */
+export interface TrackedConnection {
+  readonly id: string;
+  readonly user: string | undefined;
+  /** Writes a frame unless the socket's outbound queue is over its limit. */
+  send(frame: OutboundFrame): void;
+  /** Sends an error frame and closes with the code for `code`. */
+  fail(code: ErrorCodeName, message: string): void;
+}
+
+/** What the backend granted a connection at auth, as connection events and presence need it. */
+export interface ConnectionGrant {
+  readonly user: string;
+  /** Shared channels granted at auth, as clients name them (`channel.<name>`). */
+  readonly channels: readonly string[];
+  /** Those of them with presence (`channel.<name>`). */
+  readonly presence: readonly string[];
+  readonly info: PresenceInfo | undefined;
+}
+
+/** How a connection ended. */
+export interface ConnectionClose {
+  readonly code: number;
+  /** The client ended it with a close frame (not a drop, not the gateway). */
+  readonly byClient: boolean;
+  /** The gateway's fixed close reason (its error code) when the gateway closed it. */
+  readonly reason: string | undefined;
+}
+
+/**
+ * The hooks of a connection's life that connection events and presence listen on. A session calls
+ * `ready` once `ready` has gone out and `closed` when a ready connection ends; code that subscribes
+ * or unsubscribes a ready connection to a channel later calls `subscribed` / `unsubscribed`.
+ */
+export interface ConnectionEvents {
+  ready(connection: TrackedConnection, grant: ConnectionGrant): void;
+  /** `presence`: the connection takes part in the channel's presence from now on. */
+  subscribed(connection: TrackedConnection, channel: string, presence: boolean): void;
+  unsubscribed(connection: TrackedConnection, channel: string): void;
+  closed(connection: TrackedConnection, close: ConnectionClose): void;
+  /** A client's `presence` frame: answered with a `presence` or `presence_error` frame. */
+  presenceRequested(connection: TrackedConnection, channel: string): void;
 }

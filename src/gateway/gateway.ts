@@ -7,6 +7,7 @@ import { AuthClient } from "./auth-client.js";
 import { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
 import { ControlListener } from "./control-listener.js";
+import { UNTRACKED } from "./events/untracked.js";
 import type { GatewayContext } from "./gateway-context.js";
 import { createRecovery, type HistoryParts, startHistory } from "./history-setup.js";
 import { handleHttp } from "./http-routes.js";
@@ -18,6 +19,7 @@ import { NatsHealth } from "./nats-health.js";
 import { RpcRelay } from "./rpc-relay.js";
 import { Session } from "./session.js";
 import { SessionRegistry } from "./session-registry.js";
+import { startTracking, type Tracking } from "./tracking.js";
 import { UpgradeGate } from "./upgrade-gate.js";
 import { WsClientSocket } from "./ws-client-socket.js";
 
@@ -59,9 +61,11 @@ export async function startGateway(
   const subjects = subjectsFor(config.prefix);
   const nc = await connectNats(config, logger);
   let parts: HistoryParts | undefined;
+  let tracking: Tracking | undefined;
   try {
     if (config.history)
       parts = await startHistory(nc, config, subjects, logger, options.beforePositionMarker);
+    tracking = await startTracking(nc, config, logger, metrics);
   } catch (err) {
     await nc.close();
     throw err;
@@ -98,7 +102,17 @@ export async function startGateway(
   const sessions = new SessionRegistry(config.heartbeatTimeout, config.heartbeatInterval);
   // An auth answer can arrive up to the request timeout after it was asked (a queued one later: the margin).
   const control = new ControlListener(nc, subjects, sessions, logger, config.authRequestTimeout + 10_000);
-  const ctx: GatewayContext = { config, auth, hub, recovery, rpc, control, logger, metrics };
+  const ctx: GatewayContext = {
+    config,
+    auth,
+    hub,
+    recovery,
+    rpc,
+    control,
+    logger,
+    metrics,
+    connectionEvents: tracking?.connectionEvents ?? UNTRACKED,
+  };
   // NATS parts a stop lets go of, after the sessions.
   const stopNatsParts = () => {
     control.close();
@@ -114,6 +128,7 @@ export async function startGateway(
       }
       if (status.type === "reconnect") {
         hub.forgetPositions();
+        tracking?.reconnected();
         // a NATS restart without persistence loses the stream: recreate it (a new epoch)
         history
           ?.ensure()
@@ -167,6 +182,7 @@ export async function startGateway(
   } catch (err) {
     sessions.stopHeartbeats();
     stopNatsParts();
+    await tracking?.stop(0);
     await nc.close().catch(() => undefined);
     throw err;
   }
@@ -181,6 +197,7 @@ export async function startGateway(
       server.close();
       sessions.stopHeartbeats();
       stopNatsParts();
+      await tracking?.stop(0);
       await nc.close().catch(() => undefined);
       throw err;
     }
@@ -226,6 +243,8 @@ export async function startGateway(
           if (step > 0 && i < all.length - 1) await sleepMs(step);
         }
         if (closed) return closed;
+        // The connections' disconnected events, then this gateway's records and heartbeat.
+        await tracking?.stop(EVENTS_GRACE_MS);
         stopNatsParts();
         await stopServer();
         await nc.drain().catch(() => undefined);
@@ -239,6 +258,7 @@ export async function startGateway(
         draining = true;
         sessions.stopHeartbeats();
         for (const session of sessions.all()) session.close(CloseCode.GoingAway, "gateway closing");
+        await tracking?.stop(CLOSE_EVENTS_GRACE_MS);
         stopNatsParts();
         await stopServer();
         await nc.close().catch(() => undefined);
@@ -247,6 +267,11 @@ export async function startGateway(
     },
   };
 }
+
+/** How long a drain waits for the connections' disconnected events to be stored. */
+const EVENTS_GRACE_MS = 5000;
+/** The same for an immediate close; what is not stored by then, another gateway publishes. */
+const CLOSE_EVENTS_GRACE_MS = 2000;
 
 /** Listens with a deep accept queue: a reconnect storm must wait in it, not lose SYNs and retry later. */
 async function listen(server: Server, port: number, host: string, what: "" | " (metrics)"): Promise<void> {

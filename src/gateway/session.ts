@@ -14,7 +14,7 @@ import {
 import type { ChannelMember } from "./channel-hub.js";
 import type { ClientSocket, ClientSocketEvents } from "./client-socket.js";
 import { FrameBudget } from "./frame-budget.js";
-import type { GatewayContext } from "./gateway-context.js";
+import type { ConnectionClose, GatewayContext, TrackedConnection } from "./gateway-context.js";
 import type { Beating } from "./heartbeat.js";
 import { OutboundFrame } from "./outbound-frame.js";
 import type { ChannelReplay } from "./recovery.js";
@@ -41,7 +41,14 @@ let connectionCounter = 0;
  * close it with 1011.
  */
 export class Session
-  implements ChannelMember, Beating, ReplayOutlet, ClientSocketEvents, TokenExpiryEvents, RpcOutlet
+  implements
+    ChannelMember,
+    Beating,
+    ReplayOutlet,
+    ClientSocketEvents,
+    TokenExpiryEvents,
+    RpcOutlet,
+    TrackedConnection
 {
   readonly id = `c-${PROCESS_TAG}${(++connectionCounter).toString(36)}`;
   heartbeatSlot = 0;
@@ -51,6 +58,8 @@ export class Session
   /** Last time the client sent anything (heartbeat bookkeeping). */
   lastSeen = Date.now();
   private authTimer: NodeJS.Timeout | undefined;
+  /** How the connection ended, once the gateway closed it (for connection events). */
+  private closing: ConnectionClose | undefined;
   /** While joining and replaying: live frames wait in it. */
   private replay: Replay | null = null;
   private readonly budget: FrameBudget;
@@ -102,6 +111,7 @@ export class Session
     }
     if (!this.isReady) return this.fail("NOT_AUTHENTICATED", `${frame.type} before authentication`);
     if (frame.type === "ping") this.send(PONG);
+    else if (frame.type === "presence") this.ctx.connectionEvents.presenceRequested(this, frame.channel);
     else if (frame.type === "refresh") {
       if (!this.token.takeRefresh())
         return this.fail("RATE_LIMITED", "refresh is only expected after token_expiring, one at a time");
@@ -182,6 +192,8 @@ export class Session
       maxFrameBytes: config.maxFrameBytes,
     };
     if (reply.expiresAt !== undefined) ready.expiresAt = reply.expiresAt;
+    const presence = config.presence ? (reply.presence ?? []).map(sharedChannel) : [];
+    if (presence.length > 0) ready.presence = presence;
     let replays: readonly ChannelReplay[] = [];
     if (recovery) {
       try {
@@ -200,6 +212,12 @@ export class Session
     this.ctx.metrics.authenticated.inc();
     this.send(OutboundFrame.of(ready));
     this.token.start(ready.expiresAt);
+    this.ctx.connectionEvents.ready(this, {
+      user: reply.user,
+      channels: this.channels.slice(1),
+      presence,
+      info: reply.info,
+    });
     try {
       await replay.run(replays);
     } catch (err) {
@@ -302,12 +320,14 @@ export class Session
   /** Closes with a fixed, short reason. */
   close(code: number, reason: string): void {
     if (!this.isOpen) return;
+    this.closing = { code, byClient: false, reason };
     this.ctx.metrics.closes.inc({ code: String(code) });
     this.onClose();
     this.socket.close(code, reason);
   }
 
-  onClose(): void {
+  /** The socket closed (`code` as received: the client's close code, or 1006 for a drop). */
+  onClose(code?: number): void {
     if (!this.isOpen) return;
     const wasReady = this.isReady;
     this.stateValue = "closed";
@@ -317,7 +337,14 @@ export class Session
     this.replay = null;
     for (const channel of this.channels) this.ctx.hub.leave(channel, this);
     this.ctx.metrics.connections.dec();
-    if (wasReady) this.ctx.metrics.authenticated.dec();
+    if (wasReady) {
+      this.ctx.metrics.authenticated.dec();
+      const byClient = code !== undefined && code !== 1005 && code !== 1006;
+      this.ctx.connectionEvents.closed(
+        this,
+        this.closing ?? { code: code ?? 1006, byClient, reason: undefined },
+      );
+    }
     this.onClosed(this);
   }
 }

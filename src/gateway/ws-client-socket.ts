@@ -61,10 +61,10 @@ function onMessage(this: Carrier, data: Buffer, isBinary: boolean): void {
   }
 }
 
-function onClose(this: Carrier): void {
+function onClose(this: Carrier, code: number): void {
   const events = this[EVENTS];
   try {
-    events?.onClose();
+    events?.onClose(code);
   } catch (err) {
     events?.internalError(err, "closing");
   }

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { AuthOutcome } from "../../src/gateway/auth-client.js";
 import type { ClientSocket } from "../../src/gateway/client-socket.js";
 import { type GatewayConfig, loadGatewayConfig } from "../../src/gateway/config.js";
+import { UNTRACKED } from "../../src/gateway/events/untracked.js";
 import type { GatewayContext } from "../../src/gateway/gateway-context.js";
 import { createLogger } from "../../src/gateway/logger.js";
 import { GatewayMetrics } from "../../src/gateway/metrics.js";
@@ -65,6 +66,7 @@ function setup(
     control: { disconnectedSince: () => undefined },
     logger: createLogger("silent", "unit"),
     metrics: new GatewayMetrics(false),
+    connectionEvents: UNTRACKED,
   };
   const session = new Session(socket, ctx, "198.51.100.1", {}, () => closedCount++);
   sessions.push(session);

@@ -1,0 +1,38 @@
+import { DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import type { ServerInfo } from "@nats-io/nats-core";
+import { eventSubjects } from "../../protocol/index.js";
+import type { GatewayConfig } from "../config.js";
+import type { Logger } from "../logger.js";
+import { ensureStream } from "../registry/ensure-stream.js";
+import { desiredReplicas } from "../stream-replicas.js";
+
+/**
+ * The stream of connection events (`--events-stream`, default HERALD_EVENTS): every
+ * `<prefix>.events.>` subject, limits retention (`--events-max-age`, `--events-max-bytes`, oldest
+ * dropped first), and a duplicate window (`--events-duplicate-window`) in which an event published
+ * twice under one id is stored once.
+ */
+export async function ensureEventStream(
+  jsm: JetStreamManager,
+  config: GatewayConfig,
+  server: ServerInfo | undefined,
+  logger: Logger,
+): Promise<void> {
+  const replicas = desiredReplicas(config.eventsReplicas, server);
+  await ensureStream(
+    jsm,
+    {
+      name: config.eventsStream,
+      subjects: [eventSubjects(config.prefix).all],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      max_age: config.eventsMaxAge * 1_000_000_000,
+      max_bytes: config.eventsMaxBytes === 0 ? -1 : config.eventsMaxBytes,
+      duplicate_window: config.eventsDuplicateWindow * 1_000_000_000,
+      storage: config.eventsStorage === "memory" ? StorageType.Memory : StorageType.File,
+    },
+    config.eventsReplicas,
+    replicas,
+    logger,
+  );
+}

@@ -1,0 +1,187 @@
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { headers } from "@nats-io/nats-core";
+import type { Logger } from "../logger.js";
+import type { RegistryBuckets } from "./buckets.js";
+import { type ConnectionEntry, type InstanceMarker, MARKER_KEY, SHARDS, shardOf } from "./record.js";
+import { GaveUpError, storedPublish, WrongRevisionError } from "./stored-publish.js";
+
+interface ShardState {
+  readonly index: number;
+  readonly entries: Map<string, ConnectionEntry>;
+  /** Stream sequence of the shard's last stored value; 0 before its first write. */
+  revision: number;
+  /** Changed since the value being (or last) written. */
+  dirty: boolean;
+  writing: boolean;
+  /** Told whether the next write stored the shard (with every change made before it started). */
+  waiting: ((stored: boolean) => void)[];
+  writes: number;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * One gateway instance's open connections in the registry bucket, the only writer of its keys:
+ * the marker `<instance>.gateway`, then `SHARDS` shards `<instance>.<n>`, each holding the entries
+ * of the connections that hash to it. A change marks its shard; each shard has at most one write
+ * in flight, and every change made meanwhile goes into the next one, so a connect storm costs a
+ * few writes per shard, not one per connection. Every write expects the shard's last revision:
+ * when another gateway has declared this instance dead and deleted its keys, the next write fails
+ * and `onLost` says so.
+ */
+export class ConnectionRecords {
+  private readonly shards: ShardState[];
+  private lostOrClosed = false;
+  private scheduled = false;
+  /** Shards are written only once the marker is: a reaper finds an instance by its marker. */
+  private registered = false;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly buckets: RegistryBuckets,
+    readonly instance: string,
+    private readonly gatewayId: string,
+    private readonly onLost: () => void,
+    private readonly logger: Logger,
+  ) {
+    this.shards = Array.from({ length: SHARDS }, (_, index) => ({
+      index,
+      entries: new Map(),
+      revision: 0,
+      dirty: false,
+      writing: false,
+      waiting: [],
+      writes: 0,
+    }));
+  }
+
+  /** Writes the marker that lists this instance; shards changed meanwhile are written after it. */
+  async register(): Promise<void> {
+    const marker: InstanceMarker = { gateway: this.gatewayId, instance: this.instance, started: Date.now() };
+    await storedPublish(this.js, this.key(MARKER_KEY), encoder.encode(JSON.stringify(marker)), {
+      msgId: `${this.instance}.marker`,
+      expectRevision: 0,
+      keepTrying: () => !this.lostOrClosed,
+    });
+    this.registered = true;
+    const first = this.shards.find((shard) => shard.dirty);
+    if (first) this.mark(first);
+  }
+
+  /** Adds or replaces a connection's entry; resolves true once a write holding it is stored. */
+  set(connection: string, entry: ConnectionEntry): Promise<boolean> {
+    if (this.lostOrClosed) return Promise.resolve(false);
+    const shard = this.shards[shardOf(connection)] as ShardState;
+    shard.entries.set(connection, entry);
+    return new Promise((resolve) => {
+      shard.waiting.push(resolve);
+      this.mark(shard);
+    });
+  }
+
+  /** Removes a connection's entry (written with the shard's next write). */
+  delete(connection: string): void {
+    if (this.lostOrClosed) return;
+    const shard = this.shards[shardOf(connection)] as ShardState;
+    if (shard.entries.delete(connection)) this.mark(shard);
+  }
+
+  get size(): number {
+    let size = 0;
+    for (const shard of this.shards) size += shard.entries.size;
+    return size;
+  }
+
+  /**
+   * A graceful end: deletes the instance's keys (shards, then the marker) so that no gateway has
+   * anything to reap, and the presence replicas drop what is left. Entries still there are
+   * connections whose `disconnected` could not be stored: their keys stay for a reaper.
+   */
+  async close(): Promise<void> {
+    if (this.lostOrClosed) return;
+    this.lostOrClosed = true;
+    if (this.size > 0) {
+      this.logger.warn({ left: this.size }, "connection records left for another gateway to reap");
+      return;
+    }
+    const keys = this.shards.filter((shard) => shard.revision > 0).map((shard) => String(shard.index));
+    try {
+      await Promise.all([...keys, MARKER_KEY].map((key) => this.deleteKey(key)));
+    } catch (err) {
+      this.logger.warn(
+        { err: (err as Error).message },
+        "connection records not deleted; another gateway will",
+      );
+    }
+  }
+
+  private key(key: string): string {
+    return this.buckets.subject(this.buckets.connections, `${this.instance}.${key}`);
+  }
+
+  private async deleteKey(key: string): Promise<void> {
+    const h = headers();
+    h.set("KV-Operation", "DEL");
+    await this.js.publish(this.key(key), undefined, { headers: h, timeout: 2000 });
+  }
+
+  private mark(shard: ShardState): void {
+    shard.dirty = true;
+    if (shard.writing || this.scheduled || !this.registered) return;
+    // The changes of one event-loop turn go out together.
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      for (const each of this.shards) if (each.dirty && !each.writing) this.write(each);
+    });
+  }
+
+  private write(shard: ShardState): void {
+    if (this.lostOrClosed) return this.settle(shard.waiting.splice(0), false);
+    shard.writing = true;
+    shard.dirty = false;
+    const waiters = shard.waiting.splice(0);
+    const value = encoder.encode(JSON.stringify({ e: Object.fromEntries(shard.entries) }));
+    storedPublish(this.js, this.key(String(shard.index)), value, {
+      msgId: `${this.instance}.${shard.index}.${++shard.writes}`,
+      expectRevision: shard.revision,
+      keepTrying: () => !this.lostOrClosed,
+    })
+      .then(
+        (ack) => {
+          shard.revision = ack.seq;
+          this.settle(waiters, true);
+        },
+        (err: unknown) => {
+          this.settle(waiters, false);
+          if (err instanceof WrongRevisionError) return this.lose(err);
+          if (err instanceof GaveUpError) return;
+          // Not a conflict and not transient (e.g. a permission): logged, and written again later.
+          this.logger.error(
+            { err: (err as Error).message, shard: shard.index },
+            "connection record write failed",
+          );
+          shard.dirty = true;
+        },
+      )
+      .finally(() => {
+        shard.writing = false;
+        if (shard.dirty) this.mark(shard);
+      });
+  }
+
+  private settle(waiters: ((stored: boolean) => void)[], stored: boolean): void {
+    for (const waiter of waiters) waiter(stored);
+  }
+
+  private lose(err: Error): void {
+    if (this.lostOrClosed) return;
+    this.lostOrClosed = true;
+    this.logger.warn(
+      { instance: this.instance, err: err.message },
+      "connection records taken over by another gateway",
+    );
+    for (const shard of this.shards) this.settle(shard.waiting.splice(0), false);
+    this.onLost();
+  }
+}

@@ -1,0 +1,76 @@
+import type { JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream";
+import type { Logger } from "../logger.js";
+import { createStream, type ReplicasSetting, reconcileReplicas } from "../stream-replicas.js";
+
+export type DesiredStream = Partial<StreamConfig> & { name: string; subjects: string[] };
+
+/** The settings a gateway keeps in line on a stream it owns; others are left as an operator set them. */
+const KEPT: readonly (keyof StreamConfig)[] = [
+  "subjects",
+  "max_age",
+  "max_bytes",
+  "duplicate_window",
+  "max_msgs_per_subject",
+];
+
+/**
+ * Creates a stream, or brings the settings in `KEPT` and its replicas in line. Safe to call from
+ * many gateways at once: one creates it, the others find it. A stream created a moment ago on a
+ * cluster has no leader yet, so "timeout" answers are retried for up to 30 s.
+ */
+export async function ensureStream(
+  jsm: JetStreamManager,
+  desired: DesiredStream,
+  replicasSetting: ReplicasSetting,
+  replicas: number,
+  logger: Logger,
+): Promise<StreamInfo> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await ensureOnce(jsm, desired, replicasSetting, replicas, logger);
+    } catch (err) {
+      if (!/timeout|temporarily unavailable/i.test((err as Error).message) || Date.now() > deadline)
+        throw err;
+      logger.warn(
+        { stream: desired.name, err: (err as Error).message },
+        "stream not answering yet; trying again",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+async function ensureOnce(
+  jsm: JetStreamManager,
+  desired: DesiredStream,
+  replicasSetting: ReplicasSetting,
+  replicas: number,
+  logger: Logger,
+): Promise<StreamInfo> {
+  let info: StreamInfo;
+  try {
+    info = await jsm.streams.info(desired.name);
+  } catch (err) {
+    if (!/not found/i.test((err as Error).message)) throw err;
+    try {
+      const created = await createStream(jsm, desired, replicasSetting, replicas, logger);
+      logger.info({ stream: desired.name, replicas: created.config.num_replicas }, "stream created");
+      return created;
+    } catch (addErr) {
+      // another gateway created it at the same moment
+      if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;
+      info = await jsm.streams.info(desired.name);
+    }
+  }
+  const current = info.config as unknown as Record<string, unknown>;
+  const wanted = desired as unknown as Record<string, unknown>;
+  const differs = KEPT.some(
+    (key) => wanted[key] !== undefined && JSON.stringify(current[key]) !== JSON.stringify(wanted[key]),
+  );
+  if (differs) {
+    info = await jsm.streams.update(desired.name, { ...desired });
+    logger.info({ stream: desired.name }, "stream settings updated");
+  }
+  return reconcileReplicas(jsm, info, replicasSetting, replicas, logger);
+}

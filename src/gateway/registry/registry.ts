@@ -1,0 +1,105 @@
+import { randomBytes } from "node:crypto";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { Logger } from "../logger.js";
+import type { RegistryBuckets } from "./buckets.js";
+import { ConnectionRecords } from "./connection-records.js";
+import { Liveness } from "./liveness.js";
+import type { TrackingMetrics } from "./tracking-metrics.js";
+
+/** One life of this gateway in the registry: its own id, its connection records, its heartbeat. */
+export interface Instance {
+  readonly id: string;
+  readonly records: ConnectionRecords;
+  /** False once the other gateways took this instance for dead (or the gateway stopped). */
+  readonly current: boolean;
+}
+
+/**
+ * This gateway's place in the connection registry. It runs as an instance (`<gateway id>-<random>`)
+ * with a heartbeat and its records. When the heartbeat lapses (NATS away for longer than
+ * `--liveness-timeout`, or a reaper already took the records), the instance is dead to the others,
+ * who publish its connections' disconnects: the gateway starts a new instance at once, and
+ * `onLapse` ends the old instance's connections (they reconnect, and register with the new one).
+ */
+export class Registry {
+  private active: InstanceState;
+  private stopped = false;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly buckets: RegistryBuckets,
+    private readonly gatewayId: string,
+    private readonly timeoutMs: number,
+    private readonly metrics: TrackingMetrics,
+    private readonly logger: Logger,
+    private readonly onLapse: (lapsed: Instance) => void,
+  ) {
+    this.active = this.create();
+  }
+
+  /** The instance new connections register with. */
+  get current(): Instance {
+    return this.active;
+  }
+
+  /** Starts the first instance: heartbeat, then marker. Throws when NATS refuses either. */
+  async start(): Promise<void> {
+    await this.active.liveness.start();
+    await this.active.records.register();
+  }
+
+  /** A graceful end: records deleted (when nothing is left to reap), then the heartbeat. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.active.current = false;
+    await this.active.records.close();
+    if (this.active.records.size === 0) await this.active.liveness.stop();
+  }
+
+  private create(): InstanceState {
+    const id = `${this.gatewayId}-${randomBytes(3).toString("hex")}`;
+    let state: InstanceState | undefined;
+    const lapse = () => {
+      if (state) this.lapse(state);
+    };
+    state = {
+      id,
+      current: true,
+      records: new ConnectionRecords(this.js, this.buckets, id, this.gatewayId, lapse, this.logger),
+      liveness: new Liveness(this.js, this.buckets, id, this.gatewayId, this.timeoutMs, lapse, this.logger),
+    };
+    return state;
+  }
+
+  private lapse(lapsed: InstanceState): void {
+    if (!lapsed.current || this.stopped) return;
+    lapsed.current = false;
+    this.metrics.lapses.inc();
+    void lapsed.liveness.stop();
+    void lapsed.records.close();
+    const next = this.create();
+    this.active = next;
+    this.logger.warn({ lapsed: lapsed.id, instance: next.id }, "starting again as a new registry instance");
+    void this.startAgain(next);
+    this.onLapse(lapsed);
+  }
+
+  /** A new instance after a lapse: both writes are retried for as long as NATS does not take them. */
+  private async startAgain(next: InstanceState): Promise<void> {
+    try {
+      await next.liveness.start();
+      await next.records.register();
+    } catch (err) {
+      this.logger.error(
+        { instance: next.id, err: (err as Error).message },
+        "registry instance did not start",
+      );
+    }
+  }
+}
+
+interface InstanceState extends Instance {
+  current: boolean;
+  records: ConnectionRecords;
+  liveness: Liveness;
+}

@@ -1,0 +1,47 @@
+import { Counter, type Registry } from "prom-client";
+
+/** Metrics of connection events, the registry and presence, in the gateway's own registry. */
+export class TrackingMetrics {
+  readonly eventsPublished: Counter<"kind">;
+  readonly eventsFailed: Counter<"kind">;
+  readonly eventRetries: Counter;
+  readonly reapedGateways: Counter;
+  readonly reapedConnections: Counter;
+  readonly lapses: Counter;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.eventsPublished = new Counter({
+      name: "herald_events_published_total",
+      help: "Connection events stored in the events stream, by kind (those of dead gateways included)",
+      labelNames: ["kind"] as const,
+      registers,
+    });
+    this.eventsFailed = new Counter({
+      name: "herald_events_failed_total",
+      help: "Connection events given up on, by kind (each is also logged at error level)",
+      labelNames: ["kind"] as const,
+      registers,
+    });
+    this.eventRetries = new Counter({
+      name: "herald_event_retries_total",
+      help: "Event publish attempts that got no acknowledgement and were sent again",
+      registers,
+    });
+    this.reapedGateways = new Counter({
+      name: "herald_reaped_gateways_total",
+      help: "Dead gateway instances whose connections this gateway took over",
+      registers,
+    });
+    this.reapedConnections = new Counter({
+      name: "herald_reaped_connections_total",
+      help: "Connections of dead gateways this gateway published disconnected for",
+      registers,
+    });
+    this.lapses = new Counter({
+      name: "herald_liveness_lapses_total",
+      help: "Times this gateway's heartbeat lapsed and it started again as a new instance",
+      registers,
+    });
+  }
+}

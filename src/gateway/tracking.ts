@@ -1,0 +1,119 @@
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { GatewayConfig } from "./config.js";
+import { ConnectionTracker } from "./events/connection-tracker.js";
+import { EventPublisher } from "./events/event-publisher.js";
+import { ensureEventStream } from "./events/event-stream.js";
+import type { ConnectionEvents } from "./gateway-context.js";
+import type { Logger } from "./logger.js";
+import type { GatewayMetrics } from "./metrics.js";
+import { PresenceHub } from "./presence/presence-hub.js";
+import { PresenceIndex } from "./presence/presence-index.js";
+import { PresenceReplica } from "./presence/presence-replica.js";
+import { PresenceResponder } from "./presence/presence-responder.js";
+import { RegistryBuckets } from "./registry/buckets.js";
+import { Reaper } from "./registry/reaper.js";
+import { Registry } from "./registry/registry.js";
+import { TrackingMetrics } from "./registry/tracking-metrics.js";
+
+/** Connection events and presence, running (see docs/operations.md, "Presence and connection events"). */
+export interface Tracking {
+  readonly connectionEvents: ConnectionEvents;
+  /** After a NATS reconnect: the streams are checked again and the presence replica reloaded. */
+  reconnected(): void;
+  /**
+   * After the gateway's connections are closed: waits up to `graceMs` for their events, then
+   * deletes this gateway's records and heartbeat (what is left, a reaper publishes).
+   */
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * Starts what `--events` and `--presence` need: the registry buckets and the events stream, this
+ * gateway's registry instance (heartbeat and records), the reaper of dead gateways, and with
+ * presence the replica of every gateway's connections and the answers to backends' requests.
+ * Undefined when both are off.
+ */
+export async function startTracking(
+  nc: NatsConnection,
+  config: GatewayConfig,
+  logger: Logger,
+  metrics: GatewayMetrics,
+): Promise<Tracking | undefined> {
+  if (!config.events && !config.presence) return undefined;
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(nc, { timeout: 5000 });
+  } catch (err) {
+    throw new Error(
+      `connection events and presence need JetStream, and the NATS server does not offer it (${(err as Error).message}); start nats-server with -js or run the gateway with --events false --presence false`,
+    );
+  }
+  const buckets = new RegistryBuckets(jsm, config, nc, logger);
+  const ensure = async () => {
+    await buckets.ensure();
+    if (config.events) await ensureEventStream(jsm, config, nc.info, logger);
+  };
+  await ensure();
+  const js = jetstream(nc);
+  const trackingMetrics = new TrackingMetrics(metrics.registry);
+  const events = config.events ? new EventPublisher(js, config.prefix, trackingMetrics, logger) : undefined;
+
+  const index = new PresenceIndex();
+  let loaded = false;
+  const hub = config.presence
+    ? new PresenceHub(index, () => loaded, config.presenceJoinLeaveLimit, config.presenceMaxListed)
+    : undefined;
+  const replica = hub
+    ? new PresenceReplica(js, jsm, buckets, index, (changes) => hub.changed(changes), logger)
+    : undefined;
+
+  let tracker: ConnectionTracker | undefined;
+  const registry = new Registry(
+    js,
+    buckets,
+    config.gatewayId,
+    config.livenessTimeout,
+    trackingMetrics,
+    logger,
+    (lapsed) => tracker?.lapsed(lapsed),
+  );
+  tracker = new ConnectionTracker(registry, events, hub, config.gatewayId);
+  const connectionTracker = tracker;
+  const reaper = new Reaper(
+    js,
+    jsm,
+    buckets,
+    () => registry.current.id,
+    config.livenessTimeout,
+    (marker, connections) => connectionTracker.reap(marker, connections),
+    logger,
+    (connections) => {
+      trackingMetrics.reapedGateways.inc();
+      trackingMetrics.reapedConnections.inc(connections);
+    },
+  );
+  const responder = new PresenceResponder(nc, config.prefix, index, config.presenceMaxListed, logger);
+
+  await registry.start();
+  reaper.start();
+  if (replica) {
+    await replica.start();
+    loaded = true;
+    responder.start();
+  }
+  return {
+    connectionEvents: connectionTracker,
+    reconnected() {
+      ensure().catch((err: Error) => logger.error({ err: err.message }, "registry stream check failed"));
+      replica?.reload();
+    },
+    async stop(graceMs) {
+      await reaper.stop();
+      await connectionTracker.settle(graceMs);
+      responder.stop();
+      replica?.stop();
+      await registry.stop();
+    },
+  };
+}
