@@ -30,12 +30,21 @@ export interface Acceptance {
    * whose expiry is not in the future (`token_expired`), and so one given in seconds.
    */
   expiresAt?: number | Date;
+  /**
+   * Shared channels, among `channels`, whose presence this connection takes part in (gateways
+   * with `--presence true`): it is listed as a member, sees joins and leaves, and may ask who is there.
+   */
+  presence?: readonly string[];
+  /** What other members see of this connection in presence: a small JSON object (at most 512 bytes). */
+  info?: Record<string, unknown>;
 }
 
 /** An accepting decision. Nothing is checked here; the responder validates before replying. */
 export function accept(acceptance: Acceptance): AuthAccepted {
   const decision: AuthAccepted = { ok: true, user: acceptance.user };
   if (acceptance.channels !== undefined) decision.channels = [...acceptance.channels];
+  if (acceptance.presence !== undefined) decision.presence = [...acceptance.presence];
+  if (acceptance.info !== undefined) decision.info = acceptance.info;
   if (acceptance.expiresAt !== undefined) {
     decision.expiresAt =
       acceptance.expiresAt instanceof Date ? acceptance.expiresAt.getTime() : acceptance.expiresAt;

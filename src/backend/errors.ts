@@ -32,8 +32,10 @@ export type HeraldBackendErrorCode =
   | "INVALID_RESULT"
   /** Reported to `onError`: the reply could not be sent. */
   | "REPLY_FAILED"
-  /** Reported to `onError`: the server ended an auth or rpc subscription (e.g. a permissions violation). */
-  | "SUBSCRIPTION_FAILED";
+  /** Reported to `onError`: the server ended an auth or rpc subscription (e.g. a permissions violation), or an events pull failed. */
+  | "SUBSCRIPTION_FAILED"
+  /** presence() or online(): no gateway with `--presence true` answered, or its answer was invalid. */
+  | "PRESENCE_UNAVAILABLE";
 
 export class HeraldBackendError extends Error {
   override readonly name: string = "HeraldBackendError";

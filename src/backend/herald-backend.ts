@@ -4,6 +4,7 @@ import * as v from "valibot";
 import {
   DEFAULT_PREFIX,
   formatIssues,
+  type PresenceSnapshot,
   SubjectPrefix,
   type Subjects,
   subjectsFor,
@@ -11,6 +12,13 @@ import {
 import { type AuthHandler, type AuthResponder, type ServeAuthOptions, serveAuth } from "./auth-responder.js";
 import { type DisconnectOptions, publishDisconnect } from "./control.js";
 import { HeraldBackendError, NotConnectedError } from "./errors.js";
+import {
+  consumeEvents,
+  type EventConsumerOptions,
+  type EventHandler,
+  type EventSubscription,
+} from "./event-consumer.js";
+import { PresenceClient, type PresenceRequestOptions } from "./presence-client.js";
 import {
   Publisher,
   type PublishOptions,
@@ -103,6 +111,8 @@ export class HeraldBackend {
   readonly #responders = new Set<{ stop(): Promise<void> }>();
   /** Methods this backend answers, so one is not served twice by accident. */
   readonly #methods = new Set<string>();
+  readonly #eventSubscriptions = new Set<EventSubscription>();
+  readonly #presence: PresenceClient;
   readonly #onError: (error: HeraldBackendError) => void;
   #ownsConnection = false;
 
@@ -157,6 +167,7 @@ export class HeraldBackend {
     this.prefix = prefix;
     this.subjects = subjectsFor(prefix);
     this.#publisher = new Publisher(connection, this.subjects, history);
+    this.#presence = new PresenceClient(connection, prefix);
     this.#onError = options.onError ?? writeToStderr;
   }
 
@@ -273,6 +284,45 @@ export class HeraldBackend {
     return this.#publisher.publishStored(target, data, parseOptions(PublishOptionsSchema, options));
   }
 
+  /**
+   * Reads the gateways' connection events (`--events true`) with a durable consumer named
+   * `options.durable`: one event at a time, in stream order, each acknowledged once `handler`
+   * resolves. A backend that stops and starts again with the same name receives every event after
+   * the last one it acknowledged; one that crashed mid-handler gets that event again (use `seq` or
+   * `id` to handle each once). A handler that throws gets the same event again a second later.
+   */
+  async onEvent(handler: EventHandler, options: EventConsumerOptions): Promise<EventSubscription> {
+    const subscription = await consumeEvents(
+      this.connection,
+      this.prefix,
+      handler,
+      options,
+      options.onError ?? this.#onError,
+    );
+    const tracked: EventSubscription = {
+      durable: subscription.durable,
+      stop: async () => {
+        this.#eventSubscriptions.delete(tracked);
+        await subscription.stop();
+      },
+    };
+    this.#eventSubscriptions.add(tracked);
+    return tracked;
+  }
+
+  /** A shared channel's members (by name: `room` for `channel.room`), across every gateway. */
+  presence(channel: string, options?: PresenceRequestOptions): Promise<PresenceSnapshot> {
+    return this.#presence.members(channel, options);
+  }
+
+  /** Which of `users` are online, with their number of connections; offline ones are left out. */
+  online(
+    users: string | readonly string[],
+    options?: PresenceRequestOptions,
+  ): Promise<Record<string, number>> {
+    return this.#presence.online(users, options);
+  }
+
   /** Resolves once the NATS server has received everything published so far. */
   async flush(): Promise<void> {
     try {
@@ -288,6 +338,7 @@ export class HeraldBackend {
    */
   async close(): Promise<void> {
     await Promise.all([...this.#responders].map((responder) => responder.stop()));
+    await Promise.all([...this.#eventSubscriptions].map((subscription) => subscription.stop()));
     if (this.connection.isClosed()) return;
     if (!this.#ownsConnection) return this.flush();
     // With NATS unreachable there is nothing to drain into: close anyway. Nothing acknowledged is

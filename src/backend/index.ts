@@ -22,7 +22,14 @@ export {
   PublishTimeoutError,
   UnsafeNameError,
 } from "./errors.js";
+export type {
+  EventConsumerOptions,
+  EventHandler,
+  EventSubscription,
+  StoredConnectionEvent,
+} from "./event-consumer.js";
 export { HeraldBackend, type HeraldBackendOptions, type HeraldConnectOptions } from "./herald-backend.js";
+export type { PresenceRequestOptions } from "./presence-client.js";
 export {
   encodePayload,
   type PublishOptions,
