@@ -12,6 +12,10 @@ import { MARKER_KEY, Shard } from "../registry/record.js";
 import type { PresenceChange, PresenceIndex } from "./presence-index.js";
 
 const decoder = new TextDecoder();
+const PULL_EXPIRES_MS = 2000;
+/** Heartbeats come every half of PULL_EXPIRES_MS. */
+const MISSED_HEARTBEATS = 3;
+const RELOAD_RETRY_MS = 1000;
 
 /**
  * Keeps a `PresenceIndex` in step with the registry bucket: an ordered consumer on every key,
@@ -41,12 +45,19 @@ export class PresenceReplica {
     return this.loadedOnce;
   }
 
-  /** Reads the bucket again from the start (after a NATS reconnect), applying the difference. */
+  /**
+   * Reads the bucket again from the start (after a NATS reconnect), applying the difference; tried
+   * again every second while the bucket does not answer (its stream electing a leader).
+   */
   reload(): void {
     if (this.stopped) return;
-    void this.follow().catch((err: Error) =>
-      this.logger.error({ err: err.message }, "presence replica reload failed"),
-    );
+    const generation = this.generation + 1;
+    void this.follow().catch((err: Error) => {
+      this.logger.warn({ err: err.message }, "presence replica reload failed; trying again");
+      setTimeout(() => {
+        if (this.generation === generation) this.reload();
+      }, RELOAD_RETRY_MS).unref();
+    });
   }
 
   stop(): void {
@@ -82,6 +93,9 @@ export class PresenceReplica {
     });
     if (generation !== this.generation) return;
     this.messages = await consumer.consume({
+      // Heartbeats every second: a consumer lost with its server (a cluster node dying) is noticed
+      // and made again, from the last change applied, within seconds.
+      expires: PULL_EXPIRES_MS,
       callback: (msg: JsMsg) => {
         if (generation !== this.generation) return;
         const key = msg.subject.slice(prefix.length);
@@ -90,8 +104,29 @@ export class PresenceReplica {
         if (loading && msg.info.pending === 0) finishLoading();
       },
     });
+    void this.watch(this.messages, generation);
     if (info.state.messages === 0) finishLoading();
     return loaded;
+  }
+
+  /**
+   * A consumer whose server died answers nothing, and the client library only pulls again: after
+   * a few missed heartbeats (or the consumer deleted) the replica follows the bucket anew.
+   */
+  private async watch(messages: ConsumerMessages, generation: number): Promise<void> {
+    for await (const status of messages.status()) {
+      if (generation !== this.generation) return;
+      const lost =
+        (status.type === "heartbeats_missed" && status.count >= MISSED_HEARTBEATS) ||
+        status.type === "consumer_deleted" ||
+        status.type === "consumer_not_found";
+      if (!lost) continue;
+      this.logger.warn(
+        { status: status.type },
+        "presence replica lost its consumer; following the bucket anew",
+      );
+      return this.reload();
+    }
   }
 
   private receive(key: string, msg: JsMsg): void {
