@@ -2,7 +2,9 @@ import { Command, CommanderError } from "commander";
 import { CliError, ExitCode } from "./cli-error.js";
 import { configCommand } from "./commands/config.js";
 import { disconnectCommand } from "./commands/disconnect.js";
+import { eventsCommand } from "./commands/events.js";
 import { gatewayCommand } from "./commands/gateway.js";
+import { onlineCommand } from "./commands/online.js";
 import { publishCommand } from "./commands/publish.js";
 import { startCommand } from "./commands/start.js";
 import { exitAfterFlush } from "./exit.js";
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .addCommand(publishCommand())
     .addCommand(disconnectCommand())
     .addCommand(startCommand())
+    .addCommand(eventsCommand())
+    .addCommand(onlineCommand())
     .addCommand(configCommand());
   // Usage errors become exceptions so they can exit with 2 (commander's own default is 1).
   for (const command of [program, ...program.commands]) {

@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { accept, HeraldBackend } from "../../src/backend/index.js";
+import type { RunningGateway } from "../../src/gateway/index.js";
+import {
+  type NatsServer,
+  startNats,
+  startTestGateway,
+  TestClient,
+  waitUntil,
+} from "../../src/testing/index.js";
+import { runCli, startCli } from "./run-cli.js";
+
+let nats: NatsServer;
+let backend: HeraldBackend;
+let gateway: RunningGateway;
+const opened: TestClient[] = [];
+
+beforeAll(async () => {
+  nats = await startNats({ jetstream: true });
+  backend = await HeraldBackend.connect({ servers: nats.url });
+  backend.serveAuth((token) =>
+    accept({ user: token, channels: ["room"], presence: ["room"], info: { n: 1 } }),
+  );
+  await backend.flush();
+  gateway = await startTestGateway(nats, {
+    events: true,
+    presence: true,
+    livenessTimeout: 2000,
+    eventsDuplicateWindow: 10,
+  });
+});
+
+afterAll(async () => {
+  for (const client of opened) client.close();
+  await gateway?.close();
+  await backend?.close();
+  await nats?.stop();
+});
+
+function lines(text: string): Record<string, unknown>[] {
+  return text
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe("herald events", () => {
+  it("tails the stream from now as JSON lines", async () => {
+    const tail = startCli(["events", "--nats", nats.url, "--count", "3"]);
+    // The tail's consumer exists once the process printed nothing and the stream has a consumer.
+    await waitUntil(async () => {
+      const { jetstreamManager } = await import("@nats-io/jetstream");
+      return (
+        (await (await jetstreamManager(backend.connection)).streams.info("HERALD_EVENTS")).state
+          .consumer_count > 0
+      );
+    }, "the tail's consumer");
+    const client = await TestClient.ready(gateway.url, "cli-ann");
+    client.socket.close(1000);
+    const result = await tail.exited();
+    expect(result.code).toBe(0);
+    expect(lines(result.stdout).map((e) => [e.kind, e.user, e.channel])).toEqual([
+      ["connected", "cli-ann", undefined],
+      ["subscribed", "cli-ann", "channel.room"],
+      ["disconnected", "cli-ann", undefined],
+    ]);
+  });
+
+  it("reads with a durable consumer, going on where it stopped, and filters by kind", async () => {
+    const first = await runCli([
+      "events",
+      "--nats",
+      nats.url,
+      "--durable",
+      "cli",
+      "--kind",
+      "connected",
+      "--count",
+      "1",
+    ]);
+    expect(lines(first.stdout)).toEqual([expect.objectContaining({ kind: "connected", user: "cli-ann" })]);
+    const client = await TestClient.ready(gateway.url, "cli-ben");
+    client.close();
+    const second = await runCli([
+      "events",
+      "--nats",
+      nats.url,
+      "--durable",
+      "cli",
+      "--kind",
+      "connected",
+      "--count",
+      "1",
+    ]);
+    expect(lines(second.stdout)).toEqual([expect.objectContaining({ kind: "connected", user: "cli-ben" })]);
+  });
+
+  it("refuses an unknown kind", async () => {
+    const result = await runCli(["events", "--nats", nats.url, "--kind", "joined"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown kind "joined"');
+  });
+});
+
+describe("herald online", () => {
+  it("says who is online with their connections, and lists a channel's members", async () => {
+    opened.push(
+      await TestClient.ready(gateway.url, "cli-cat"),
+      await TestClient.ready(gateway.url, "cli-cat"),
+    );
+    await waitUntil(async () => (await backend.online("cli-cat"))["cli-cat"] === 2, "cat's two connections");
+    const online = await runCli(["online", "cli-cat", "cli-dan", "--nats", nats.url]);
+    expect(online).toMatchObject({ code: 0, stdout: "cli-cat 2\ncli-dan offline\n" });
+    const members = await runCli(["online", "--channel", "room", "--nats", nats.url]);
+    expect(members).toMatchObject({ code: 0, stdout: 'cli-cat 2 {"n":1}\n1 member(s)\n' });
+  });
+
+  it("refuses an unsafe user id and says when no gateway has presence on", async () => {
+    const unsafe = await runCli(["online", "a.b", "--nats", nats.url]);
+    expect(unsafe.code).toBe(2);
+    const other = await runCli(["online", "x", "--nats", nats.url, "--prefix", "nobody"]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain("--presence true");
+  });
+});
