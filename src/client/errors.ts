@@ -54,4 +54,6 @@ export type ClientErrorCode =
   /** `getToken` threw, rejected or returned something other than a non-empty string. */
   | "TOKEN_UNAVAILABLE"
   /** The gateway sent a frame the client does not understand; it was ignored. */
-  | "INVALID_SERVER_FRAME";
+  | "INVALID_SERVER_FRAME"
+  /** A request (`presence`) made while the client is not `ready`. */
+  | "NOT_READY";

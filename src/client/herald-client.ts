@@ -1,9 +1,11 @@
 import type { ClientFrame } from "../protocol/client-frames.js";
 import { CloseCode, isRetryableClose } from "../protocol/close-codes.js";
-import type { MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
+import type { PresenceSnapshot } from "../protocol/presence.js";
+import type { JoinFrame, LeaveFrame, MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { HeraldClientError } from "./errors.js";
 import { Emitter, type Listener } from "./events.js";
+import { PresenceRequests } from "./presence.js";
 import { RecoveryTracker } from "./recovery.js";
 import { HeraldRpcError, RpcCalls, type RpcOptions } from "./rpc.js";
 import { parseServerFrame } from "./server-frame.js";
@@ -34,6 +36,10 @@ export type HeraldEvents = {
   error: HeraldClientError;
   /** After a reconnect, messages may have been missed (recovery incomplete or history off): refetch. */
   resync: ReadyFrame;
+  /** A user's first connection arrived in a channel this connection has presence on (`ready.presence`). */
+  join: JoinFrame;
+  /** A user's last connection left such a channel. */
+  leave: LeaveFrame;
 };
 
 /** Silence allowed on top of two heartbeat intervals before the connection is declared dead. */
@@ -49,6 +55,7 @@ export class HeraldClient {
   private readonly WebSocketImpl: WebSocketConstructor;
   private readonly backoff: Backoff;
   private readonly recovery = new RecoveryTracker();
+  private readonly presenceRequests = new PresenceRequests();
   private readonly recover: boolean;
   private readonly connectTimeoutMs: number;
   private current: ClientState = "connecting";
@@ -125,6 +132,19 @@ export class HeraldClient {
     if (this.current === "closed")
       return Promise.reject(new HeraldRpcError(method, "NOT_CONNECTED", "the client is closed"));
     return this.rpcs.call(method, data, options) as Promise<T>;
+  }
+
+  /**
+   * Who is in a channel this connection has presence on (`ready.presence`), across every gateway:
+   * users, their connection counts and info. Rejects when the client is not ready, the channel has
+   * no presence for this connection (`NOT_GRANTED`), or the connection ends first.
+   */
+  presence(channel: string): Promise<PresenceSnapshot> {
+    return this.presenceRequests.request(channel, () => {
+      if (!this.readyFrame || this.socket?.readyState !== OPEN) return false;
+      this.send({ type: "presence", channel });
+      return true;
+    });
   }
 
   /** Starts again after `close()` or after a failure that stopped the client; no-op while running. */
@@ -250,6 +270,12 @@ export class HeraldClient {
       case "rpc_result":
       case "rpc_error":
         return this.rpcs.settle(frame);
+      case "presence":
+      case "presence_error":
+        return this.presenceRequests.answered(frame);
+      case "join":
+      case "leave":
+        return this.events.emit(frame.type, frame as JoinFrame & LeaveFrame);
     }
   }
 
@@ -346,6 +372,7 @@ export class HeraldClient {
     this.socket = undefined;
     this.readyFrame = undefined;
     this.rpcs.interrupt();
+    this.presenceRequests.lost();
     try {
       socket?.close(CloseCode.Normal, reason);
     } catch {

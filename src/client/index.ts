@@ -1,4 +1,5 @@
-export type { MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
+export type { PresenceMember, PresenceSnapshot } from "../protocol/presence.js";
+export type { JoinFrame, LeaveFrame, MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
 export type { BackoffOptions } from "./backoff.js";
 export { type ClientErrorCode, HeraldClientError, type HeraldErrorCode } from "./errors.js";
 export type { Listener } from "./events.js";

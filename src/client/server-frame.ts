@@ -1,5 +1,9 @@
 import type {
+  JoinFrame,
+  LeaveFrame,
   MessageFrame,
+  PresenceErrorFrame,
+  PresenceFrame,
   ReadyFrame,
   RefreshedFrame,
   RpcResultFrame,
@@ -23,6 +27,10 @@ export type IncomingFrame =
   | GatewayErrorFrame
   | TokenExpiringFrame
   | RefreshedFrame
+  | PresenceFrame
+  | PresenceErrorFrame
+  | JoinFrame
+  | LeaveFrame
   | { type: "ping" }
   | { type: "pong" }
   | RpcResultFrame
@@ -53,6 +61,7 @@ const SHAPES: Record<string, Record<string, (value: unknown) => boolean>> = {
       (value) => typeof value === "object" && value !== null && Object.values(value).every(isNumber),
     ),
     recovered: optional((value) => typeof value === "boolean"),
+    presence: optional((value) => Array.isArray(value) && value.every(isString)),
   },
   message: { channel: isString, seq: optional(isSequence), prev: optional(isSequence) },
   error: { code: isString, message: isString, reason: optional(isString) },
@@ -62,6 +71,10 @@ const SHAPES: Record<string, Record<string, (value: unknown) => boolean>> = {
   pong: {},
   rpc_result: { id: isSequence },
   rpc_error: { id: isSequence, code: isString, message: isString, reason: optional(isString) },
+  presence: { channel: isString, count: isNumber, members: Array.isArray },
+  presence_error: { channel: isString, code: isString, message: isString },
+  join: { channel: isString, user: isString },
+  leave: { channel: isString, user: isString },
 };
 
 /** Parses one text frame; undefined when it is not JSON or not a frame this client knows. */

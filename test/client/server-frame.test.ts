@@ -34,6 +34,19 @@ const VALID: unknown[] = [
   { type: "rpc_result", id: 7, data: { a: [1] } },
   { type: "rpc_error", id: 7, code: "TIMEOUT", message: "no answer" },
   { type: "rpc_error", id: 7, code: "REFUSED", message: "no", reason: "not_found" },
+  { ...ready, presence: ["channel.room"] },
+  { type: "presence", channel: "channel.room", count: 0, members: [] },
+  {
+    type: "presence",
+    channel: "channel.room",
+    count: 3,
+    members: [{ user: "1", connections: 2, info: { name: "Ann" } }],
+    truncated: true,
+  },
+  { type: "presence_error", channel: "channel.x", code: "NOT_GRANTED", message: "no" },
+  { type: "join", channel: "channel.room", user: "1" },
+  { type: "join", channel: "channel.room", user: "1", info: { name: "Ann" } },
+  { type: "leave", channel: "channel.room", user: "1" },
 ];
 
 /** Frames both must refuse. */
@@ -72,6 +85,12 @@ const INVALID: unknown[] = [
   { type: "rpc_error", id: 7, code: "TIMEOUT" },
   { type: "rpc_error", id: 7, message: "m" },
   { type: "rpc_error", id: 7, code: "TIMEOUT", message: "m", reason: 1 },
+  { ...ready, presence: "channel.room" },
+  { type: "presence", channel: "channel.room", count: 1 },
+  { type: "presence", channel: "channel.room", members: [] },
+  { type: "presence_error", channel: "channel.room", code: "NOT_GRANTED" },
+  { type: "join", channel: "channel.room" },
+  { type: "leave", user: "1" },
 ];
 
 describe("parseServerFrame (hand-written guards for the browser bundle)", () => {
