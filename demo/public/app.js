@@ -32,7 +32,13 @@
     rpcTime: byId("rpc-time"),
     signOut: byId("sign-out-everywhere"),
     backendResult: byId("backend-result"),
+    members: byId("members"),
+    presenceEmpty: byId("presence-empty"),
+    presenceNote: byId("presence-note"),
   };
+  const LOBBY = "channel.lobby";
+  /** Who is in the lobby: user -> { connections, name }, from presence() and join/leave. */
+  let members = new Map();
 
   /** From GET /api/config: { gatewayUrl, users, publishFlags }. */
   let config = null;
@@ -98,6 +104,17 @@
       created.on("ready", (ready) => {
         hideError();
         showDetail(`Signed in as ${ready.user} · receiving ${ready.channels.join(", ")}`);
+        if (ready.presence?.includes(LOBBY)) void loadMembers(created);
+      }),
+      created.on("join", (join) => {
+        if (join.channel !== LOBBY) return;
+        members.set(join.user, { connections: 1, name: join.info?.name });
+        renderMembers(`${join.user} joined`);
+      }),
+      created.on("leave", (leave) => {
+        if (leave.channel !== LOBBY) return;
+        members.delete(leave.user);
+        renderMembers(`${leave.user} left`);
       }),
       created.on("message", addNotification),
       created.on("error", (error) => showError(describeError(error), error)),
@@ -109,11 +126,43 @@
     renderControls();
   }
 
+  /** The lobby as the gateways know it now; joins and leaves keep it current from there. */
+  async function loadMembers(owner) {
+    try {
+      const snapshot = await owner.presence(LOBBY);
+      if (owner !== client) return;
+      members = new Map(
+        snapshot.members.map((m) => [m.user, { connections: m.connections, name: m.info?.name }]),
+      );
+      renderMembers(snapshot.truncated ? `${snapshot.count} in the lobby; not all listed` : "");
+    } catch (error) {
+      if (owner === client) els.presenceNote.textContent = `Presence unavailable: ${describeError(error)}`;
+    }
+  }
+
+  function renderMembers(note) {
+    const users = [...members.keys()].sort();
+    els.members.replaceChildren(
+      ...users.map((user) => {
+        const item = document.createElement("li");
+        item.className = "member";
+        item.dataset.user = user;
+        const { connections } = members.get(user);
+        item.textContent = connections > 1 ? `${user} (${connections} tabs)` : user;
+        return item;
+      }),
+    );
+    els.presenceEmpty.hidden = users.length > 0;
+    els.presenceNote.textContent = note ?? "";
+  }
+
   function unsubscribe() {
     if (!client) return;
     const closing = client;
     release(closing);
     closing.close();
+    members = new Map();
+    renderMembers("");
     hideError();
     showDetail("");
     renderState("idle");

@@ -51,7 +51,7 @@ export interface LocalStack {
 }
 
 /**
- * Everything the demo needs on one machine: NATS (embedded or given), a gateway with history on,
+ * Everything the demo needs on one machine: NATS (embedded or given), a gateway with history and presence on,
  * and the demo app, which plays the backend and serves the page.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
@@ -88,6 +88,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         nats,
         prefix,
         history: true,
+        presence: true,
         logLevel: options.logLevel ?? "warn",
       },
     });

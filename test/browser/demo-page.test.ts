@@ -77,6 +77,22 @@ describe("demo page", () => {
     expect([...alice.errors, ...bob.errors]).toEqual([]);
   });
 
+  it("shows who is in the lobby, as users arrive and leave on other pages", async () => {
+    const alice = await open();
+    const bob = await open();
+    await subscribeAs(alice.page, "alice");
+    const members = (page: typeof alice.page) => page.locator("#members .member").allTextContents();
+    await expect.poll(() => members(alice.page), { timeout: UI_TIMEOUT }).toEqual(["alice"]);
+    await subscribeAs(bob.page, "bob");
+    await expect.poll(() => members(alice.page), { timeout: UI_TIMEOUT }).toEqual(["alice", "bob"]);
+    await expect.poll(() => members(bob.page), { timeout: UI_TIMEOUT }).toEqual(["alice", "bob"]);
+    await bob.page.click("#unsubscribe");
+    await expect.poll(() => members(alice.page), { timeout: UI_TIMEOUT }).toEqual(["alice"]);
+    expect(await alice.page.locator("#presence-note").textContent()).toBe("bob left");
+    expect(await members(bob.page)).toEqual([]);
+    expect([...alice.errors, ...bob.errors]).toEqual([]);
+  });
+
   it("shows an HTML payload as text: no element is created and no script runs", async () => {
     const { page, errors, dialogs } = await open();
     await subscribeAs(page, "alice");

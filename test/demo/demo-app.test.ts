@@ -13,7 +13,7 @@ const reported: string[] = [];
 
 beforeAll(async () => {
   nats = await startNats({ jetstream: true });
-  gateway = await startTestGateway(nats, { history: true, historyStorage: "memory" });
+  gateway = await startTestGateway(nats, { history: true, historyStorage: "memory", presence: true });
   demo = await startDemoApp({
     nats: nats.url,
     gatewayUrl: gateway.url,
@@ -67,7 +67,12 @@ describe("demo app: sign-in and auth", () => {
 
     const client = await ready(issued.token);
     const frame = client.frames.find((f) => f.type === "ready");
-    expect(frame).toMatchObject({ user: "alice", channels: ["user.alice"], expiresAt: issued.expiresAt });
+    expect(frame).toMatchObject({
+      user: "alice",
+      channels: ["user.alice", "channel.lobby"],
+      presence: ["channel.lobby"],
+      expiresAt: issued.expiresAt,
+    });
   });
 
   it("refuses a token it never issued with invalid_token, which closes with 4401", async () => {
