@@ -16,6 +16,7 @@ import {
   SCENARIO_SYSTEMS,
   type ScenarioName,
   type ScenarioParams,
+  SYSTEM_SCENARIOS,
   type SystemResult,
 } from "./scenarios/definitions.js";
 import { runScenario } from "./scenarios/run-scenario.js";
@@ -181,7 +182,9 @@ async function main(): Promise<number> {
     process.stdout.write(`\n${title}\n`);
     const results: SystemResult[] = [];
     const only = SCENARIO_SYSTEMS[scenario];
-    const runnable = only ? systems.filter((system) => only.includes(system)) : systems;
+    const runnable = (only ? systems.filter((system) => only.includes(system)) : systems).filter(
+      (system) => SYSTEM_SCENARIOS[system]?.includes(scenario) ?? true,
+    );
     if (runnable.length === 0) {
       process.stdout.write(`  skipped: ${scenario} runs only on ${only?.join(", ")}\n`);
       continue;

@@ -12,6 +12,8 @@ export const SYSTEM_LEGEND: Record<SystemName, string> = {
     "herald = the gateway as it ships: history on (JetStream, file storage, on its nats-server); gateway + nats-server counted",
   "herald-nohistory":
     "herald-nohistory = the same gateway with --history false (at-most-once); gateway + nats-server counted",
+  "herald-presence":
+    "herald-presence = herald with --events true --presence true (every user with presence on the shared channel); gateway + nats-server counted, storm CPU until every event is stored",
   "nats-ws": "nats-ws = nats-server's own WebSocket listener, clients speaking NATS",
   socketio: "socketio = Socket.IO 4.8 + @socket.io/redis-adapter; Node server + redis counted",
 };
@@ -21,8 +23,8 @@ const FIGURE_LABELS: Record<string, string> = {
   deliveriesPerServerCpuS: "deliveries per server CPU-s",
 };
 
-const isHerald = (system: SystemName) => system === "herald" || system === "herald-nohistory";
-const shortName = (system: SystemName) => (system === "herald-nohistory" ? "nohistory" : system);
+const isHerald = (system: SystemName) => system.startsWith("herald");
+const shortName = (system: SystemName) => (system === "herald" ? system : system.slice("herald-".length));
 
 export function formatTable(
   title: string,

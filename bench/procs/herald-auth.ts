@@ -6,13 +6,19 @@ import { announceReady, exitWithRunner } from "../lib/ipc.js";
 
 /**
  * The application backend's auth answerer for Herald, written with Herald's backend SDK as a team
- * would: the token is the user id, and every user also gets the shared channel `all`.
+ * would: the token is the user id, and every user also gets the shared channel `all` (with
+ * `presence`, also presence on it, with a small info object).
  */
 const server = v.parse(v.pipe(v.string(), v.url()), process.argv[2]);
+const presence = v.parse(v.optional(v.literal("presence")), process.argv[3]) === "presence";
 const backend = await HeraldBackend.connect({ servers: server, prefix: SUBJECT_PREFIX, name: "bench-auth" });
 backend.serveAuth((token) =>
   isSafeName(token)
-    ? accept({ user: token, channels: [SHARED_CHANNEL] })
+    ? accept({
+        user: token,
+        channels: [SHARED_CHANNEL],
+        ...(presence ? { presence: [SHARED_CHANNEL], info: { name: token } } : {}),
+      })
     : refuse("BAD_TOKEN", "unknown token"),
 );
 await backend.connection.flush();

@@ -28,6 +28,7 @@ import {
 const FACTORIES: Record<SystemName, ClientFactory> = {
   herald: heraldClient,
   "herald-nohistory": heraldClient,
+  "herald-presence": heraldClient,
   "nats-ws": natsWsClient,
   socketio: socketIoClient,
 };

@@ -16,6 +16,10 @@ export const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
 export const SCENARIO_SYSTEMS: Partial<Record<ScenarioName, readonly SystemName[]>> = {
   reconnect: ["herald"],
 };
+/** Systems that only some scenarios measure: events and presence cost connects and memory. */
+export const SYSTEM_SCENARIOS: Partial<Record<SystemName, readonly ScenarioName[]>> = {
+  "herald-presence": ["storm", "idle"],
+};
 
 export interface ScenarioParams {
   readonly clients: number;

@@ -9,6 +9,9 @@ export async function measureStorm(context: RunContext): Promise<Measured> {
   const meter = meterAll(context);
   const overflowsBefore = listenOverflows();
   const storm = await connectAll(context, 0, 120_000);
+  // With events on, each connection's events are stored after `ready`: that CPU counts too.
+  await context.system.backgroundDone?.(storm.ready);
+  const backgroundDoneS = (Number(process.hrtime.bigint()) - storm.startedNs) / 1e9;
   const cpu = meter.read();
   const overflows = listenOverflows() - overflowsBefore;
   const endNs = Number(process.hrtime.bigint());
@@ -35,6 +38,7 @@ export async function measureStorm(context: RunContext): Promise<Measured> {
       serverCpuByProcess: cpu.server,
       serverKernelCpuByProcess: cpu.serverKernel,
       measuredWallS: round3(cpu.wall),
+      ...(context.system.backgroundDone ? { backgroundDoneS: round3(backgroundDoneS) } : {}),
     },
     window: { fromNs: storm.startedNs, toNs: endNs },
   };

@@ -17,6 +17,16 @@ export async function heraldSlowConsumerCloses(metricsUrl: string): Promise<numb
 }
 
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+/** Herald with `--events true`: events of a kind this gateway has stored (`herald_events_published_total`). */
+export async function heraldEventsStored(metricsUrl: string, kind: string): Promise<number> {
+  const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(2000) });
+  if (!res.ok) throw new Error(`${metricsUrl}: HTTP ${res.status}`);
+  const line = new RegExp(`^herald_events_published_total\\{kind="${kind}"\\}\\s+(\\S+)$`, "m").exec(
+    await res.text(),
+  );
+  return line ? v.parse(Count, Number(line[1])) : 0;
+}
 const Varz = v.object({ slow_consumers: Count });
 
 /** nats-server: `slow_consumers` of its /varz monitoring endpoint (clients it closed for falling behind). */

@@ -8,7 +8,7 @@ import { IpcClient } from "../lib/ipc.js";
 import { launch, type ManagedProcess } from "../lib/processes.js";
 import { httpOk, waitUntil } from "../lib/wait.js";
 import { startNatsServer, startRedisServer } from "./servers.js";
-import { heraldSlowConsumerCloses, natsSlowConsumers } from "./slow-consumer-probes.js";
+import { heraldEventsStored, heraldSlowConsumerCloses, natsSlowConsumers } from "./slow-consumer-probes.js";
 
 /**
  * A system under test, started as separate processes: the server side pinned to the server core,
@@ -40,6 +40,11 @@ export interface RunningSystem {
   readonly nodeServer: ManagedProcess | undefined;
   /** Clients the server has cut off for reading too slowly so far, if the server has such a limit. */
   readonly slowConsumerCutoffs: (() => Promise<number>) | undefined;
+  /**
+   * Resolves once the server's own work for `ready` connections is done (Herald with events: their
+   * events stored), so a scenario measures its CPU whole; absent when nothing follows `ready`.
+   */
+  readonly backgroundDone?: (ready: number) => Promise<void>;
   /** Herald's parts, for scenarios that need more than one gateway (`reconnect`). */
   readonly herald?: {
     readonly gateway: HeraldGateway;
@@ -84,9 +89,11 @@ async function profileArgs(options: SystemOptions, name: string): Promise<string
 export async function startSystem(name: SystemName, options: SystemOptions): Promise<RunningSystem> {
   switch (name) {
     case "herald":
-      return startHerald(options, true);
+      return startHerald(options, true, false);
     case "herald-nohistory":
-      return startHerald(options, false);
+      return startHerald(options, false, false);
+    case "herald-presence":
+      return startHerald(options, true, true);
     case "nats-ws":
       return startNatsWs(options);
     case "socketio":
@@ -101,10 +108,14 @@ export interface HeraldGateway {
   readonly metricsUrl: string;
 }
 
-async function startHerald(options: SystemOptions, history: boolean): Promise<RunningSystem> {
+async function startHerald(
+  options: SystemOptions,
+  history: boolean,
+  tracking: boolean,
+): Promise<RunningSystem> {
   const cli = join(REPO_DIR, "dist", "cli", "main.js");
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build (scripts/bench.sh does)`);
-  const name: SystemName = history ? "herald" : "herald-nohistory";
+  const name: SystemName = tracking ? "herald-presence" : history ? "herald" : "herald-nohistory";
   const nats = await startNatsServer({
     core: options.serverCore,
     websocket: false,
@@ -132,6 +143,7 @@ async function startHerald(options: SystemOptions, history: boolean): Promise<Ru
         // The gateway's defaults (history on, file storage; log level info, which logs nothing per
         // connection or message that succeeds); only the row without history says otherwise.
         ...(history ? [] : ["--history", "false"]),
+        ...(tracking ? ["--events", "true", "--presence", "true"] : []),
         ...["--drain-window", "0"],
         ...[
           "--max-connections-per-ip",
@@ -158,7 +170,13 @@ async function startHerald(options: SystemOptions, history: boolean): Promise<Ru
     };
   };
   try {
-    const auth = launchHelper("herald-auth", "herald-auth.ts", [nats.url], options.clientCore, options);
+    const auth = launchHelper(
+      "herald-auth",
+      "herald-auth.ts",
+      [nats.url, ...(tracking ? ["presence"] : [])],
+      options.clientCore,
+      options,
+    );
     stops.push(() => auth.process.stop());
     await auth.ipc.ready(20_000);
     const gateway = await startGateway();
@@ -170,6 +188,17 @@ async function startHerald(options: SystemOptions, history: boolean): Promise<Ru
       publisher: { kind: "nats", url: nats.url },
       nodeServer: gateway.process,
       slowConsumerCutoffs: () => heraldSlowConsumerCloses(gateway.metricsUrl),
+      ...(tracking
+        ? {
+            // The last event of each connection is its `subscribed` to the shared channel.
+            backgroundDone: (ready: number) =>
+              waitUntil(
+                "every connection's events stored",
+                async () => (await heraldEventsStored(gateway.metricsUrl, "subscribed")) >= ready,
+                120_000,
+              ),
+          }
+        : {}),
       herald: { gateway, nats: nats.process, natsUrl: nats.url, history, startGateway },
       stop: stopAllOf,
     };
