@@ -1,4 +1,10 @@
-import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import {
+  createInbox,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/nats-core";
 
 export type MuxReply =
   | { readonly kind: "reply"; readonly msg: Msg }
@@ -30,7 +36,7 @@ export class RequestMux {
     });
   }
 
-  request(subject: string, payload: Uint8Array, timeoutMs: number): Promise<MuxReply> {
+  request(subject: string, payload: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Promise<MuxReply> {
     const token = (++this.counter).toString(36);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -39,7 +45,11 @@ export class RequestMux {
       }, timeoutMs);
       this.pending.set(token, { resolve, timer });
       try {
-        this.nc.publish(subject, payload, { reply: this.inbox + token });
+        this.nc.publish(
+          subject,
+          payload,
+          headers ? { reply: this.inbox + token, headers } : { reply: this.inbox + token },
+        );
       } catch (err) {
         this.pending.delete(token);
         clearTimeout(timer);

@@ -14,6 +14,7 @@ import { PresenceResponder } from "./presence/presence-responder.js";
 import { RegistryBuckets } from "./registry/buckets.js";
 import { Reaper } from "./registry/reaper.js";
 import { Registry } from "./registry/registry.js";
+import { StoredPublisher } from "./registry/stored-publish.js";
 import { TrackingMetrics } from "./registry/tracking-metrics.js";
 
 /** Connection events and presence, running (see docs/operations.md, "Presence and connection events"). */
@@ -56,8 +57,11 @@ export async function startTracking(
   };
   await ensure();
   const js = jetstream(nc);
+  const publisher = new StoredPublisher(nc);
   const trackingMetrics = new TrackingMetrics(metrics.registry);
-  const events = config.events ? new EventPublisher(js, config.prefix, trackingMetrics, logger) : undefined;
+  const events = config.events
+    ? new EventPublisher(publisher, config.prefix, trackingMetrics, logger)
+    : undefined;
 
   const index = new PresenceIndex();
   let loaded = false;
@@ -70,7 +74,7 @@ export async function startTracking(
 
   let tracker: ConnectionTracker | undefined;
   const registry = new Registry(
-    js,
+    publisher,
     buckets,
     config.gatewayId,
     config.livenessTimeout,
@@ -81,7 +85,7 @@ export async function startTracking(
   tracker = new ConnectionTracker(registry, events, hub, config.gatewayId);
   const connectionTracker = tracker;
   const reaper = new Reaper(
-    js,
+    publisher,
     jsm,
     buckets,
     () => registry.current.id,
@@ -114,6 +118,7 @@ export async function startTracking(
       responder.stop();
       replica?.stop();
       await registry.stop();
+      publisher.close();
     },
   };
 }

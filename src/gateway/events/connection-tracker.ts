@@ -60,7 +60,7 @@ export class ConnectionTracker implements ConnectionEvents {
       events: 0,
     };
     this.tracked.set(connection, tracked);
-    for (const channel of tracked.presence) this.presence?.add(connection, channel);
+    for (const channel of tracked.presence) this.presence?.add(connection, tracked.user, channel);
     const stored = instance.records.set(connection.id, this.entryOf(tracked));
     if (!this.events) return;
     this.queue(tracked, async () => {
@@ -75,7 +75,7 @@ export class ConnectionTracker implements ConnectionEvents {
     if (!tracked) return;
     if (presence && !tracked.presence.includes(channel)) {
       tracked.presence.push(channel);
-      this.presence?.add(connection, channel);
+      this.presence?.add(connection, tracked.user, channel);
       void tracked.instance.records.set(connection.id, this.entryOf(tracked));
     }
     this.queue(tracked, () => this.emit(connection, tracked, "subscribed", { channel }));
@@ -87,7 +87,7 @@ export class ConnectionTracker implements ConnectionEvents {
     const at = tracked.presence.indexOf(channel);
     if (at >= 0) {
       tracked.presence.splice(at, 1);
-      this.presence?.remove(connection, channel);
+      this.presence?.remove(connection, tracked.user, channel);
       void tracked.instance.records.set(connection.id, this.entryOf(tracked));
     }
     this.queue(tracked, () => this.emit(connection, tracked, "unsubscribed", { channel }));
@@ -97,7 +97,7 @@ export class ConnectionTracker implements ConnectionEvents {
     const tracked = this.tracked.get(connection);
     if (!tracked) return;
     this.tracked.delete(connection);
-    for (const channel of tracked.presence) this.presence?.remove(connection, channel);
+    for (const channel of tracked.presence) this.presence?.remove(connection, tracked.user, channel);
     const { records } = tracked.instance;
     if (!this.events) return records.delete(connection.id);
     const ended = {

@@ -1,7 +1,6 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
 import { type ConnectionEvent, eventSubjects } from "../../protocol/index.js";
 import type { Logger } from "../logger.js";
-import { storedPublish } from "../registry/stored-publish.js";
+import type { StoredPublisher } from "../registry/stored-publish.js";
 import type { TrackingMetrics } from "../registry/tracking-metrics.js";
 
 const encoder = new TextEncoder();
@@ -15,7 +14,7 @@ export class EventPublisher {
   private readonly subjects: ReturnType<typeof eventSubjects>;
 
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly publisher: StoredPublisher,
     prefix: string,
     private readonly metrics: TrackingMetrics,
     private readonly logger: Logger,
@@ -26,8 +25,7 @@ export class EventPublisher {
   /** Resolves true once stored (or found already stored), false when given up on. */
   async publish(event: ConnectionEvent, keepTrying: () => boolean): Promise<boolean> {
     try {
-      await storedPublish(
-        this.js,
+      await this.publisher.publish(
         this.subjects.of(event.kind, event.user),
         encoder.encode(JSON.stringify(event)),
         {

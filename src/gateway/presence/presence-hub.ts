@@ -7,10 +7,14 @@ import type { PresenceChange, PresenceIndex } from "./presence-index.js";
  * `leave` frames (each built once for all of them) and their `presence` requests answered from
  * the index. Join and leave frames stop while a channel has more than `joinLeaveLimit` members:
  * a join is sent when the channel has at most that many with it, a leave when it had at most that
- * many with the user who left.
+ * many with the user who left. Members count as this gateway knows them: the index's, or, when
+ * more, the users of its own connections there (ready before their records come back through the
+ * registry: in a connect storm they would otherwise each get every early join).
  */
 export class PresenceHub {
   private readonly listeners = new Map<string, Set<TrackedConnection>>();
+  /** Per channel, the users of this gateway's connections there, with their connections. */
+  private readonly localUsers = new Map<string, Map<string, number>>();
 
   constructor(
     private readonly index: PresenceIndex,
@@ -19,26 +23,38 @@ export class PresenceHub {
     private readonly maxListed: number,
   ) {}
 
-  add(connection: TrackedConnection, channel: string): void {
+  add(connection: TrackedConnection, user: string, channel: string): void {
     let set = this.listeners.get(channel);
-    if (!set) {
+    let users = this.localUsers.get(channel);
+    if (!set || !users) {
       set = new Set();
+      users = new Map();
       this.listeners.set(channel, set);
+      this.localUsers.set(channel, users);
     }
+    if (set.has(connection)) return;
     set.add(connection);
+    users.set(user, (users.get(user) ?? 0) + 1);
   }
 
-  remove(connection: TrackedConnection, channel: string): void {
+  remove(connection: TrackedConnection, user: string, channel: string): void {
     const set = this.listeners.get(channel);
-    if (!set?.delete(connection) || set.size > 0) return;
+    const users = this.localUsers.get(channel);
+    if (!set?.delete(connection) || !users) return;
+    const left = (users.get(user) ?? 1) - 1;
+    if (left > 0) users.set(user, left);
+    else users.delete(user);
+    if (set.size > 0) return;
     this.listeners.delete(channel);
+    this.localUsers.delete(channel);
   }
 
   changed(changes: readonly PresenceChange[]): void {
     for (const change of changes) {
       const listeners = this.listeners.get(change.channel);
       if (!listeners) continue;
-      const members = change.kind === "join" ? change.members : change.members + 1;
+      const known = Math.max(change.members, this.localUsers.get(change.channel)?.size ?? 0);
+      const members = change.kind === "join" ? known : known + 1;
       if (members > this.joinLeaveLimit) continue;
       const frame = OutboundFrame.of(
         change.kind === "leave"

@@ -1,9 +1,7 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
-import { headers } from "@nats-io/nats-core";
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "./buckets.js";
 import { type ConnectionEntry, type InstanceMarker, MARKER_KEY, SHARDS, shardOf } from "./record.js";
-import { GaveUpError, storedPublish, WrongRevisionError } from "./stored-publish.js";
+import { GaveUpError, type StoredPublisher, WrongRevisionError } from "./stored-publish.js";
 
 interface ShardState {
   readonly index: number;
@@ -37,7 +35,7 @@ export class ConnectionRecords {
   private registered = false;
 
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly publisher: StoredPublisher,
     private readonly buckets: RegistryBuckets,
     readonly instance: string,
     private readonly gatewayId: string,
@@ -58,7 +56,7 @@ export class ConnectionRecords {
   /** Writes the marker that lists this instance; shards changed meanwhile are written after it. */
   async register(): Promise<void> {
     const marker: InstanceMarker = { gateway: this.gatewayId, instance: this.instance, started: Date.now() };
-    await storedPublish(this.js, this.key(MARKER_KEY), encoder.encode(JSON.stringify(marker)), {
+    await this.publisher.publish(this.key(MARKER_KEY), encoder.encode(JSON.stringify(marker)), {
       msgId: `${this.instance}.marker`,
       expectRevision: 0,
       keepTrying: () => !this.lostOrClosed,
@@ -120,9 +118,12 @@ export class ConnectionRecords {
   }
 
   private async deleteKey(key: string): Promise<void> {
-    const h = headers();
-    h.set("KV-Operation", "DEL");
-    await this.js.publish(this.key(key), undefined, { headers: h, timeout: 2000 });
+    let attempts = 0;
+    await this.publisher.publish(this.key(key), new Uint8Array(), {
+      msgId: `${this.instance}.${key}.delete`,
+      kvDelete: true,
+      keepTrying: () => ++attempts < 3,
+    });
   }
 
   private mark(shard: ShardState): void {
@@ -142,11 +143,12 @@ export class ConnectionRecords {
     shard.dirty = false;
     const waiters = shard.waiting.splice(0);
     const value = encoder.encode(JSON.stringify({ e: Object.fromEntries(shard.entries) }));
-    storedPublish(this.js, this.key(String(shard.index)), value, {
-      msgId: `${this.instance}.${shard.index}.${++shard.writes}`,
-      expectRevision: shard.revision,
-      keepTrying: () => !this.lostOrClosed,
-    })
+    this.publisher
+      .publish(this.key(String(shard.index)), value, {
+        msgId: `${this.instance}.${shard.index}.${++shard.writes}`,
+        expectRevision: shard.revision,
+        keepTrying: () => !this.lostOrClosed,
+      })
       .then(
         (ack) => {
           shard.revision = ack.seq;

@@ -1,8 +1,6 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
-import { headers } from "@nats-io/nats-core";
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "./buckets.js";
-import { GaveUpError, storedPublish, WrongRevisionError } from "./stored-publish.js";
+import { GaveUpError, type StoredPublisher, WrongRevisionError } from "./stored-publish.js";
 
 const encoder = new TextEncoder();
 
@@ -22,7 +20,7 @@ export class Liveness {
   private beats = 0;
 
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly publisher: StoredPublisher,
     private readonly buckets: RegistryBuckets,
     private readonly instance: string,
     private readonly gatewayId: string,
@@ -36,7 +34,7 @@ export class Liveness {
    * beating. Throws when JetStream refuses it (e.g. no permission).
    */
   async start(): Promise<void> {
-    const ack = await storedPublish(this.js, this.subject, this.value(), {
+    const ack = await this.publisher.publish(this.subject, this.value(), {
       msgId: `${this.instance}.beat.0`,
       expectRevision: 0,
       keepTrying: () => !this.stopped,
@@ -52,9 +50,14 @@ export class Liveness {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
-    const h = headers();
-    h.set("KV-Operation", "DEL");
-    await this.js.publish(this.subject, undefined, { headers: h, timeout: 2000 }).catch(() => undefined);
+    let attempts = 0;
+    await this.publisher
+      .publish(this.subject, new Uint8Array(), {
+        msgId: `${this.instance}.beat.delete`,
+        kvDelete: true,
+        keepTrying: () => ++attempts < 3,
+      })
+      .catch(() => undefined);
   }
 
   private get subject(): string {
@@ -65,7 +68,7 @@ export class Liveness {
     if (this.beating || this.stopped) return;
     this.beating = true;
     try {
-      const ack = await storedPublish(this.js, this.subject, this.value(), {
+      const ack = await this.publisher.publish(this.subject, this.value(), {
         msgId: `${this.instance}.beat.${++this.beats}`,
         expectRevision: this.revision,
         // Past the timeout the key has expired: a later write could only fail.

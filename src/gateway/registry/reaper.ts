@@ -1,10 +1,9 @@
-import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
-import { headers } from "@nats-io/nats-core";
+import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import * as v from "valibot";
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "./buckets.js";
 import { type ConnectionEntry, InstanceMarker, MARKER_KEY, SHARDS, Shard } from "./record.js";
-import { storedPublish, WrongRevisionError } from "./stored-publish.js";
+import { type StoredPublisher, WrongRevisionError } from "./stored-publish.js";
 
 /** A dead instance's keys (delete markers by then) are purged this many timeouts after its reaping. */
 const PURGE_AFTER_TIMEOUTS = 30;
@@ -35,7 +34,7 @@ export class Reaper {
   private scanning: Promise<void> | undefined;
 
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly publisher: StoredPublisher,
     private readonly jsm: JetStreamManager,
     private readonly buckets: RegistryBuckets,
     /** This gateway's own instance now (never reaped by itself while it lives). */
@@ -130,7 +129,7 @@ export class Reaper {
   private async claim(instance: string): Promise<boolean> {
     const value = encoder.encode(JSON.stringify({ claimedBy: this.self(), at: Date.now() }));
     try {
-      await storedPublish(this.js, this.buckets.subject(this.buckets.liveness, instance), value, {
+      await this.publisher.publish(this.buckets.subject(this.buckets.liveness, instance), value, {
         msgId: `${instance}.claim.${this.self()}.${Date.now()}`,
         expectRevision: 0,
         keepTrying: () => !this.stopped,
@@ -179,11 +178,10 @@ export class Reaper {
   }
 
   private async deleteKey(key: string): Promise<void> {
-    const h = headers();
-    h.set("KV-Operation", "DEL");
-    await this.js.publish(this.buckets.subject(this.buckets.connections, key), undefined, {
-      headers: h,
-      timeout: 5000,
+    await this.publisher.publish(this.buckets.subject(this.buckets.connections, key), new Uint8Array(), {
+      msgId: `${key}.reaped`,
+      kvDelete: true,
+      keepTrying: () => !this.stopped,
     });
   }
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
-import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "./buckets.js";
 import { ConnectionRecords } from "./connection-records.js";
 import { Liveness } from "./liveness.js";
+import type { StoredPublisher } from "./stored-publish.js";
 import type { TrackingMetrics } from "./tracking-metrics.js";
 
 /** One life of this gateway in the registry: its own id, its connection records, its heartbeat. */
@@ -26,7 +26,7 @@ export class Registry {
   private stopped = false;
 
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly publisher: StoredPublisher,
     private readonly buckets: RegistryBuckets,
     private readonly gatewayId: string,
     private readonly timeoutMs: number,
@@ -65,8 +65,16 @@ export class Registry {
     state = {
       id,
       current: true,
-      records: new ConnectionRecords(this.js, this.buckets, id, this.gatewayId, lapse, this.logger),
-      liveness: new Liveness(this.js, this.buckets, id, this.gatewayId, this.timeoutMs, lapse, this.logger),
+      records: new ConnectionRecords(this.publisher, this.buckets, id, this.gatewayId, lapse, this.logger),
+      liveness: new Liveness(
+        this.publisher,
+        this.buckets,
+        id,
+        this.gatewayId,
+        this.timeoutMs,
+        lapse,
+        this.logger,
+      ),
     };
     return state;
   }

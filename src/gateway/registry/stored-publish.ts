@@ -1,15 +1,13 @@
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
-import {
-  ClosedConnectionError,
-  DrainingConnectionError,
-  RequestError,
-  TimeoutError,
-} from "@nats-io/nats-core";
+import { headers, type NatsConnection } from "@nats-io/nats-core";
+import * as v from "valibot";
+import { RequestMux } from "../request-mux.js";
 
 /** One attempt waits this long for the stream's acknowledgement before it is sent again. */
 const ATTEMPT_TIMEOUT_MS = 2000;
 const FIRST_RETRY_MS = 50;
 const MAX_RETRY_MS = 1000;
+/** JetStream's error code for a failed `Nats-Expected-Last-Subject-Sequence`. */
+const WRONG_LAST_SEQUENCE = [10071, 10164];
 
 /** The subject's last revision was not the one expected: another writer (a reaper) got there first. */
 export class WrongRevisionError extends Error {
@@ -29,56 +27,87 @@ export interface StoredPublishOptions {
   /** Asked before each retry: false ends the attempts with GaveUpError. */
   readonly keepTrying: () => boolean;
   /** Told about each failed attempt that will be retried (for counting and logging). */
-  readonly onRetry?: (error: unknown) => void;
+  readonly onRetry?: (why: string) => void;
+  /** A KV delete: an empty message with `KV-Operation: DEL`. */
+  readonly kvDelete?: boolean;
 }
+
+/** A stream's answer to a publish: its acknowledgement, or an API error. */
+const PubAnswer = v.union([
+  v.object({ stream: v.string(), seq: v.number(), duplicate: v.optional(v.boolean()) }),
+  v.object({
+    error: v.object({
+      code: v.number(),
+      err_code: v.optional(v.number()),
+      description: v.optional(v.string()),
+    }),
+  }),
+]);
+export type PubAck = { readonly stream: string; readonly seq: number; readonly duplicate?: boolean };
+
+type Attempt = { ack: PubAck } | { retry: string } | { fail: Error };
+
+const decoder = new TextDecoder();
 
 /**
- * A JetStream publish that ends stored exactly once or says why not: retried with backoff through
- * a stream-leader election, a NATS reconnect or a lost acknowledgement, with one `Nats-Msg-Id` for
+ * JetStream publishes that end stored exactly once or say why not: retried with backoff through a
+ * stream-leader election, a NATS reconnect or a lost acknowledgement, with one `Nats-Msg-Id` for
  * every attempt (the server checks it before the expected revision, so a retry of a stored write
- * is answered as a duplicate, not as a conflict).
+ * is answered as a duplicate, not as a conflict). Requests go through one inbox subscription, not
+ * the client library's `request`, which builds an Error with a stack trace for every request.
  */
-export async function storedPublish(
-  js: JetStreamClient,
-  subject: string,
-  data: Uint8Array,
-  options: StoredPublishOptions,
-): Promise<PubAck> {
-  const expect =
-    options.expectRevision === undefined ? undefined : { lastSubjectSequence: options.expectRevision };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await js.publish(subject, data, {
-        msgID: options.msgId,
-        timeout: ATTEMPT_TIMEOUT_MS,
-        ...(expect ? { expect } : {}),
-      });
-    } catch (error) {
-      if (isWrongRevision(error)) throw new WrongRevisionError(`${subject}: ${(error as Error).message}`);
-      if (error instanceof ClosedConnectionError || error instanceof DrainingConnectionError)
-        throw new GaveUpError(`${subject}: the NATS connection is closed`, { cause: error });
-      if (!isTransient(error)) throw error;
-      options.onRetry?.(error);
-    }
-    if (!options.keepTrying()) throw new GaveUpError(`${subject}: publishing was abandoned`);
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** attempt)),
-    );
-    if (!options.keepTrying()) throw new GaveUpError(`${subject}: publishing was abandoned`);
+export class StoredPublisher {
+  private readonly mux: RequestMux;
+
+  constructor(private readonly nc: NatsConnection) {
+    this.mux = new RequestMux(nc);
   }
-}
 
-function isWrongRevision(error: unknown): boolean {
-  return (
-    error instanceof JetStreamApiError &&
-    (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
-}
+  async publish(subject: string, data: Uint8Array, options: StoredPublishOptions): Promise<PubAck> {
+    const h = headers();
+    h.set("Nats-Msg-Id", options.msgId);
+    if (options.expectRevision !== undefined)
+      h.set("Nats-Expected-Last-Subject-Sequence", String(options.expectRevision));
+    if (options.kvDelete) h.set("KV-Operation", "DEL");
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.attempt(subject, data, h);
+      if ("ack" in outcome) return outcome.ack;
+      if ("fail" in outcome) throw outcome.fail;
+      options.onRetry?.(outcome.retry);
+      if (!options.keepTrying())
+        throw new GaveUpError(`${subject}: publishing was abandoned (${outcome.retry})`);
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** attempt)),
+      );
+      if (!options.keepTrying()) throw new GaveUpError(`${subject}: publishing was abandoned`);
+    }
+  }
 
-/** No answer, no stream leader (an election), a connection moving, or JetStream's "try later". */
-function isTransient(error: unknown): boolean {
-  if (error instanceof TimeoutError || error instanceof RequestError) return true;
-  if (error instanceof Error && error.name === "JetStreamNotEnabled") return true;
-  return error instanceof JetStreamApiError && error.status === 503;
+  close(): void {
+    this.mux.close();
+  }
+
+  private async attempt(subject: string, data: Uint8Array, h: ReturnType<typeof headers>): Promise<Attempt> {
+    if (this.nc.isClosed()) return { fail: new GaveUpError(`${subject}: the NATS connection is closed`) };
+    const reply = await this.mux.request(subject, data, ATTEMPT_TIMEOUT_MS, h);
+    // No stream leader (an election), no answer, or the connection moving: all worth another try.
+    if (reply.kind === "no_responders" || reply.kind === "timeout") return { retry: reply.kind };
+    if (reply.kind === "failed") {
+      return this.nc.isClosed()
+        ? { fail: new GaveUpError(`${subject}: ${reply.message}`) }
+        : { retry: reply.message };
+    }
+    let answer: v.InferOutput<typeof PubAnswer>;
+    try {
+      answer = v.parse(PubAnswer, JSON.parse(decoder.decode(reply.msg.data)));
+    } catch {
+      return { fail: new Error(`${subject}: the stream's answer is not an acknowledgement`) };
+    }
+    if ("stream" in answer) return { ack: answer };
+    const { code, err_code: errCode, description = "" } = answer.error;
+    if (errCode !== undefined && WRONG_LAST_SEQUENCE.includes(errCode))
+      return { fail: new WrongRevisionError(`${subject}: ${description}`) };
+    if (code === 503) return { retry: description || "unavailable" };
+    return { fail: new Error(`${subject}: ${description || `JetStream error ${code}`}`) };
+  }
 }
