@@ -3,7 +3,12 @@ import type { AuthOutcome } from "../../src/gateway/auth-client.js";
 import type { ClientSocket } from "../../src/gateway/client-socket.js";
 import { type GatewayConfig, loadGatewayConfig } from "../../src/gateway/config.js";
 import { UNTRACKED } from "../../src/gateway/events/untracked.js";
-import type { GatewayContext } from "../../src/gateway/gateway-context.js";
+import type {
+  ConnectionClose,
+  ConnectionEvents,
+  ConnectionGrant,
+  GatewayContext,
+} from "../../src/gateway/gateway-context.js";
 import { createLogger } from "../../src/gateway/logger.js";
 import { GatewayMetrics } from "../../src/gateway/metrics.js";
 import { OutboundFrame } from "../../src/gateway/outbound-frame.js";
@@ -42,6 +47,7 @@ function setup(
     reply: { ok: true, user: r.token },
   }),
   overrides: Partial<GatewayConfig> = {},
+  connectionEvents: ConnectionEvents = UNTRACKED,
 ) {
   const socket = new RecordingSocket();
   const joins: { channel: string; done: () => void }[] = [];
@@ -66,7 +72,7 @@ function setup(
     control: { disconnectedSince: () => undefined },
     logger: createLogger("silent", "unit"),
     metrics: new GatewayMetrics(false),
-    connectionEvents: UNTRACKED,
+    connectionEvents,
   };
   const session = new Session(socket, ctx, "198.51.100.1", {}, () => closedCount++);
   sessions.push(session);
@@ -179,5 +185,44 @@ describe("session state machine", () => {
     session.close(1000, "bye");
     expect(left.sort()).toEqual(["channel.news", "channel.ops", "user.fay"]);
     expect(closedCount()).toBe(1);
+  });
+
+  it("tells connection events when it is ready, and how it ended: by the client or by the gateway", async () => {
+    const seen: (ConnectionGrant | ConnectionClose | string)[] = [];
+    const events: ConnectionEvents = {
+      ...UNTRACKED,
+      ready: (_connection, grant) => void seen.push(grant),
+      closed: (_connection, close) => void seen.push(close),
+      presenceRequested: (_connection, channel) => void seen.push(`presence ${channel}`),
+    };
+    const accepted = async (): Promise<AuthOutcome> => ({
+      kind: "accepted",
+      reply: { ok: true, user: "gus", channels: ["room", "ops"], presence: ["room"], info: { n: 1 } },
+    });
+    const byClient = setup(accepted, { presence: true }, events);
+    byClient.frame({ type: "auth", token: "gus" });
+    await byClient.joinAll();
+    expect(byClient.socket.sent[0]).toMatchObject({ type: "ready", presence: ["channel.room"] });
+    byClient.frame({ type: "presence", channel: "channel.room" });
+    byClient.session.onClose(1001);
+    const byGateway = setup(accepted, {}, events);
+    byGateway.frame({ type: "auth", token: "gus" });
+    await byGateway.joinAll();
+    expect(byGateway.socket.sent[0]).not.toHaveProperty("presence");
+    byGateway.frame("a string, not an object");
+    const dropped = setup(accepted, {}, events);
+    dropped.frame({ type: "auth", token: "gus" });
+    await dropped.joinAll();
+    dropped.session.onClose(1006);
+    expect(seen).toEqual([
+      { user: "gus", channels: ["channel.room", "channel.ops"], presence: ["channel.room"], info: { n: 1 } },
+      "presence channel.room",
+      { code: 1001, byClient: true, reason: undefined },
+      // presence off on this gateway: no presence granted, whatever the reply says
+      { user: "gus", channels: ["channel.room", "channel.ops"], presence: [], info: { n: 1 } },
+      { code: 4400, byClient: false, reason: "INVALID_FRAME" },
+      { user: "gus", channels: ["channel.room", "channel.ops"], presence: [], info: { n: 1 } },
+      { code: 1006, byClient: false, reason: undefined },
+    ]);
   });
 });
