@@ -1,6 +1,7 @@
 // Usage: node --expose-gc --import tsx bench/mem-probe.ts [N]  (SNAPSHOT=file.heapsnapshot to write a heap snapshot)
 // Memory per authenticated connection in an in-process gateway, clients in a child process.
-// History on (the default: JetStream, file storage) unless HISTORY=false.
+// History on (the default: JetStream, file storage) unless HISTORY=false; PRESENCE=true adds
+// --events true --presence true, every user with presence on the shared channel.
 import { fork } from "node:child_process";
 import { accept, HeraldBackend } from "../src/backend/index.js";
 import { startNats, startTestGateway } from "../src/testing/index.js";
@@ -28,10 +29,13 @@ if (process.argv[3] === "child") {
   await new Promise((r) => setTimeout(r, 600_000));
 } else {
   const history = process.env.HISTORY !== "false";
+  const presence = process.env.PRESENCE === "true";
   const nats = await startNats({ jetstream: history });
   const backend = await HeraldBackend.connect({ servers: nats.url });
-  backend.serveAuth((token) => accept({ user: token, channels: ["all"] }));
-  const gateway = await startTestGateway(nats, { history });
+  backend.serveAuth((token) =>
+    accept({ user: token, channels: ["all"], ...(presence ? { presence: ["all"], info: { name: token } } : {}) }),
+  );
+  const gateway = await startTestGateway(nats, { history, events: presence, presence });
   const gc = globalThis.gc as () => void;
   const measure = () => {
     gc();
@@ -45,12 +49,13 @@ if (process.argv[3] === "child") {
     execArgv: ["--import", "tsx"],
   });
   await new Promise<void>((resolve) => child.on("message", () => resolve()));
-  await new Promise((r) => setTimeout(r, 1000));
+  // What connecting left behind (events still being stored, garbage) settles first.
+  await new Promise((r) => setTimeout(r, Number(process.env.SETTLE_MS ?? 1000)));
   const after = measure();
   const per = (k: "rss" | "heap" | "ext") => ((after[k] - before[k]) / N / 1024).toFixed(2);
   if (process.env.SNAPSHOT) (await import("node:v8")).writeHeapSnapshot(process.env.SNAPSHOT);
   console.log(
-    `history ${history}: per connection KiB: rss ${per("rss")} heap ${per("heap")} external ${per("ext")} (sessions ${gateway.sessionCount})`,
+    `history ${history}, events and presence ${presence}: per connection KiB: rss ${per("rss")} heap ${per("heap")} external ${per("ext")} (sessions ${gateway.sessionCount})`,
   );
   child.kill();
   await gateway.close();

@@ -68,10 +68,6 @@ export async function startTracking(
   const hub = config.presence
     ? new PresenceHub(index, () => loaded, config.presenceJoinLeaveLimit, config.presenceMaxListed)
     : undefined;
-  const replica = hub
-    ? new PresenceReplica(js, jsm, buckets, index, (changes) => hub.changed(changes), logger)
-    : undefined;
-
   let tracker: ConnectionTracker | undefined;
   const registry = new Registry(
     publisher,
@@ -83,6 +79,17 @@ export async function startTracking(
     (lapsed) => tracker?.lapsed(lapsed),
   );
   tracker = new ConnectionTracker(registry, events, hub, config.gatewayId);
+  const replica = hub
+    ? new PresenceReplica(
+        js,
+        jsm,
+        buckets,
+        index,
+        (changes) => hub.changed(changes),
+        logger,
+        (key, msgId) => registry.current.records.written(key, msgId),
+      )
+    : undefined;
   const connectionTracker = tracker;
   const reaper = new Reaper(
     publisher,

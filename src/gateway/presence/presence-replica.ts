@@ -8,7 +8,7 @@ import {
 import * as v from "valibot";
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "../registry/buckets.js";
-import { MARKER_KEY, Shard } from "../registry/record.js";
+import { type ConnectionEntry, MARKER_KEY, Shard } from "../registry/record.js";
 import type { PresenceChange, PresenceIndex } from "./presence-index.js";
 
 const decoder = new TextDecoder();
@@ -37,6 +37,11 @@ export class PresenceReplica {
     private readonly index: PresenceIndex,
     private readonly onChanges: (changes: readonly PresenceChange[]) => void,
     private readonly logger: Logger,
+    /** This gateway's own last write of a shard, when `msgId` is it (no need to parse it again). */
+    private readonly ownWrite: (
+      key: string,
+      msgId: string,
+    ) => Readonly<Record<string, ConnectionEntry>> | undefined,
   ) {}
 
   /** Starts following the bucket; resolves once the state as it was at the start is applied. */
@@ -133,6 +138,9 @@ export class PresenceReplica {
     if (key.endsWith(`.${MARKER_KEY}`)) return;
     const op = msg.headers?.get("KV-Operation");
     if (op === "DEL" || op === "PURGE") return this.publish(this.index.apply(key, undefined));
+    const msgId = msg.headers?.get("Nats-Msg-Id");
+    const own = msgId ? this.ownWrite(key, msgId) : undefined;
+    if (own) return this.publish(this.index.apply(key, own));
     let shard: Shard | undefined;
     try {
       const parsed = v.safeParse(Shard, JSON.parse(decoder.decode(msg.data)));

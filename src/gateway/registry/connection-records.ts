@@ -33,6 +33,11 @@ export class ConnectionRecords {
   private scheduled = false;
   /** Shards are written only once the marker is: a reaper finds an instance by its marker. */
   private registered = false;
+  /** Each shard's last value written, by key, for this gateway's presence replica (see `written`). */
+  private readonly lastWritten = new Map<
+    string,
+    { msgId: string; entries: Record<string, ConnectionEntry> }
+  >();
 
   constructor(
     private readonly publisher: StoredPublisher,
@@ -82,6 +87,16 @@ export class ConnectionRecords {
     if (this.lostOrClosed) return;
     const shard = this.shards[shardOf(connection)] as ShardState;
     if (shard.entries.delete(connection)) this.mark(shard);
+  }
+
+  /**
+   * The value this instance wrote as `msgId` to `key` (`<instance>.<shard>`), if it is the shard's
+   * last write: the presence replica takes it as it comes back through the registry instead of
+   * parsing it again.
+   */
+  written(key: string, msgId: string): Readonly<Record<string, ConnectionEntry>> | undefined {
+    const last = this.lastWritten.get(key);
+    return last?.msgId === msgId ? last.entries : undefined;
   }
 
   get size(): number {
@@ -142,10 +157,13 @@ export class ConnectionRecords {
     shard.writing = true;
     shard.dirty = false;
     const waiters = shard.waiting.splice(0);
-    const value = encoder.encode(JSON.stringify({ e: Object.fromEntries(shard.entries) }));
+    const entries = Object.fromEntries(shard.entries);
+    const value = encoder.encode(JSON.stringify({ e: entries }));
+    const msgId = `${this.instance}.${shard.index}.${++shard.writes}`;
+    this.lastWritten.set(`${this.instance}.${shard.index}`, { msgId, entries });
     this.publisher
       .publish(this.key(String(shard.index)), value, {
-        msgId: `${this.instance}.${shard.index}.${++shard.writes}`,
+        msgId,
         expectRevision: shard.revision,
         keepTrying: () => !this.lostOrClosed,
       })

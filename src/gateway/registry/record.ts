@@ -46,7 +46,7 @@ export const InstanceMarker = v.object({
 export type InstanceMarker = v.InferOutput<typeof InstanceMarker>;
 
 /** Shards per instance: a change rewrites one of them, and a reaper reads them all. */
-export const SHARDS = 128;
+export const SHARDS = 256;
 
 /** The shard a connection's entry lives in (FNV-1a of its id). */
 export function shardOf(connection: string): number {
