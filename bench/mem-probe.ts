@@ -33,7 +33,11 @@ if (process.argv[3] === "child") {
   const nats = await startNats({ jetstream: history });
   const backend = await HeraldBackend.connect({ servers: nats.url });
   backend.serveAuth((token) =>
-    accept({ user: token, channels: ["all"], ...(presence ? { presence: ["all"], info: { name: token } } : {}) }),
+    accept({
+      user: token,
+      channels: ["all"],
+      ...(presence ? { presence: ["all"], info: { name: token } } : {}),
+    }),
   );
   const gateway = await startTestGateway(nats, { history, events: presence, presence });
   const gc = globalThis.gc as () => void;

@@ -3,10 +3,11 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import * as v from "valibot";
 import type { HeraldBackend } from "../../backend/index.js";
 import { ConnectionEvent, EVENT_KINDS, type EventKind, eventSubjects } from "../../protocol/index.js";
-import { addBackendOptions, asCliError, type BackendFlags, connectBackend } from "../backend-connection.js";
+import { asCliError, connectBackend } from "../backend-connection.js";
 import { CliError, ExitCode } from "../cli-error.js";
+import { type NatsFlags, withNatsOptions } from "../nats-options.js";
 
-interface EventsFlags extends BackendFlags {
+interface EventsFlags extends NatsFlags {
   durable?: string;
   kind?: EventKind[];
   all?: boolean;
@@ -21,7 +22,7 @@ interface EventsFlags extends BackendFlags {
  * acknowledges) with a backend's durable consumer, going on where that name stopped.
  */
 export function eventsCommand(): Command {
-  return addBackendOptions(
+  return withNatsOptions(
     new Command("events")
       .description("Print connection events as JSON lines as gateways store them (Ctrl-C stops)")
       .option("--durable <name>", "read with this durable consumer (acknowledging), as a backend would")

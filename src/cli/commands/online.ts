@@ -1,8 +1,9 @@
 import { Command } from "commander";
-import { addBackendOptions, asCliError, type BackendFlags, connectBackend } from "../backend-connection.js";
+import { asCliError, connectBackend } from "../backend-connection.js";
 import { CliError, ExitCode } from "../cli-error.js";
+import { type NatsFlags, withNatsOptions } from "../nats-options.js";
 
-interface OnlineFlags extends BackendFlags {
+interface OnlineFlags extends NatsFlags {
   channel?: string;
 }
 
@@ -11,7 +12,7 @@ interface OnlineFlags extends BackendFlags {
  * (`--presence true`); `--channel <name>` lists a shared channel's members instead.
  */
 export function onlineCommand(): Command {
-  return addBackendOptions(
+  return withNatsOptions(
     new Command("online")
       .description("Who is online (gateways with --presence true), or who is in a shared channel")
       .argument("[users...]", "user ids")
