@@ -26,6 +26,22 @@ interface Waiter {
   readonly run: () => void;
 }
 
+export interface AuthClientOptions {
+  readonly nc: NatsConnection;
+  /** False while NATS is away: then there is no point waiting for a reply. */
+  readonly isConnected: () => boolean;
+  /** `<prefix>.auth`. */
+  readonly subject: string;
+  /** How long to wait for the backend's reply (`--auth-request-timeout`). */
+  readonly timeoutMs: number;
+  /** Requests in flight at once (`--auth-concurrency`). */
+  readonly concurrency: number;
+  /** Requests waiting beyond that before more are answered `overloaded` (`--auth-queue`). */
+  readonly queueLimit: number;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+}
+
 /**
  * Asks the backend over NATS request/reply who a token is. At most `concurrency` requests are in
  * flight; up to `queueLimit` more wait their turn, and past that the answer is `overloaded` at once,
@@ -40,19 +56,13 @@ export class AuthClient {
   private readonly decoder = new TextDecoder();
 
   private readonly mux: RequestMux;
+  private readonly logger: Logger;
+  private readonly metrics: GatewayMetrics;
 
-  constructor(
-    nc: NatsConnection,
-    /** False while NATS is away: then there is no point waiting for a reply. */
-    private readonly isConnected: () => boolean,
-    private readonly subject: string,
-    private readonly timeoutMs: number,
-    private readonly concurrency: number,
-    private readonly queueLimit: number,
-    private readonly logger: Logger,
-    private readonly metrics: GatewayMetrics,
-  ) {
-    this.mux = new RequestMux(nc);
+  constructor(private readonly options: AuthClientOptions) {
+    this.mux = new RequestMux(options.nc);
+    this.logger = options.logger;
+    this.metrics = options.metrics;
   }
 
   close(): void {
@@ -60,8 +70,8 @@ export class AuthClient {
   }
 
   authenticate(request: AuthRequest): Promise<AuthOutcome> {
-    if (this.inFlight < this.concurrency) return this.send(request);
-    if (this.waiting.length - this.waitingHead >= this.queueLimit) {
+    if (this.inFlight < this.options.concurrency) return this.send(request);
+    if (this.waiting.length - this.waitingHead >= this.options.queueLimit) {
       this.metrics.authResults.inc({ result: "overloaded" });
       return Promise.resolve({ kind: "overloaded" });
     }
@@ -96,18 +106,18 @@ export class AuthClient {
   }
 
   private async ask(request: AuthRequest): Promise<AuthOutcome> {
-    if (!this.isConnected()) return { kind: "unavailable", message: "NATS is not connected" };
+    if (!this.options.isConnected()) return { kind: "unavailable", message: "NATS is not connected" };
     const answer = await this.mux.request(
-      this.subject,
+      this.options.subject,
       this.encoder.encode(JSON.stringify(request)),
-      this.timeoutMs,
+      this.options.timeoutMs,
     );
     if (answer.kind !== "reply") {
       const message =
         answer.kind === "no_responders"
           ? "no backend is answering auth requests"
           : answer.kind === "timeout"
-            ? `the backend did not answer within ${this.timeoutMs} ms`
+            ? `the backend did not answer within ${this.options.timeoutMs} ms`
             : `auth request failed: ${answer.message}`;
       this.logger.warn({ connection: request.connection }, message);
       return { kind: "unavailable", message };

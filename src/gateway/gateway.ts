@@ -81,16 +81,16 @@ export async function startGateway(
   const recovery = history ? createRecovery(nc, config, subjects, history, hub, metrics) : undefined;
   if (history) LiveInterruption.watch(nc, hub, history, subjects, logger);
   const natsHealth = new NatsHealth(nc, logger);
-  const auth = new AuthClient(
+  const auth = new AuthClient({
     nc,
-    () => natsHealth.usable,
-    subjects.auth,
-    config.authRequestTimeout,
-    config.authConcurrency,
-    config.authQueue,
+    isConnected: () => natsHealth.usable,
+    subject: subjects.auth,
+    timeoutMs: config.authRequestTimeout,
+    concurrency: config.authConcurrency,
+    queueLimit: config.authQueue,
     logger,
     metrics,
-  );
+  });
   const rpc = new RpcRelay(
     nc,
     () => natsHealth.usable,
