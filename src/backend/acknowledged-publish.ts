@@ -1,4 +1,6 @@
 import {
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
@@ -136,7 +138,7 @@ export class AcknowledgedPublisher {
       await Promise.race([this.#jsm.then((jsm) => jsm.streams.find(subject)), late]);
       return false;
     } catch (error) {
-      if (error instanceof Error && error.name === "StreamNotFoundError") return true;
+      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return true;
       return isNoResponders(error); // no JetStream on the server at all
     } finally {
       clearTimeout(timer);

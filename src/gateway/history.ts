@@ -10,6 +10,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { Subjects } from "../protocol/index.js";
 import type { GatewayConfig } from "./config.js";
 import { HistoryReader, type StoredMessage } from "./history-reader.js";
+import { isJetStreamBusy, isJetStreamError, JetStreamErrorCode } from "./jetstream-errors.js";
 import type { Logger } from "./logger.js";
 import { StreamReader } from "./stream-reader.js";
 import { createStream, desiredReplicas, type ReplicasSetting, reconcileReplicas } from "./stream-replicas.js";
@@ -84,8 +85,7 @@ export class History {
         await history.ensure();
         return history;
       } catch (err) {
-        if (!/timeout|temporarily unavailable/i.test((err as Error).message) || Date.now() > deadline)
-          throw err;
+        if (!isJetStreamBusy(err) || Date.now() > deadline) throw err;
         logger.warn({ err: (err as Error).message }, "history stream not answering yet; trying again");
       }
     }
@@ -115,7 +115,7 @@ export class History {
       }
       info = await reconcileReplicas(this.jsm, info, this.replicasSetting, this.replicas, this.logger);
     } catch (err) {
-      if (!/not found/i.test((err as Error).message)) throw err;
+      if (!isJetStreamError(err, JetStreamErrorCode.StreamNotFound)) throw err;
       try {
         const created = await createStream(
           this.jsm,
@@ -134,7 +134,7 @@ export class History {
         info = await this.jsm.streams.info(this.stream);
       } catch (addErr) {
         // another gateway created it at the same moment
-        if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;
+        if (!isJetStreamError(addErr, JetStreamErrorCode.StreamNameInUse)) throw addErr;
         info = await this.jsm.streams.info(this.stream);
       }
     }

@@ -1,6 +1,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { type NatsConnection, RequestError, TimeoutError } from "@nats-io/nats-core";
 import * as v from "valibot";
+import { JetStreamErrorCode } from "./jetstream-errors.js";
 import type { Logger } from "./logger.js";
 
 /** One stored message, as recovery needs it. */
@@ -22,9 +23,6 @@ const LEADERLESS_MS = 2000;
 
 /** What a read gets while the stream's leader does not answer. */
 const LEADERLESS = Symbol("leaderless");
-
-/** JetStream's error code for "no message found". */
-const NO_MESSAGE_FOUND = 10037;
 
 const MsgGetResponse = v.object({
   message: v.optional(
@@ -104,7 +102,7 @@ export class StreamReader {
     const parsed = v.safeParse(MsgGetResponse, json);
     if (!parsed.success) throw new Error("the stream's answer to a message read has an unexpected shape");
     const { message, error } = parsed.output;
-    if (error?.err_code === NO_MESSAGE_FOUND) return null;
+    if (error?.err_code === JetStreamErrorCode.NoMessageFound) return null;
     // "JetStream system temporarily unavailable": no leader to answer for now, as with a timeout
     if (error?.code === 503) throw new LeaderUnavailable(error.description ?? "temporarily unavailable");
     if (error || !message)

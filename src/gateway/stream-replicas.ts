@@ -1,5 +1,6 @@
 import type { JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream";
 import type { ServerInfo } from "@nats-io/nats-core";
+import { isJetStreamError, JetStreamErrorCode } from "./jetstream-errors.js";
 import type { Logger } from "./logger.js";
 
 /** `--history-replicas`: a number of replicas, or "auto" to follow the cluster. */
@@ -75,8 +76,10 @@ export async function reconcileReplicas(
 
 /** JetStream's answers when a cluster has too few suitable servers for the replicas asked. */
 function isPlacementError(err: unknown): boolean {
-  return (
-    err instanceof Error &&
-    /no suitable peers|insufficient resources|not supported in non-clustered/i.test(err.message)
+  return isJetStreamError(
+    err,
+    JetStreamErrorCode.NoSuitablePeers,
+    JetStreamErrorCode.InsufficientResources,
+    JetStreamErrorCode.ReplicasNotSupported,
   );
 }

@@ -1,0 +1,34 @@
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { TimeoutError } from "@nats-io/nats-core";
+
+/**
+ * The JetStream API errors the gateway acts on, by the `err_code` of the server's answer
+ * (nats-server's errors.json), never by the wording of its description.
+ */
+export const JetStreamErrorCode = {
+  /** "stream not found" */
+  StreamNotFound: JetStreamApiCodes.StreamNotFound,
+  /** "stream name already in use with a different configuration" */
+  StreamNameInUse: 10058,
+  /** "no message found" */
+  NoMessageFound: JetStreamApiCodes.NoMessageFound,
+  /** "JetStream system temporarily unavailable", e.g. while the cluster elects a meta leader */
+  ClusterNotAvailable: 10008,
+  /** "no suitable peers for placement" */
+  NoSuitablePeers: 10005,
+  /** "insufficient resources" */
+  InsufficientResources: 10023,
+  /** "replicas > 1 not supported in non-clustered mode" */
+  ReplicasNotSupported: 10074,
+} as const;
+export type JetStreamErrorCode = (typeof JetStreamErrorCode)[keyof typeof JetStreamErrorCode];
+
+/** Whether `err` is a JetStream API error answer with one of `codes`. */
+export function isJetStreamError(err: unknown, ...codes: readonly JetStreamErrorCode[]): boolean {
+  return err instanceof JetStreamApiError && (codes as readonly number[]).includes(err.code);
+}
+
+/** A request JetStream did not answer in time, or answered with "temporarily unavailable": try again. */
+export function isJetStreamBusy(err: unknown): boolean {
+  return err instanceof TimeoutError || isJetStreamError(err, JetStreamErrorCode.ClusterNotAvailable);
+}
