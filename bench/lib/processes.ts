@@ -24,27 +24,24 @@ export interface ExitStatus {
 }
 
 export class ManagedProcess {
-  readonly child: ChildProcess;
   readonly pid: number;
   readonly exited: Promise<ExitStatus>;
   private tail = "";
   private stopping = false;
   private exitStatus: ExitStatus | undefined;
 
-  constructor(readonly options: LaunchOptions) {
-    const [command, args] = options.core
-      ? ["taskset", ["-c", options.core, options.command, ...options.args]]
-      : [options.command, [...options.args]];
-    this.child = spawn(command as string, args as string[], {
-      env: { ...process.env, ...options.env },
-      stdio: options.ipc ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"],
-    });
-    if (this.child.pid === undefined) throw new Error(`cannot start ${options.name} (${command})`);
-    this.pid = this.child.pid;
+  /** Tracks a process already spawned (stdout and stderr piped), e.g. by the shared nats-server launcher. */
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+    verbose = false,
+  ) {
+    if (child.pid === undefined) throw new Error(`cannot start ${name} (${child.spawnfile})`);
+    this.pid = child.pid;
     const keep = (chunk: Buffer) => {
       const text = chunk.toString();
       this.tail = (this.tail + text).slice(-6000);
-      if (options.verbose) process.stderr.write(prefixLines(options.name, text));
+      if (verbose) process.stderr.write(prefixLines(name, text));
     };
     this.child.stdout?.on("data", keep);
     this.child.stderr?.on("data", keep);
@@ -62,10 +59,6 @@ export class ManagedProcess {
       });
     });
     live.add(this);
-  }
-
-  get name(): string {
-    return this.options.name;
   }
 
   get running(): boolean {
@@ -110,7 +103,17 @@ export class ManagedProcess {
 const live = new Set<ManagedProcess>();
 
 export function launch(options: LaunchOptions): ManagedProcess {
-  return new ManagedProcess(options);
+  const [command = options.command, ...args] = [...pinnedTo(options.core), options.command, ...options.args];
+  const child = spawn(command, args, {
+    env: { ...process.env, ...options.env },
+    stdio: options.ipc ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"],
+  });
+  return new ManagedProcess(options.name, child, options.verbose);
+}
+
+/** The command prefix that pins a process to `core` (`taskset -c`; the exec keeps the pid), if any. */
+export function pinnedTo(core: string | undefined): string[] {
+  return core ? ["taskset", "-c", core] : [];
 }
 
 /** Stops every process still running, newest first (clients before servers). */

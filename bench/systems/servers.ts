@@ -1,9 +1,6 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { freePort } from "../../src/testing/free-port.js";
-import { launch, type ManagedProcess } from "../lib/processes.js";
-import { httpOk, redisPong, waitUntil } from "../lib/wait.js";
+import { freePort, startNats, waitUntil } from "../../src/testing/index.js";
+import { launch, ManagedProcess, pinnedTo } from "../lib/processes.js";
+import { redisPong } from "../lib/wait.js";
 
 /** nats-server and redis-server as the systems under test use them, pinned to the server core. */
 
@@ -16,6 +13,7 @@ export interface NatsProcess {
   stop(): Promise<void>;
 }
 
+/** The shared launcher's nats-server, pinned with `taskset` and tracked like every process of a run. */
 export async function startNatsServer(options: {
   core: string;
   websocket: boolean;
@@ -23,36 +21,25 @@ export async function startNatsServer(options: {
   jetstream?: boolean;
   verbose: boolean;
 }): Promise<NatsProcess> {
-  const port = await freePort();
-  const monitorPort = await freePort();
-  const websocketPort = options.websocket ? await freePort() : undefined;
-  const dir = await mkdtemp(join(tmpdir(), "herald-bench-nats-"));
-  const config = [
-    `listen: "127.0.0.1:${port}"`,
-    `http: "127.0.0.1:${monitorPort}"`,
-    websocketPort ? `websocket { listen: "127.0.0.1:${websocketPort}", no_tls: true }` : "",
-    options.jetstream ? `jetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }` : "",
-  ].join("\n");
-  await writeFile(join(dir, "nats.conf"), config);
-  const proc = launch({
-    name: "nats-server",
-    command: "nats-server",
-    args: ["-c", join(dir, "nats.conf")],
-    core: options.core,
-    verbose: options.verbose,
+  let proc: ManagedProcess | undefined;
+  const nats = await startNats({
+    websocket: options.websocket,
+    jetstream: options.jetstream ?? false,
+    commandPrefix: pinnedTo(options.core),
+    readyTimeoutMs: 15_000,
+    onSpawn: (child) => {
+      proc = new ManagedProcess("nats-server", child, options.verbose);
+    },
   });
-  // The config folder goes with the process, however it ends (also on Ctrl-C).
-  void proc.exited.then(() => rm(dir, { recursive: true, force: true }));
-  await Promise.race([
-    waitUntil("nats-server", () => httpOk(`http://127.0.0.1:${monitorPort}/healthz`), 15_000),
-    proc.unexpectedExit().then((err) => Promise.reject(err)),
-  ]);
+  if (!proc) throw new Error("nats-server started without a process");
+  // Its folders go with the process however it ends, also when the harness stops it on Ctrl-C.
+  void proc.exited.then(() => nats.stop());
   return {
     process: proc,
-    url: `nats://127.0.0.1:${port}`,
-    websocketUrl: websocketPort ? `ws://127.0.0.1:${websocketPort}` : undefined,
-    monitorUrl: `http://127.0.0.1:${monitorPort}`,
-    stop: () => proc.stop(),
+    url: nats.url,
+    websocketUrl: nats.websocketUrl,
+    monitorUrl: nats.monitorUrl,
+    stop: () => nats.stop(),
   };
 }
 
@@ -84,7 +71,7 @@ export async function startRedisServer(options: { core: string; verbose: boolean
     verbose: options.verbose,
   });
   await Promise.race([
-    waitUntil("redis-server", () => redisPong(port), 15_000),
+    waitUntil(() => redisPong(port), "redis-server to answer PING", { timeoutMs: 15_000, intervalMs: 100 }),
     proc.unexpectedExit().then((err) => Promise.reject(err)),
   ]);
   return { process: proc, url: `redis://127.0.0.1:${port}`, stop: () => proc.stop() };

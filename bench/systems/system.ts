@@ -2,11 +2,10 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort } from "../../src/testing/free-port.js";
+import { answersOk, freePort, waitUntil } from "../../src/testing/index.js";
 import type { SystemName } from "../lib/commands.js";
 import { IpcClient } from "../lib/ipc.js";
 import { launch, type ManagedProcess } from "../lib/processes.js";
-import { httpOk, waitUntil } from "../lib/wait.js";
 import { startNatsServer, startRedisServer } from "./servers.js";
 import { heraldEventsStored, heraldSlowConsumerCloses, natsSlowConsumers } from "./slow-consumer-probes.js";
 
@@ -160,7 +159,10 @@ async function startHerald(
     });
     stops.push(() => gateway.stop(20_000));
     await Promise.race([
-      waitUntil("herald gateway /readyz", () => httpOk(`http://127.0.0.1:${port}/readyz`), 20_000),
+      waitUntil(() => answersOk(`http://127.0.0.1:${port}/readyz`), "the herald gateway's /readyz", {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      }),
       gateway.unexpectedExit().then((err) => Promise.reject(err)),
     ]);
     return {
@@ -193,9 +195,10 @@ async function startHerald(
             // The last event of each connection is its `subscribed` to the shared channel.
             backgroundDone: (ready: number) =>
               waitUntil(
+                async () =>
+                  (await heraldEventsStored(gateway.metricsUrl, "subscribed").catch(() => 0)) >= ready,
                 "every connection's events stored",
-                async () => (await heraldEventsStored(gateway.metricsUrl, "subscribed")) >= ready,
-                120_000,
+                { timeoutMs: 120_000, intervalMs: 100 },
               ),
           }
         : {}),

@@ -4,10 +4,10 @@ import {
   type RunningGateway,
   startGateway,
 } from "../gateway/index.js";
+import { type NatsServer, startNats } from "../local/nats-server.js";
+import { freePort } from "../local/ports.js";
 import { DEFAULT_PREFIX } from "../protocol/index.js";
 import { type RunningDemoApp, startDemoApp } from "./demo-app.js";
-import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
-import { anyFreePort } from "./ports.js";
 
 export interface LocalStackOptions {
   /** NATS servers to use; when unset an embedded nats-server is started (needs `natsBinary`). */
@@ -38,7 +38,7 @@ export interface LocalStack {
   readonly gatewayUrl: string;
   readonly natsUrl: string;
   /** Set when this stack started its own nats-server. */
-  readonly embeddedNats: EmbeddedNats | undefined;
+  readonly embeddedNats: NatsServer | undefined;
   readonly gateway: RunningGateway;
   readonly demo: RunningDemoApp;
   /**
@@ -58,12 +58,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const log = options.onLog ?? ((line: string) => process.stderr.write(`${line}\n`));
   const host = options.host ?? "127.0.0.1";
   const prefix = options.prefix ?? DEFAULT_PREFIX;
-  let embeddedNats: EmbeddedNats | undefined;
+  let embeddedNats: NatsServer | undefined;
   if (!options.nats?.length) {
     if (!options.natsBinary) throw new Error("no NATS URL and no nats-server binary to start one");
-    embeddedNats = await startEmbeddedNats({
+    embeddedNats = await startNats({
       binary: options.natsBinary,
-      ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+      jetstream: true,
+      ...(options.dataDir !== undefined ? { storeDir: options.dataDir } : {}),
+      // Its own process group: a terminal's Ctrl-C reaches only herald, which stops the gateway
+      // first and nats-server last, instead of NATS vanishing under a running gateway.
+      detached: true,
       onLog: (line) => log(`nats-server: ${line}`),
     });
   }
@@ -76,7 +80,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   try {
     // The gateway admits only the demo page's origin, so the page's port is fixed before it starts.
-    const pagePort = options.port || (await anyFreePort(host));
+    const pagePort = options.port || (await freePort(host));
     const pageHosts = new Set([host, "127.0.0.1", "localhost"]);
     const config = loadGatewayConfig({
       env: options.gatewayEnv ?? {},

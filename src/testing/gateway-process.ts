@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { freePort } from "./free-port.js";
+import { freePort } from "../local/ports.js";
+import { answersOk, waitUntil } from "../local/wait-until.js";
 
 export interface GatewayProcess {
   readonly port: number;
@@ -50,19 +51,16 @@ export async function startGatewayProcess(
     output += d.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
+  const ready = async () => {
     if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}: ${output}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${listenPort}/readyz`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`gateway not ready within 30 s: ${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    return answersOk(`http://127.0.0.1:${listenPort}/readyz`);
+  };
+  try {
+    await waitUntil(ready, "the gateway's /readyz", { timeoutMs: 30_000, intervalMs: 100 });
+  } catch (err) {
+    if (child.exitCode !== null) throw err;
+    child.kill("SIGKILL");
+    throw new Error(`gateway not ready within 30 s: ${output}`);
   }
   return {
     port: listenPort,

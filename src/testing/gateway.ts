@@ -1,6 +1,6 @@
 import { type GatewayConfig, loadGatewayConfig } from "../gateway/config.js";
 import { type RunningGateway, type StartOptions, startGateway } from "../gateway/gateway.js";
-import type { NatsServer } from "./nats-server.js";
+import type { NatsServer } from "../local/nats-server.js";
 
 /** A gateway in this process on a free loopback port, quiet, pointed at the given nats-server. */
 export function startTestGateway(

@@ -1,6 +1,7 @@
 import * as v from "valibot";
-import { freePort } from "./free-port.js";
-import { type NatsServer, startNats } from "./nats-server.js";
+import { type NatsServer, startNats } from "../local/nats-server.js";
+import { freePort } from "../local/ports.js";
+import { pollFor } from "../local/wait-until.js";
 
 export interface ClusterNode extends NatsServer {
   /** The node's `server_name`, as JetStream names stream leaders and replicas. */
@@ -83,19 +84,8 @@ export async function startNatsCluster(size = 3, clusterName = "herald-test"): P
       return undefined; // down, paused or busy: ask another node
     }
   };
-  const poll = async <T>(
-    what: string,
-    timeoutMs: number,
-    probe: () => Promise<T | undefined>,
-  ): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const poll = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> =>
+    pollFor(probe, what, { timeoutMs, intervalMs: 100 });
   const streamLeader = async (stream: string): Promise<string | undefined> => {
     for (const node of running()) {
       const body = await jsz(node, "?accounts=true&streams=true");
@@ -116,7 +106,7 @@ export async function startNatsCluster(size = 3, clusterName = "herald-test"): P
       return found;
     },
     waitForMetaLeader: (timeoutMs = 20_000) =>
-      poll("no JetStream meta leader", timeoutMs, async () => {
+      poll("a JetStream meta leader", timeoutMs, async () => {
         const answers = await Promise.all(running().map((node) => jsz(node)));
         const leaders = answers.flatMap((answer) => (answer ? [answer.meta_cluster?.leader] : []));
         const first = leaders[0];
@@ -124,7 +114,7 @@ export async function startNatsCluster(size = 3, clusterName = "herald-test"): P
       }),
     streamLeader,
     waitForStreamLeader: (stream, { not, timeoutMs = 30_000 } = {}) =>
-      poll(`no new leader for stream ${stream}`, timeoutMs, async () => {
+      poll(`a new leader for stream ${stream}`, timeoutMs, async () => {
         const leader = await streamLeader(stream);
         return leader !== undefined && leader !== not ? leader : undefined;
       }),

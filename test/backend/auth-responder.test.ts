@@ -10,7 +10,7 @@ import {
   refuse,
 } from "../../src/backend/index.js";
 import { AuthReply, type AuthRequest } from "../../src/protocol/index.js";
-import { type NatsServer, startNats } from "../../src/testing/nats-server.js";
+import { type NatsServer, startNats } from "../../src/testing/index.js";
 
 let nats: NatsServer;
 /** The connection playing the gateway: raw requests on `herald.auth`, exactly as the gateway sends them. */

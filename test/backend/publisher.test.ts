@@ -3,8 +3,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HeraldBackend, HeraldBackendError, UnsafeNameError } from "../../src/backend/index.js";
-import { freePort } from "../../src/testing/free-port.js";
-import { type NatsServer, startNats } from "../../src/testing/nats-server.js";
+import { freePort, type NatsServer, startNats } from "../../src/testing/index.js";
 
 let nats: NatsServer;
 /** An independent raw subscriber, as a gateway would be. */

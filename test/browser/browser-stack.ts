@@ -1,7 +1,7 @@
 import { rm } from "node:fs/promises";
 import type { Browser } from "playwright-core";
 import { type LocalStack, type LocalStackOptions, startLocalStack } from "../../src/demo/local-stack.js";
-import { type NatsServer, startNats } from "../../src/testing/nats-server.js";
+import { type NatsServer, startNats } from "../../src/testing/index.js";
 import { runCli } from "../cli/run-cli.js";
 import { launchChromium } from "./chromium.js";
 import { buildClientBundle } from "./client-bundle.js";

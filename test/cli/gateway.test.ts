@@ -4,8 +4,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { GATEWAY_OPTIONS } from "../../src/gateway/config.js";
-import { freePort } from "../../src/testing/free-port.js";
-import { type NatsServer, startNats } from "../../src/testing/nats-server.js";
+import { freePort, type NatsServer, startNats } from "../../src/testing/index.js";
 import { type CliProcess, runCli, startCli } from "./run-cli.js";
 
 let nats: NatsServer;

@@ -4,7 +4,7 @@ import WebSocket from "ws";
 import { accept, HeraldBackend, refuse } from "../../src/backend/index.js";
 import { type MessageFrame, ServerFrame } from "../../src/protocol/index.js";
 import { startTestGateway } from "../../src/testing/gateway.js";
-import { type NatsServer, startNats } from "../../src/testing/nats-server.js";
+import { type NatsServer, startNats } from "../../src/testing/index.js";
 import { runCli } from "./run-cli.js";
 
 /**

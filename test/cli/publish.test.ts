@@ -2,8 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../src/testing/free-port.js";
-import { type NatsServer, startNats } from "../../src/testing/nats-server.js";
+import { freePort, type NatsServer, startNats } from "../../src/testing/index.js";
 import { runCli } from "./run-cli.js";
 
 let nats: NatsServer;

@@ -63,8 +63,8 @@ function parseInput(flags: Record<string, string | undefined>): StartInput {
 async function runStart(input: StartInput): Promise<number> {
   // Loaded here so the other commands do not pay for the gateway's and the demo's dependencies.
   const { defaultClientBundle } = await import("../../demo/asset-paths.js");
-  const { findNatsServer } = await import("../../demo/embedded-nats.js");
-  const { probePort } = await import("../../demo/ports.js");
+  const { findNatsServer } = await import("../../local/find-nats-server.js");
+  const { probePort } = await import("../../local/ports.js");
   const { startLocalStack } = await import("../../demo/local-stack.js");
   const say = (line = "") => process.stdout.write(`${line}\n`);
 
@@ -102,7 +102,7 @@ async function runStart(input: StartInput): Promise<number> {
     );
   }
   // Last resort when something exits the process without stopping the stack: no orphan nats-server.
-  const killNats = () => stack.embeddedNats?.kill();
+  const killNats = () => void stack.embeddedNats?.kill();
   process.once("exit", killNats);
   const removeUrlFile = stack.embeddedNats ? writeLocalNatsUrl(stack.embeddedNats.url) : () => undefined;
 

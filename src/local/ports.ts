@@ -60,13 +60,28 @@ function ephemeralLow(): number {
   }
 }
 
+/**
+ * Whether `port` can be listened on at `host` right now (0 asks for any free port and returns it).
+ * Resolves with the port, or undefined when it is taken; other errors (no such address) reject.
+ */
+export function probePort(host: string, port: number): Promise<number | undefined> {
+  return listen(port, host, true);
+}
+
 /** Listens on `port` and closes again: the port it got, or undefined when it is taken. */
 function listenOnce(port: number, host: string): Promise<number | undefined> {
-  return new Promise((resolve) => {
+  return listen(port, host, false).catch(() => undefined);
+}
+
+function listen(port: number, host: string, exclusive: boolean): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
-    server.once("error", () => resolve(undefined));
-    server.listen(port, host, () => {
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EADDRINUSE" || error.code === "EACCES") resolve(undefined);
+      else reject(error);
+    });
+    server.listen({ port, host, exclusive }, () => {
       const address = server.address();
       server.close(() => resolve(address && typeof address === "object" ? address.port : undefined));
     });
