@@ -1,7 +1,9 @@
 import { test as base } from "vitest";
-import type { GatewayConfig, RunningGateway } from "../src/gateway/index.js";
+import { type AuthHandler, accept, HeraldBackend, type HeraldConnectOptions } from "../src/backend/index.js";
+import type { GatewayConfig, RunningGateway, StartOptions } from "../src/gateway/index.js";
 import {
   type NatsServer,
+  type NatsServerOptions,
   type RawBackend,
   startNats,
   startRawBackend,
@@ -9,58 +11,107 @@ import {
   TestClient,
 } from "../src/testing/index.js";
 
-export interface HeraldFixtures {
-  /** Options for this file's gateway (`test.override({ gatewayOptions: {...} })`). */
-  gatewayOptions: Partial<GatewayConfig>;
-  /** A real nats-server with JetStream, one per test file. */
+/** How the SDK backend connects, and how it answers auth (default: any token is its own user). */
+export type BackendOptions = Partial<HeraldConnectOptions> & { authorize?: AuthHandler };
+
+/** How a client connects: to the test's gateway unless `at` names another. */
+export interface ClientOptions {
+  /** The `auth` frame's `recover` field. */
+  recover?: unknown;
+  at?: RunningGateway;
+  /** How long `ready` may take (default 5 s). */
+  timeoutMs?: number;
+  /** More fields for the `auth` frame. */
+  frame?: Record<string, unknown>;
+}
+
+/** Where a socket opens: the test's gateway unless `at` names another. */
+export interface SocketOptions {
+  at?: RunningGateway;
+  headers?: Record<string, string>;
+  localAddress?: string;
+}
+
+export type OpenClient = (token: string, options?: ClientOptions) => Promise<TestClient>;
+
+/** What a `ready` frame says with history on. */
+export interface Ready {
+  readonly epoch: string;
+  readonly positions: Record<string, number>;
+  readonly recovered?: boolean;
+}
+
+/** A ready client and its `ready` frame. */
+export async function connectReady(
+  client: OpenClient,
+  token: string,
+  options: ClientOptions = {},
+): Promise<{ client: TestClient; ready: Ready }> {
+  const opened = await client(token, options);
+  return { client: opened, ready: opened.frames[0] as unknown as Ready };
+}
+
+interface StackFixtures {
+  /** How this file's nats-server starts (`test.override({ natsOptions })` at the file's top level). */
+  natsOptions: NatsServerOptions;
+  /** A real nats-server, with JetStream unless `natsOptions` says otherwise; one per test file. */
   nats: NatsServer;
-  /** A backend answering auth requests on real NATS: any token is its own user, unless told otherwise. */
-  backend: RawBackend;
-  /** A gateway with history on (memory storage), one per test. */
+  /** Whoever answers the gateways' auth requests: the backend of `test` or of `rawTest`. */
+  authResponder: unknown;
+  /** Options of the test's gateway (`test.override({ gatewayOptions: {...} })`). */
+  gatewayOptions: Partial<GatewayConfig>;
+  /** Start options of the test's gateway, e.g. a position-marker hook. */
+  gatewayHooks: StartOptions;
+  /** Starts another gateway (history on, memory storage, then `options`); closed after the test. */
+  startGateway: (options?: Partial<GatewayConfig>, hooks?: StartOptions) => Promise<RunningGateway>;
+  /** The test's gateway: history on (memory storage) unless `gatewayOptions` say otherwise. */
   gateway: RunningGateway;
   /** Opens a socket, sends `auth` and waits for `ready`; closed after the test. */
-  client: (token: string, extra?: Record<string, unknown>) => Promise<TestClient>;
+  client: OpenClient;
   /** Opens a socket without authenticating; closed after the test. */
-  socket: () => Promise<TestClient>;
+  socket: (options?: SocketOptions) => Promise<TestClient>;
 }
 
 /**
- * What a gateway test needs, declared by name and set up and torn down for it: the nats-server and
- * the backend once per file, a gateway per test, and every client it opened closed afterwards.
+ * What a gateway test needs, declared by name and set up and torn down for it: the nats-server once
+ * per file; the backend, the gateways and every client they opened per test.
  */
-export const test = base.extend<HeraldFixtures>({
-  gatewayOptions: [{}, { injected: false }],
+const stack = base.extend<StackFixtures>({
+  natsOptions: [{ jetstream: true }, { scope: "file", injected: false }],
   nats: [
-    // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from its first parameter
-    async ({}, use) => {
-      const nats = await startNats({ jetstream: true });
+    async ({ natsOptions }, use) => {
+      const nats = await startNats(natsOptions);
       await use(nats);
       await nats.stop();
     },
     { scope: "file" },
   ],
-  backend: [
-    async ({ nats }, use) => {
-      const backend = await startRawBackend(nats.url);
-      await use(backend);
-      await backend.close();
-    },
-    { scope: "file" },
-  ],
-  gateway: async ({ nats, backend, gatewayOptions }, use) => {
-    void backend; // the gateway's auth requests need it
-    const gateway = await startTestGateway(nats, {
-      history: true,
-      historyStorage: "memory",
-      ...gatewayOptions,
+  // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from its first parameter
+  authResponder: async ({}) => {
+    throw new Error("a test stack needs a backend that answers auth: use `test` or `rawTest`");
+  },
+  gatewayOptions: [{}, { injected: false }],
+  gatewayHooks: [{}, { injected: false }],
+  // The gateways' auth requests need the backend: it is set up before them and torn down after.
+  startGateway: async ({ nats, authResponder }, use) => {
+    void authResponder;
+    const started: RunningGateway[] = [];
+    await use(async (options = {}, hooks = {}) => {
+      const overrides = { history: true, historyStorage: "memory" as const, ...options };
+      const gateway = await startTestGateway(nats, overrides, hooks);
+      started.push(gateway);
+      return gateway;
     });
-    await use(gateway);
-    await gateway.close();
+    await Promise.all(started.map((gateway) => gateway.close()));
+  },
+  gateway: async ({ startGateway, gatewayOptions, gatewayHooks }, use) => {
+    await use(await startGateway(gatewayOptions, gatewayHooks));
   },
   client: async ({ gateway }, use) => {
     const opened: TestClient[] = [];
-    await use(async (token, extra = {}) => {
-      const client = await TestClient.ready(gateway.url, token, extra);
+    await use(async (token, { recover, at = gateway, timeoutMs, frame } = {}) => {
+      const extra = { ...frame, ...(recover === undefined ? {} : { recover }) };
+      const client = await TestClient.ready(at.url, token, extra, timeoutMs);
       opened.push(client);
       return client;
     });
@@ -68,11 +119,40 @@ export const test = base.extend<HeraldFixtures>({
   },
   socket: async ({ gateway }, use) => {
     const opened: TestClient[] = [];
-    await use(async () => {
-      const client = await TestClient.open(gateway.url);
+    await use(async ({ at = gateway, ...options } = {}) => {
+      const client = await TestClient.open(at.url, options);
       opened.push(client);
       return client;
     });
     for (const client of opened) client.close();
   },
+});
+
+/** The stack with a backend on the SDK, as a team writes one: it answers auth and publishes. */
+export const test = stack.extend<{
+  /** The backend's connection and auth answers (`test.override({ backendOptions: {...} })`). */
+  backendOptions: BackendOptions;
+  backend: HeraldBackend;
+  authResponder: HeraldBackend;
+}>({
+  backendOptions: [{}, { injected: false }],
+  backend: async ({ nats, backendOptions }, use) => {
+    const { authorize = (token) => accept({ user: token }), ...connect } = backendOptions;
+    const backend = await HeraldBackend.connect({ servers: nats.url, ...connect });
+    backend.serveAuth(authorize);
+    await backend.flush();
+    await use(backend);
+    await backend.close();
+  },
+  authResponder: async ({ backend }, use) => use(backend),
+});
+
+/** The stack with a raw responder that answers auth with anything a hostile backend would. */
+export const rawTest = stack.extend<{ backend: RawBackend; authResponder: RawBackend }>({
+  backend: async ({ nats }, use) => {
+    const backend = await startRawBackend(nats.url);
+    await use(backend);
+    await backend.close();
+  },
+  authResponder: async ({ backend }, use) => use(backend),
 });

@@ -4,6 +4,6 @@ export { answersOk, pollFor, waitUntil } from "../local/wait-until.js";
 export { startTestGateway } from "./gateway.js";
 export { type GatewayProcess, startGatewayProcess } from "./gateway-process.js";
 export { type ClusterNode, type NatsCluster, startNatsCluster } from "./nats-cluster.js";
-export { type RawBackend, startRawBackend } from "./raw-backend.js";
+export { type RawBackend, type RawReply, startRawBackend } from "./raw-backend.js";
 export { startTcpBalancer, type TcpBalancer } from "./tcp-balancer.js";
 export { type CloseInfo, type ReceivedFrame, TestClient } from "./ws-client.js";

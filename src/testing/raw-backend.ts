@@ -1,32 +1,39 @@
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import type { AuthRequest } from "../protocol/index.js";
+import { type AuthRequest, DEFAULT_PREFIX } from "../protocol/index.js";
+
+/** How the raw backend answers one token: the reply body as given, or the message answered by hand. */
+export type RawReply = string | ((msg: Msg, request: AuthRequest) => void);
 
 /**
  * A raw auth responder on real NATS that can answer whatever a hostile backend would: a token maps
- * to a raw reply body (default: accepted as the user named like the token). Counts every request.
+ * to a raw reply (default: accepted as the user named like the token, expiring in a minute).
+ * Counts every request.
  */
 export interface RawBackend {
+  /** Its NATS connection, e.g. to publish raw bytes. */
+  readonly connection: NatsConnection;
   readonly requests: AuthRequest[];
   /** token -> raw reply for connects; `refresh:<token>` for refreshes. */
-  readonly replies: Map<string, string>;
+  readonly replies: Map<string, RawReply>;
   close(): Promise<void>;
 }
 
-export async function startRawBackend(natsUrl: string, prefix = "herald"): Promise<RawBackend> {
+export async function startRawBackend(natsUrl: string, prefix = DEFAULT_PREFIX): Promise<RawBackend> {
   const nc: NatsConnection = await connect({ servers: natsUrl });
   const requests: AuthRequest[] = [];
-  const replies = new Map<string, string>();
+  const replies = new Map<string, RawReply>();
   nc.subscribe(`${prefix}.auth`, {
     callback: (_err, msg) => {
       const request = msg.json<AuthRequest>();
       requests.push(request);
-      const key = request.kind === "refresh" ? `refresh:${request.token}` : request.token;
+      const reply = replies.get(request.kind === "refresh" ? `refresh:${request.token}` : request.token);
+      if (typeof reply === "function") return reply(msg, request);
       const user = request.user ?? request.token.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 64);
       const expiresAt = Date.now() + 60_000;
-      msg.respond(replies.get(key) ?? JSON.stringify({ ok: true, user: user || "anon", expiresAt }));
+      msg.respond(reply ?? JSON.stringify({ ok: true, user: user || "anon", expiresAt }));
     },
   });
   await nc.flush();
-  return { requests, replies, close: () => nc.close() };
+  return { connection: nc, requests, replies, close: () => nc.close() };
 }

@@ -63,10 +63,15 @@ export class TestClient {
   }
 
   /** Opens a socket, sends `auth` and waits for `ready` (throws with the error frame otherwise). */
-  static async ready(url: string, token: string, extra: Record<string, unknown> = {}): Promise<TestClient> {
+  static async ready(
+    url: string,
+    token: string,
+    extra: Record<string, unknown> = {},
+    timeoutMs = 5000,
+  ): Promise<TestClient> {
     const client = await TestClient.open(url);
     client.send({ type: "auth", token, ...extra });
-    const frame = await client.next();
+    const frame = await client.next(undefined, timeoutMs);
     if (frame.type !== "ready") throw new Error(`expected ready, got ${JSON.stringify(frame)}`);
     return client;
   }

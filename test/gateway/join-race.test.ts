@@ -1,86 +1,44 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
+import { connect } from "@nats-io/transport-node";
+import { describe, expect } from "vitest";
+import type { HeraldBackend } from "../../src/backend/index.js";
 import { ChannelHub } from "../../src/gateway/channel-hub.js";
 import { loadGatewayConfig } from "../../src/gateway/config.js";
 import { History } from "../../src/gateway/history.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
 import { createLogger } from "../../src/gateway/logger.js";
 import { GatewayMetrics } from "../../src/gateway/metrics.js";
 import { StreamMarker } from "../../src/gateway/stream-marker.js";
 import { subjectsFor } from "../../src/protocol/index.js";
-import {
-  type NatsServer,
-  type ReceivedFrame,
-  startNats,
-  startTestGateway,
-  TestClient,
-} from "../../src/testing/index.js";
-
-interface Ready {
-  epoch: string;
-  positions: Record<string, number>;
-  recovered?: boolean;
-}
+import { type NatsServer, type ReceivedFrame, waitUntil } from "../../src/testing/index.js";
+import { connectReady, test } from "../fixtures.js";
 
 const numbers = (frames: ReceivedFrame[]) => frames.map((f) => (f.data as { n: number }).n);
 
-async function eventually(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const eventually = (condition: () => boolean | Promise<boolean>, what: string) =>
+  waitUntil(condition, what, { timeoutMs: 10_000 });
 
 /**
  * A message stored after a connection's subscription went live, but before its position was taken,
  * reaches it exactly once. The position marker is held (a test hook) while the message is stored.
  */
 describe("joining while messages are stored", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let gateway: RunningGateway;
   /** Runs once, in place of the next position marker's publication, then is cleared. */
   let inWindow: (() => Promise<void>) | undefined;
-  const clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await HeraldBackend.connect({ servers: nats.url });
-    backend.serveAuth((token) => accept({ user: token }));
-    gateway = await startTestGateway(
-      nats,
-      { history: true },
-      {
-        beforePositionMarker: async () => {
-          const hook = inWindow;
-          inWindow = undefined;
-          await hook?.();
-        },
+  test.override({
+    gatewayHooks: {
+      beforePositionMarker: async () => {
+        const hook = inWindow;
+        inWindow = undefined;
+        await hook?.();
       },
-    );
+    },
   });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.close();
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
-
-  async function ready(token: string, recover?: unknown): Promise<{ client: TestClient; ready: Ready }> {
-    const client = await TestClient.open(gateway.url);
-    clients.push(client);
-    client.send(recover ? { type: "auth", token, recover } : { type: "auth", token });
-    const frame = await client.next();
-    expect(frame.type).toBe("ready");
-    return { client, ready: frame as unknown as Ready };
-  }
 
   /** Once the gateway's subscription for `user` is live at the server, stores `n` for that user. */
-  function storeInWindow(user: string, n: number): Promise<number> {
+  function storeInWindow(
+    { nats, backend }: { nats: NatsServer; backend: HeraldBackend },
+    user: string,
+    n: number,
+  ): Promise<number> {
     return new Promise((resolve, reject) => {
       inWindow = async () => {
         try {
@@ -93,9 +51,9 @@ describe("joining while messages are stored", () => {
     });
   }
 
-  it("on a first connection", async () => {
-    const stored = storeInWindow("ana", 1);
-    const first = await ready("ana");
+  test("on a first connection", async ({ nats, backend, client }) => {
+    const stored = storeInWindow({ nats, backend }, "ana", 1);
+    const first = await connectReady(client, "ana");
     const seq = await stored;
     expect(first.ready.positions["user.ana"]).toBeLessThan(seq);
     await backend.publishStored("ana", { n: 2 });
@@ -103,26 +61,34 @@ describe("joining while messages are stored", () => {
     expect(first.client.messages()[0]?.seq).toBe(seq);
   });
 
-  it("on a recovering connection, after the replayed messages", async () => {
-    const first = await ready("bea");
+  test("on a recovering connection, after the replayed messages", async ({ nats, backend, client }) => {
+    const first = await connectReady(client, "bea");
     await backend.publishStored("bea", { n: 1 });
     const [seen] = await first.client.waitForMessages(1);
     first.client.close();
     await backend.publishStored("bea", { n: 2 }); // while away
-    const stored = storeInWindow("bea", 3);
-    const back = await ready("bea", { epoch: first.ready.epoch, since: { "user.bea": seen?.seq } });
+    const stored = storeInWindow({ nats, backend }, "bea", 3);
+    const back = await connectReady(client, "bea", {
+      recover: { epoch: first.ready.epoch, since: { "user.bea": seen?.seq } },
+    });
     await stored;
     expect(back.ready.recovered).toBe(true);
     await backend.publishStored("bea", { n: 4 });
     expect(numbers(await back.client.waitForMessages(3))).toEqual([2, 3, 4]);
   });
 
-  it("on a recovering connection to a channel with nothing stored yet", async () => {
-    const first = await ready("cid");
+  test("on a recovering connection to a channel with nothing stored yet", async ({
+    nats,
+    backend,
+    client,
+  }) => {
+    const first = await connectReady(client, "cid");
     first.client.close();
-    const stored = storeInWindow("cid", 1);
+    const stored = storeInWindow({ nats, backend }, "cid", 1);
     const since = first.ready.positions["user.cid"];
-    const back = await ready("cid", { epoch: first.ready.epoch, since: { "user.cid": since } });
+    const back = await connectReady(client, "cid", {
+      recover: { epoch: first.ready.epoch, since: { "user.cid": since } },
+    });
     await stored;
     expect(back.ready.recovered).toBe(true);
     await backend.publishStored("cid", { n: 2 });
@@ -132,55 +98,53 @@ describe("joining while messages are stored", () => {
 
 /** The hub resolves a join only once the channel's subscription is live, for every member. */
 describe("ChannelHub.join", () => {
-  let nats: NatsServer;
-  let nc: NatsConnection;
-  let hub: ChannelHub;
-  let release: (() => void) | undefined;
-  let held: Promise<void> | undefined;
-
-  beforeAll(async () => {
-    nats = await startNats({ jetstream: true });
-    nc = await connect({ servers: nats.url });
-    const config = loadGatewayConfig({ overrides: { nats: [nats.url], history: true, gatewayId: "hub" } });
-    const logger = createLogger("silent", "hub");
-    const subjects = subjectsFor(config.prefix);
-    await History.open(nc, config, subjects, logger);
-    const marker = new StreamMarker(
-      nc,
-      subjects,
-      "hub",
-      logger,
-      () => undefined,
-      () => {
-        held = new Promise((resolve) => {
-          release = resolve;
-        });
-        return held;
-      },
-    );
-    hub = new ChannelHub(nc, (c) => subjects.liveOf(c), marker, logger, new GatewayMetrics(false));
-  });
-  afterAll(async () => {
-    release?.();
-    hub?.close();
-    await nc?.close();
-    await nats?.stop();
+  /** A hub whose position markers are held until `release()`. */
+  const hubTest = test.extend<{
+    heldHub: { hub: ChannelHub; held: () => boolean; release: () => void };
+  }>({
+    heldHub: async ({ nats }, use) => {
+      const nc = await connect({ servers: nats.url });
+      const config = loadGatewayConfig({ overrides: { nats: [nats.url], history: true, gatewayId: "hub" } });
+      const logger = createLogger("silent", "hub");
+      const subjects = subjectsFor(config.prefix);
+      await History.open(nc, config, subjects, logger);
+      let release: (() => void) | undefined;
+      const marker = new StreamMarker(
+        nc,
+        subjects,
+        "hub",
+        logger,
+        () => undefined,
+        () =>
+          new Promise<void>((resolve) => {
+            release = resolve;
+          }),
+      );
+      const hub = new ChannelHub(nc, (c) => subjects.liveOf(c), marker, logger, new GatewayMetrics(false));
+      await use({ hub, held: () => release !== undefined, release: () => release?.() });
+      release?.();
+      hub.close();
+      await nc.close();
+    },
   });
 
-  it("makes a second member wait for the subscription the first one is waiting for", async () => {
-    const settled: string[] = [];
-    const member = { deliver: () => undefined, fail: () => undefined };
-    const first = hub.join("user.eve", member).then((p) => settled.push(`first ${p}`));
-    await eventually(async () => release !== undefined, "the marker to be held");
-    const second = hub
-      .join("user.eve", { deliver: () => undefined, fail: () => undefined })
-      .then((p) => settled.push(`second ${p}`));
-    // Several turns of the event loop: a join that did not wait would have settled by now.
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    expect(settled).toEqual([]);
-    release!();
-    await Promise.all([first, second]);
-    expect(settled).toHaveLength(2);
-    expect(settled[0]?.split(" ")[1]).toBe(settled[1]?.split(" ")[1]);
-  });
+  hubTest(
+    "makes a second member wait for the subscription the first one is waiting for",
+    async ({ heldHub: { hub, held, release } }) => {
+      const settled: string[] = [];
+      const member = { deliver: () => undefined, fail: () => undefined };
+      const first = hub.join("user.eve", member).then((p) => settled.push(`first ${p}`));
+      await eventually(held, "the marker to be held");
+      const second = hub
+        .join("user.eve", { deliver: () => undefined, fail: () => undefined })
+        .then((p) => settled.push(`second ${p}`));
+      // Several turns of the event loop: a join that did not wait would have settled by now.
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      expect(settled).toEqual([]);
+      release();
+      await Promise.all([first, second]);
+      expect(settled).toHaveLength(2);
+      expect(settled[0]?.split(" ")[1]).toBe(settled[1]?.split(" ")[1]);
+    },
+  );
 });

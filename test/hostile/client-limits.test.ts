@@ -1,7 +1,7 @@
 import { describe, expect } from "vitest";
 import { CloseCode } from "../../src/protocol/index.js";
 import type { RawBackend } from "../../src/testing/index.js";
-import { test } from "../fixtures.js";
+import { rawTest as test } from "../fixtures.js";
 
 /** What one connection may send: a frame rate with a burst, and refreshes only when asked, one at a time. */
 describe("per-connection limits", () => {

@@ -1,7 +1,7 @@
 import { describe, expect } from "vitest";
 import { CloseCode } from "../../src/protocol/index.js";
 import type { TestClient } from "../../src/testing/index.js";
-import { test } from "../fixtures.js";
+import { rawTest as test } from "../fixtures.js";
 
 /**
  * Input that once ended the whole process: client and backend text that, quoted in a close reason,
