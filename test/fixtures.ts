@@ -62,9 +62,9 @@ interface StackFixtures {
   gatewayOptions: Partial<GatewayConfig>;
   /** Start options of the test's gateway, e.g. a position-marker hook. */
   gatewayHooks: StartOptions;
-  /** Starts another gateway (history on, memory storage, then `options`); closed after the test. */
+  /** Starts another gateway (history on as by default, then `options`); closed after the test. */
   startGateway: (options?: Partial<GatewayConfig>, hooks?: StartOptions) => Promise<RunningGateway>;
-  /** The test's gateway: history on (memory storage) unless `gatewayOptions` say otherwise. */
+  /** The test's gateway: the gateway's defaults (history on) unless `gatewayOptions` say otherwise. */
   gateway: RunningGateway;
   /** Opens a socket, sends `auth` and waits for `ready`; closed after the test. */
   client: OpenClient;
@@ -97,8 +97,7 @@ const stack = base.extend<StackFixtures>({
     void authResponder;
     const started: RunningGateway[] = [];
     await use(async (options = {}, hooks = {}) => {
-      const overrides = { history: true, historyStorage: "memory" as const, ...options };
-      const gateway = await startTestGateway(nats, overrides, hooks);
+      const gateway = await startTestGateway(nats, { history: true, ...options }, hooks);
       started.push(gateway);
       return gateway;
     });

@@ -1,19 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
+import { describe, expect } from "vitest";
+import { accept, type HeraldBackend } from "../../src/backend/index.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
-import {
-  type NatsServer,
-  type ReceivedFrame,
-  startNats,
-  startTestGateway,
-  TestClient,
-} from "../../src/testing/index.js";
-
-interface Ready {
-  epoch: string;
-  positions: Record<string, number>;
-  recovered?: boolean;
-}
+import type { ReceivedFrame } from "../../src/testing/index.js";
+import { type ClientOptions, connectReady, type OpenClient, test } from "../fixtures.js";
 
 const PAD = "x".repeat(60_000); // a 60 KB message
 const numbers = (frames: ReceivedFrame[]) => frames.map((f) => (f.data as { n: number }).n);
@@ -26,68 +15,45 @@ async function metric(gateway: RunningGateway, name: string): Promise<number> {
   return Number(line?.split(" ")[1] ?? 0);
 }
 
+/** Recovering a backlog may keep `ready` waiting for the recovery buffer. */
+const ready = (client: OpenClient, token: string, options: ClientOptions = {}) =>
+  connectReady(client, token, { timeoutMs: 30_000, ...options });
+
+async function publishBig(backend: HeraldBackend, user: string, from: number, to: number): Promise<void> {
+  for (let n = from; n <= to; n++) await backend.publishStored(user, { n, pad: PAD });
+}
+
+/** A client that was ready on `user.<user>` and left before `count` messages were stored. */
+async function missed(
+  { client, backend }: { client: OpenClient; backend: HeraldBackend },
+  user: string,
+  count: number,
+): Promise<{ epoch: string; since: number }> {
+  const first = await ready(client, user);
+  first.client.close();
+  await publishBig(backend, user, 1, count);
+  return { epoch: first.ready.epoch, since: first.ready.positions[`user.${user}`]! };
+}
+
 /**
  * Recovery of large backlogs on a real gateway and nats-server: read in pages, written as the
  * socket drains, bounded in memory, and all or nothing.
  */
 describe("bounded recovery", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let gateway: RunningGateway;
-  let small: RunningGateway;
-  const clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await HeraldBackend.connect({ servers: nats.url });
-    backend.serveAuth((token) =>
-      accept({ user: token, channels: token === "gil" ? ["granted"] : token === "hal" ? ["other"] : [] }),
-    );
-    gateway = await startTestGateway(nats, { history: true, metrics: true });
-    // A recovery buffer of four pages for the whole gateway.
-    small = await startTestGateway(nats, {
-      history: true,
-      metrics: true,
-      recoveryBufferBytes: 4 * 1024 * 1024,
-    });
-  });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.close();
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await small?.close();
-    await backend?.close();
-    await nats?.stop();
+  test.override({
+    backendOptions: {
+      authorize: (token) =>
+        accept({ user: token, channels: token === "gil" ? ["granted"] : token === "hal" ? ["other"] : [] }),
+    },
+    gatewayOptions: { metrics: true },
   });
 
-  async function ready(
-    token: string,
-    recover?: unknown,
-    at: RunningGateway = gateway,
-  ): Promise<{ client: TestClient; ready: Ready }> {
-    const client = await TestClient.open(at.url);
-    clients.push(client);
-    client.send(recover ? { type: "auth", token, recover } : { type: "auth", token });
-    const frame = await client.next("ready", 30_000);
-    return { client, ready: frame as unknown as Ready };
-  }
-
-  async function publishBig(user: string, from: number, to: number): Promise<void> {
-    for (let n = from; n <= to; n++) await backend.publishStored(user, { n, pad: PAD });
-  }
-
-  /** A client that was ready on `user.<user>` and left before `count` messages were stored. */
-  async function missed(user: string, count: number): Promise<{ epoch: string; since: number }> {
-    const first = await ready(user);
-    first.client.close();
-    await publishBig(user, 1, count);
-    return { epoch: first.ready.epoch, since: first.ready.positions[`user.${user}`]! };
-  }
-
-  it("answers recovered: false past --recovery-max-messages, and the client stays connected", async () => {
-    const { epoch, since } = await missed("ivy", 900);
-    const back = await ready("ivy", { epoch, since: { "user.ivy": since } });
+  test("answers recovered: false past --recovery-max-messages, and the client stays connected", async ({
+    client,
+    backend,
+  }) => {
+    const { epoch, since } = await missed({ client, backend }, "ivy", 900);
+    const back = await ready(client, "ivy", { recover: { epoch, since: { "user.ivy": since } } });
     expect(back.ready.recovered).toBe(false);
     await backend.publishStored("ivy", { n: 901 });
     expect(numbers(await back.client.waitForMessages(1))).toEqual([901]);
@@ -95,9 +61,12 @@ describe("bounded recovery", () => {
     expect(back.client.closed).toBeUndefined();
   });
 
-  it("delivers an allowed backlog many times the socket's bound whole, then live messages", async () => {
-    const { epoch, since } = await missed("jon", 300); // 18 MB against --max-buffered-bytes 1 MiB
-    const back = await ready("jon", { epoch, since: { "user.jon": since } });
+  test("delivers an allowed backlog many times the socket's bound whole, then live messages", async ({
+    client,
+    backend,
+  }) => {
+    const { epoch, since } = await missed({ client, backend }, "jon", 300); // 18 MB against --max-buffered-bytes 1 MiB
+    const back = await ready(client, "jon", { recover: { epoch, since: { "user.jon": since } } });
     expect(back.ready.recovered).toBe(true);
     await backend.publishStored("jon", { n: 301 });
     const got = await back.client.waitForMessages(301, 30_000);
@@ -109,20 +78,32 @@ describe("bounded recovery", () => {
     }
   });
 
-  it("lets live messages published during a replay follow it, each once", async () => {
-    const { epoch, since } = await missed("kai", 200);
-    const back = await ready("kai", { epoch, since: { "user.kai": since } });
+  test("lets live messages published during a replay follow it, each once", async ({ client, backend }) => {
+    const { epoch, since } = await missed({ client, backend }, "kai", 200);
+    const back = await ready(client, "kai", { recover: { epoch, since: { "user.kai": since } } });
     expect(back.ready.recovered).toBe(true);
-    await publishBig("kai", 201, 210); // while the replay is being written
+    await publishBig(backend, "kai", 201, 210); // while the replay is being written
     expect(numbers(await back.client.waitForMessages(210, 30_000))).toEqual(range(1, 210));
   });
 
-  it("holds at most --recovery-buffer-bytes while 8 clients recover big backlogs at once", async () => {
+  test("holds at most --recovery-buffer-bytes while 8 clients recover big backlogs at once", async ({
+    client,
+    backend,
+    startGateway,
+  }) => {
+    // A recovery buffer of four pages for the whole gateway.
+    const small = await startGateway({
+      metrics: true,
+      recoveryBufferBytes: 4 * 1024 * 1024,
+    });
     const users = range(1, 8).map((i) => `lee${i}`);
-    const before = await Promise.all(users.map((user) => missed(user, 250)));
+    const before = await Promise.all(users.map((user) => missed({ client, backend }, user, 250)));
     const backs = await Promise.all(
       users.map((user, i) =>
-        ready(user, { epoch: before[i]!.epoch, since: { [`user.${user}`]: before[i]!.since } }, small),
+        ready(client, user, {
+          recover: { epoch: before[i]!.epoch, since: { [`user.${user}`]: before[i]!.since } },
+          at: small,
+        }),
       ),
     );
     for (const back of backs) expect(back.ready.recovered).toBe(true);
@@ -134,9 +115,13 @@ describe("bounded recovery", () => {
     expect(await metric(small, "herald_recovery_buffered_bytes")).toBe(0);
   });
 
-  it("cuts off with 4429 a client that stops reading while live messages pile up during its replay", async () => {
-    const { epoch, since } = await missed("max", 100);
-    const back = await ready("max", { epoch, since: { "user.max": since } });
+  test("cuts off with 4429 a client that stops reading while live messages pile up during its replay", async ({
+    client,
+    backend,
+    gateway,
+  }) => {
+    const { epoch, since } = await missed({ client, backend }, "max", 100);
+    const back = await ready(client, "max", { recover: { epoch, since: { "user.max": since } } });
     back.client.socket.pause();
     const cutBefore = await metric(gateway, 'herald_closes_total{code="4429"}');
     // more than --max-buffered-bytes of live messages wait behind the stalled replay
@@ -148,30 +133,29 @@ describe("bounded recovery", () => {
     expect([4429, 1006]).toContain(closed.code);
   });
 
-  it("cuts off with 4429 a client that answers heartbeats but stops reading its replay", async () => {
-    const strict = await startTestGateway(nats, {
-      history: true,
+  test("cuts off with 4429 a client that answers heartbeats but stops reading its replay", async ({
+    client,
+    backend,
+    startGateway,
+  }) => {
+    const strict = await startGateway({
       metrics: true,
       heartbeatInterval: 200,
       heartbeatTimeout: 1000,
     });
-    try {
-      const { epoch, since } = await missed("ned", 100);
-      const back = await ready("ned", { epoch, since: { "user.ned": since } }, strict);
-      back.client.socket.pause();
-      const alive = setInterval(() => back.client.send({ type: "pong" }), 100);
-      const cut = () => metric(strict, 'herald_closes_total{code="4429"}');
-      while ((await cut()) === 0) await new Promise((r) => setTimeout(r, 50));
-      clearInterval(alive);
-      back.client.socket.resume();
-      expect([4429, 1006]).toContain((await back.client.waitClose(30_000)).code);
-    } finally {
-      await strict.close();
-    }
+    const { epoch, since } = await missed({ client, backend }, "ned", 100);
+    const back = await ready(client, "ned", { recover: { epoch, since: { "user.ned": since } }, at: strict });
+    back.client.socket.pause();
+    const alive = setInterval(() => back.client.send({ type: "pong" }), 100);
+    const cut = () => metric(strict, 'herald_closes_total{code="4429"}');
+    while ((await cut()) === 0) await new Promise((r) => setTimeout(r, 50));
+    clearInterval(alive);
+    back.client.socket.resume();
+    expect([4429, 1006]).toContain((await back.client.waitClose(30_000)).code);
   });
 
-  it("never replays a channel the connection was not granted", async () => {
-    const first = await ready("gil");
+  test("never replays a channel the connection was not granted", async ({ client, backend }) => {
+    const first = await ready(client, "gil");
     first.client.close();
     await backend.publishStored("gil", { n: 1 });
     await backend.publishToChannel("granted", { n: 2 });
@@ -179,7 +163,7 @@ describe("bounded recovery", () => {
     await backend.publishStored("hal", { n: 4 });
     const position = first.ready.positions["user.gil"]!;
     const since = { "user.gil": position, "channel.other": position, "user.hal": position };
-    const back = await ready("gil", { epoch: first.ready.epoch, since });
+    const back = await ready(client, "gil", { recover: { epoch: first.ready.epoch, since } });
     expect(back.ready.recovered).toBe(true);
     await backend.publishStored("gil", { n: 5 });
     expect(numbers(await back.client.waitForMessages(2))).toEqual([1, 5]);

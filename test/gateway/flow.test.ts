@@ -1,55 +1,34 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend, refuse } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import { type NatsServer, startNats, startTestGateway, TestClient } from "../../src/testing/index.js";
+import { describe, expect } from "vitest";
+import { accept, refuse } from "../../src/backend/index.js";
+import { test } from "../fixtures.js";
 
 // The six steps on a real nats-server: auth over WebSocket, backend decides over NATS, ready,
 // backend publishes, every gateway holding the user's sockets delivers.
 describe.each([false, true])("gateway flow (history %s)", (history) => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let gateways: RunningGateway[] = [];
-  const clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await HeraldBackend.connect({ servers: nats.url, history });
-    backend.serveAuth((token, context) => {
-      if (token === "refuse-me") return refuse("invalid_token", "unknown token");
-      if (token.startsWith("tok-")) {
-        return accept({
-          user: token.slice(4),
-          channels: context.headers.origin === "https://team" ? ["team"] : [],
-        });
-      }
-      return refuse("invalid_token", "unknown token");
-    });
+  test.override({
+    backendOptions: {
+      history,
+      authorize: (token, context) => {
+        if (token === "refuse-me") return refuse("invalid_token", "unknown token");
+        if (token.startsWith("tok-")) {
+          return accept({
+            user: token.slice(4),
+            channels: context.headers.origin === "https://team" ? ["team"] : [],
+          });
+        }
+        return refuse("invalid_token", "unknown token");
+      },
+    },
   });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await Promise.all(gateways.map((g) => g.close()));
-    gateways = [];
-  });
-  afterAll(async () => {
-    await backend?.close();
-    await nats?.stop();
-  });
+  const options = { history, historyStorage: "memory" } as const;
 
-  async function gateway(): Promise<RunningGateway> {
-    const g = await startTestGateway(nats, { history, historyStorage: "memory" });
-    gateways.push(g);
-    return g;
-  }
-  async function ready(g: RunningGateway, token: string): Promise<TestClient> {
-    const c = await TestClient.ready(g.url, token);
-    clients.push(c);
-    return c;
-  }
-
-  it("authenticates, subscribes the user's channel and delivers JSON and text", async () => {
-    const g = await gateway();
-    const client = await TestClient.open(g.url);
-    clients.push(client);
+  test("authenticates, subscribes the user's channel and delivers JSON and text", async ({
+    backend,
+    startGateway,
+    socket,
+  }) => {
+    const g = await startGateway(options);
+    const client = await socket({ at: g });
     client.send({ type: "auth", token: "tok-alice" });
     const readyFrame = await client.next();
     expect(readyFrame).toMatchObject({
@@ -73,20 +52,32 @@ describe.each([false, true])("gateway flow (history %s)", (history) => {
     }
   });
 
-  it("delivers payloads of every WebSocket length class intact", async () => {
-    const g = await gateway();
-    const client = await ready(g, "tok-len");
+  test("delivers payloads of every WebSocket length class intact", async ({
+    backend,
+    startGateway,
+    client,
+  }) => {
+    const g = await startGateway(options);
+    const receiver = await client("tok-len", { at: g });
     // frame lengths below 126 (7-bit), up to 65,535 (16-bit) and beyond (64-bit), in UTF-8
     const sizes = [0, 40, 100, 120, 30_000, 65_500, 300_000];
     for (const size of sizes) await backend.publish("len", { s: "é".repeat(size) });
-    const got = await client.waitForMessages(sizes.length);
+    const got = await receiver.waitForMessages(sizes.length);
     expect(got.map((m) => (m.data as { s: string }).s)).toEqual(sizes.map((n) => "é".repeat(n)));
   });
 
-  it("delivers to every tab of the user on two gateways, and to nobody else", async () => {
-    const [g1, g2] = [await gateway(), await gateway()];
-    const tabs = [await ready(g1, "tok-bob"), await ready(g1, "tok-bob"), await ready(g2, "tok-bob")];
-    const carol = await ready(g2, "tok-carol");
+  test("delivers to every tab of the user on two gateways, and to nobody else", async ({
+    backend,
+    startGateway,
+    client,
+  }) => {
+    const [g1, g2] = [await startGateway(options), await startGateway(options)];
+    const tabs = [
+      await client("tok-bob", { at: g1 }),
+      await client("tok-bob", { at: g1 }),
+      await client("tok-bob", { at: g2 }),
+    ];
+    const carol = await client("tok-carol", { at: g2 });
     await backend.publish("bob", { n: 1 });
     await backend.publish("carol", { n: 2 });
     for (const tab of tabs) {
@@ -103,10 +94,9 @@ describe.each([false, true])("gateway flow (history %s)", (history) => {
     expect(g2.subjectCount).toBe(2);
   });
 
-  it("grants shared channels named in the backend's reply", async () => {
-    const g = await gateway();
-    const client = await TestClient.open(g.url, { headers: { origin: "https://team" } });
-    clients.push(client);
+  test("grants shared channels named in the backend's reply", async ({ backend, startGateway, socket }) => {
+    const g = await startGateway(options);
+    const client = await socket({ at: g, headers: { origin: "https://team" } });
     client.send({ type: "auth", token: "tok-dave" });
     expect(await client.next()).toMatchObject({ type: "ready", channels: ["user.dave", "channel.team"] });
     await backend.publishToChannel("team", "standup in 5");
@@ -114,17 +104,16 @@ describe.each([false, true])("gateway flow (history %s)", (history) => {
     expect(m).toMatchObject({ channel: "channel.team", data: "standup in 5" });
   });
 
-  it("says so when its port is taken, and leaves nothing running", async () => {
-    const g = await gateway();
-    await expect(startTestGateway(nats, { history, historyStorage: "memory", port: g.port })).rejects.toThrow(
+  test("says so when its port is taken, and leaves nothing running", async ({ startGateway }) => {
+    const g = await startGateway(options);
+    await expect(startGateway({ ...options, port: g.port })).rejects.toThrow(
       `cannot listen on 127.0.0.1:${g.port}: port ${g.port} is in use`,
     );
   });
 
-  it("refuses a token with an error frame and 4401", async () => {
-    const g = await gateway();
-    const client = await TestClient.open(g.url);
-    clients.push(client);
+  test("refuses a token with an error frame and 4401", async ({ startGateway, socket }) => {
+    const g = await startGateway(options);
+    const client = await socket({ at: g });
     client.send({ type: "auth", token: "refuse-me" });
     expect(await client.next()).toMatchObject({
       type: "error",
