@@ -1,9 +1,10 @@
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { RunningGateway } from "../../src/gateway/index.js";
+import { describe, expect } from "vitest";
 import { CloseCode } from "../../src/protocol/index.js";
-import { type NatsServer, startNats, startTestGateway, TestClient } from "../../src/testing/index.js";
+import { TestClient } from "../../src/testing/index.js";
+import { rawTest as test } from "../fixtures.js";
+
+// No JetStream: the gateways here run without history.
+test.override({ natsOptions: {} });
 
 /**
  * Every failure of the auth handshake and of the frame contract, each with its error frame and
@@ -11,54 +12,22 @@ import { type NatsServer, startNats, startTestGateway, TestClient } from "../../
  * backend in any language might.
  */
 describe("gateway failures", () => {
-  let nats: NatsServer;
-  let nc: NatsConnection;
-  let gateway: RunningGateway;
-  const clients: TestClient[] = [];
-  /** token -> raw reply body; "slow" never answers in time. */
-  const replies = new Map<string, string>();
-
-  beforeAll(async () => {
-    nats = await startNats();
-    nc = await connect({ servers: nats.url });
-    nc.subscribe("herald.auth", {
-      callback: (_err, msg) => {
-        const { token } = msg.json<{ token: string }>();
-        if (token === "slow") {
-          setTimeout(() => msg.respond(JSON.stringify({ ok: true, user: "late" })), 1500);
-          return;
-        }
-        msg.respond(replies.get(token) ?? JSON.stringify({ ok: true, user: token }));
-      },
-    });
-    await nc.flush();
-    gateway = await startTestGateway(nats, {
-      authTimeout: 300,
-      authRequestTimeout: 500,
-      maxFrameBytes: 1024,
+  test.override({
+    gatewayOptions: { history: false, authTimeout: 300, authRequestTimeout: 500, maxFrameBytes: 1024 },
+  });
+  // "slow" is answered, but not in time
+  test.beforeEach(({ backend }) => {
+    backend.replies.set("slow", (msg) => {
+      setTimeout(() => msg.respond(JSON.stringify({ ok: true, user: "late" })), 1500);
     });
   });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.close();
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await nc?.close();
-    await nats?.stop();
-  });
-
-  async function open(url = gateway.url): Promise<TestClient> {
-    const c = await TestClient.open(url);
-    clients.push(c);
-    return c;
-  }
 
   async function expectFailure(client: TestClient, code: string, closeCode: number): Promise<void> {
     expect(await client.next("error")).toMatchObject({ type: "error", code });
     expect((await client.waitClose()).code).toBe(closeCode);
   }
 
-  it.each([
+  test.for<[string, string, string]>([
     ["not json", "{nope", "INVALID_JSON"],
     ["a JSON array", "[1,2]", "INVALID_FRAME"],
     ["no type", '{"token":"a"}', "INVALID_FRAME"],
@@ -66,83 +35,79 @@ describe("gateway failures", () => {
     ["a token of the wrong type", '{"type":"auth","token":5}', "INVALID_FRAME"],
     ["an empty token", '{"type":"auth","token":""}', "INVALID_FRAME"],
     ["a bad recover field", '{"type":"auth","token":"a","recover":{"epoch":1}}', "INVALID_FRAME"],
-  ])("closes 4400 on %s", async (_name, raw, code) => {
-    const client = await open();
+  ])("closes 4400 on %s", async ([_name, raw, code], { socket }) => {
+    const client = await socket();
     client.send(raw);
     await expectFailure(client, code, CloseCode.InvalidFrame);
   });
 
-  it("closes 4400 on a binary frame", async () => {
-    const client = await open();
+  test("closes 4400 on a binary frame", async ({ socket }) => {
+    const client = await socket();
     client.socket.send(Buffer.from([1, 2, 3]), { binary: true });
     await expectFailure(client, "BINARY_FRAME", CloseCode.InvalidFrame);
   });
 
-  it("closes 1009 on a frame over the size limit", async () => {
-    const client = await open();
+  test("closes 1009 on a frame over the size limit", async ({ socket }) => {
+    const client = await socket();
     client.send({ type: "auth", token: "x".repeat(2000) });
     expect((await client.waitClose()).code).toBe(CloseCode.MessageTooBig);
   });
 
-  it("closes 4403 on a frame before auth", async () => {
-    const client = await open();
+  test("closes 4403 on a frame before auth", async ({ socket }) => {
+    const client = await socket();
     client.send({ type: "ping" });
     await expectFailure(client, "NOT_AUTHENTICATED", CloseCode.NotAuthenticated);
   });
 
-  it("closes 4409 on a second auth", async () => {
-    const client = await TestClient.ready(gateway.url, "u1");
-    clients.push(client);
+  test("closes 4409 on a second auth", async ({ client: ready }) => {
+    const client = await ready("u1");
     client.send({ type: "auth", token: "u1" });
     await expectFailure(client, "ALREADY_AUTHENTICATED", CloseCode.AlreadyAuthenticated);
   });
 
-  it("closes 4408 when no auth frame comes in time", async () => {
-    const client = await open();
+  test("closes 4408 when no auth frame comes in time", async ({ socket }) => {
+    const client = await socket();
     await expectFailure(client, "AUTH_TIMEOUT", CloseCode.AuthTimeout);
   });
 
-  it("closes 1013 when the backend is too slow", async () => {
-    const client = await open();
+  test("closes 1013 when the backend is too slow", async ({ socket }) => {
+    const client = await socket();
     client.send({ type: "auth", token: "slow" });
     await expectFailure(client, "BACKEND_UNAVAILABLE", CloseCode.TryAgainLater);
   });
 
-  it("closes 1013 when no backend answers at all", async () => {
-    const lonely = await startTestGateway(nats, { prefix: "nobody-home" });
-    try {
-      const client = await open(lonely.url);
-      client.send({ type: "auth", token: "u1" });
-      const error = await client.next("error");
-      expect(error).toMatchObject({ code: "BACKEND_UNAVAILABLE" });
-      expect(String(error.message)).toMatch(/no backend/);
-      expect((await client.waitClose()).code).toBe(CloseCode.TryAgainLater);
-    } finally {
-      await lonely.close();
-    }
+  test("closes 1013 when no backend answers at all", async ({ startGateway, socket }) => {
+    const lonely = await startGateway({ history: false, prefix: "nobody-home" });
+    const client = await socket({ at: lonely });
+    client.send({ type: "auth", token: "u1" });
+    const error = await client.next("error");
+    expect(error).toMatchObject({ code: "BACKEND_UNAVAILABLE" });
+    expect(String(error.message)).toMatch(/no backend/);
+    expect((await client.waitClose()).code).toBe(CloseCode.TryAgainLater);
   });
 
-  it("bounds auth requests: beyond the concurrency and the queue, 1013 at once", async () => {
-    const narrow = await startTestGateway(nats, {
+  test("bounds auth requests: beyond the concurrency and the queue, 1013 at once", async ({
+    startGateway,
+    socket,
+  }) => {
+    const narrow = await startGateway({
+      history: false,
       authConcurrency: 1,
       authQueue: 1,
       authRequestTimeout: 5000,
     });
-    try {
-      const trio = await Promise.all([open(narrow.url), open(narrow.url), open(narrow.url)]);
-      for (const c of trio) c.send({ type: "auth", token: "slow" });
-      // one in flight, one waiting its turn, the last to arrive refused without asking the backend
-      const first = await Promise.all(trio.map((c) => c.next(undefined, 6000)));
-      expect(first.map((f) => f.type).sort()).toEqual(["error", "ready", "ready"]);
-      const refused = trio[first.findIndex((f) => f.type === "error")]!;
-      expect(refused.frames[0]).toMatchObject({ code: "OVERLOADED" });
-      expect((await refused.waitClose()).code).toBe(CloseCode.TryAgainLater);
-    } finally {
-      await narrow.close();
-    }
+    const open = () => socket({ at: narrow });
+    const trio = await Promise.all([open(), open(), open()]);
+    for (const c of trio) c.send({ type: "auth", token: "slow" });
+    // one in flight, one waiting its turn, the last to arrive refused without asking the backend
+    const first = await Promise.all(trio.map((c) => c.next(undefined, 6000)));
+    expect(first.map((f) => f.type).sort()).toEqual(["error", "ready", "ready"]);
+    const refused = trio[first.findIndex((f) => f.type === "error")]!;
+    expect(refused.frames[0]).toMatchObject({ code: "OVERLOADED" });
+    expect((await refused.waitClose()).code).toBe(CloseCode.TryAgainLater);
   });
 
-  it.each([
+  test.for<[string, string]>([
     ["not JSON", "<html>"],
     ["no user", '{"ok":true}'],
     ["ok of the wrong type", '{"ok":"yes","user":"a"}'],
@@ -153,40 +118,46 @@ describe("gateway failures", () => {
     ["an empty user id", '{"ok":true,"user":""}'],
     ["a channel with a dot", '{"ok":true,"user":"a","channels":["a.b"]}'],
     ["a refusal without error", '{"ok":false}'],
-  ])("refuses a backend reply with %s and keeps running", async (_name, body) => {
-    const token = `reply-${Math.random()}`;
-    replies.set(token, body);
-    const client = await open();
-    client.send({ type: "auth", token });
-    await expectFailure(client, "BACKEND_INVALID_REPLY", CloseCode.TryAgainLater);
-    // the gateway and its NATS connection are unharmed
-    const healthy = await TestClient.ready(gateway.url, "still-fine");
-    clients.push(healthy);
-  });
+  ])(
+    "refuses a backend reply with %s and keeps running",
+    async ([_name, body], { backend, socket, client }) => {
+      const token = `reply-${Math.random()}`;
+      backend.replies.set(token, body);
+      const refused = await socket();
+      refused.send({ type: "auth", token });
+      await expectFailure(refused, "BACKEND_INVALID_REPLY", CloseCode.TryAgainLater);
+      // the gateway and its NATS connection are unharmed
+      await client("still-fine");
+    },
+  );
 
-  it("never lets a hostile user id receive another user's messages", async () => {
-    const victim = await TestClient.ready(gateway.url, "1");
-    clients.push(victim);
+  test("never lets a hostile user id receive another user's messages", async ({
+    backend,
+    gateway,
+    client,
+    socket,
+  }) => {
+    const victim = await client("1");
     for (const hostile of ["1.*", ">", "2 q", "x\r\nSUB >", "*"]) {
       const token = `hostile-${hostile}`;
-      replies.set(token, JSON.stringify({ ok: true, user: hostile }));
-      const attacker = await open();
+      backend.replies.set(token, JSON.stringify({ ok: true, user: hostile }));
+      const attacker = await socket();
       attacker.send({ type: "auth", token });
       await expectFailure(attacker, "BACKEND_INVALID_REPLY", CloseCode.TryAgainLater);
       expect(attacker.messages()).toHaveLength(0);
     }
-    nc.publish("herald.user.1", JSON.stringify({ secret: true }));
-    nc.publish("herald.user.1.x", "not a user subject");
+    backend.connection.publish("herald.user.1", JSON.stringify({ secret: true }));
+    backend.connection.publish("herald.user.1.x", "not a user subject");
     const [m] = await victim.waitForMessages(1);
     expect(m).toMatchObject({ channel: "user.1", data: { secret: true } });
     expect(gateway.subjectCount).toBe(1);
   });
 
-  it("refuses upgrades on other paths", async () => {
+  test("refuses upgrades on other paths", async ({ gateway }) => {
     await expect(TestClient.open(gateway.url.replace("/ws", "/other"))).rejects.toThrow(/404/);
   });
 
-  it("answers /healthz and /readyz", async () => {
+  test("answers /healthz and /readyz", async ({ gateway }) => {
     const base = gateway.url.replace("ws://", "http://").replace("/ws", "");
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);

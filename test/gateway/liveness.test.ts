@@ -1,46 +1,30 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend, refuse } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
+import { describe, expect } from "vitest";
+import { accept, refuse } from "../../src/backend/index.js";
 import { CloseCode } from "../../src/protocol/index.js";
-import { type NatsServer, startNats, startTestGateway, TestClient } from "../../src/testing/index.js";
+import type { TestClient } from "../../src/testing/index.js";
+import { test } from "../fixtures.js";
 
 /** Token expiry and refresh, heartbeats, and slow consumers. */
 describe("liveness", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let gateway: RunningGateway;
-  const clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats();
-    backend = await HeraldBackend.connect({ servers: nats.url, history: false });
-    // tokens: "<user>:<ms valid>" ; "<user>:refused" is refused
-    backend.serveAuth((token) => {
-      const [user = "", valid = ""] = token.split(":");
-      if (valid === "refused") return refuse("revoked", "token revoked");
-      return accept({ user, ...(valid ? { expiresAt: Date.now() + Number(valid) } : {}) });
-    });
-    gateway = await startTestGateway(nats, {
+  test.override({
+    backendOptions: {
+      history: false,
+      // tokens: "<user>:<ms valid>" ; "<user>:refused" is refused
+      authorize: (token) => {
+        const [user = "", valid = ""] = token.split(":");
+        if (valid === "refused") return refuse("revoked", "token revoked");
+        return accept({ user, ...(valid ? { expiresAt: Date.now() + Number(valid) } : {}) });
+      },
+    },
+    gatewayOptions: {
+      history: false,
       refreshBefore: 600,
       heartbeatInterval: 200,
       heartbeatTimeout: 700,
       maxBufferedBytes: 256 * 1024,
-    });
-  });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.close();
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await backend?.close();
-    await nats?.stop();
+    },
   });
 
-  async function ready(token: string): Promise<TestClient> {
-    const c = await TestClient.ready(gateway.url, token);
-    clients.push(c);
-    return c;
-  }
   /** Answers every heartbeat ping, as the client SDK does. */
   function keepAlive(client: TestClient): void {
     client.socket.on("message", (data) => {
@@ -48,7 +32,10 @@ describe("liveness", () => {
     });
   }
 
-  it("asks for a refresh before expiry and keeps the connection and its messages", async () => {
+  test("asks for a refresh before expiry and keeps the connection and its messages", async ({
+    client: ready,
+    backend,
+  }) => {
     const client = await ready("ann:900");
     keepAlive(client);
     const expiring = await client.next("token_expiring");
@@ -62,7 +49,7 @@ describe("liveness", () => {
     expect(client.closed).toBeUndefined();
   });
 
-  it("closes 4401 when a refresh is refused", async () => {
+  test("closes 4401 when a refresh is refused", async ({ client: ready }) => {
     const client = await ready("ben:900");
     keepAlive(client);
     await client.next("token_expiring");
@@ -71,7 +58,7 @@ describe("liveness", () => {
     expect((await client.waitClose()).code).toBe(CloseCode.AuthRefused);
   });
 
-  it("refuses a refreshed token of another user", async () => {
+  test("refuses a refreshed token of another user", async ({ client: ready }) => {
     const client = await ready("cid:900");
     keepAlive(client);
     await client.next("token_expiring");
@@ -80,7 +67,7 @@ describe("liveness", () => {
     expect((await client.waitClose()).code).toBe(CloseCode.AuthRefused);
   });
 
-  it("closes 4410 at expiry when no refresh came", async () => {
+  test("closes 4410 at expiry when no refresh came", async ({ client: ready }) => {
     const client = await ready("dee:800");
     keepAlive(client);
     await client.next("token_expiring");
@@ -88,7 +75,7 @@ describe("liveness", () => {
     expect((await client.waitClose()).code).toBe(CloseCode.TokenExpired);
   });
 
-  it("pings clients and closes 4411 those that stay silent", async () => {
+  test("pings clients and closes 4411 those that stay silent", async ({ client: ready }) => {
     const lively = await ready("eve");
     keepAlive(lively);
     const silent = await ready("fay");
@@ -97,7 +84,11 @@ describe("liveness", () => {
     expect(lively.closed).toBeUndefined();
   });
 
-  it("cuts off a client that stops reading while another keeps receiving everything", async () => {
+  test("cuts off a client that stops reading while another keeps receiving everything", async ({
+    client: ready,
+    backend,
+    gateway,
+  }) => {
     const reader = await ready("gus");
     keepAlive(reader);
     const stalled = await ready("gus");
