@@ -1,3 +1,7 @@
+// The real clock, taken before any test fakes timers: waiting on real sockets and processes needs it.
+const realSetTimeout = globalThis.setTimeout;
+const now = () => performance.now();
+
 export interface PollOptions {
   /** Give up after this long (default 5 s). */
   readonly timeoutMs?: number;
@@ -8,7 +12,8 @@ export interface PollOptions {
 /**
  * The one poll of the tests, the bench and the local nats-server: resolves once `condition` holds
  * (it may be async), or throws after `timeoutMs` naming `what`. Waits for a state, never for a
- * fixed time. A condition that throws ends the wait with its error.
+ * fixed time. A condition that throws ends the wait with its error. Runs on the real clock, also
+ * while a test fakes timers.
  */
 export async function waitUntil(
   condition: () => boolean | Promise<boolean>,
@@ -24,12 +29,12 @@ export async function pollFor<T>(
   what: string,
   { timeoutMs = 5000, intervalMs = 10 }: PollOptions = {},
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    if (now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => realSetTimeout(resolve, intervalMs));
   }
 }
 

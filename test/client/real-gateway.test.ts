@@ -1,37 +1,26 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { accept, HeraldBackend, refuse } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import { type NatsServer, startNats, startTestGateway } from "../../src/testing/index.js";
+import { describe, expect } from "vitest";
+import { accept, refuse } from "../../src/backend/index.js";
+import { test } from "../fixtures.js";
 import { closeClients, observeClient } from "./observed-client.js";
 import { sleep, until } from "./scripted-gateway.js";
 
 /** The SDK against the real thing: a gateway with history on JetStream, a real nats-server, a backend. */
 describe("client SDK against a real gateway and nats-server", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let gateway: RunningGateway | undefined;
-
-  beforeEach(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await HeraldBackend.connect({ servers: nats.url });
+  test.override({
     // Tokens are `<user>`; `refused` is refused, as a backend refuses an expired or forged token.
-    backend.serveAuth((token) =>
-      token === "refused"
-        ? refuse("invalid_token", "token expired")
-        : accept({ user: token, channels: ["news"] }),
-    );
+    backendOptions: {
+      authorize: (token) =>
+        token === "refused"
+          ? refuse("invalid_token", "token expired")
+          : accept({ user: token, channels: ["news"] }),
+    },
   });
+  test.afterEach(() => closeClients());
 
-  afterEach(async () => {
-    closeClients();
-    await gateway?.close();
-    gateway = undefined;
-    await backend?.close();
-    await nats?.stop();
-  });
-
-  it("connects, gets ready and receives personal and shared-channel messages", async () => {
-    gateway = await startTestGateway(nats, { history: true });
+  test("connects, gets ready and receives personal and shared-channel messages", async ({
+    backend,
+    gateway,
+  }) => {
     const observed = observeClient(gateway.url, { getToken: async () => "ann" });
     const news: unknown[] = [];
     observed.client.channel("channel.news", (m) => news.push(m.data));
@@ -52,8 +41,11 @@ describe("client SDK against a real gateway and nats-server", () => {
     expect(observed.errors).toEqual([]);
   });
 
-  it("reconnects after the gateway is closed and restarted on the same port, and recovers what it missed", async () => {
-    gateway = await startTestGateway(nats, { history: true });
+  test("reconnects after the gateway is closed and restarted on the same port, and recovers what it missed", async ({
+    backend,
+    gateway,
+    startGateway,
+  }) => {
     const port = gateway.port;
     const observed = observeClient(gateway.url, {
       getToken: () => "bob",
@@ -64,14 +56,13 @@ describe("client SDK against a real gateway and nats-server", () => {
     await until(() => observed.messages.length === 1, "the first message");
 
     await gateway.close();
-    gateway = undefined;
     await until(() => observed.client.state === "reconnecting", "reconnecting");
     // Published while no gateway runs: only the history can bring these to the client.
     await backend.publishStored("bob", { n: 2 });
     await backend.publishStored("bob", { n: 3 });
     await sleep(300);
 
-    gateway = await startTestGateway(nats, { history: true, port });
+    await startGateway({ port });
     await until(() => observed.readies.length === 2, "ready on the restarted gateway", 15_000);
     expect(observed.readies[1]!.recovered).toBe(true);
     await backend.publishStored("bob", { n: 4 });
@@ -86,8 +77,10 @@ describe("client SDK against a real gateway and nats-server", () => {
     expect(observed.errors.every((e) => e.retryable)).toBe(true);
   });
 
-  it("surfaces a refused token with the backend's reason and does not retry it", async () => {
-    gateway = await startTestGateway(nats);
+  test("surfaces a refused token with the backend's reason and does not retry it", async ({
+    startGateway,
+  }) => {
+    const gateway = await startGateway({ history: false });
     let tokenCalls = 0;
     const observed = observeClient(gateway.url, {
       getToken: () => {

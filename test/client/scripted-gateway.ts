@@ -4,6 +4,7 @@ import { type WebSocket, WebSocketServer } from "ws";
 import { type ClientFrame, ClientFrame as ClientFrameSchema } from "../../src/protocol/client-frames.js";
 import { formatIssues } from "../../src/protocol/format-issues.js";
 import type { ReadyFrame } from "../../src/protocol/server-frames.js";
+import { waitUntil } from "../../src/testing/index.js";
 
 // Timers captured before any test fakes them: waiting on real sockets needs the real clock.
 const realSetTimeout = globalThis.setTimeout;
@@ -14,12 +15,8 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `condition` on the real clock until it holds; fails with `what` after `timeoutMs`. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+export function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  return waitUntil(condition, what, { timeoutMs, intervalMs: 5 });
 }
 
 /** One client connection as the scripted gateway sees it. */
