@@ -76,3 +76,24 @@ export async function startGatewayProcess(
     output: () => output,
   };
 }
+
+/**
+ * One `herald gateway` process per id (`--gateway-id`), started at once on the same NATS. When one
+ * fails to start, those that did are stopped again before the error is thrown.
+ */
+export async function startGatewayProcesses(
+  natsUrl: string,
+  ids: readonly string[],
+  args: readonly string[] = [],
+): Promise<GatewayProcess[]> {
+  const started = await Promise.allSettled(
+    ids.map((id) => startGatewayProcess(natsUrl, [...args, "--gateway-id", id])),
+  );
+  const gateways = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  const failed = started.find((result) => result.status === "rejected");
+  if (failed) {
+    await Promise.all(gateways.map((gateway) => gateway.stop("SIGKILL")));
+    throw failed.reason;
+  }
+  return gateways;
+}

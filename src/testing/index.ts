@@ -2,7 +2,7 @@ export { type NatsServer, type NatsServerOptions, startNats } from "../local/nat
 export { freePort } from "../local/ports.js";
 export { answersOk, pollFor, waitUntil } from "../local/wait-until.js";
 export { startTestGateway } from "./gateway.js";
-export { type GatewayProcess, startGatewayProcess } from "./gateway-process.js";
+export { type GatewayProcess, startGatewayProcess, startGatewayProcesses } from "./gateway-process.js";
 export { type ClusterNode, type NatsCluster, startNatsCluster } from "./nats-cluster.js";
 export { type RawBackend, type RawReply, startRawBackend } from "./raw-backend.js";
 export { startTcpBalancer, type TcpBalancer } from "./tcp-balancer.js";

@@ -1,43 +1,48 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { describe, expect } from "vitest";
 import { WebSocket } from "ws";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
+import { accept } from "../../src/backend/index.js";
 import {
   connect,
   type HeraldClient,
   type HeraldClientError,
   type ReadyFrame,
 } from "../../src/client/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import { type NatsServer, startNats, startTestGateway } from "../../src/testing/index.js";
+import { waitUntil } from "../../src/testing/index.js";
+import { test } from "../fixtures.js";
+
+const waitFor = (check: () => boolean, timeoutMs = 10_000) =>
+  waitUntil(check, "the client's state", { timeoutMs, intervalMs: 20 });
 
 /** The client SDK against a real gateway: retention passing while offline, and token refresh under load. */
 describe("client lifecycle against a real gateway", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let gateway: RunningGateway;
   let client: HeraldClient | undefined;
   let tokenLifetime = 0;
   let refusedUser = "";
-
-  beforeEach(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await HeraldBackend.connect({ servers: nats.url });
-    backend.serveAuth((token, context) => {
-      const user = token.split("#")[0] ?? "";
-      if (context.kind === "refresh" && user === refusedUser)
-        return { ok: false, error: { code: "revoked", message: "revoked" } };
-      return accept({ user, ...(tokenLifetime ? { expiresAt: Date.now() + tokenLifetime } : {}) });
-    });
+  test.override({
+    backendOptions: {
+      authorize: (token, context) => {
+        const user = token.split("#")[0] ?? "";
+        if (context.kind === "refresh" && user === refusedUser)
+          return { ok: false, error: { code: "revoked", message: "revoked" } };
+        return accept({ user, ...(tokenLifetime ? { expiresAt: Date.now() + tokenLifetime } : {}) });
+      },
+    },
   });
-  afterEach(async () => {
+  /** Set by the test that stores in a stream of its own, over the subjects the others' stream takes. */
+  let shortStream = false;
+  test.afterEach(async ({ backend }) => {
     client?.close();
-    await gateway?.close();
-    await backend?.close();
-    await nats?.stop();
+    if (shortStream) await (await jetstreamManager(backend.connection)).streams.delete("SHORT");
+    shortStream = false;
   });
 
-  it("tells the application to resync when the client was offline longer than the retention", async () => {
-    gateway = await startTestGateway(nats, { history: true, historyMaxAge: 1, historyStream: "SHORT" });
+  test("tells the application to resync when the client was offline longer than the retention", async ({
+    backend,
+    startGateway,
+  }) => {
+    shortStream = true;
+    const gateway = await startGateway({ historyMaxAge: 1, historyStream: "SHORT" });
     const readies: ReadyFrame[] = [];
     const resyncs: ReadyFrame[] = [];
     client = connect({
@@ -59,7 +64,7 @@ describe("client lifecycle against a real gateway", () => {
     await gateway.close();
     await backend.publishStored("olive", { n: 2 });
     await new Promise((r) => setTimeout(r, 2500));
-    gateway = await startTestGateway(nats, { history: true, historyMaxAge: 1, historyStream: "SHORT", port });
+    await startGateway({ historyMaxAge: 1, historyStream: "SHORT", port });
     await waitFor(() => readies.length === 2, 15_000);
     expect(readies[1]?.recovered).toBe(false);
     expect(resyncs).toHaveLength(1);
@@ -68,9 +73,12 @@ describe("client lifecycle against a real gateway", () => {
     expect(received).toEqual([1, 3]);
   });
 
-  it("refreshes expiring tokens without reconnecting or losing a message", async () => {
+  test("refreshes expiring tokens without reconnecting or losing a message", async ({
+    backend,
+    startGateway,
+  }) => {
     tokenLifetime = 1200;
-    gateway = await startTestGateway(nats, { history: true, refreshBefore: 800 });
+    const gateway = await startGateway({ refreshBefore: 800 });
     let tokens = 0;
     const readies: ReadyFrame[] = [];
     client = connect({ url: gateway.url, getToken: () => `pia#${++tokens}`, WebSocket });
@@ -88,10 +96,10 @@ describe("client lifecycle against a real gateway", () => {
     expect(tokens).toBeGreaterThanOrEqual(3);
   });
 
-  it("stops with the documented code when a refresh is refused", async () => {
+  test("stops with the documented code when a refresh is refused", async ({ startGateway }) => {
     tokenLifetime = 4000;
     refusedUser = "quinn";
-    gateway = await startTestGateway(nats, { refreshBefore: 3500 });
+    const gateway = await startGateway({ history: false, refreshBefore: 3500 });
     const errors: HeraldClientError[] = [];
     const states: string[] = [];
     client = connect({ url: gateway.url, getToken: () => "quinn", WebSocket });
@@ -106,11 +114,3 @@ describe("client lifecycle against a real gateway", () => {
     expect(states.filter((s) => s === "ready")).toHaveLength(1); // no reconnect loop
   });
 });
-
-async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

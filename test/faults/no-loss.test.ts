@@ -1,50 +1,48 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { WebSocket } from "ws";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
+import type { HeraldBackend } from "../../src/backend/index.js";
 import { connect, type HeraldClient } from "../../src/client/index.js";
 import {
   type GatewayProcess,
-  type NatsServer,
-  startGatewayProcess,
-  startNats,
+  startGatewayProcesses,
   startTcpBalancer,
   type TcpBalancer,
+  waitUntil,
 } from "../../src/testing/index.js";
+import { test as base } from "../fixtures.js";
 
 const TOTAL = 400;
+
+/** Two gateway processes on the test's nats-server, behind a TCP balancer. */
+const test = base.extend<{ gateways: GatewayProcess[]; balancer: TcpBalancer }>({
+  gateways: async ({ nats, backend }, use) => {
+    void backend; // the gateways' auth requests need it
+    const args = ["--drain-window", "300", "--heartbeat-interval", "1000", "--heartbeat-timeout", "3000"];
+    const gateways = await startGatewayProcesses(nats.url, ["gw-a", "gw-b"], args);
+    await use(gateways);
+    await Promise.all(gateways.map((g) => g.stop("SIGKILL")));
+  },
+  balancer: async ({ gateways }, use) => {
+    const balancer = await startTcpBalancer(() => gateways.map((g) => g.port));
+    await use(balancer);
+    await balancer.close();
+  },
+});
 
 /**
  * A publisher sends a numbered sequence without pause while something fails; the client must end
  * with every number exactly once, in order. Gateways are real processes behind a TCP balancer.
  */
 describe("no message lost", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let gateways: GatewayProcess[];
-  let balancer: TcpBalancer;
   let client: HeraldClient | undefined;
-
-  beforeEach(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await HeraldBackend.connect({ servers: nats.url });
-    backend.serveAuth((token) => accept({ user: token }));
-    const args = ["--drain-window", "300", "--heartbeat-interval", "1000", "--heartbeat-timeout", "3000"];
-    gateways = await Promise.all([
-      startGatewayProcess(nats.url, [...args, "--gateway-id", "gw-a"]),
-      startGatewayProcess(nats.url, [...args, "--gateway-id", "gw-b"]),
-    ]);
-    balancer = await startTcpBalancer(() => gateways.map((g) => g.port));
-  });
-  afterEach(async () => {
-    client?.close();
-    await balancer?.close();
-    await Promise.all(gateways.map((g) => g.stop("SIGKILL")));
-    await backend?.close();
-    await nats?.stop();
-  });
+  test.afterEach(() => client?.close());
 
   /** Publishes 1..TOTAL with a JetStream ack each, retrying (idempotently) through any outage. */
-  async function publishAll(user: string, onProgress: (n: number) => Promise<void>): Promise<void> {
+  async function publishAll(
+    backend: HeraldBackend,
+    user: string,
+    onProgress: (n: number) => Promise<void>,
+  ): Promise<void> {
     const run = Math.random().toString(36).slice(2);
     for (let n = 1; n <= TOTAL; n++) {
       for (;;) {
@@ -60,7 +58,10 @@ describe("no message lost", () => {
     }
   }
 
-  async function connectClient(user: string): Promise<{ received: number[]; gateways: string[] }> {
+  async function connectClient(
+    balancer: TcpBalancer,
+    user: string,
+  ): Promise<{ received: number[]; gateways: string[] }> {
     const received: number[] = [];
     const seen: string[] = [];
     client = connect({
@@ -80,16 +81,16 @@ describe("no message lost", () => {
   }
 
   async function expectAll(received: number[]): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    while (received.length < TOTAL && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const all = () => received.length >= TOTAL;
+    await waitUntil(all, "every message", { timeoutMs: 30_000, intervalMs: 50 }).catch(() => undefined);
     expect(received.length).toBe(TOTAL);
     expect(received).toEqual(Array.from({ length: TOTAL }, (_, i) => i + 1));
   }
 
-  it("survives SIGKILL of the client's gateway", async () => {
-    const { received, gateways: seen } = await connectClient("kill-user");
+  test("survives SIGKILL of the client's gateway", async ({ backend, gateways, balancer }) => {
+    const { received, gateways: seen } = await connectClient(balancer, "kill-user");
     const victim = gateways.find((g) => seen[0]!.endsWith(g === gateways[0] ? "a" : "b"))!;
-    await publishAll("kill-user", async (n) => {
+    await publishAll(backend, "kill-user", async (n) => {
       if (n === 100) expect(await victim.stop("SIGKILL")).toBeNull();
     });
     await expectAll(received);
@@ -97,11 +98,15 @@ describe("no message lost", () => {
     expect(seen.at(-1)).not.toBe(seen[0]);
   });
 
-  it("survives a SIGTERM drain of the client's gateway, which exits 0", async () => {
-    const { received, gateways: seen } = await connectClient("drain-user");
+  test("survives a SIGTERM drain of the client's gateway, which exits 0", async ({
+    backend,
+    gateways,
+    balancer,
+  }) => {
+    const { received, gateways: seen } = await connectClient(balancer, "drain-user");
     const victim = gateways.find((g) => seen[0]!.endsWith(g === gateways[0] ? "a" : "b"))!;
     let exit: Promise<number | null> | undefined;
-    await publishAll("drain-user", async (n) => {
+    await publishAll(backend, "drain-user", async (n) => {
       if (n === 100) exit = victim.stop("SIGTERM");
     });
     await expectAll(received);
@@ -109,9 +114,9 @@ describe("no message lost", () => {
     expect(seen.at(-1)).not.toBe(seen[0]);
   });
 
-  it("survives a NATS server restart (file storage)", async () => {
-    const { received } = await connectClient("nats-user");
-    await publishAll("nats-user", async (n) => {
+  test("survives a NATS server restart (file storage)", async ({ nats, backend, balancer }) => {
+    const { received } = await connectClient(balancer, "nats-user");
+    await publishAll(backend, "nats-user", async (n) => {
       if (n === 100) await nats.restart();
     });
     await expectAll(received);

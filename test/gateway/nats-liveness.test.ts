@@ -20,24 +20,22 @@ describe("the gateway's NATS connection", () => {
     startGateway,
     socket,
     client,
-    onTestFinished,
   }) => {
     // Pings every 200 ms; leaving the server only after many, so this test sees the not-ready phase.
     const gateway = await startGateway({ history: false, natsPingInterval: 200, natsMaxPingsOut: 100 });
     expect(await readyz(gateway)).toEqual({ status: 200 });
 
     nats.pause();
-    onTestFinished(() => {
-      if (nats.pid !== undefined) nats.resume();
-    });
-    await until("/readyz 503", async () => (await readyz(gateway)).status === 503);
-    expect(await readyz(gateway)).toEqual({ status: 503, reason: "the NATS server is not answering" });
-    // A new socket is told to retry at once, not after the auth request's timeout.
-    const late = await socket({ at: gateway });
-    late.send({ type: "auth", token: "late" });
-    expect(await late.next("error", 1000)).toMatchObject({ code: "BACKEND_UNAVAILABLE" });
-
-    nats.resume();
+    try {
+      await until("/readyz 503", async () => (await readyz(gateway)).status === 503);
+      expect(await readyz(gateway)).toEqual({ status: 503, reason: "the NATS server is not answering" });
+      // A new socket is told to retry at once, not after the auth request's timeout.
+      const late = await socket({ at: gateway });
+      late.send({ type: "auth", token: "late" });
+      expect(await late.next("error", 1000)).toMatchObject({ code: "BACKEND_UNAVAILABLE" });
+    } finally {
+      nats.resume();
+    }
     await until("/readyz 200", async () => (await readyz(gateway)).status === 200);
     await client("back", { at: gateway });
   });

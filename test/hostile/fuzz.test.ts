@@ -1,18 +1,8 @@
 import { readFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  freePort,
-  type GatewayProcess,
-  type NatsServer,
-  type RawBackend,
-  startGatewayProcess,
-  startNats,
-  startRawBackend,
-  TestClient,
-} from "../../src/testing/index.js";
+import { describe, expect } from "vitest";
+import { freePort, startGatewayProcess, TestClient } from "../../src/testing/index.js";
+import { rawTest as test } from "../fixtures.js";
 import { nextFuzzFrame, type Random, seededRandom, textFrame, upgradeRequest } from "./frame-fuzzer.js";
 
 const TARGET_FRAMES = 100_000;
@@ -37,16 +27,12 @@ const SEED = Number(process.env.HERALD_FUZZ_SEED ?? 20261201);
  * Replay a failure with HERALD_FUZZ_SEED=<seed>.
  */
 describe(`fuzzing a gateway with ${TARGET_FRAMES.toLocaleString("en")} frames (seed ${SEED})`, () => {
-  let nats: NatsServer;
-  let backend: RawBackend;
-  let publisher: NatsConnection;
-  let gateway: GatewayProcess;
-  let metricsPort: number;
-
-  beforeAll(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await startRawBackend(nats.url);
-    publisher = await connect({ servers: nats.url });
+  test("stays up, healthy and serving, with memory back within bound", async ({
+    nats,
+    backend,
+    onTestFinished,
+  }) => {
+    const publisher = backend.connection;
     // answers the fuzzer's rpc frames with what they sent, so answers travel back too
     publisher.subscribe("herald.rpc.fuzz", {
       callback: (_err, msg) => {
@@ -54,8 +40,9 @@ describe(`fuzzing a gateway with ${TARGET_FRAMES.toLocaleString("en")} frames (s
         msg.respond(JSON.stringify({ ok: true, data }));
       },
     });
-    metricsPort = await freePort();
-    gateway = await startGatewayProcess(nats.url, [
+    await publisher.flush();
+    const metricsPort = await freePort();
+    const gateway = await startGatewayProcess(nats.url, [
       "--history-storage",
       "memory",
       "--metrics-port",
@@ -63,26 +50,18 @@ describe(`fuzzing a gateway with ${TARGET_FRAMES.toLocaleString("en")} frames (s
       "--log-level",
       "error",
     ]);
-  });
-  afterAll(async () => {
-    await gateway?.stop("SIGKILL");
-    await publisher?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
+    onTestFinished(() => gateway.stop("SIGKILL").then(() => undefined));
+    const rssMiB = () => {
+      const status = readFileSync(`/proc/${gateway.pid}/status`, "utf8");
+      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
+    };
+    const metric = async (name: string) => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1]);
+    };
+    const openConnections = () => metric("herald_connections");
+    const heapMiB = async () => (await metric("nodejs_heap_size_used_bytes")) / 2 ** 20;
 
-  const rssMiB = () => {
-    const status = readFileSync(`/proc/${gateway.pid}/status`, "utf8");
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
-  };
-  const metric = async (name: string) => {
-    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    return Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1]);
-  };
-  const openConnections = () => metric("herald_connections");
-  const heapMiB = async () => (await metric("nodejs_heap_size_used_bytes")) / 2 ** 20;
-
-  it("stays up, healthy and serving, with memory back within bound", async () => {
     const bystander = await TestClient.ready(gateway.url, "bystander");
     const rssBefore = rssMiB();
     const heapBefore = await heapMiB();
