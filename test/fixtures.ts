@@ -137,6 +137,9 @@ const stack = base.extend<StackFixtures>({
   },
 });
 
+/** The stack for a backend of a test's own: extend it with one and name it the `authResponder`. */
+export const stackTest = stack;
+
 /** The stack with a backend on the SDK, as a team writes one: it answers auth and publishes. */
 export const test = stack.extend<{
   /** The backend's connection and auth answers (`test.override({ backendOptions: {...} })`). */

@@ -1,39 +1,38 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { type RunningDemoApp, startDemoApp } from "../../src/demo/demo-app.js";
 import { TokenStore } from "../../src/demo/token-store.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import { type NatsServer, startNats, startTestGateway, TestClient } from "../../src/testing/index.js";
+import { stackTest } from "../fixtures.js";
 
-let nats: NatsServer;
-let gateway: RunningGateway;
-let demo: RunningDemoApp;
-const clients: TestClient[] = [];
 const reported: string[] = [];
 
-beforeAll(async () => {
-  nats = await startNats({ jetstream: true });
-  gateway = await startTestGateway(nats, { history: true, historyStorage: "memory", presence: true });
-  demo = await startDemoApp({
-    nats: nats.url,
-    gatewayUrl: gateway.url,
-    port: 0,
-    clientBundle: "/nonexistent/herald-client.min.js",
-    onError: (message) => reported.push(message),
-  });
+/**
+ * The demo app plays the backend: it signs users in and answers the gateway's auth requests. It
+ * shows the page the gateway's URL, so it starts after the gateway: each test names `demo`.
+ */
+const test = stackTest.extend<{ demo: RunningDemoApp; authResponder: undefined }>({
+  // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from its first parameter
+  authResponder: async ({}, use) => use(undefined),
+  demo: async ({ nats, gateway }, use) => {
+    const demo = await startDemoApp({
+      nats: nats.url,
+      gatewayUrl: gateway.url,
+      port: 0,
+      clientBundle: "/nonexistent/herald-client.min.js",
+      onError: (message) => reported.push(message),
+    });
+    await use(demo);
+    await demo.close();
+  },
 });
+test.override({ gatewayOptions: { historyStorage: "memory", presence: true } });
 
-afterEach(() => {
-  for (const client of clients.splice(0)) client.close();
-});
-
-afterAll(async () => {
-  await demo?.close();
-  await gateway?.close();
-  await nats?.stop();
-});
-
-function post(path: string, body: unknown, type = "application/json"): Promise<Response> {
+function post(
+  demo: RunningDemoApp,
+  path: string,
+  body: unknown,
+  type = "application/json",
+): Promise<Response> {
   return fetch(new URL(path, demo.url), {
     method: "POST",
     headers: { "content-type": type },
@@ -41,32 +40,32 @@ function post(path: string, body: unknown, type = "application/json"): Promise<R
   });
 }
 
-async function login(user: string): Promise<{ token: string; user: string; expiresAt: number }> {
-  const res = await post("/api/login", { user });
+async function login(
+  demo: RunningDemoApp,
+  user: string,
+): Promise<{ token: string; user: string; expiresAt: number }> {
+  const res = await post(demo, "/api/login", { user });
   expect(res.status).toBe(200);
   return (await res.json()) as { token: string; user: string; expiresAt: number };
 }
 
-async function ready(token: string): Promise<TestClient> {
-  const client = await TestClient.ready(gateway.url, token);
-  clients.push(client);
-  return client;
-}
-
 describe("demo app: sign-in and auth", () => {
-  it("issues opaque tokens, each valid for 10 minutes, that the gateway accepts as their user", async () => {
+  test("issues opaque tokens, each valid for 10 minutes, that the gateway accepts as their user", async ({
+    demo,
+    client,
+  }) => {
     const before = Date.now();
-    const issued = await login("alice");
+    const issued = await login(demo, "alice");
     expect(issued.user).toBe("alice");
     expect(issued.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     // Nothing in the token says whose it is.
     expect(Buffer.from(issued.token, "base64url").toString("latin1")).not.toContain("alice");
     expect(issued.expiresAt).toBeGreaterThanOrEqual(before + 600_000);
     expect(issued.expiresAt).toBeLessThanOrEqual(Date.now() + 600_000);
-    expect((await login("alice")).token).not.toBe(issued.token);
+    expect((await login(demo, "alice")).token).not.toBe(issued.token);
 
-    const client = await ready(issued.token);
-    const frame = client.frames.find((f) => f.type === "ready");
+    const alice = await client(issued.token);
+    const frame = alice.frames.find((f) => f.type === "ready");
     expect(frame).toMatchObject({
       user: "alice",
       channels: ["user.alice", "channel.lobby"],
@@ -75,9 +74,12 @@ describe("demo app: sign-in and auth", () => {
     });
   });
 
-  it("refuses a token it never issued with invalid_token, which closes with 4401", async () => {
-    const client = await TestClient.open(gateway.url);
-    clients.push(client);
+  test("refuses a token it never issued with invalid_token, which closes with 4401", async ({
+    demo,
+    socket,
+  }) => {
+    void demo; // it answers the auth request
+    const client = await socket();
     client.send({ type: "auth", token: "made-up" });
     expect(await client.next("error", 10_000)).toMatchObject({
       code: "AUTH_REFUSED",
@@ -86,7 +88,7 @@ describe("demo app: sign-in and auth", () => {
     expect((await client.waitClose(10_000)).code).toBe(4401);
   });
 
-  it("refuses an expired token", async () => {
+  test("refuses an expired token", async () => {
     const tokens = new TokenStore(50);
     const { token } = tokens.issue("bob");
     expect(tokens.verify(token)?.user).toBe("bob");
@@ -95,19 +97,19 @@ describe("demo app: sign-in and auth", () => {
     expect(tokens.size).toBe(0);
   });
 
-  it("answers bad sign-in requests with 4xx and a JSON error", async () => {
-    const unknown = await post("/api/login", { user: "eve" });
+  test("answers bad sign-in requests with 4xx and a JSON error", async ({ demo }) => {
+    const unknown = await post(demo, "/api/login", { user: "eve" });
     expect(unknown.status).toBe(400);
     expect(await unknown.json()).toEqual({
       error: "invalid_request",
       message: "user: must be one of alice, bob",
     });
-    const notJson = await post("/api/login", "{user:");
+    const notJson = await post(demo, "/api/login", "{user:");
     expect(notJson.status).toBe(400);
     expect(await notJson.json()).toMatchObject({ error: "invalid_json" });
-    const wrongType = await post("/api/login", "user=alice", "application/x-www-form-urlencoded");
+    const wrongType = await post(demo, "/api/login", "user=alice", "application/x-www-form-urlencoded");
     expect(wrongType.status).toBe(415);
-    const tooLarge = await post("/api/login", { user: "alice", padding: "x".repeat(20_000) });
+    const tooLarge = await post(demo, "/api/login", { user: "alice", padding: "x".repeat(20_000) });
     expect(tooLarge.status).toBe(413);
     const wrongMethod = await fetch(new URL("/api/login", demo.url));
     expect(wrongMethod.status).toBe(405);
@@ -118,17 +120,41 @@ describe("demo app: sign-in and auth", () => {
   });
 });
 
+describe("demo app: refresh", () => {
+  // refreshBefore above the tokens' lifetime: token_expiring follows ready at once
+  test.override({ gatewayOptions: { historyStorage: "memory", presence: true, refreshBefore: 3_600_000 } });
+
+  test("accepts a fresh token of the same user as a refresh", async ({ demo, client }) => {
+    const alice = await client((await login(demo, "alice")).token);
+    await alice.next("token_expiring");
+    const fresh = await login(demo, "alice");
+    alice.send({ type: "refresh", token: fresh.token });
+    expect(await alice.next("refreshed")).toMatchObject({ expiresAt: fresh.expiresAt });
+  });
+
+  test("leaves a refresh with another user's token to the gateway's rule: user_changed, 4401", async ({
+    demo,
+    client,
+  }) => {
+    const alice = await client((await login(demo, "alice")).token);
+    await alice.next("token_expiring");
+    alice.send({ type: "refresh", token: (await login(demo, "bob")).token });
+    expect(await alice.next("error")).toMatchObject({ code: "REFRESH_REFUSED", reason: "user_changed" });
+    expect((await alice.waitClose()).code).toBe(4401);
+  });
+});
+
 describe("demo app: notifications and page", () => {
-  it("publishes a notification to the user's channel", async () => {
-    const alice = await ready((await login("alice")).token);
-    const res = await post("/api/notify", { user: "alice", message: "  tea is ready  " });
+  test("publishes a notification to the user's channel", async ({ demo, client }) => {
+    const alice = await client((await login(demo, "alice")).token);
+    const res = await post(demo, "/api/notify", { user: "alice", message: "  tea is ready  " });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ ok: true, subject: "herald.user.alice" });
     const [message] = await alice.waitForMessages(1, 10_000);
     expect(message).toMatchObject({ channel: "user.alice", data: "tea is ready" });
   });
 
-  it("answers bad notifications with 400 and says what is wrong", async () => {
+  test("answers bad notifications with 400 and says what is wrong", async ({ demo }) => {
     const cases: [unknown, string][] = [
       [{ user: "alice", message: "   " }, "message: must not be empty"],
       [{ user: "alice", message: "x".repeat(1001) }, "message: must be at most 1000 characters"],
@@ -138,13 +164,16 @@ describe("demo app: notifications and page", () => {
       ['"just text"', "the body must be a JSON object"],
     ];
     for (const [body, message] of cases) {
-      const res = await post("/api/notify", body);
+      const res = await post(demo, "/api/notify", body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(await res.json()).toEqual({ error: "invalid_request", message });
     }
   });
 
-  it("serves the page with a strict content security policy, and nothing outside its file list", async () => {
+  test("serves the page with a strict content security policy, and nothing outside its file list", async ({
+    demo,
+    gateway,
+  }) => {
     const page = await fetch(demo.url);
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
@@ -170,8 +199,11 @@ describe("demo app: notifications and page", () => {
 });
 
 describe("demo app: server time and sign out everywhere", () => {
-  it("answers the page's time call with the server's time and the caller", async () => {
-    const client = await ready((await login("alice")).token);
+  test("answers the page's time call with the server's time and the caller", async ({
+    demo,
+    client: ready,
+  }) => {
+    const client = await ready((await login(demo, "alice")).token);
     const before = Date.now();
     client.send({ type: "rpc", id: 1, method: "time" });
     const result = await client.next("rpc_result");
@@ -181,12 +213,16 @@ describe("demo app: server time and sign out everywhere", () => {
     expect(now).toBeLessThanOrEqual(Date.now());
   });
 
-  it("revokes every token of the user and closes their connections; others stay", async () => {
-    const first = await login("bob");
-    const second = await login("bob");
+  test("revokes every token of the user and closes their connections; others stay", async ({
+    demo,
+    client: ready,
+    socket,
+  }) => {
+    const first = await login(demo, "bob");
+    const second = await login(demo, "bob");
     const bob = [await ready(first.token), await ready(second.token)];
-    const alice = await ready((await login("alice")).token);
-    const res = await post("/api/sign-out-everywhere", { user: "bob" });
+    const alice = await ready((await login(demo, "alice")).token);
+    const res = await post(demo, "/api/sign-out-everywhere", { user: "bob" });
     expect(res.status).toBe(200);
     // the two tokens above, and any this file issued to bob before
     const body = (await res.json()) as { ok: boolean; revoked: number };
@@ -197,18 +233,17 @@ describe("demo app: server time and sign out everywhere", () => {
       expect((await c.waitClose()).code).toBe(4430);
     }
     // the old tokens are dead: a connect with one is refused
-    const again = await TestClient.open(gateway.url);
-    clients.push(again);
+    const again = await socket();
     again.send({ type: "auth", token: first.token });
     expect(await again.next("error")).toMatchObject({ code: "AUTH_REFUSED", reason: "invalid_token" });
     alice.send({ type: "ping" });
     await alice.next("pong");
     expect(alice.closed).toBeUndefined();
-    expect(await ready((await login("bob")).token)).toBeDefined();
+    expect(await ready((await login(demo, "bob")).token)).toBeDefined();
   });
 
-  it("answers a bad sign-out request with 400", async () => {
-    const res = await post("/api/sign-out-everywhere", { user: "mallory.*" });
+  test("answers a bad sign-out request with 400", async ({ demo }) => {
+    const res = await post(demo, "/api/sign-out-everywhere", { user: "mallory.*" });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: expect.any(String) });
   });
