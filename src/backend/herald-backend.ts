@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import * as v from "valibot";
+import { NatsAccessSchema, natsClientOptions } from "../nats/connection-options.js";
 import {
   DEFAULT_PREFIX,
   formatIssues,
@@ -46,9 +47,14 @@ export interface HeraldBackendOptions {
 export interface HeraldConnectOptions extends HeraldBackendOptions {
   /** NATS server URLs, e.g. `nats://127.0.0.1:4222`. */
   servers: string | readonly string[];
+  /** A NATS user, with `pass`. */
   user?: string;
   pass?: string;
   token?: string;
+  /** A NATS credentials file (JWT and nkey seed). */
+  credsFile?: string;
+  /** TLS: the CA that signed the server's certificate, and a client certificate and key if it asks for one. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** Connection name shown in NATS monitoring. */
   name?: string;
   /** ms to wait for the first connection (default 5000). */
@@ -69,15 +75,8 @@ const PublishOptionsSchema = v.object({
   timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(600_000))),
 });
 
+// Servers, credentials and TLS as the gateway and `herald publish` take them.
 const ConnectOptionsSchema = v.object({
-  servers: v.pipe(
-    v.union([v.string(), v.array(v.string())]),
-    v.transform((servers) => (typeof servers === "string" ? [servers] : servers)),
-    v.check((servers) => servers.length > 0, "needs at least one server"),
-  ),
-  user: v.optional(v.string()),
-  pass: v.optional(v.string()),
-  token: v.optional(v.string()),
   name: v.optional(v.string()),
   timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 5000),
 });
@@ -122,29 +121,32 @@ export class HeraldBackend {
       prefix: options.prefix,
       history: options.history,
     });
-    const { servers, user, pass, token, name, timeout } = parseOptions(ConnectOptionsSchema, {
+    const access = parseOptions(NatsAccessSchema, {
       servers: options.servers,
       user: options.user,
       pass: options.pass,
       token: options.token,
+      credsFile: options.credsFile,
+      tls: options.tls,
+    });
+    const { name, timeout } = parseOptions(ConnectOptionsSchema, {
       name: options.name,
       timeout: options.timeout,
     });
     let nc: NatsConnection;
     try {
       nc = await connect({
-        servers,
+        ...(await natsClientOptions(access)),
         timeout,
         // A backend is long-lived: after the first connection, keep reconnecting for as long as it runs.
         maxReconnectAttempts: -1,
-        ...(user !== undefined ? { user } : {}),
-        ...(pass !== undefined ? { pass } : {}),
-        ...(token !== undefined ? { token } : {}),
         ...(name !== undefined ? { name } : {}),
       });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new NotConnectedError(`cannot reach NATS at ${servers.join(", ")}: ${reason}`, { cause: error });
+      throw new NotConnectedError(`cannot reach NATS at ${access.servers.join(", ")}: ${reason}`, {
+        cause: error,
+      });
     }
     const backend = new HeraldBackend(nc, {
       prefix,

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { NatsUrl } from "../gateway/config.js";
+import { NatsUrl } from "../nats/connection-options.js";
 
 /** `--nats a,b`: a comma-separated list of NATS server URLs, as every command takes it. */
 export const NatsServerList = v.pipe(

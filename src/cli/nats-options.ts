@@ -1,9 +1,20 @@
 import { type Command, Option } from "commander";
-import * as v from "valibot";
+import type * as v from "valibot";
 import type { HeraldConnectOptions } from "../backend/index.js";
+import {
+  NATS_CONNECTION_OPTIONS,
+  NatsSettingsSchema,
+  natsAccess,
+  unpairedNatsOptions,
+} from "../nats/connection-options.js";
+import { describeOptions } from "../options/option-spec.js";
 import { DEFAULT_PREFIX, SubjectPrefix } from "../protocol/index.js";
+import { CliError, ExitCode } from "./cli-error.js";
 import { NatsServerList } from "./cli-schemas.js";
 import { readLocalNatsUrl } from "./local-nats-file.js";
+
+/** The NATS connection options as flags and environment names: the gateway's, for every command. */
+export const NATS_FLAGS = describeOptions(NATS_CONNECTION_OPTIONS);
 
 /** The flags of every command that talks to NATS as a backend does (`publish`, `disconnect`). */
 export interface NatsFlags {
@@ -12,32 +23,37 @@ export interface NatsFlags {
   natsUser?: string;
   natsPassword?: string;
   natsToken?: string;
+  natsCreds?: string;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
 }
 
-/** Their checks, for a command's input schema. */
+/** Their checks, for a command's input schema: the gateway's, with `--nats` as a comma-separated list. */
 export const NatsInputEntries = {
+  ...NatsSettingsSchema.entries,
   nats: NatsServerList,
   prefix: SubjectPrefix,
-  natsUser: v.optional(v.string()),
-  natsPassword: v.optional(v.string()),
-  natsToken: v.optional(v.string()),
 };
 
 type NatsInput = v.InferOutput<v.ObjectSchema<typeof NatsInputEntries, undefined>>;
 
-/** Adds --nats, --prefix and the NATS credentials, each with its environment variable. */
+/** Adds --nats, --prefix and the NATS credentials and TLS, each with the gateway's environment name. */
 export function withNatsOptions(command: Command): Command {
-  return command
+  command
     .addOption(
       new Option(
-        "--nats <servers>",
+        `${NATS_FLAGS.nats.flag} <servers>`,
         "NATS servers, comma-separated (default: the one `herald start` runs, else nats://127.0.0.1:4222)",
-      ).env("HERALD_NATS_URL"),
+      ).env(NATS_FLAGS.nats.env),
     )
-    .addOption(new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default(DEFAULT_PREFIX))
-    .addOption(new Option("--nats-user <user>", "NATS user name").env("HERALD_NATS_USER"))
-    .addOption(new Option("--nats-password <password>", "NATS password").env("HERALD_NATS_PASSWORD"))
-    .addOption(new Option("--nats-token <token>", "NATS token").env("HERALD_NATS_TOKEN"));
+    .addOption(
+      new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default(DEFAULT_PREFIX),
+    );
+  for (const [key, def] of Object.entries(NATS_FLAGS)) {
+    if (key !== "nats") command.addOption(new Option(`${def.flag} <value>`, def.description).env(def.env));
+  }
+  return command;
 }
 
 /** `--nats` as given, else the server `herald start` runs, else the default local one. */
@@ -47,13 +63,10 @@ export function natsServers(flags: NatsFlags): string {
 
 /** How HeraldBackend.connect reaches NATS for a command line's input. */
 export function backendConnection(input: NatsInput, timeout: number): HeraldConnectOptions {
-  return {
-    servers: input.nats,
-    prefix: input.prefix,
-    timeout,
-    name: "herald-cli",
-    ...(input.natsUser !== undefined ? { user: input.natsUser } : {}),
-    ...(input.natsPassword !== undefined ? { pass: input.natsPassword } : {}),
-    ...(input.natsToken !== undefined ? { token: input.natsToken } : {}),
-  };
+  const unpaired = unpairedNatsOptions(input);
+  if (unpaired) {
+    const flags = unpaired.map((key) => NATS_FLAGS[key as keyof typeof NATS_FLAGS].flag);
+    throw new CliError(`${flags.join(" and ")} go together`, ExitCode.Usage);
+  }
+  return { ...natsAccess(input), prefix: input.prefix, timeout, name: "herald-cli" };
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
+import { unpairedNatsOptions } from "../nats/connection-options.js";
+import type { OptionKind } from "../options/option-spec.js";
 import { formatIssues } from "../protocol/index.js";
-import type { OptionKind } from "./option-spec.js";
 import {
   GATEWAY_OPTIONS,
   type GatewayConfig,
@@ -109,9 +110,8 @@ export function loadGatewayConfig(sources: ConfigSources = {}): GatewayConfig {
       "invalid configuration:\n  eventsDuplicateWindow must be at least twice livenessTimeout (in seconds)",
     );
   }
-  if ((config.natsUser === undefined) !== (config.natsPassword === undefined)) {
-    throw new ConfigError("invalid configuration:\n  natsUser and natsPassword go together");
-  }
+  const unpaired = unpairedNatsOptions(config);
+  if (unpaired) throw new ConfigError(`invalid configuration:\n  ${unpaired.join(" and ")} go together`);
   return Object.freeze(config);
 }
 

@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
-import { type ConnectionOptions, credsAuthenticator, type NatsConnection } from "@nats-io/nats-core";
+import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import type { NatsConnectionImpl } from "@nats-io/nats-core/internal";
 import { connect } from "@nats-io/transport-node";
+import { natsAccess, natsClientOptions } from "../nats/connection-options.js";
 import type { GatewayConfig } from "./config.js";
 import type { Logger } from "./logger.js";
 
@@ -14,7 +14,8 @@ import type { Logger } from "./logger.js";
  */
 export async function connectNats(config: GatewayConfig, logger: Logger): Promise<NatsConnection> {
   const options: ConnectionOptions = {
-    servers: [...config.nats],
+    // servers, credentials and TLS
+    ...(await natsClientOptions(natsAccess(config))),
     name: `herald-gateway-${config.gatewayId}`,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
@@ -27,20 +28,6 @@ export async function connectNats(config: GatewayConfig, logger: Logger): Promis
     // with stack traces up front in case it fails: a fifth of the gateway's CPU in a reconnect storm.
     noAsyncTraces: true,
   };
-  if (config.natsUser !== undefined) {
-    options.user = config.natsUser;
-    options.pass = config.natsPassword;
-  }
-  if (config.natsToken !== undefined) options.token = config.natsToken;
-  if (config.natsCreds !== undefined) {
-    options.authenticator = credsAuthenticator(await readFile(config.natsCreds));
-  }
-  if (config.natsTlsCa || config.natsTlsCert || config.natsTlsKey) {
-    options.tls = {};
-    if (config.natsTlsCa) options.tls.caFile = config.natsTlsCa;
-    if (config.natsTlsCert) options.tls.certFile = config.natsTlsCert;
-    if (config.natsTlsKey) options.tls.keyFile = config.natsTlsKey;
-  }
   const nc = await connect(options);
   dialOthersFirst(nc);
   logger.info({ server: nc.getServer() }, "connected to NATS");

@@ -1,16 +1,13 @@
 import * as v from "valibot";
+import { NATS_CONNECTION_OPTIONS } from "../nats/connection-options.js";
+import { describeOptions, option } from "../options/option-spec.js";
 import { DEFAULT_PREFIX, SubjectPrefix } from "../protocol/index.js";
 import { parseCidr } from "./client-address.js";
-import { describeOptions, option } from "./option-spec.js";
 import { ORIGIN_PATTERN } from "./origin-policy.js";
 
+export { NatsUrl } from "../nats/connection-options.js";
+
 const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
-/** A NATS server URL as the NATS client takes it. */
-export const NatsUrl = v.pipe(
-  v.string(),
-  v.regex(/^(nats|tls|ws|wss):\/\/[^\s/]+$|^[^\s:/]+:\d+$/, "must be like nats://host:4222 or host:4222"),
-);
-const file = v.pipe(v.string(), v.minLength(1));
 const isCidr = (value: string) => {
   try {
     parseCidr(value);
@@ -45,12 +42,8 @@ export const OPTION_SPECS = {
     default: "/ws",
     description: "WebSocket endpoint path",
   }),
-  nats: option({
-    schema: v.pipe(v.array(NatsUrl), v.minLength(1, "needs at least one server")),
-    default: ["nats://127.0.0.1:4222"],
-    description: "NATS servers, comma-separated",
-    env: "HERALD_NATS_URL",
-  }),
+  // servers, credentials and TLS, as `herald publish` and the backend SDK take them too
+  ...NATS_CONNECTION_OPTIONS,
   natsPingInterval: option({
     schema: int(100, 600_000),
     default: 2000,
@@ -60,43 +53,6 @@ export const OPTION_SPECS = {
     schema: int(1, 100),
     default: 2,
     description: "Unanswered pings after which the gateway leaves a silent NATS server for another",
-  }),
-  natsUser: option({
-    schema: v.optional(v.string()),
-    default: undefined,
-    description: "NATS user name",
-  }),
-  natsPassword: option({
-    schema: v.optional(v.string()),
-    default: undefined,
-    description: "NATS password",
-    secret: true,
-  }),
-  natsToken: option({
-    schema: v.optional(v.string()),
-    default: undefined,
-    description: "NATS token",
-    secret: true,
-  }),
-  natsCreds: option({
-    schema: v.optional(file),
-    default: undefined,
-    description: "NATS credentials file (JWT + nkey)",
-  }),
-  natsTlsCa: option({
-    schema: v.optional(file),
-    default: undefined,
-    description: "CA file to verify the NATS server",
-  }),
-  natsTlsCert: option({
-    schema: v.optional(file),
-    default: undefined,
-    description: "Client certificate file for NATS TLS",
-  }),
-  natsTlsKey: option({
-    schema: v.optional(file),
-    default: undefined,
-    description: "Client key file for NATS TLS",
   }),
   prefix: option({
     schema: SubjectPrefix,
