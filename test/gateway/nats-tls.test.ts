@@ -1,45 +1,31 @@
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import { type NatsServer, startNats, startTestGateway, TestClient } from "../../src/testing/index.js";
+import { describe, expect } from "vitest";
+import { test } from "../fixtures.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
 
+test.override({
+  natsOptions: {
+    extraConfig: `tls { cert_file: ${JSON.stringify(fixture("server.pem"))}, key_file: ${JSON.stringify(fixture("server-key.pem"))} }`,
+  },
+  backendOptions: { history: false, tls: { caFile: fixture("ca.pem") } },
+});
+
 /** The gateway reaching NATS over TLS, verifying the server against `--nats-tls-ca`. */
 describe("NATS over TLS", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend | undefined;
-  let gateway: RunningGateway | undefined;
-
-  beforeAll(async () => {
-    nats = await startNats({
-      extraConfig: `tls { cert_file: ${JSON.stringify(fixture("server.pem"))}, key_file: ${JSON.stringify(fixture("server-key.pem"))} }`,
+  test("connects with the CA given and delivers", async ({ nats, backend, startGateway, client }) => {
+    const gateway = await startGateway({
+      history: false,
+      nats: [`tls://127.0.0.1:${nats.port}`],
+      natsTlsCa: fixture("ca.pem"),
     });
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
-
-  it("connects with the CA given and delivers", async () => {
-    gateway = await startTestGateway(`tls://127.0.0.1:${nats.port}`, { natsTlsCa: fixture("ca.pem") });
-    const { connect } = await import("@nats-io/transport-node");
-    const nc = await connect({ servers: `tls://127.0.0.1:${nats.port}`, tls: { caFile: fixture("ca.pem") } });
-    backend = new HeraldBackend(nc, { history: false });
-    backend.serveAuth((token) => accept({ user: token }));
-    const client = await TestClient.ready(gateway.url, "tess");
+    const tess = await client("tess", { at: gateway });
     await backend.publish("tess", "over tls");
-    expect((await client.waitForMessages(1))[0]).toMatchObject({ data: "over tls" });
-    client.close();
-    await backend.close();
-    await nc.close();
-    backend = undefined;
+    expect((await tess.waitForMessages(1))[0]).toMatchObject({ data: "over tls" });
   });
 
-  it("refuses a server it cannot verify", async () => {
-    const attempt = startTestGateway(`tls://127.0.0.1:${nats.port}`);
+  test("refuses a server it cannot verify", async ({ nats, startGateway }) => {
+    const attempt = startGateway({ history: false, nats: [`tls://127.0.0.1:${nats.port}`] });
     await expect(attempt).rejects.toThrow();
     // refused for the certificate, not for any other reason a start can fail
     const reason = await attempt.catch((err: Error) => `${err.message} ${String(err.cause ?? "")}`);
