@@ -7,6 +7,7 @@ import { DEFAULT_PREFIX, SubjectPrefix } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
 import { NatsServerList } from "../cli-schemas.js";
 import { writeLocalNatsUrl } from "../local-nats-file.js";
+import { NATS_FLAGS } from "../nats-options.js";
 import { packageRoot } from "../package-root.js";
 
 const Port = v.pipe(
@@ -33,9 +34,10 @@ export function startCommand(): Command {
   return new Command("start")
     .description("Run the demo on this machine: nats-server (unless --nats), a gateway and the demo page")
     .addOption(
-      new Option("--nats <servers>", "use these NATS servers instead of starting nats-server").env(
-        "HERALD_NATS_URL",
-      ),
+      new Option(
+        `${NATS_FLAGS.nats.flag} <servers>`,
+        "use these NATS servers instead of starting nats-server",
+      ).env(NATS_FLAGS.nats.env),
     )
     .option("--data-dir <dir>", "JetStream folder of the embedded nats-server (default: a temporary one)")
     .option("--host <host>", "address the demo page and the gateway listen on", "127.0.0.1")
