@@ -11,6 +11,7 @@ import {
   type SystemName,
   userId,
 } from "../lib/commands.js";
+import { ConnectTally } from "../lib/connect-tally.js";
 import { announceReady, serveCommands } from "../lib/ipc.js";
 import { monotonicNs } from "../lib/payload.js";
 import { sleep } from "../lib/wait.js";
@@ -76,98 +77,73 @@ function onNotification(run: number, sentNs: number): void {
 
 function connect(command: Extract<LoadgenCommand, { type: "connect" }>): Promise<ConnectResult> {
   const factory = FACTORIES[command.system];
-  const failures = new Map<string, number>();
-  const startedNs = monotonicNs();
-  let lastReadyNs = 0;
-  let ready = 0;
-  let failed = 0;
+  const tally = new ConnectTally(command.count, command.timeoutMs, new Map());
   let next = 0;
   let inFlight = 0;
   const limit = command.concurrency === 0 ? command.count : command.concurrency;
 
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      const pending = command.count - ready - failed;
-      if (pending > 0) failures.set("timeout", (failures.get("timeout") ?? 0) + pending);
-      resolve({
-        ready,
-        failed: failed + pending,
-        failures: Object.fromEntries(failures),
-        startedNs,
-        lastReadyNs,
-      });
-    };
-    const timer = setTimeout(finish, command.timeoutMs);
-    const settle = () => {
-      inFlight--;
-      if (ready + failed === command.count) finish();
-      else if (!done) openMore();
-    };
-    const openOne = (index: number) => {
-      let state: State = "connecting";
-      inFlight++;
-      // Set right after the client exists (its events come later, from the event loop).
-      let stall: StalledClient | undefined;
-      const client = factory(
-        {
-          url: command.url,
-          user: userId(command.firstUser + index),
-          localAddress: command.localAddresses[index % command.localAddresses.length] as string,
+  const settled = () => {
+    inFlight--;
+    if (!tally.finished) openMore();
+  };
+  const openOne = (index: number) => {
+    let state: State = "connecting";
+    inFlight++;
+    // Set right after the client exists (its events come later, from the event loop).
+    let stall: StalledClient | undefined;
+    const client = factory(
+      {
+        url: command.url,
+        user: userId(command.firstUser + index),
+        localAddress: command.localAddresses[index % command.localAddresses.length] as string,
+      },
+      {
+        onReady() {
+          if (state !== "connecting") return;
+          state = "ready";
+          open++;
+          if (stall) {
+            client.pause();
+            stalled.push(stall);
+          }
+          tally.markReady();
+          settled();
         },
-        {
-          onReady() {
-            if (state !== "connecting") return;
-            state = "ready";
-            open++;
-            ready++;
-            lastReadyNs = monotonicNs();
-            if (stall) {
-              client.pause();
-              stalled.push(stall);
+        // The hot path of normal clients stays a direct call.
+        onNotification: command.stall
+          ? (run, sentNs) => {
+              if (stall?.resumed) stall.notifications++;
+              onNotification(run, sentNs);
             }
-            settle();
-          },
-          // The hot path of normal clients stays a direct call.
-          onNotification: command.stall
-            ? (run, sentNs) => {
-                if (stall?.resumed) stall.notifications++;
-                onNotification(run, sentNs);
-              }
-            : onNotification,
-          onStray() {
-            stray++;
-          },
-          onGone(reason) {
-            // A stalled client keeps every reason (an error frame, then the close code); at most a few.
-            if (stall && stall.reasons.length < 4) stall.reasons.push(reason);
-            if (stall) stall.gone = true;
-            if (state === "gone") return;
-            if (state === "connecting") {
-              failed++;
-              failures.set(reason, (failures.get(reason) ?? 0) + 1);
-              state = "gone";
-              settle();
-              return;
-            }
+          : onNotification,
+        onStray() {
+          stray++;
+        },
+        onGone(reason) {
+          // A stalled client keeps every reason (an error frame, then the close code); at most a few.
+          if (stall && stall.reasons.length < 4) stall.reasons.push(reason);
+          if (stall) stall.gone = true;
+          if (state === "gone") return;
+          if (state === "connecting") {
             state = "gone";
-            open--;
-            if (!closing) closedAfterReady.set(reason, (closedAfterReady.get(reason) ?? 0) + 1);
-          },
+            tally.markFailed(reason);
+            settled();
+            return;
+          }
+          state = "gone";
+          open--;
+          if (!closing) closedAfterReady.set(reason, (closedAfterReady.get(reason) ?? 0) + 1);
         },
-      );
-      if (command.stall) stall = { client, reasons: [], notifications: 0, gone: false, resumed: false };
-      clients.push(client);
-    };
-    const openMore = () => {
-      while (inFlight < limit && next < command.count) openOne(next++);
-    };
-    if (command.count === 0) finish();
-    else openMore();
-  });
+      },
+    );
+    if (command.stall) stall = { client, reasons: [], notifications: 0, gone: false, resumed: false };
+    clients.push(client);
+  };
+  const openMore = () => {
+    while (inFlight < limit && next < command.count) openOne(next++);
+  };
+  openMore();
+  return tally.result;
 }
 
 /**

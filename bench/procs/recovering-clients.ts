@@ -6,7 +6,7 @@ import {
   type RecoveryReport,
   userId,
 } from "../lib/commands.js";
-import { monotonicNs } from "../lib/payload.js";
+import { ConnectTally } from "../lib/connect-tally.js";
 
 /**
  * The load generator's side of `reconnect`: clients that connect to one gateway, and when it dies
@@ -22,67 +22,40 @@ export function connectRecovering(
   command: Extract<RecoveringCommand, { type: "connectRecovering" }>,
 ): Promise<ConnectResult> {
   firstUser = command.firstUser;
-  const startedNs = monotonicNs();
-  let ready = 0;
-  let failed = 0;
-  let lastReadyNs = 0;
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      const pending = command.count - ready - failed;
-      if (pending > 0) failures.set("timeout", (failures.get("timeout") ?? 0) + pending);
-      resolve({
-        ready,
-        failed: failed + pending,
-        failures: Object.fromEntries(failures),
-        startedNs,
-        lastReadyNs,
-      });
-    };
-    const timer = setTimeout(finish, command.timeoutMs);
-    const settle = () => {
-      if (ready + failed === command.count) finish();
-    };
-    for (let i = 0; i < command.count; i++) {
-      const user = command.firstUser + i;
-      let state: "connecting" | "ready" | "reconnected" | "failed" = "connecting";
-      const client = new RecoveringClient(
-        userId(user),
-        user,
-        command.reconnectUrl,
-        command.localAddresses[i % command.localAddresses.length] as string,
-        command.url,
-        {
-          onFirstReady() {
-            if (state !== "connecting") return;
-            state = "ready";
-            ready++;
-            lastReadyNs = monotonicNs();
-            settle();
-          },
-          onRecoveredReady(recovered) {
-            if (state !== "ready") return;
-            state = "reconnected";
-            recoveredReady++;
-            if (!recovered) notRecovered++;
-          },
-          onFailure(reason) {
-            const before = state;
-            state = "failed";
-            failures.set(reason, (failures.get(reason) ?? 0) + 1);
-            if (before === "connecting") {
-              failed++;
-              settle();
-            }
-          },
+  const tally = new ConnectTally(command.count, command.timeoutMs, failures);
+  for (let i = 0; i < command.count; i++) {
+    const user = command.firstUser + i;
+    let state: "connecting" | "ready" | "reconnected" | "failed" = "connecting";
+    const client = new RecoveringClient(
+      userId(user),
+      user,
+      command.reconnectUrl,
+      command.localAddresses[i % command.localAddresses.length] as string,
+      command.url,
+      {
+        onFirstReady() {
+          if (state !== "connecting") return;
+          state = "ready";
+          tally.markReady();
         },
-      );
-      clients.push(client);
-    }
-  });
+        onRecoveredReady(recovered) {
+          if (state !== "ready") return;
+          state = "reconnected";
+          recoveredReady++;
+          if (!recovered) notRecovered++;
+        },
+        onFailure(reason) {
+          const before = state;
+          state = "failed";
+          // A failure before ready counts against the connect; after it, only in the report.
+          if (before === "connecting") tally.markFailed(reason);
+          else failures.set(reason, (failures.get(reason) ?? 0) + 1);
+        },
+      },
+    );
+    clients.push(client);
+  }
+  return tally.result;
 }
 
 export function recoveryProgress(): RecoveryProgress {
