@@ -16,9 +16,10 @@ import {
   type ClusterNode,
   type GatewayProcess,
   type NatsCluster,
-  startGatewayProcess,
+  startGatewayProcesses,
   startNatsCluster,
   startTcpBalancer,
+  waitUntil,
 } from "../src/testing/index.js";
 import { describeEnvironment } from "./lib/environment.js";
 import { cpuTimes, rssBytes } from "./lib/proc-stats.js";
@@ -45,18 +46,6 @@ const cpu = (pid: number) => {
 };
 const kib = (bytes: number) => Math.round(bytes / 102.4) / 10;
 const say = (line: string) => process.stdout.write(`${line}\n`);
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await sleep(50);
-  }
-}
 
 function pidOf(node: ClusterNode): number {
   if (node.pid === undefined) throw new Error(`${node.name} is not running`);
@@ -118,15 +107,13 @@ async function gatewayFigures(cluster: NatsCluster) {
   backend.serveAuth((token) => accept({ user: token, channels: ["all"] }));
   // Every client comes from 127.0.0.1 through the balancer: no per-address limit.
   const args = ["--log-level", "error", "--max-connections-per-ip", "0"];
-  const starts = await Promise.allSettled(
-    ["cap-a", "cap-b"].map((id) => startGatewayProcess(cluster.url, ["--gateway-id", id, ...args])),
-  );
-  const gateways = starts.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  const gateways = await startGatewayProcesses(cluster.url, ["cap-a", "cap-b"], args).catch(async (err) => {
+    await backend.close();
+    throw err;
+  });
   const clients: HeraldClient[] = [];
   let balancer: Awaited<ReturnType<typeof startTcpBalancer>> | undefined;
   try {
-    const failed = starts.find((result) => result.status === "rejected");
-    if (failed) throw failed.reason;
     const [a, b] = gateways as [GatewayProcess, GatewayProcess];
     let targets = [a.port];
     balancer = await startTcpBalancer(() => targets);
@@ -145,7 +132,7 @@ async function gatewayFigures(cluster: NatsCluster) {
       client.on("ready", () => readyAt.push(Date.now()));
       clients.push(client);
     }
-    await until("every client ready on A", () => readyAt.length >= CLIENTS, 120_000);
+    await waitUntil(() => readyAt.length >= CLIENTS, "every client ready on A", { timeoutMs: 120_000 });
     const storm = { seconds: (Date.now() - started) / 1000, cpuSeconds: cpu(a.pid) - cpuBefore };
     await sleep(3000);
     const rssPerConnection = (rssBytes(a.pid) - rssBefore) / CLIENTS;
@@ -168,7 +155,7 @@ async function gatewayFigures(cluster: NatsCluster) {
     readyAt.length = 0;
     const killedAt = Date.now();
     await a.stop("SIGKILL");
-    await until("every client ready on B", () => readyAt.length >= CLIENTS, 120_000);
+    await waitUntil(() => readyAt.length >= CLIENTS, "every client ready on B", { timeoutMs: 120_000 });
     const times = readyAt.map((t) => t - killedAt).sort((x, y) => x - y);
     const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? 0;
     const recoverCpu = cpu(b.pid) - cpuB;

@@ -5,10 +5,11 @@ import {
   type ClusterNode,
   type GatewayProcess,
   type NatsCluster,
-  startGatewayProcess,
+  startGatewayProcesses,
   startNatsCluster,
   startTcpBalancer,
   type TcpBalancer,
+  waitUntil,
 } from "../../src/testing/index.js";
 
 /** Every client is granted this shared channel, and gets its own user channel too. */
@@ -92,7 +93,10 @@ export class NumberedPublisher {
 
   /** Resolves once the shared channel has had `count` messages stored. */
   async waitForShared(count: number, timeoutMs = 60_000): Promise<void> {
-    await waitFor(`${count} shared messages published`, () => this.sharedSent >= count, timeoutMs);
+    await waitUntil(() => this.sharedSent >= count, `${count} shared messages published`, {
+      timeoutMs: timeoutMs,
+      intervalMs: 50,
+    });
   }
 
   private async loop(): Promise<void> {
@@ -181,7 +185,9 @@ export async function settle(
     clients.every(
       (c) => c.shared.length >= publisher.sharedSent && c.own.length >= (publisher.ownSent.get(c.user) ?? 0),
     );
-  await waitFor("every message delivered", complete, timeoutMs).catch(() => undefined);
+  await waitUntil(complete, "every message delivered", { timeoutMs: timeoutMs, intervalMs: 50 }).catch(
+    () => undefined,
+  );
   return deliveryReport(clients, publisher);
 }
 
@@ -201,18 +207,6 @@ export function percentiles(values: readonly number[]): {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
   return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? 0 };
-}
-
-export async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await sleep(50);
-  }
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -253,14 +247,8 @@ export class ClusterScene {
         "--max-connections-per-ip",
         "0",
       ];
-      // Each gateway that started is stopped again, also when the other one failed to start.
-      const started = await Promise.allSettled(
-        ["gw-a", "gw-b"].map((id) => startGatewayProcess(cluster.url, [...args, "--gateway-id", id])),
-      );
-      const gateways = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+      const gateways = await startGatewayProcesses(cluster.url, ["gw-a", "gw-b"], args);
       cleanups.push(() => Promise.all(gateways.map((g) => g.stop("SIGKILL"))));
-      const failed = started.find((result) => result.status === "rejected");
-      if (failed) throw failed.reason;
       const balancer = await startTcpBalancer(() => gateways.map((g) => g.port));
       cleanups.push(() => balancer.close());
       // The backend avoids gateway A's node, so the faults aimed at that node test the gateway; it
@@ -299,7 +287,10 @@ export class ClusterScene {
     this.cleanups.push(async () => {
       for (const observed of this.clients) observed.client.close();
     });
-    await waitFor("every client ready", () => this.clients.every((c) => c.readyAt.length > 0), 60_000);
+    await waitUntil(() => this.clients.every((c) => c.readyAt.length > 0), "every client ready", {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
   }
 
   get users(): string[] {

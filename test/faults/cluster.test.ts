@@ -9,6 +9,7 @@ import {
   startNatsCluster,
   startTestGateway,
   TestClient,
+  waitUntil,
 } from "../../src/testing/index.js";
 import {
   ClusterScene,
@@ -18,7 +19,6 @@ import {
   percentiles,
   readyzStatus,
   settle,
-  waitFor,
 } from "./cluster-scene.js";
 
 const CLIENTS = 200;
@@ -89,12 +89,15 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
     const { report, publisher, faultAt } = await underFault(
       () => victim.kill(),
       async () => {
-        await waitFor(
-          "gateway A on another node",
+        await waitUntil(
           async () => (await scene?.nodeOfGateway("gw-a")) !== undefined,
-          30_000,
+          "gateway A on another node",
+          { timeoutMs: 30_000, intervalMs: 50 },
         );
-        await waitFor("gateway A ready", async () => (await readyzStatus(gatewayA)) === 200, 30_000);
+        await waitUntil(async () => (await readyzStatus(gatewayA)) === 200, "gateway A ready", {
+          timeoutMs: 30_000,
+          intervalMs: 50,
+        });
         readyAgainAt = Date.now();
       },
     );
@@ -198,12 +201,15 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
       const { report, publisher, faultAt } = await underFault(
         async () => victim.pause(),
         async () => {
-          await waitFor("gateway A not ready", async () => (await readyzStatus(gatewayA)) === 503, 30_000);
+          await waitUntil(async () => (await readyzStatus(gatewayA)) === 503, "gateway A not ready", {
+            timeoutMs: 30_000,
+            intervalMs: 50,
+          });
           notReadyAt = Date.now();
-          await waitFor(
-            "gateway A ready on another node",
+          await waitUntil(
             async () => (await readyzStatus(gatewayA)) === 200,
-            30_000,
+            "gateway A ready on another node",
+            { timeoutMs: 30_000, intervalMs: 50 },
           );
           readyAgainAt = Date.now();
           // The hung node is still hung: the gateway left it.
@@ -241,7 +247,11 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
       async () => {
         expect(await gatewayA.stop("SIGKILL")).toBeNull();
       },
-      () => waitFor("A's clients ready on B", () => onA.every((c) => c.gateways.length > 1), 60_000),
+      () =>
+        waitUntil(() => onA.every((c) => c.gateways.length > 1), "A's clients ready on B", {
+          timeoutMs: 60_000,
+          intervalMs: 50,
+        }),
     );
     console.log(
       "[cluster] gateway SIGKILL",
