@@ -29,6 +29,7 @@ function refusal(string $code, string $message): array
     return ['ok' => false, 'error' => ['code' => $code, 'message' => $message]];
 }
 
+// ANCHOR: decide
 /**
  * The answer to one auth request (decoded JSON). Accepted: the user and, optionally, shared
  * channels and expiresAt in milliseconds. Refused: a code and message the client will see.
@@ -66,6 +67,7 @@ function answer(NatsClient $nats, NatsMessage $msg): void
     }
     $nats->publish($msg->replyTo, json_encode(decide($request), JSON_THROW_ON_ERROR));
 }
+// ANCHOR_END: decide
 
 $stopping = false;
 if (function_exists('pcntl_async_signals')) {
@@ -75,6 +77,7 @@ if (function_exists('pcntl_async_signals')) {
 }
 
 try {
+    // ANCHOR: serve
     $nats = NatsClient::connect($url);
     $sid = $nats->subscribe("$prefix.auth", $queue, fn (NatsMessage $msg) => answer($nats, $msg));
     $nats->flush(); // the subscription is in place once the server has answered PING
@@ -87,6 +90,7 @@ try {
     $nats->unsubscribe($sid);
     $nats->flush();
     $nats->close();
+    // ANCHOR_END: serve
 } catch (Throwable $error) {
     fwrite(STDERR, 'auth-responder: ' . $error->getMessage() . "\n");
     exit(1);

@@ -49,6 +49,7 @@ function storingStream(NatsClient $nats, string $subject): ?string
     return is_array($names) && is_array($names['streams'] ?? null) ? ($names['streams'][0] ?? null) : null;
 }
 
+// ANCHOR: publish-stored
 /**
  * Stores `message` on `subject` exactly once, or throws after `deadline` seconds: every attempt
  * carries the same Nats-Msg-Id, and the stream stores a repeated id once. No answer, or a 503 (no
@@ -80,8 +81,10 @@ function publishStored(NatsClient $nats, string $subject, string $message, strin
         $delay = min($delay * 2, 0.5);
     }
 }
+// ANCHOR_END: publish-stored
 
 try {
+    // ANCHOR: publish
     $nats = NatsClient::connect($url);
     if (storingStream($nats, $subject) === null) {
         // Only connected clients get it; nothing is kept for the ones that reconnect later.
@@ -95,6 +98,7 @@ try {
     $ack = publishStored($nats, $subject, $message, bin2hex(random_bytes(12)));
     $duplicate = !empty($ack['duplicate']) ? ' (duplicate)' : '';
     fwrite(STDOUT, "stored as seq {$ack['seq']} in stream {$ack['stream']}$duplicate\n");
+    // ANCHOR_END: publish
     $nats->close();
 } catch (Throwable $error) {
     fwrite(STDERR, 'publish.php: ' . $error->getMessage() . "\n");

@@ -20,6 +20,7 @@ function refusal(string $code, string $message): array
     return ['ok' => false, 'error' => ['code' => $code, 'message' => $message]];
 }
 
+// ANCHOR: answer
 /**
  * The answer to one call. $request holds user (who called, already authenticated by the gateway),
  * connection, gateway, method and data (whatever JSON the page sent: check it like any input).
@@ -51,6 +52,7 @@ function answer(NatsClient $nats, NatsMessage $msg): void
     }
     $nats->publish($msg->replyTo, json_encode(call($request), JSON_THROW_ON_ERROR));
 }
+// ANCHOR_END: answer
 
 $stopping = false;
 if (function_exists('pcntl_async_signals')) {

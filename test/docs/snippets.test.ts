@@ -1,31 +1,24 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { documents, ROOT, snippetsOf, source } from "../../scripts/snippets.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const DOCS = [
-  "README.md",
-  ...readdirSync(join(ROOT, "docs"))
-    .filter((file) => file.endsWith(".md"))
-    .map((file) => `docs/${file}`),
-];
-const SNIPPET = /<!-- snippet: (\S+) -->\n```\w*\n((?:[^\n]*\n)*?)```/g;
+/** Code shown in the docs that lives in a checked file: `<!-- snippet: path[#region] -->`, then a code block. */
+const snippets = (doc: string) => snippetsOf(readFileSync(join(ROOT, doc), "utf8"));
 
-/** Code shown in the docs that lives in a checked file: `<!-- snippet: path -->` then a code block. */
-function snippets(doc: string): { path: string; code: string }[] {
-  const text = readFileSync(join(ROOT, doc), "utf8");
-  return [...text.matchAll(SNIPPET)].map(([, path = "", code = ""]) => ({ path, code: code.trimEnd() }));
-}
+const shown = documents().flatMap((doc) =>
+  snippets(doc).map((snippet) => {
+    const what = snippet.region === undefined ? snippet.path : `${snippet.path}#${snippet.region}`;
+    return [`${doc}: ${what}`, { doc, ...snippet }] as const;
+  }),
+);
 
 describe("code in the docs", () => {
-  it.each(DOCS)("%s shows example files verbatim (npm run docs:snippets copies them)", (doc) => {
-    for (const { path, code } of snippets(doc)) {
-      expect(existsSync(join(ROOT, path)), `${doc} shows ${path}, which does not exist`).toBe(true);
-      expect(code, `${doc}: the block of ${path} differs from the file`).toBe(
-        readFileSync(join(ROOT, path), "utf8").trimEnd(),
-      );
-    }
+  it.each(shown)("%s is shown verbatim (npm run docs:snippets copies it)", (what, snippet) => {
+    expect(existsSync(join(ROOT, snippet.path)), `${what}: no such file`).toBe(true);
+    expect(snippet.shown, `${what}: the block differs from the file`).toBe(
+      source(snippet.path, snippet.region),
+    );
   });
 
   it("the client guide shows the bundler, <script> tag, React and Vue examples", () => {
@@ -50,5 +43,27 @@ describe("code in the docs", () => {
         "deploy/nginx/herald.conf",
       ]),
     );
+  });
+
+  // The PHP and Go code of the backend guide is taken from examples/, which CI runs.
+  it("the backend guide quotes every example program, in regions of more than five lines", () => {
+    const quoted = snippets("docs/backend-guide.md").filter((s) => s.path.startsWith("examples/"));
+    expect(new Set(quoted.map((s) => s.path))).toEqual(
+      new Set([
+        "examples/go/auth-responder/main.go",
+        "examples/go/publish/main.go",
+        "examples/go/rpc-responder/main.go",
+        "examples/php/auth-responder.php",
+        "examples/php/publish.php",
+        "examples/php/rpc-responder.php",
+      ]),
+    );
+    for (const { shown } of quoted) expect(shown.split("\n").length).toBeGreaterThan(5);
+  });
+
+  it("the backend guide has no Go or PHP code that is not a snippet", () => {
+    const guide = readFileSync(join(ROOT, "docs/backend-guide.md"), "utf8");
+    const blocks = [...guide.matchAll(/(<!-- snippet: \S+ -->\n)?```(go|php)\n/g)];
+    expect(blocks.filter(([, marker]) => marker === undefined)).toEqual([]);
   });
 });

@@ -34,6 +34,7 @@ type authRequest struct {
 	User          string            `json:"user,omitempty"` // on refresh: the connection's user
 }
 
+// ANCHOR: decide
 type authError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
@@ -70,6 +71,7 @@ func decide(req authRequest) authReply {
 	}
 	return authReply{OK: true, User: user}
 }
+// ANCHOR_END: decide
 
 func answer(m *nats.Msg) {
 	var req authRequest
@@ -98,6 +100,7 @@ func main() {
 	}
 	subject, queue := prefix+".auth", "herald-auth"
 
+	// ANCHOR: serve
 	closed := make(chan struct{})
 	nc, err := nats.Connect(url,
 		nats.Name("herald auth-responder"),
@@ -124,4 +127,5 @@ func main() {
 		log.Fatal(err)
 	}
 	<-closed
+	// ANCHOR_END: serve
 }

@@ -31,6 +31,8 @@ func fail(code int, format string, args ...any) {
 	os.Exit(code)
 }
 
+// ANCHOR: publish-stored
+
 // publishStored stores data on subject exactly once, or returns an error after the deadline: every
 // attempt carries the same Nats-Msg-Id, and the stream stores a repeated id once.
 func publishStored(js nats.JetStreamContext, subject string, data []byte, msgID string) (*nats.PubAck, error) {
@@ -56,6 +58,7 @@ func publishStored(js nats.JetStreamContext, subject string, data []byte, msgID 
 		}
 	}
 }
+// ANCHOR_END: publish-stored
 
 func main() {
 	if len(os.Args) != 3 {
@@ -84,6 +87,8 @@ func main() {
 		fail(1, "cannot connect to NATS at %s: %v", url, err)
 	}
 	defer nc.Close()
+
+	// ANCHOR: publish
 
 	// nats.go 1.22's JetStream API (nc.JetStream(); the newer jetstream package came with 1.28).
 	js, err := nc.JetStream()
@@ -119,4 +124,5 @@ func main() {
 		duplicate = " (duplicate)"
 	}
 	fmt.Printf("stored as seq %d in stream %s%s\n", ack.Sequence, ack.Stream, duplicate)
+	// ANCHOR_END: publish
 }

@@ -47,6 +47,8 @@ type serverTime struct {
 	User string `json:"user"`
 }
 
+// ANCHOR: answer
+
 // call answers one call.
 func call(req rpcRequest) rpcReply {
 	switch req.Method {
@@ -73,6 +75,7 @@ func answer(m *nats.Msg) {
 		log.Printf("cannot answer connection %s: %v", req.Connection, err)
 	}
 }
+// ANCHOR_END: answer
 
 func main() {
 	url := os.Getenv("NATS_URL")
