@@ -14,6 +14,7 @@ import { GatewayMetrics } from "../../src/gateway/metrics.js";
 import { OutboundFrame } from "../../src/gateway/outbound-frame.js";
 import { Session } from "../../src/gateway/session.js";
 import type { AuthRequest } from "../../src/protocol/index.js";
+import { waitUntil } from "../../src/testing/index.js";
 
 /**
  * The session as a state machine, without a network: a socket that records what the session does
@@ -85,10 +86,7 @@ function setup(
   return { socket, session, frame, joinAll, left, closedCount: () => closedCount };
 }
 
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 1));
-  expect(condition()).toBe(true);
-}
+const until = (condition: () => boolean) => waitUntil(condition, "the session's state", { intervalMs: 1 });
 
 describe("session state machine", () => {
   it("goes awaiting_auth → authenticating → joining → ready, and delivers", async () => {
@@ -132,6 +130,24 @@ describe("session state machine", () => {
     expect(socket.closed).toEqual({ code: 1011, reason: "INTERNAL" });
     expect(session.state).toBe("closed");
     expect(closedCount()).toBe(1);
+  });
+
+  it("closes with 1011 INTERNAL when asking about a refresh throws, not with an unhandled rejection", async () => {
+    const { socket, session, frame, joinAll } = setup(
+      async (r) => {
+        if (r.kind === "refresh") throw new Error("a bug");
+        return { kind: "accepted", reply: { ok: true, user: r.token, expiresAt: Date.now() + 60_000 } };
+      },
+      { refreshBefore: 120_000 },
+    );
+    frame({ type: "auth", token: "eli" });
+    await joinAll();
+    expect(socket.types()).toEqual(["ready", "token_expiring"]);
+    frame({ type: "refresh", token: "eli2" });
+    await until(() => socket.closed !== undefined);
+    expect(socket.sent.at(-1)).toMatchObject({ type: "error", code: "INTERNAL" });
+    expect(socket.closed).toEqual({ code: 1011, reason: "INTERNAL" });
+    expect(session.state).toBe("closed");
   });
 
   it("cuts off a client over its frame rate with 1008", async () => {
