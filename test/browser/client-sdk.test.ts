@@ -5,6 +5,7 @@ import { gzipSync } from "node:zlib";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CloseCode } from "../../src/protocol/close-codes.js";
+import { pollFor } from "../../src/testing/index.js";
 import { ScriptedGateway, sleep } from "../client/scripted-gateway.js";
 import { launchChromium } from "./chromium.js";
 import { buildClientBundle } from "./client-bundle.js";
@@ -112,12 +113,13 @@ describe("client bundle in Chromium", () => {
   });
 
   async function waitForLog(condition: (entries: LogEntry[]) => boolean): Promise<LogEntry[]> {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const entries = await log();
-      if (condition(entries)) return entries;
-      if (Date.now() > deadline) throw new Error(`log never matched: ${JSON.stringify(entries)}`);
-      await sleep(20);
-    }
+    let entries: LogEntry[] = [];
+    const matched = async () => {
+      entries = await log();
+      return condition(entries) ? entries : undefined;
+    };
+    return pollFor(matched, "the log to match", { intervalMs: 20 }).catch(() => {
+      throw new Error(`log never matched: ${JSON.stringify(entries)}`);
+    });
   }
 });

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pollFor } from "../../src/testing/index.js";
 import { launchChromium } from "./chromium.js";
 import { buildClientBundle } from "./client-bundle.js";
 import {
@@ -51,19 +52,16 @@ function herald(args: readonly string[], cwd: string): Herald {
   return { child, output: () => output, exited };
 }
 
-async function waitForOutput(
-  process: Herald,
-  pattern: RegExp,
-  timeoutMs = 60_000,
-): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const match = process.output().match(pattern);
-    if (match) return match;
-    if (process.child.exitCode !== null) throw new Error(`herald exited early:\n${process.output()}`);
-    if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms:\n${process.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function waitForOutput(process: Herald, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
+  const match = () => {
+    const found = process.output().match(pattern);
+    if (!found && process.child.exitCode !== null)
+      throw new Error(`herald exited early:\n${process.output()}`);
+    return found ?? undefined;
+  };
+  return pollFor(match, String(pattern), { timeoutMs, intervalMs: 100 }).catch((err: Error) => {
+    throw new Error(`${err.message}:\n${process.output()}`);
+  });
 }
 
 function canConnect(url: string): Promise<boolean> {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { GATEWAY_OPTIONS } from "../../src/gateway/config.js";
-import { freePort, type NatsServer, startNats } from "../../src/testing/index.js";
+import { answersOk, freePort, type NatsServer, startNats, waitUntil } from "../../src/testing/index.js";
 import { type CliProcess, runCli, startCli } from "./run-cli.js";
 
 let nats: NatsServer;
@@ -50,17 +50,16 @@ async function startGatewayCli(
       await cli.exited();
     }
   });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
+  const healthy = async () => {
     if (cli.child.exitCode !== null) throw new Error(`gateway exited early: ${cli.stderr()}${cli.stdout()}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-      (res) => res.ok,
-      () => false,
-    );
-    if (ok) return { cli, port };
-    if (Date.now() > deadline) throw new Error(`gateway did not answer /healthz: ${cli.stderr()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return answersOk(`http://127.0.0.1:${port}/healthz`);
+  };
+  await waitUntil(healthy, "the gateway's /healthz", { timeoutMs: 20_000, intervalMs: 100 }).catch(
+    (err: Error) => {
+      throw new Error(`${err.message}: ${cli.stderr()}`);
+    },
+  );
+  return { cli, port };
 }
 
 function openSocket(port: number): Promise<WebSocket> {
