@@ -64,8 +64,6 @@ interface StackFixtures {
   gatewayHooks: StartOptions;
   /** Starts another gateway (history on as by default, then `options`); closed after the test. */
   startGateway: (options?: Partial<GatewayConfig>, hooks?: StartOptions) => Promise<RunningGateway>;
-  /** Starts the test's gateway on first use (so a test that opens sockets elsewhere does without). */
-  defaultGateway: () => Promise<RunningGateway>;
   /** The test's gateway: the gateway's defaults (history on) unless `gatewayOptions` say otherwise. */
   gateway: RunningGateway;
   /** Opens a socket, sends `auth` and waits for `ready`; closed after the test. */
@@ -105,31 +103,24 @@ const stack = base.extend<StackFixtures>({
     });
     await Promise.all(started.map((gateway) => gateway.close()));
   },
-  defaultGateway: async ({ startGateway, gatewayOptions, gatewayHooks }, use) => {
-    let started: Promise<RunningGateway> | undefined;
-    await use(() => {
-      started ??= startGateway(gatewayOptions, gatewayHooks);
-      return started;
-    });
+  gateway: async ({ startGateway, gatewayOptions, gatewayHooks }, use) => {
+    await use(await startGateway(gatewayOptions, gatewayHooks));
   },
-  gateway: async ({ defaultGateway }, use) => {
-    await use(await defaultGateway());
-  },
-  client: async ({ defaultGateway }, use) => {
+  // Clients and sockets go to the test's gateway, which is up before the test starts, or to `at`.
+  client: async ({ gateway }, use) => {
     const opened: TestClient[] = [];
-    await use(async (token, { recover, at, timeoutMs, frame } = {}) => {
+    await use(async (token, { recover, at = gateway, timeoutMs, frame } = {}) => {
       const extra = { ...frame, ...(recover === undefined ? {} : { recover }) };
-      const url = (at ?? (await defaultGateway())).url;
-      const client = await TestClient.ready(url, token, extra, timeoutMs);
+      const client = await TestClient.ready(at.url, token, extra, timeoutMs);
       opened.push(client);
       return client;
     });
     for (const client of opened) client.close();
   },
-  socket: async ({ defaultGateway }, use) => {
+  socket: async ({ gateway }, use) => {
     const opened: TestClient[] = [];
-    await use(async ({ at, ...options } = {}) => {
-      const client = await TestClient.open((at ?? (await defaultGateway())).url, options);
+    await use(async ({ at = gateway, ...options } = {}) => {
+      const client = await TestClient.open(at.url, options);
       opened.push(client);
       return client;
     });

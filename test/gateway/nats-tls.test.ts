@@ -10,16 +10,17 @@ test.override({
   },
   backendOptions: { history: false, tls: { caFile: fixture("ca.pem") } },
 });
+// The test's gateway dials tls:// and verifies the server against the CA.
+test.override("gatewayOptions", ({ nats }) => ({
+  history: false,
+  nats: [`tls://127.0.0.1:${nats.port}`],
+  natsTlsCa: fixture("ca.pem"),
+}));
 
 /** The gateway reaching NATS over TLS, verifying the server against `--nats-tls-ca`. */
 describe("NATS over TLS", () => {
-  test("connects with the CA given and delivers", async ({ nats, backend, startGateway, client }) => {
-    const gateway = await startGateway({
-      history: false,
-      nats: [`tls://127.0.0.1:${nats.port}`],
-      natsTlsCa: fixture("ca.pem"),
-    });
-    const tess = await client("tess", { at: gateway });
+  test("connects with the CA given and delivers", async ({ backend, client }) => {
+    const tess = await client("tess");
     await backend.publish("tess", "over tls");
     expect((await tess.waitForMessages(1))[0]).toMatchObject({ data: "over tls" });
   });

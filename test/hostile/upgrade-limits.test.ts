@@ -4,7 +4,7 @@ import type { RunningGateway } from "../../src/gateway/index.js";
 import { rawTest as test } from "../fixtures.js";
 
 // No JetStream: the gateways here run without history.
-test.override({ natsOptions: {} });
+test.override({ natsOptions: {}, gatewayOptions: { history: false } });
 
 /** What is refused at the HTTP upgrade, before any WebSocket work: origins, connection counts, slowloris. */
 describe("upgrade limits", () => {
