@@ -1,49 +1,23 @@
 import type { ClientFrame } from "../protocol/client-frames.js";
-import { CloseCode, isRetryableClose } from "../protocol/close-codes.js";
+import { CloseCode } from "../protocol/close-codes.js";
 import type { PresenceSnapshot } from "../protocol/presence.js";
 import type { JoinFrame, LeaveFrame, MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
-import { Backoff, type BackoffOptions } from "./backoff.js";
+import { Backoff } from "./backoff.js";
+import { closeError } from "./close-error.js";
+import { type ConnectOptions, checkOptions, type HeraldEvents } from "./connect-options.js";
 import { HeraldClientError } from "./errors.js";
 import { Emitter, type Listener } from "./events.js";
+import { MessageDelivery } from "./message-delivery.js";
+import { watchOnline } from "./network-watch.js";
 import { PresenceRequests } from "./presence.js";
-import { RecoveryTracker } from "./recovery.js";
 import { HeraldRpcError, RpcCalls, type RpcOptions } from "./rpc.js";
 import { parseServerFrame } from "./server-frame.js";
 import type { ClientState } from "./state.js";
+import { fetchToken } from "./token-source.js";
+import { Watchdog } from "./watchdog.js";
 import { OPEN, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from "./websocket.js";
 
-export interface ConnectOptions {
-  /** The gateway's WebSocket URL, e.g. `wss://notify.example.com/ws`. */
-  url: string;
-  /** Returns a token for the `auth` frame; called before every (re)connect and on every refresh. */
-  getToken: () => string | Promise<string>;
-  /** WebSocket implementation; the global `WebSocket` by default (pass `ws`'s in Node 20). */
-  WebSocket?: WebSocketConstructor;
-  /** Reconnect delays: exponential with full jitter. */
-  backoff?: BackoffOptions;
-  /** Ask the gateway to replay missed messages on reconnect (when history is on). Default true. */
-  recover?: boolean;
-  /** Give up on an attempt that is not `ready` after this many ms (token, open and auth). Default 15 000. */
-  connectTimeoutMs?: number;
-}
-
-export type HeraldEvents = {
-  state: ClientState;
-  /** The gateway's `ready` frame: user, channels, heartbeat, epoch, recovered. */
-  ready: ReadyFrame;
-  /** Every message, on every channel, in order, without duplicates. */
-  message: MessageFrame;
-  error: HeraldClientError;
-  /** After a reconnect, messages may have been missed (recovery incomplete or history off): refetch. */
-  resync: ReadyFrame;
-  /** A user's first connection arrived in a channel this connection has presence on (`ready.presence`). */
-  join: JoinFrame;
-  /** A user's last connection left such a channel. */
-  leave: LeaveFrame;
-};
-
-/** Silence allowed on top of two heartbeat intervals before the connection is declared dead. */
-const HEARTBEAT_GRACE_MS = 1000;
+export type { ConnectOptions, HeraldEvents } from "./connect-options.js";
 
 /**
  * A connection to a Herald gateway that keeps itself up: it reconnects with backoff, recovers missed
@@ -51,12 +25,10 @@ const HEARTBEAT_GRACE_MS = 1000;
  */
 export class HeraldClient {
   private readonly events = new Emitter<HeraldEvents>();
-  private readonly channels = new Emitter<Record<string, MessageFrame>>();
   private readonly WebSocketImpl: WebSocketConstructor;
   private readonly backoff: Backoff;
-  private readonly recovery = new RecoveryTracker();
+  private readonly delivery: MessageDelivery;
   private readonly presenceRequests = new PresenceRequests();
-  private readonly recover: boolean;
   private readonly connectTimeoutMs: number;
   private current: ClientState = "connecting";
   private announced: ClientState = "closed";
@@ -66,10 +38,9 @@ export class HeraldClient {
   private generation = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Connect timeout before `ready`, silence timeout after it. */
-  private watchdog: ReturnType<typeof setTimeout> | undefined;
+  private readonly watchdog = new Watchdog((error) => this.fail(error));
   /** The gateway's error frame, reported together with the close that follows it. */
   private pendingError: HeraldClientError | undefined;
-  private wasReady = false;
   /** Gap reconnects in a row; the first is immediate, further ones back off. */
   private gapStreak = 0;
   /** Calls to the backend; they go out on the ready connection. */
@@ -80,18 +51,14 @@ export class HeraldClient {
   });
 
   constructor(private readonly options: ConnectOptions) {
-    if (typeof options?.url !== "string" || typeof options.getToken !== "function") {
-      throw new HeraldClientError(
-        "INVALID_OPTIONS",
-        "connect needs { url: string, getToken: () => string | Promise<string> }",
-        { retryable: false },
-      );
-    }
+    checkOptions(options);
     this.WebSocketImpl = resolveWebSocket(options.WebSocket);
     this.backoff = new Backoff(options.backoff);
-    this.recover = options.recover ?? true;
+    this.delivery = new MessageDelivery(options.recover ?? true, (frame) =>
+      this.events.emit("message", frame),
+    );
     this.connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
-    this.watchNetwork(true);
+    watchOnline(this.onOnline, true);
     // Start on a microtask so listeners added right after `connect()` see the first state change.
     const generation = this.generation;
     queueMicrotask(() => {
@@ -119,7 +86,7 @@ export class HeraldClient {
 
   /** Listens to the messages of one channel (`user.<id>` or `channel.<name>`); returns an unsubscribe. */
   channel(name: string, listener: Listener<MessageFrame>): () => void {
-    return this.channels.on(name, listener);
+    return this.delivery.onChannel(name, listener);
   }
 
   /**
@@ -151,7 +118,7 @@ export class HeraldClient {
   connect(): this {
     if (this.current === "closed") {
       this.backoff.reset();
-      this.watchNetwork(true);
+      watchOnline(this.onOnline, true);
       void this.attempt();
     }
     return this;
@@ -168,9 +135,8 @@ export class HeraldClient {
   /** Closes for good: no reconnect, and the recovery position is forgotten. */
   close(): void {
     this.teardown("client closed");
-    this.recovery.reset();
-    this.wasReady = false;
-    this.watchNetwork(false);
+    this.delivery.reset();
+    watchOnline(this.onOnline, false);
     this.rpcs.stop();
     this.setState("closed");
   }
@@ -180,26 +146,13 @@ export class HeraldClient {
     if (this.current === "reconnecting") this.reconnect();
   };
 
-  private watchNetwork(on: boolean): void {
-    const target = globalThis as {
-      addEventListener?: (type: string, listener: () => void) => void;
-      removeEventListener?: (type: string, listener: () => void) => void;
-    };
-    if (typeof target.addEventListener !== "function" || typeof target.removeEventListener !== "function")
-      return;
-    if (on) target.addEventListener("online", this.onOnline);
-    else target.removeEventListener("online", this.onOnline);
-  }
-
   private async attempt(): Promise<void> {
     this.teardown("new attempt");
     const generation = this.generation;
     this.pendingError = undefined;
     this.setState("connecting");
-    this.arm(this.connectTimeoutMs, () =>
-      this.fail(new HeraldClientError("CONNECT_TIMEOUT", `not ready within ${this.connectTimeoutMs} ms`)),
-    );
-    const token = await this.token();
+    this.watchdog.connecting(this.connectTimeoutMs);
+    const token = await fetchToken(this.options.getToken);
     if (generation !== this.generation) return;
     if (token instanceof HeraldClientError) return this.fail(token);
     let socket: WebSocketLike;
@@ -217,7 +170,7 @@ export class HeraldClient {
     socket.onopen = () => {
       if (socket !== this.socket) return;
       this.setState("authenticating");
-      const recover = this.recover ? this.recovery.request() : undefined;
+      const recover = this.delivery.recoverRequest();
       this.send(recover ? { type: "auth", token, recover } : { type: "auth", token });
     };
     socket.onmessage = (event) => {
@@ -230,25 +183,9 @@ export class HeraldClient {
     socket.onerror = () => {};
   }
 
-  /** A fresh token from the application, or the error to report when there is none. */
-  private async token(): Promise<string | HeraldClientError> {
-    let token: unknown;
-    try {
-      token = await this.options.getToken();
-    } catch (err) {
-      return new HeraldClientError("TOKEN_UNAVAILABLE", `getToken failed: ${err}`, { cause: err });
-    }
-    return typeof token === "string" && token !== ""
-      ? token
-      : new HeraldClientError(
-          "TOKEN_UNAVAILABLE",
-          "getToken returned no token (expected a non-empty string)",
-        );
-  }
-
   private receive(data: unknown): void {
     // Any frame proves the gateway alive, not only its pings.
-    if (this.readyFrame) this.armLiveness(this.readyFrame.heartbeat);
+    if (this.readyFrame) this.watchdog.alive(this.readyFrame.heartbeat);
     const frame = parseServerFrame(data);
     if (!frame) {
       const text = typeof data === "string" ? data.slice(0, 200) : typeof data;
@@ -280,12 +217,10 @@ export class HeraldClient {
   }
 
   private onReady(frame: ReadyFrame): void {
-    const resync = this.wasReady && frame.recovered !== true;
-    this.wasReady = true;
+    const resync = this.delivery.ready(frame);
     this.readyFrame = frame;
-    this.recovery.ready(frame);
     this.backoff.reset();
-    this.armLiveness(frame.heartbeat);
+    this.watchdog.alive(frame.heartbeat);
     this.setState("ready");
     this.events.emit("ready", frame);
     if (resync) this.events.emit("resync", frame);
@@ -294,24 +229,19 @@ export class HeraldClient {
 
   private onMessage(frame: MessageFrame): void {
     if (!this.readyFrame) return;
-    if (this.recover) {
-      const verdict = this.recovery.accept(frame);
-      if (verdict === "duplicate") return;
-      if (verdict === "gap") {
-        // Reconnecting with `recover` makes the gateway replay what the gap lost, in order.
-        this.gapStreak++;
-        this.teardown("sequence gap");
-        return this.scheduleRetry(this.gapStreak > 1 ? this.backoff.next() : 0);
-      }
-      if (frame.prev !== undefined) this.gapStreak = 0;
+    const verdict = this.delivery.deliver(frame);
+    if (verdict === "gap") {
+      // Reconnecting with `recover` makes the gateway replay what the gap lost, in order.
+      this.gapStreak++;
+      this.teardown("sequence gap");
+      return this.scheduleRetry(this.gapStreak > 1 ? this.backoff.next() : 0);
     }
-    this.events.emit("message", frame);
-    this.channels.emit(frame.channel, frame);
+    if (verdict === "deliver" && frame.prev !== undefined) this.gapStreak = 0;
   }
 
   private async refresh(): Promise<void> {
     const generation = this.generation;
-    const token = await this.token();
+    const token = await fetchToken(this.options.getToken);
     if (generation !== this.generation) return;
     // Without a new token the gateway closes at expiry (retryable), and the reconnect asks again.
     if (token instanceof HeraldClientError) this.events.emit("error", token);
@@ -319,18 +249,8 @@ export class HeraldClient {
   }
 
   private closed(code: number, reason: string): void {
-    const retryable = isRetryableClose(code);
-    const pending = this.pendingError;
-    const details = { closeCode: code, retryable };
-    const error = pending
-      ? new HeraldClientError(pending.code, pending.message, { ...details, reason: pending.reason })
-      : code === 1006
-        ? new HeraldClientError("CONNECTION_LOST", "the connection to the gateway was lost", details)
-        : new HeraldClientError(
-            "CONNECTION_CLOSED",
-            `the gateway closed the connection with code ${code}${reason ? `: ${reason}` : ""}`,
-            details,
-          );
+    const error = closeError(code, reason, this.pendingError);
+    const retryable = error.retryable;
     if (!retryable) return this.stop(error);
     this.teardown("closed");
     // A draining gateway spreads its clients itself; a short random pause avoids landing all at once.
@@ -367,7 +287,7 @@ export class HeraldClient {
   private teardown(reason: string): void {
     this.generation++;
     clearTimeout(this.retryTimer);
-    clearTimeout(this.watchdog);
+    this.watchdog.clear();
     const socket = this.socket;
     this.socket = undefined;
     this.readyFrame = undefined;
@@ -378,18 +298,6 @@ export class HeraldClient {
     } catch {
       // already closing: nothing left to do
     }
-  }
-
-  private armLiveness(heartbeatMs: number): void {
-    const silenceMs = 2 * heartbeatMs + HEARTBEAT_GRACE_MS;
-    this.arm(silenceMs, () =>
-      this.fail(new HeraldClientError("GATEWAY_SILENT", `no frame from the gateway for ${silenceMs} ms`)),
-    );
-  }
-
-  private arm(ms: number, onTimeout: () => void): void {
-    clearTimeout(this.watchdog);
-    this.watchdog = setTimeout(onTimeout, ms);
   }
 
   private send(frame: ClientFrame): void {
