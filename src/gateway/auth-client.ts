@@ -1,12 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import * as v from "valibot";
-import {
-  type AuthAccepted,
-  AuthReply,
-  type AuthRequest,
-  checkExpiry,
-  formatIssues,
-} from "../protocol/index.js";
+import { type AuthAccepted, AuthReply, type AuthRequest, checkExpiry } from "../protocol/index.js";
+import { askBackend, type BackendRequestKind, readRefusal } from "./backend-request.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { RequestMux } from "./request-mux.js";
@@ -52,17 +46,16 @@ export class AuthClient {
   /** A FIFO read from `waitingHead`; taken slots are cleared so their promises can be collected. */
   private readonly waiting: (Waiter | undefined)[] = [];
   private waitingHead = 0;
-  private readonly encoder = new TextEncoder();
-  private readonly decoder = new TextDecoder();
-
   private readonly mux: RequestMux;
   private readonly logger: Logger;
   private readonly metrics: GatewayMetrics;
+  private readonly kind: BackendRequestKind<typeof AuthReply>;
 
   constructor(private readonly options: AuthClientOptions) {
     this.mux = new RequestMux(options.nc);
     this.logger = options.logger;
     this.metrics = options.metrics;
+    this.kind = { what: "auth", subject: options.subject, reply: AuthReply, timeoutMs: options.timeoutMs };
   }
 
   close(): void {
@@ -106,64 +99,10 @@ export class AuthClient {
   }
 
   private async ask(request: AuthRequest): Promise<AuthOutcome> {
-    if (!this.options.isConnected()) return { kind: "unavailable", message: "NATS is not connected" };
-    const answer = await this.mux.request(
-      this.options.subject,
-      this.encoder.encode(JSON.stringify(request)),
-      this.options.timeoutMs,
-    );
-    if (answer.kind !== "reply") {
-      const message =
-        answer.kind === "no_responders"
-          ? "no backend is answering auth requests"
-          : answer.kind === "timeout"
-            ? `the backend did not answer within ${this.options.timeoutMs} ms`
-            : `auth request failed: ${answer.message}`;
-      this.logger.warn({ connection: request.connection }, message);
-      return { kind: "unavailable", message };
-    }
-    const reply = answer.msg;
-    const serviceError = reply.headers?.get("Nats-Service-Error");
-    if (reply.headers?.hasError || serviceError) {
-      // The NATS service convention for "could not answer": the backend is up but cannot decide now.
-      const code = reply.headers?.get("Nats-Service-Error-Code") || String(reply.headers?.code ?? "");
-      const description = (serviceError || reply.headers?.description || "").slice(0, 64);
-      this.logger.warn(
-        { connection: request.connection, code, description },
-        "backend answered with a service error; the client will retry",
-      );
-      return { kind: "unavailable", message: "the backend could not answer" };
-    }
-    return this.parse(request, reply.data);
-  }
-
-  private parse(request: AuthRequest, data: Uint8Array): AuthOutcome {
-    let json: unknown;
-    try {
-      json = JSON.parse(this.decoder.decode(data));
-    } catch {
-      this.logger.error(
-        { connection: request.connection, bytes: data.length },
-        "backend auth reply is not JSON",
-      );
-      return { kind: "invalid_reply", message: "the backend's auth reply is not JSON" };
-    }
-    const parsed = v.safeParse(AuthReply, json);
-    if (!parsed.success) {
-      const issues = formatIssues(parsed.issues);
-      this.logger.error({ connection: request.connection, issues }, "backend auth reply is invalid");
-      return { kind: "invalid_reply", message: `the backend's auth reply is invalid: ${issues}` };
-    }
-    const reply = parsed.output;
-    if (!reply.ok) {
-      if (reply.error.temporary !== true)
-        return { kind: "refused", code: reply.error.code, message: reply.error.message };
-      this.logger.warn(
-        { connection: request.connection, code: reply.error.code.slice(0, 64) },
-        "backend cannot decide now (temporary refusal); the client will retry",
-      );
-      return { kind: "unavailable", message: "the backend cannot decide now" };
-    }
+    const answer = await askBackend(this.mux, this.options.isConnected, this.kind, request, this.logger);
+    if (answer.kind !== "reply") return answer;
+    const reply = answer.reply;
+    if (!reply.ok) return readRefusal(reply.error, this.kind, request, this.logger);
     if (request.kind === "refresh" && request.user !== undefined && reply.user !== request.user) {
       this.logger.error({ connection: request.connection }, "backend refreshed a token for a different user");
       return {
