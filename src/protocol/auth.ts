@@ -20,6 +20,18 @@ export const AuthRequest = v.object({
 /** The latest instant a Date can hold (ms since the epoch); later `expiresAt` values are not times. */
 const MAX_TIME_MS = 8.64e15;
 
+/**
+ * When a grant ends, in ms since the epoch; `null` is never. A fraction is cut off (valid until
+ * x.5 ms is valid until x). Whether it is in the future, and whether it looks like seconds, the
+ * gateway checks when the reply arrives (see `checkExpiry`).
+ */
+export const ExpiresAt = v.optional(
+  v.pipe(
+    v.nullable(v.pipe(v.number(), v.finite(), v.maxValue(MAX_TIME_MS), v.transform(Math.trunc))),
+    v.transform((expiresAt) => expiresAt ?? undefined),
+  ),
+);
+
 export const AuthAccepted = v.object({
   ok: v.literal(true),
   user: SafeName,
@@ -30,17 +42,8 @@ export const AuthAccepted = v.object({
       v.transform((channels) => channels ?? undefined),
     ),
   ),
-  /**
-   * When the token stops being valid, in ms since the epoch; `null` is no expiry. A fraction is cut
-   * off (a token valid until x.5 ms is valid until x). Whether it is in the future, and whether it
-   * looks like seconds, the gateway checks when the reply arrives (see `checkExpiry`).
-   */
-  expiresAt: v.optional(
-    v.pipe(
-      v.nullable(v.pipe(v.number(), v.finite(), v.maxValue(MAX_TIME_MS), v.transform(Math.trunc))),
-      v.transform((expiresAt) => expiresAt ?? undefined),
-    ),
-  ),
+  /** When the token stops being valid (see `ExpiresAt`). */
+  expiresAt: ExpiresAt,
   /**
    * Shared channels, among `channels`, whose presence this connection takes part in: it is listed as
    * a member, sees `join` and `leave`, and may ask `presence` (see docs/protocol.md). `null` is none.

@@ -50,6 +50,24 @@ export const PresenceRequestFrame = v.object({
   channel: v.pipe(v.string(), v.maxLength(200)),
 });
 
+/**
+ * A channel as a client names it in `subscribe` and `unsubscribe`. Any text up to this length is
+ * a well-formed frame: a name outside the safe alphabet gets a `subscribe_error`, not a close.
+ */
+const ChannelField = v.pipe(v.string(), v.maxLength(256, "channel is too long"));
+
+/** Where a resubscribing client left a channel: the stream epoch and the last sequence it saw. */
+export const ChannelRecover = v.object({ epoch: v.pipe(v.string(), v.maxLength(64)), since: Sequence });
+
+/** Asks for a channel after `ready`; the backend decides (`<prefix>.subscribe`). */
+export const SubscribeFrame = v.object({
+  type: v.literal("subscribe"),
+  channel: ChannelField,
+  recover: v.optional(ChannelRecover),
+});
+
+export const UnsubscribeFrame = v.object({ type: v.literal("unsubscribe"), channel: ChannelField });
+
 export const ClientFrame = v.variant("type", [
   AuthFrame,
   RefreshFrame,
@@ -57,6 +75,8 @@ export const ClientFrame = v.variant("type", [
   PingFrame,
   RpcFrame,
   PresenceRequestFrame,
+  SubscribeFrame,
+  UnsubscribeFrame,
 ]);
 
 export type RecoverRequest = v.InferOutput<typeof RecoverRequest>;
@@ -64,6 +84,9 @@ export type AuthFrame = v.InferOutput<typeof AuthFrame>;
 export type RefreshFrame = v.InferOutput<typeof RefreshFrame>;
 export type RpcFrame = v.InferOutput<typeof RpcFrame>;
 export type PresenceRequestFrame = v.InferOutput<typeof PresenceRequestFrame>;
+export type ChannelRecover = v.InferOutput<typeof ChannelRecover>;
+export type SubscribeFrame = v.InferOutput<typeof SubscribeFrame>;
+export type UnsubscribeFrame = v.InferOutput<typeof UnsubscribeFrame>;
 export type ClientFrame = v.InferOutput<typeof ClientFrame>;
 /** Every client frame type, read off the schema so the two cannot drift. */
 export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = ClientFrame.options.map(

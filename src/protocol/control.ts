@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { SafeName } from "./names.js";
+import { SharedChannelName } from "./subscribe.js";
 
 /**
  * Messages a backend publishes (a plain NATS publish, from any language) on
@@ -21,6 +22,18 @@ export const ControlDisconnect = v.object({
 
 export type ControlDisconnect = v.InferOutput<typeof ControlDisconnect>;
 
+/**
+ * `<prefix>.control.unsubscribe`: every connection of `user` that receives `channel` (granted at
+ * auth or subscribed), on every gateway, stops receiving it, and is told with `unsubscribed`
+ * (`reason: "removed"`).
+ */
+export const ControlUnsubscribe = v.object({
+  user: SafeName,
+  channel: SharedChannelName,
+});
+
+export type ControlUnsubscribe = v.InferOutput<typeof ControlUnsubscribe>;
+
 /** The kinds of control message, as the subject's last token. */
-export const CONTROL_KINDS = ["disconnect"] as const;
+export const CONTROL_KINDS = ["disconnect", "unsubscribe"] as const;
 export type ControlKind = (typeof CONTROL_KINDS)[number];

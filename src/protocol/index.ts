@@ -13,3 +13,4 @@ export * from "./rpc.js";
 export * from "./rpc-error-codes.js";
 export * from "./server-frames.js";
 export * from "./subjects.js";
+export * from "./subscribe.js";

@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { ERROR_CODE_NAMES } from "./error-codes.js";
 import { PresenceSnapshot } from "./presence.js";
 import { RPC_ERROR_CODE_NAMES } from "./rpc-error-codes.js";
+import { SUBSCRIBE_ERROR_CODES, UNSUBSCRIBE_REASONS } from "./subscribe.js";
 
 /** Frames the gateway sends to a client (JSON text frames). */
 
@@ -53,6 +54,36 @@ export const ErrorFrame = v.object({
 
 export const TokenExpiringFrame = v.object({ type: v.literal("token_expiring"), expiresAt: v.number() });
 export const RefreshedFrame = v.object({ type: v.literal("refreshed"), expiresAt: v.optional(v.number()) });
+/** The answer to `subscribe`: messages of the channel follow (replayed ones first). */
+export const SubscribedFrame = v.object({
+  type: v.literal("subscribed"),
+  channel: v.string(),
+  /**
+   * History on: the channel's starting point for this connection, as `ready.positions` gives it for
+   * the channels granted at auth; remember it as the channel's position for `recover`.
+   */
+  position: v.optional(Sequence),
+  /** Present when the subscribe asked to recover: true when every missed message follows. */
+  recovered: v.optional(v.boolean()),
+});
+
+/** A subscribe that did not succeed; the connection stays open. */
+export const SubscribeErrorFrame = v.object({
+  type: v.literal("subscribe_error"),
+  channel: v.string(),
+  code: v.picklist(SUBSCRIBE_ERROR_CODES),
+  message: v.string(),
+  /** The backend's own refusal code, when the backend refused. */
+  reason: v.optional(v.string()),
+});
+
+/** The channel's messages stop: the client asked (`unsubscribe`), or, with a `reason`, the gateway did. */
+export const UnsubscribedFrame = v.object({
+  type: v.literal("unsubscribed"),
+  channel: v.string(),
+  reason: v.optional(v.picklist(UNSUBSCRIBE_REASONS)),
+});
+
 export const ServerPingFrame = v.object({ type: v.literal("ping") });
 export const ServerPongFrame = v.object({ type: v.literal("pong") });
 
@@ -114,6 +145,9 @@ export const ServerFrame = v.variant("type", [
   PresenceErrorFrame,
   JoinFrame,
   LeaveFrame,
+  SubscribedFrame,
+  SubscribeErrorFrame,
+  UnsubscribedFrame,
 ]);
 
 export type ReadyFrame = v.InferOutput<typeof ReadyFrame>;
@@ -127,4 +161,7 @@ export type PresenceFrame = v.InferOutput<typeof PresenceFrame>;
 export type PresenceErrorFrame = v.InferOutput<typeof PresenceErrorFrame>;
 export type JoinFrame = v.InferOutput<typeof JoinFrame>;
 export type LeaveFrame = v.InferOutput<typeof LeaveFrame>;
+export type SubscribedFrame = v.InferOutput<typeof SubscribedFrame>;
+export type SubscribeErrorFrame = v.InferOutput<typeof SubscribeErrorFrame>;
+export type UnsubscribedFrame = v.InferOutput<typeof UnsubscribedFrame>;
 export type ServerFrame = v.InferOutput<typeof ServerFrame>;

@@ -41,9 +41,16 @@ export function parseChannel(channel: string): { kind: ChannelKind; name: string
   return { kind, name };
 }
 
+/** Whether a client may `subscribe` to a channel: `channel.<name>` with a safe name. */
+export function isSharedChannel(channel: unknown): channel is string {
+  return typeof channel === "string" && parseChannel(channel)?.kind === "channel";
+}
+
 export interface Subjects {
   /** Request/reply subject the backend answers auth requests on. */
   readonly auth: string;
+  /** Request/reply subject the backend answers per-channel subscribe requests on. */
+  readonly subscribe: string;
   /** Where a backend publishes for one user. */
   user(userId: string): string;
   /** Where a backend publishes for a shared channel. */
@@ -73,6 +80,7 @@ export interface Subjects {
 export function subjectsFor(prefix: string): Subjects {
   return {
     auth: `${prefix}.auth`,
+    subscribe: `${prefix}.subscribe`,
     user: (userId) => `${prefix}.${userChannel(userId)}`,
     channel: (name) => `${prefix}.${sharedChannel(name)}`,
     ofChannel: (channel) => `${prefix}.${checkedChannel(channel)}`,

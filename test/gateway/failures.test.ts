@@ -31,7 +31,7 @@ describe("gateway failures", () => {
     ["not json", "{nope", "INVALID_JSON"],
     ["a JSON array", "[1,2]", "INVALID_FRAME"],
     ["no type", '{"token":"a"}', "INVALID_FRAME"],
-    ["an unknown type", '{"type":"subscribe","channel":"user.2"}', "UNKNOWN_TYPE"],
+    ["an unknown type", '{"type":"publish","channel":"user.2"}', "UNKNOWN_TYPE"],
     ["a token of the wrong type", '{"type":"auth","token":5}', "INVALID_FRAME"],
     ["an empty token", '{"type":"auth","token":""}', "INVALID_FRAME"],
     ["a bad recover field", '{"type":"auth","token":"a","recover":{"epoch":1}}', "INVALID_FRAME"],
