@@ -1,9 +1,13 @@
 // Writes the generated tables into the docs, between their markers: the gateway's options into
-// README.md, the error and close codes and the rpc error codes into docs/protocol.md.
-// `npm run docs:tables`; tests fail when a table in the docs is not current.
+// README.md, the error and close codes, the rpc error codes and the subscribe error codes into
+// docs/protocol.md. `npm run docs:tables`; tests fail when a table in the docs is not current.
 import { readFileSync, writeFileSync } from "node:fs";
 import { optionsMarkdown } from "../src/cli/options-table.js";
-import { errorTableMarkdown, rpcErrorTableMarkdown } from "../src/protocol/error-table.js";
+import {
+  errorTableMarkdown,
+  rpcErrorTableMarkdown,
+  subscribeErrorTableMarkdown,
+} from "../src/protocol/error-table.js";
 
 function replaceBetween(file: string, marker: string, content: string): void {
   const path = new URL(`../${file}`, import.meta.url);
@@ -19,3 +23,4 @@ function replaceBetween(file: string, marker: string, content: string): void {
 replaceBetween("README.md", "options", optionsMarkdown());
 replaceBetween("docs/protocol.md", "errors", errorTableMarkdown());
 replaceBetween("docs/protocol.md", "rpc-errors", rpcErrorTableMarkdown());
+replaceBetween("docs/protocol.md", "subscribe-errors", subscribeErrorTableMarkdown());

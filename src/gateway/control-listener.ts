@@ -2,16 +2,20 @@ import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import * as v from "valibot";
 import {
   ControlDisconnect,
+  ControlUnsubscribe,
   type ErrorCodeName,
   formatIssues,
   quote,
   type Subjects,
+  type UnsubscribeReason,
 } from "../protocol/index.js";
 import type { Logger } from "./logger.js";
 
 /** A connection a control message can act on. */
 export interface Controllable {
   fail(code: ErrorCodeName, message: string): void;
+  /** Its channels: one can be taken away (false when it does not hold it). */
+  readonly subscriptions: { remove(channel: string, reason: UnsubscribeReason): boolean };
 }
 
 /** This gateway's connections, by user. */
@@ -92,6 +96,11 @@ export class ControlListener {
         if (message) this.disconnect(message);
         return;
       }
+      case "unsubscribe": {
+        const message = this.parse(kind, ControlUnsubscribe, data);
+        if (message) this.unsubscribe(message);
+        return;
+      }
       default:
         this.logger.warn({ kind: quote(kind) }, "unknown control message kind ignored");
     }
@@ -133,5 +142,14 @@ export class ControlListener {
       { user, reconnect: reconnect === true, connections: connections.length },
       "user disconnected",
     );
+  }
+
+  /** Takes a channel away from every connection of the user here, telling each client (`removed`). */
+  private unsubscribe({ user, channel }: ControlUnsubscribe): void {
+    let removed = 0;
+    for (const connection of this.connections.ofUser(user)) {
+      if (connection.subscriptions.remove(channel, "removed")) removed++;
+    }
+    this.logger.info({ user, channel, removed }, "channel taken away");
   }
 }

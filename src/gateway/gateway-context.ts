@@ -1,5 +1,6 @@
 import type { ErrorCodeName, PresenceInfo } from "../protocol/index.js";
 import type { AuthClient } from "./auth-client.js";
+import type { ChannelActivity } from "./channel-activity.js";
 import type { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
 import type { ControlListener } from "./control-listener.js";
@@ -8,6 +9,7 @@ import type { GatewayMetrics } from "./metrics.js";
 import type { OutboundFrame } from "./outbound-frame.js";
 import type { Recovery } from "./recovery.js";
 import type { RpcRelay } from "./rpc-relay.js";
+import type { SubscribeAuthorizer } from "./subscribe-authorizer.js";
 
 /**
  * What every session of one gateway shares: only the parts a session calls, so a session can be
@@ -17,6 +19,10 @@ export interface GatewayContext {
   readonly config: GatewayConfig;
   readonly auth: Pick<AuthClient, "authenticate">;
   readonly hub: Pick<ChannelHub, "join" | "leave">;
+  /** Asks the backend whether a connection may subscribe to a channel. */
+  readonly subscribe: Pick<SubscribeAuthorizer, "authorize">;
+  /** Told whenever a connection starts or stops receiving a channel (e.g. for presence). */
+  readonly channelActivity?: ChannelActivity;
   /** Replays what reconnecting clients missed; undefined when history is off. */
   readonly recovery: Recovery | undefined;
   /** Forwards clients' `rpc` frames to the backend. */

@@ -19,6 +19,7 @@ import { NatsHealth } from "./nats-health.js";
 import { RpcRelay } from "./rpc-relay.js";
 import { Session } from "./session.js";
 import { SessionRegistry } from "./session-registry.js";
+import { SubscribeAuthorizer } from "./subscribe-authorizer.js";
 import { startTracking, type Tracking } from "./tracking.js";
 import { UpgradeGate } from "./upgrade-gate.js";
 import { WsClientSocket } from "./ws-client-socket.js";
@@ -99,12 +100,20 @@ export async function startGateway(
     logger,
     metrics,
   );
+  const subscribe = new SubscribeAuthorizer(
+    nc,
+    () => natsHealth.usable,
+    subjects.subscribe,
+    config.subscribeRequestTimeout,
+    logger,
+  );
   const sessions = new SessionRegistry(config.heartbeatTimeout, config.heartbeatInterval);
   // An auth answer can arrive up to the request timeout after it was asked (a queued one later: the margin).
   const control = new ControlListener(nc, subjects, sessions, logger, config.authRequestTimeout + 10_000);
   const ctx: GatewayContext = {
     config,
     auth,
+    subscribe,
     hub,
     recovery,
     rpc,
@@ -118,6 +127,7 @@ export async function startGateway(
     control.close();
     hub.close();
     auth.close();
+    subscribe.close();
     rpc.close();
   };
   let draining = false;

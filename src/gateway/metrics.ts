@@ -42,6 +42,17 @@ export class GatewayMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     registers: [this.registry],
   });
+  readonly subscribeResults = new Counter({
+    name: "herald_subscribe_results_total",
+    help: "Answers to subscribe frames, by result",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly subscriptions = new Gauge({
+    name: "herald_subscriptions",
+    help: "Channels connections receive through subscribe frames now",
+    registers: [this.registry],
+  });
   readonly messages = new Counter({
     name: "herald_messages_total",
     help: "Messages received from NATS",

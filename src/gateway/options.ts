@@ -100,6 +100,22 @@ export const OPTION_SPECS = {
     description:
       "Largest backend answer to an rpc passed to a client (bytes); keep it below --max-buffered-bytes",
   }),
+  subscribeRequestTimeout: option({
+    schema: int(50, 600_000),
+    default: 3000,
+    description: "ms to wait for the backend's answer to a subscribe",
+  }),
+  maxSubscriptions: option({
+    schema: int(0, 10_000),
+    default: 64,
+    description:
+      "Channels one connection may subscribe to, those under way included; more are refused. 0: none",
+  }),
+  maxSubscribesInFlight: option({
+    schema: int(1, 10_000),
+    default: 8,
+    description: "Subscribes one connection may have under way at once; more are refused (retryable)",
+  }),
   maxFrameBytes: option({
     schema: int(256, 16 * 1024 * 1024),
     default: 16_384,

@@ -1,4 +1,4 @@
-import type { ReadyFrame, RecoverRequest } from "../protocol/index.js";
+import type { ChannelRecover, ReadyFrame, RecoverRequest } from "../protocol/index.js";
 import type { History } from "./history.js";
 import type { HistoryReader, StoredMessage } from "./history-reader.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -21,7 +21,7 @@ export interface ChannelReplay {
   readonly mustReach: number | undefined;
 }
 
-interface RecoveryPlan {
+export interface RecoveryPlan {
   /** Undefined when the client asked for no recovery. */
   readonly recovered: boolean | undefined;
   readonly replays: readonly ChannelReplay[];
@@ -93,6 +93,19 @@ export class Recovery {
     ready.positions = Object.fromEntries(positions);
     if (plan.recovered !== undefined) ready.recovered = plan.recovered;
     return plan.replays;
+  }
+
+  /**
+   * The same decision for one channel subscribed after `ready`, joined at `position`: whether every
+   * message after `recover.since` follows `subscribed`, and what to replay after it.
+   */
+  prepareChannel(
+    channel: string,
+    position: number,
+    recover: ChannelRecover | undefined,
+  ): Promise<RecoveryPlan> {
+    const asked = recover && { epoch: recover.epoch, since: { [channel]: recover.since } };
+    return this.plan(new Map([[channel, position]]), asked);
   }
 
   private async plan(

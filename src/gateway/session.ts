@@ -11,15 +11,16 @@ import {
   sharedChannel,
   userChannel,
 } from "../protocol/index.js";
-import type { ChannelMember } from "./channel-hub.js";
+import type { SubscriptionHost } from "./channel-subscription.js";
 import type { ClientSocket, ClientSocketEvents } from "./client-socket.js";
 import { FrameBudget } from "./frame-budget.js";
 import type { ConnectionClose, GatewayContext, TrackedConnection } from "./gateway-context.js";
 import type { Beating } from "./heartbeat.js";
 import { OutboundFrame } from "./outbound-frame.js";
 import type { ChannelReplay } from "./recovery.js";
-import { Replay, type ReplayOutlet, ReplayStalled } from "./replay.js";
+import { Replay, ReplayStalled } from "./replay.js";
 import { RpcCalls, type RpcOutlet } from "./rpc-calls.js";
+import { Subscriptions } from "./subscriptions.js";
 import { TokenExpiry, type TokenExpiryEvents } from "./token-expiry.js";
 
 /**
@@ -41,20 +42,14 @@ let connectionCounter = 0;
  * close it with 1011.
  */
 export class Session
-  implements
-    ChannelMember,
-    Beating,
-    ReplayOutlet,
-    ClientSocketEvents,
-    TokenExpiryEvents,
-    RpcOutlet,
-    TrackedConnection
+  implements SubscriptionHost, Beating, ClientSocketEvents, TokenExpiryEvents, RpcOutlet, TrackedConnection
 {
   readonly id = `c-${PROCESS_TAG}${(++connectionCounter).toString(36)}`;
   heartbeatSlot = 0;
   private stateValue: SessionState = "awaiting_auth";
   user: string | undefined;
-  private channels: string[] = [];
+  /** Every channel the connection receives, granted at auth or subscribed. */
+  readonly subscriptions: Subscriptions;
   /** Last time the client sent anything (heartbeat bookkeeping). */
   lastSeen = Date.now();
   private authTimer: NodeJS.Timeout | undefined;
@@ -78,6 +73,7 @@ export class Session
     ctx.metrics.connections.inc();
     this.budget = new FrameBudget(ctx.config.clientFrameRate, ctx.config.clientFrameBurst);
     this.token = new TokenExpiry(ctx.config.refreshBefore, this);
+    this.subscriptions = new Subscriptions(this, ctx);
     this.authTimer = setTimeout(onAuthTimeout, ctx.config.authTimeout, this);
   }
 
@@ -119,7 +115,8 @@ export class Session
     } else if (frame.type === "rpc") {
       this.rpcs ??= new RpcCalls(this.ctx.rpc, this.ctx.config.maxRpcInFlight);
       this.rpcs.call(this, frame);
-    }
+    } else if (frame.type === "subscribe") this.subscriptions.subscribe(frame);
+    else if (frame.type === "unsubscribe") this.subscriptions.unsubscribe(frame.channel);
     // pong: lastSeen is all it is for
   }
 
@@ -170,13 +167,15 @@ export class Session
     this.user = reply.user;
     // The schema already checked the alphabet; building the names checks it again, in one place.
     // Spread from a Set: an array of exactly this length (one built by appending keeps spare slots).
-    this.channels = [...new Set([userChannel(reply.user), ...(reply.channels ?? []).map(sharedChannel)])];
+    const channels = this.subscriptions.grant([
+      ...new Set([userChannel(reply.user), ...(reply.channels ?? []).map(sharedChannel)]),
+    ]);
     // Live frames that arrive before `ready` wait, so they follow it (and any replay) in order.
     const replay = new Replay(this, recovery, config);
     this.replay = replay;
     let joined: (number | undefined)[];
     try {
-      joined = await Promise.all(this.channels.map((channel) => hub.join(channel, this)));
+      joined = await Promise.all(channels.map((channel) => hub.join(channel, this)));
     } catch (err) {
       logger.error({ connection: this.id, err: (err as Error).message }, "subscribing failed");
       return this.fail("BACKEND_UNAVAILABLE", "NATS is not reachable right now; try again later");
@@ -187,7 +186,7 @@ export class Session
       user: reply.user,
       connection: this.id,
       gateway: config.gatewayId,
-      channels: this.channels,
+      channels,
       heartbeat: config.heartbeatInterval,
       maxFrameBytes: config.maxFrameBytes,
     };
@@ -211,10 +210,11 @@ export class Session
     this.stateValue = "replaying";
     this.ctx.metrics.authenticated.inc();
     this.send(OutboundFrame.of(ready));
+    this.subscriptions.announce();
     this.token.start(ready.expiresAt);
     this.ctx.connectionEvents.ready(this, {
       user: reply.user,
-      channels: this.channels.slice(1),
+      channels: channels.slice(1),
       presence,
       info: reply.info,
     });
@@ -335,7 +335,7 @@ export class Session
     this.token.stop();
     this.replay?.cancel();
     this.replay = null;
-    for (const channel of this.channels) this.ctx.hub.leave(channel, this);
+    this.subscriptions.close();
     this.ctx.metrics.connections.dec();
     if (wasReady) {
       this.ctx.metrics.authenticated.dec();

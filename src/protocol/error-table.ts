@@ -1,6 +1,7 @@
 import { CLOSE_CATALOGUE } from "./close-codes.js";
 import { ERROR_CATALOGUE } from "./error-codes.js";
 import { RPC_ERROR_CATALOGUE } from "./rpc-error-codes.js";
+import { SUBSCRIBE_ERROR_CATALOGUE } from "./subscribe.js";
 
 /** docs/protocol.md's table of error and close codes, from the two catalogues. */
 export function errorTableMarkdown(): string {
@@ -28,6 +29,18 @@ export function rpcErrorTableMarkdown(): string {
     "|---|---|---|",
     ...Object.entries(RPC_ERROR_CATALOGUE).map(
       ([name, entry]) => `| \`${name}\` | ${entry.meaning} | ${entry.advice} |`,
+    ),
+  ];
+  return `${rows.join("\n")}\n`;
+}
+
+/** docs/protocol.md's table of `subscribe_error` codes, from their catalogue. */
+export function subscribeErrorTableMarkdown(): string {
+  const rows = [
+    "| code | meaning | retry |",
+    "|---|---|---|",
+    ...Object.entries(SUBSCRIBE_ERROR_CATALOGUE).map(
+      ([name, entry]) => `| \`${name}\` | ${entry.meaning} | ${entry.retry ? "yes, with backoff" : "no"} |`,
     ),
   ];
   return `${rows.join("\n")}\n`;

@@ -57,6 +57,7 @@ function setup(
   const ctx: GatewayContext = {
     config: loadGatewayConfig({ overrides: { history: false, ...overrides } }),
     auth: { authenticate: answer },
+    subscribe: { authorize: async () => ({ kind: "unavailable", message: "no backend in this test" }) },
     hub: {
       join: (channel) => new Promise((resolve) => joins.push({ channel, done: () => resolve(undefined) })),
       leave: (channel) => void left.push(channel),

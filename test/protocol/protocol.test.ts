@@ -1,17 +1,25 @@
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
-import { errorTableMarkdown, rpcErrorTableMarkdown } from "../../src/protocol/error-table.js";
+import {
+  errorTableMarkdown,
+  rpcErrorTableMarkdown,
+  subscribeErrorTableMarkdown,
+} from "../../src/protocol/error-table.js";
 import {
   AuthReply,
   ClientFrame,
   CloseCode,
+  ControlUnsubscribe,
   ERROR_CATALOGUE,
   ErrorCode,
   isRetryableClose,
   isSafeName,
   parseChannel,
   SUBJECT_PREFIX_PATTERN,
+  SUBSCRIBE_ERROR_CODES,
+  SubscribeReply,
+  SubscribeRequest,
   subjectsFor,
   UnsafeNameError,
   userChannel,
@@ -110,5 +118,80 @@ describe("close codes", () => {
       const retryable = isRetryableClose(ErrorCode[name as keyof typeof ErrorCode]);
       expect(entry.advice.startsWith("yes"), name).toBe(retryable);
     }
+  });
+});
+
+describe("subscriptions", () => {
+  it("take subscribe and unsubscribe frames with any channel text up to 256 characters", () => {
+    for (const channel of ["channel.a", "user.x", "x.*", "", "€".repeat(256)]) {
+      expect(v.safeParse(ClientFrame, { type: "subscribe", channel }).success).toBe(true);
+      expect(v.safeParse(ClientFrame, { type: "unsubscribe", channel }).success).toBe(true);
+    }
+    const recover = { epoch: "171", since: 42 };
+    expect(v.safeParse(ClientFrame, { type: "subscribe", channel: "channel.a", recover }).success).toBe(true);
+    for (const bad of [
+      { type: "subscribe", channel: "x".repeat(257) },
+      { type: "subscribe", channel: 7 },
+      { type: "subscribe", channel: "channel.a", recover: { epoch: "1", since: -1 } },
+      { type: "subscribe", channel: "channel.a", recover: { epoch: "1", since: { "channel.a": 1 } } },
+      { type: "subscribe", channel: "channel.a", recover: { epoch: "1", since: 2 ** 53 } },
+      { type: "unsubscribe" },
+    ]) {
+      expect(v.safeParse(ClientFrame, bad).success).toBe(false);
+    }
+  });
+
+  it("name only safe shared channels in what crosses NATS", () => {
+    const request = { user: "1", connection: "c", gateway: "g" };
+    expect(v.safeParse(SubscribeRequest, { ...request, channel: "channel.room" }).success).toBe(true);
+    expect(v.safeParse(ControlUnsubscribe, { user: "1", channel: "channel.room" }).success).toBe(true);
+    for (const channel of [
+      "user.1",
+      "channel.a.b",
+      "channel.*",
+      "channel.>",
+      "room",
+      "channel.",
+      "channel.a b",
+    ]) {
+      expect(v.safeParse(SubscribeRequest, { ...request, channel }).success).toBe(false);
+      expect(v.safeParse(ControlUnsubscribe, { user: "1", channel }).success).toBe(false);
+    }
+    for (const user of HOSTILE) {
+      expect(v.safeParse(ControlUnsubscribe, { user, channel: "channel.room" }).success).toBe(false);
+    }
+  });
+
+  it("read the backend's subscribe reply like its auth reply", () => {
+    expect(v.parse(SubscribeReply, { ok: true })).toEqual({ ok: true });
+    expect(v.parse(SubscribeReply, { ok: true, expiresAt: null })).toEqual({ ok: true });
+    expect(v.parse(SubscribeReply, { ok: true, expiresAt: 1764079200000.7 })).toEqual({
+      ok: true,
+      expiresAt: 1764079200000,
+    });
+    const refusal = { ok: false, error: { code: "forbidden", message: "no" } };
+    expect(v.parse(SubscribeReply, refusal)).toEqual(refusal);
+    for (const bad of [
+      {},
+      { ok: "yes" },
+      { ok: true, expiresAt: "soon" },
+      { ok: false },
+      { ok: true, expiresAt: 9e15 },
+    ])
+      expect(v.safeParse(SubscribeReply, bad).success).toBe(false);
+  });
+
+  it("have subjects of their own", () => {
+    const subjects = subjectsFor("acme");
+    expect(subjects.subscribe).toBe("acme.subscribe");
+    expect(subjects.control("unsubscribe")).toBe("acme.control.unsubscribe");
+    expect(subjects.controlAll).toBe("acme.control.>");
+  });
+
+  it("document every subscribe error code in docs/protocol.md", () => {
+    const doc = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
+    // Regenerate with `npm run docs:tables`.
+    expect(doc).toContain(subscribeErrorTableMarkdown());
+    for (const code of SUBSCRIBE_ERROR_CODES) expect(doc).toContain(`| \`${code}\` |`);
   });
 });
