@@ -1,15 +1,14 @@
 import type { ErrorCodeName } from "../protocol/index.js";
-import type { ActiveConnection } from "./channel-activity.js";
 import type { ChannelMember } from "./channel-hub.js";
+import type { TrackedConnection } from "./gateway-context.js";
 import type { OutboundFrame } from "./outbound-frame.js";
 import type { Replay, ReplayOutlet } from "./replay.js";
 
 /** What a subscription needs of its connection: the session. */
-export interface SubscriptionHost extends ChannelMember, ReplayOutlet, ActiveConnection {
+export interface SubscriptionHost extends ChannelMember, ReplayOutlet, TrackedConnection {
   readonly isOpen: boolean;
   /** `ready` went out: frames may be sent. */
   readonly isReady: boolean;
-  send(frame: OutboundFrame): void;
   /** An exception in the connection's own code: it closes with 1011. */
   internalError(err: unknown, during: string): void;
 }

@@ -1,6 +1,5 @@
 import type { ErrorCodeName, PresenceInfo } from "../protocol/index.js";
 import type { AuthClient } from "./auth-client.js";
-import type { ChannelActivity } from "./channel-activity.js";
 import type { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
 import type { ControlListener } from "./control-listener.js";
@@ -21,8 +20,6 @@ export interface GatewayContext {
   readonly hub: Pick<ChannelHub, "join" | "leave">;
   /** Asks the backend whether a connection may subscribe to a channel. */
   readonly subscribe: Pick<SubscribeAuthorizer, "authorize">;
-  /** Told whenever a connection starts or stops receiving a channel (e.g. for presence). */
-  readonly channelActivity?: ChannelActivity;
   /** Replays what reconnecting clients missed; undefined when history is off. */
   readonly recovery: Recovery | undefined;
   /** Forwards clients' `rpc` frames to the backend. */

@@ -210,7 +210,6 @@ export class Session
     this.stateValue = "replaying";
     this.ctx.metrics.authenticated.inc();
     this.send(OutboundFrame.of(ready));
-    this.subscriptions.announce();
     this.token.start(ready.expiresAt);
     this.ctx.connectionEvents.ready(this, {
       user: reply.user,

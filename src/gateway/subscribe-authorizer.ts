@@ -9,7 +9,12 @@ import { RequestMux } from "./request-mux.js";
  * grant whose `expiresAt` is not in the future is `refused` with code `expired`.
  */
 export type SubscribeOutcome =
-  | { readonly kind: "granted"; readonly expiresAt: number | undefined }
+  | {
+      readonly kind: "granted";
+      readonly expiresAt: number | undefined;
+      /** The connection takes part in the channel's presence. */
+      readonly presence: boolean;
+    }
   | { readonly kind: "refused"; readonly code: string; readonly message: string }
   | { readonly kind: "unavailable"; readonly message: string }
   | { readonly kind: "invalid_reply"; readonly message: string };
@@ -37,7 +42,8 @@ export class SubscribeAuthorizer {
     const reply = answer.reply;
     if (!reply.ok) return readRefusal(reply.error, this.kind, request, this.logger);
     const expiry = checkExpiry(reply.expiresAt, Date.now());
-    if (expiry === "valid") return { kind: "granted", expiresAt: reply.expiresAt };
+    if (expiry === "valid")
+      return { kind: "granted", expiresAt: reply.expiresAt, presence: reply.presence === true };
     this.logger.warn(
       { connection: request.connection, expiresAt: reply.expiresAt },
       expiry === "looks_like_seconds"

@@ -22,13 +22,13 @@ const NOTHING_TO_REPLAY: RecoveryPlan = { recovered: undefined, replays: [] };
  * session joins them before `ready`), and the channels it subscribes to afterwards, each asked of
  * the backend on `<prefix>.subscribe`. Answers `subscribe` and `unsubscribe`, takes channels away
  * when told (`control.unsubscribe`, a grant's expiry), and lets go of them all when the connection
- * closes. A refused subscribe never closes the connection.
+ * closes. A refused subscribe never closes the connection. Connection events and presence are
+ * told each channel a ready connection starts or stops receiving after `ready` (the session tells
+ * them about the granted ones at `ready`, and about all of them at the close).
  */
 export class Subscriptions implements ExpiryListener {
   /** `user.<id>` first, then the shared channels granted at auth; the session is their hub member. */
   private granted: string[] = [];
-  /** Whether `ready` went out and the channel activity was told about the granted channels. */
-  private announced = false;
   /** Channels asked for with `subscribe`, from the frame until they end; made on first use. */
   private subscribed: Map<string, ChannelSubscription> | undefined;
   private underWay = 0;
@@ -42,12 +42,6 @@ export class Subscriptions implements ExpiryListener {
   grant(channels: string[]): string[] {
     this.granted = channels;
     return channels;
-  }
-
-  /** `ready` went out: the granted channels are the connection's now. */
-  announce(): void {
-    this.announced = true;
-    for (const channel of this.granted) this.ctx.channelActivity?.joined(this.host, channel);
   }
 
   subscribe(frame: SubscribeFrame): void {
@@ -101,9 +95,9 @@ export class Subscriptions implements ExpiryListener {
 
   /** The connection closed: every channel is let go, with nothing sent. */
   close(): void {
-    for (const channel of this.granted) this.leaveGranted(channel);
+    for (const channel of this.granted) this.ctx.hub.leave(channel, this.host);
     this.granted = [];
-    for (const subscription of this.subscribed?.values() ?? []) this.end(subscription);
+    for (const subscription of this.subscribed?.values() ?? []) this.end(subscription, false);
   }
 
   private async run(subscription: ChannelSubscription, recover: ChannelRecover | undefined): Promise<void> {
@@ -133,11 +127,13 @@ export class Subscriptions implements ExpiryListener {
     }
     if (subscription.ended) return ctx.recovery?.discard(plan.replays);
     if (plan.recovered !== undefined) subscribed.recovered = plan.recovered;
+    const presence = ctx.config.presence && outcome.presence;
+    if (presence) subscribed.presence = true;
     this.settle(subscription);
     subscription.stage = "live";
     ctx.metrics.subscriptions.inc();
     this.send(subscribed);
-    ctx.channelActivity?.joined(host, channel);
+    ctx.connectionEvents.subscribed(host, channel, presence);
     if (outcome.expiresAt !== undefined) subscription.expireAt(outcome.expiresAt);
     try {
       await replay.run(plan.replays);
@@ -153,22 +149,19 @@ export class Subscriptions implements ExpiryListener {
   private drop(channel: string): boolean {
     const subscription = this.subscribed?.get(channel);
     if (subscription) {
-      this.end(subscription);
+      this.end(subscription, true);
       return true;
     }
     const index = this.granted.indexOf(channel);
     if (index < 0 || !isSharedChannel(channel)) return false;
     this.granted.splice(index, 1);
-    this.leaveGranted(channel);
+    this.ctx.hub.leave(channel, this.host);
+    this.ctx.connectionEvents.unsubscribed(this.host, channel);
     return true;
   }
 
-  private leaveGranted(channel: string): void {
-    this.ctx.hub.leave(channel, this.host);
-    if (this.announced) this.ctx.channelActivity?.left(this.host, channel);
-  }
-
-  private end(subscription: ChannelSubscription): void {
+  /** Ends a subscription; `tell`: connection events and presence hear of it (not at the close). */
+  private end(subscription: ChannelSubscription, tell: boolean): void {
     const wasLive = subscription.stage === "live";
     if (this.subscribed?.get(subscription.channel) === subscription)
       this.subscribed.delete(subscription.channel);
@@ -177,7 +170,7 @@ export class Subscriptions implements ExpiryListener {
     this.settle(subscription);
     if (!wasLive) return;
     this.ctx.metrics.subscriptions.dec();
-    this.ctx.channelActivity?.left(this.host, subscription.channel);
+    if (tell) this.ctx.connectionEvents.unsubscribed(this.host, subscription.channel);
   }
 
   /** No longer under way: live, refused or ended. */
@@ -193,7 +186,7 @@ export class Subscriptions implements ExpiryListener {
     message: string,
     reason?: string,
   ): void {
-    this.end(subscription);
+    this.end(subscription, true);
     this.refuse(subscription.channel, code, message, reason);
   }
 

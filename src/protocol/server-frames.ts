@@ -65,6 +65,8 @@ export const SubscribedFrame = v.object({
   position: v.optional(Sequence),
   /** Present when the subscribe asked to recover: true when every missed message follows. */
   recovered: v.optional(v.boolean()),
+  /** true when the connection takes part in the channel's presence (`join`, `leave`, `presence`). */
+  presence: v.optional(v.boolean()),
 });
 
 /** A subscribe that did not succeed; the connection stays open. */

@@ -28,6 +28,11 @@ export const SubscribeGranted = v.object({
   ok: v.literal(true),
   /** When the grant ends (see `ExpiresAt`): the gateway then takes the channel away. */
   expiresAt: ExpiresAt,
+  /**
+   * true: the connection takes part in the channel's presence, as for a channel listed in the auth
+   * reply's `presence` (with the gateway's `--presence` on).
+   */
+  presence: v.optional(v.boolean()),
 });
 
 /** A refusal has the auth refusal's shape: `temporary` means "cannot decide now". */
