@@ -1,7 +1,7 @@
 import { CLOSE_CATALOGUE } from "./close-codes.js";
 import { ERROR_CATALOGUE } from "./error-codes.js";
 import { RPC_ERROR_CATALOGUE } from "./rpc-error-codes.js";
-import { SUBSCRIBE_ERROR_CATALOGUE } from "./subscribe.js";
+import { SUBSCRIBE_ERROR_MEANINGS, SUBSCRIBE_ERROR_RETRY } from "./subscribe-errors.js";
 
 /** docs/protocol.md's table of error and close codes, from the two catalogues. */
 export function errorTableMarkdown(): string {
@@ -39,8 +39,9 @@ export function subscribeErrorTableMarkdown(): string {
   const rows = [
     "| code | meaning | retry |",
     "|---|---|---|",
-    ...Object.entries(SUBSCRIBE_ERROR_CATALOGUE).map(
-      ([name, entry]) => `| \`${name}\` | ${entry.meaning} | ${entry.retry ? "yes, with backoff" : "no"} |`,
+    ...Object.entries(SUBSCRIBE_ERROR_RETRY).map(
+      ([name, retry]) =>
+        `| \`${name}\` | ${SUBSCRIBE_ERROR_MEANINGS[name as keyof typeof SUBSCRIBE_ERROR_RETRY]} | ${retry ? "yes, with backoff" : "no"} |`,
     ),
   ];
   return `${rows.join("\n")}\n`;

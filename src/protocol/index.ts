@@ -14,3 +14,4 @@ export * from "./rpc-error-codes.js";
 export * from "./server-frames.js";
 export * from "./subjects.js";
 export * from "./subscribe.js";
+export * from "./subscribe-errors.js";

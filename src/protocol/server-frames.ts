@@ -2,7 +2,7 @@ import * as v from "valibot";
 import { ERROR_CODE_NAMES } from "./error-codes.js";
 import { PresenceSnapshot } from "./presence.js";
 import { RPC_ERROR_CODE_NAMES } from "./rpc-error-codes.js";
-import { SUBSCRIBE_ERROR_CODES, UNSUBSCRIBE_REASONS } from "./subscribe.js";
+import { SUBSCRIBE_ERROR_CODES, UNSUBSCRIBE_REASONS } from "./subscribe-errors.js";
 
 /** Frames the gateway sends to a client (JSON text frames). */
 
