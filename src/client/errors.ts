@@ -1,10 +1,12 @@
 import type { ErrorCodeName } from "../protocol/error-codes.js";
+import type { SubscribeErrorCode } from "../protocol/subscribe-errors.js";
 
 /**
- * A failure's code: the gateway's (docs/protocol.md), the client's own, or, from a newer gateway, a
- * code this client does not know yet (still a string, so it reaches the application).
+ * A failure's code: the gateway's (docs/protocol.md: error frames, and `subscribe_error` on a
+ * subscription), the client's own, or, from a newer gateway, a code this client does not know yet
+ * (still a string, so it reaches the application).
  */
-export type HeraldErrorCode = ErrorCodeName | ClientErrorCode | (string & {});
+export type HeraldErrorCode = ErrorCodeName | SubscribeErrorCode | ClientErrorCode | (string & {});
 
 /**
  * Every failure the client reports, on the `error` event or thrown by `connect()`.
@@ -19,7 +21,7 @@ export class HeraldClientError extends Error {
   readonly code: HeraldErrorCode;
   readonly closeCode: number | undefined;
   readonly retryable: boolean;
-  /** The backend's own refusal code, when the backend refused a token. */
+  /** The backend's own refusal code, when the backend refused a token or a subscribe. */
   readonly reason: string | undefined;
 
   constructor(

@@ -13,6 +13,8 @@ import { PresenceRequests } from "./presence.js";
 import { HeraldRpcError, RpcCalls, type RpcOptions } from "./rpc.js";
 import { parseServerFrame } from "./server-frame.js";
 import type { ClientState } from "./state.js";
+import type { Subscription } from "./subscription.js";
+import { SubscriptionRegistry } from "./subscription-registry.js";
 import { fetchToken } from "./token-source.js";
 import { Watchdog } from "./watchdog.js";
 import { OPEN, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from "./websocket.js";
@@ -29,6 +31,7 @@ export class HeraldClient {
   private readonly backoff: Backoff;
   private readonly delivery: MessageDelivery;
   private readonly presenceRequests = new PresenceRequests();
+  private readonly subscriptions: SubscriptionRegistry;
   private readonly connectTimeoutMs: number;
   private current: ClientState = "connecting";
   private announced: ClientState = "closed";
@@ -54,9 +57,10 @@ export class HeraldClient {
     checkOptions(options);
     this.WebSocketImpl = resolveWebSocket(options.WebSocket);
     this.backoff = new Backoff(options.backoff);
-    this.delivery = new MessageDelivery(options.recover ?? true, (frame) =>
-      this.events.emit("message", frame),
-    );
+    const recover = options.recover ?? true;
+    const emit = (frame: MessageFrame) => this.events.emit("message", frame);
+    this.subscriptions = new SubscriptionRegistry((frame) => this.send(frame), recover, options.backoff);
+    this.delivery = new MessageDelivery(recover, emit, this.subscriptions);
     this.connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
     watchOnline(this.onOnline, true);
     // Start on a microtask so listeners added right after `connect()` see the first state change.
@@ -114,6 +118,15 @@ export class HeraldClient {
     });
   }
 
+  /**
+   * Subscribes to a shared channel (`channel.<name>`), which the backend allows or refuses. Asked
+   * for on every ready connection, recovering what was missed, until `unsubscribe()`. Subscribing to
+   * a channel twice gives the same subscription.
+   */
+  subscribe(channel: string): Subscription {
+    return this.subscriptions.subscribe(channel);
+  }
+
   /** Starts again after `close()` or after a failure that stopped the client; no-op while running. */
   connect(): this {
     if (this.current === "closed") {
@@ -136,6 +149,7 @@ export class HeraldClient {
   close(): void {
     this.teardown("client closed");
     this.delivery.reset();
+    this.subscriptions.close();
     watchOnline(this.onOnline, false);
     this.rpcs.stop();
     this.setState("closed");
@@ -213,6 +227,12 @@ export class HeraldClient {
       case "join":
       case "leave":
         return this.events.emit(frame.type, frame as JoinFrame & LeaveFrame);
+      case "unsubscribed":
+        if (frame.reason) this.delivery.revoked(frame.channel);
+        return this.subscriptions.receive(frame);
+      case "subscribed":
+      case "subscribe_error":
+        return this.subscriptions.receive(frame);
     }
   }
 
@@ -225,6 +245,7 @@ export class HeraldClient {
     this.events.emit("ready", frame);
     if (resync) this.events.emit("resync", frame);
     this.rpcs.flush();
+    this.subscriptions.ready(frame);
   }
 
   private onMessage(frame: MessageFrame): void {
@@ -293,6 +314,7 @@ export class HeraldClient {
     this.readyFrame = undefined;
     this.rpcs.interrupt();
     this.presenceRequests.lost();
+    this.subscriptions.disconnected();
     try {
       socket?.close(CloseCode.Normal, reason);
     } catch {

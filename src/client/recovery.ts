@@ -42,27 +42,31 @@ export class RecoveryTracker {
     }
   }
 
-  /**
-   * A message with a sequence at or below the last one seen on its channel is a duplicate (a replay
-   * overlapping what was delivered). A live message whose `prev` is after the last sequence seen
-   * means messages in between never arrived: a gap. (`prev` before it is fine: a position can be the
-   * stream's sequence at join time, past the channel's own previous message.)
-   */
+  /** Whether to deliver a message, by the last sequence seen on its channel (see `verdictAfter`). */
   accept(frame: MessageFrame): Verdict {
-    if (frame.seq === undefined) return "deliver";
-    const last = this.lastSeq.get(frame.channel);
-    if (last !== undefined) {
-      if (frame.seq <= last) return "duplicate";
-      if (frame.prev !== undefined && frame.prev > last) return "gap";
+    const verdict = verdictAfter(this.lastSeq.get(frame.channel), frame);
+    if (verdict === "deliver" && frame.seq !== undefined) {
+      // Delete first so the map stays ordered by recency: `request` keeps the most recent channels.
+      this.lastSeq.delete(frame.channel);
+      this.lastSeq.set(frame.channel, frame.seq);
     }
-    // Delete first so the map stays ordered by recency: `request` keeps the most recent channels.
-    this.lastSeq.delete(frame.channel);
-    this.lastSeq.set(frame.channel, frame.seq);
-    return "deliver";
+    return verdict;
   }
 
   reset(): void {
     this.epoch = undefined;
     this.lastSeq.clear();
   }
+}
+
+/**
+ * A message with a sequence at or below the last one seen on its channel is a duplicate (a replay
+ * overlapping what was delivered). A live message whose `prev` is after the last sequence seen
+ * means messages in between never arrived: a gap. (`prev` before it is fine: a position can be the
+ * stream's sequence at join time, past the channel's own previous message.)
+ */
+export function verdictAfter(last: number | undefined, frame: MessageFrame): Verdict {
+  if (frame.seq === undefined || last === undefined) return "deliver";
+  if (frame.seq <= last) return "duplicate";
+  return frame.prev !== undefined && frame.prev > last ? "gap" : "deliver";
 }

@@ -7,8 +7,10 @@ import type {
   ReadyFrame,
   RefreshedFrame,
   RpcResultFrame,
+  SubscribedFrame,
   TokenExpiringFrame,
 } from "../protocol/server-frames.js";
+import type { UnsubscribeReason } from "../protocol/subscribe-errors.js";
 import type { GatewayRpcErrorFrame } from "./rpc.js";
 
 /**
@@ -20,6 +22,20 @@ import type { GatewayRpcErrorFrame } from "./rpc.js";
  * reach the app.
  */
 export type GatewayErrorFrame = { type: "error"; code: string; message: string; reason?: string };
+/** Likewise an `unsubscribed` frame's `reason`. */
+export type GatewayUnsubscribedFrame = {
+  type: "unsubscribed";
+  channel: string;
+  reason?: UnsubscribeReason | (string & {});
+};
+/** Likewise a `subscribe_error`'s `code`. */
+export type GatewaySubscribeErrorFrame = {
+  type: "subscribe_error";
+  channel: string;
+  code: string;
+  message: string;
+  reason?: string;
+};
 
 export type IncomingFrame =
   | ReadyFrame
@@ -34,12 +50,16 @@ export type IncomingFrame =
   | { type: "ping" }
   | { type: "pong" }
   | RpcResultFrame
-  | GatewayRpcErrorFrame;
+  | GatewayRpcErrorFrame
+  | SubscribedFrame
+  | GatewaySubscribeErrorFrame
+  | GatewayUnsubscribedFrame;
 
 type Fields = Record<string, unknown>;
 
 const isString = (value: unknown): value is string => typeof value === "string";
 const isNumber = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value);
+const isBoolean = (value: unknown): value is boolean => typeof value === "boolean";
 const isSequence = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0;
 const optional =
   (guard: (value: unknown) => boolean) =>
@@ -60,7 +80,7 @@ const SHAPES: Record<string, Record<string, (value: unknown) => boolean>> = {
     positions: optional(
       (value) => typeof value === "object" && value !== null && Object.values(value).every(isNumber),
     ),
-    recovered: optional((value) => typeof value === "boolean"),
+    recovered: optional(isBoolean),
     presence: optional((value) => Array.isArray(value) && value.every(isString)),
   },
   message: { channel: isString, seq: optional(isSequence), prev: optional(isSequence) },
@@ -75,6 +95,14 @@ const SHAPES: Record<string, Record<string, (value: unknown) => boolean>> = {
   presence_error: { channel: isString, code: isString, message: isString },
   join: { channel: isString, user: isString },
   leave: { channel: isString, user: isString },
+  subscribed: {
+    channel: isString,
+    position: optional(isSequence),
+    recovered: optional(isBoolean),
+    presence: optional(isBoolean),
+  },
+  subscribe_error: { channel: isString, code: isString, message: isString, reason: optional(isString) },
+  unsubscribed: { channel: isString, reason: optional(isString) },
 };
 
 /** Parses one text frame; undefined when it is not JSON or not a frame this client knows. */

@@ -47,6 +47,13 @@ const VALID: unknown[] = [
   { type: "join", channel: "channel.room", user: "1" },
   { type: "join", channel: "channel.room", user: "1", info: { name: "Ann" } },
   { type: "leave", channel: "channel.room", user: "1" },
+  { type: "subscribed", channel: "channel.room" },
+  { type: "subscribed", channel: "channel.room", position: 118, recovered: true },
+  { type: "subscribe_error", channel: "channel.x", code: "SUBSCRIBE_REFUSED", message: "no", reason: "nope" },
+  { type: "subscribe_error", channel: "channel.x", code: "TOO_MANY_REQUESTS", message: "later" },
+  { type: "unsubscribed", channel: "channel.room" },
+  { type: "unsubscribed", channel: "channel.room", reason: "removed" },
+  { type: "subscribed", channel: "channel.room", position: 7, presence: true },
 ];
 
 /** Frames both must refuse. */
@@ -91,6 +98,14 @@ const INVALID: unknown[] = [
   { type: "presence_error", channel: "channel.room", code: "NOT_GRANTED" },
   { type: "join", channel: "channel.room" },
   { type: "leave", user: "1" },
+  { type: "subscribed" },
+  { type: "subscribed", channel: "channel.room", position: -1 },
+  { type: "subscribed", channel: "channel.room", recovered: "yes" },
+  { type: "subscribe_error", channel: "channel.x", message: "no code" },
+  { type: "subscribe_error", code: "SUBSCRIBE_REFUSED", message: "no channel" },
+  { type: "unsubscribed", channel: 5 },
+  { type: "unsubscribed", channel: "channel.room", reason: 1 },
+  { type: "subscribed", channel: "channel.room", presence: "yes" },
 ];
 
 describe("parseServerFrame (hand-written guards for the browser bundle)", () => {
@@ -124,4 +139,15 @@ describe("parseServerFrame (hand-written guards for the browser bundle)", () => 
       expect(parseServerFrame(JSON.stringify(frame))).toEqual(frame);
     },
   );
+
+  it("passes error codes the schema does not know yet, so a newer gateway's codes reach the app", () => {
+    for (const frame of [
+      { type: "error", code: "SOMETHING_NEW", message: "m" },
+      { type: "subscribe_error", channel: "channel.x", code: "SOMETHING_NEW", message: "m" },
+      { type: "unsubscribed", channel: "channel.x", reason: "something_new" },
+    ]) {
+      expect(v.safeParse(ServerFrame, frame).success).toBe(false);
+      expect(parseServerFrame(JSON.stringify(frame))).toEqual(frame);
+    }
+  });
 });

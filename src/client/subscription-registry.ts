@@ -1,0 +1,92 @@
+import type { ClientFrame } from "../protocol/client-frames.js";
+import type { ReadyFrame } from "../protocol/server-frames.js";
+import { SUBSCRIBE_ERROR_RETRY } from "../protocol/subscribe-errors.js";
+import { Backoff, type BackoffOptions } from "./backoff.js";
+import { HeraldClientError } from "./errors.js";
+import type { GatewayUnsubscribedFrame, IncomingFrame } from "./server-frame.js";
+import { Subscription, type SubscriptionOwner } from "./subscription.js";
+
+type SubscriptionFrame = Extract<IncomingFrame, { type: "subscribed" | "subscribe_error" | "unsubscribed" }>;
+
+/**
+ * The application's subscriptions, by channel: each is asked for on every ready connection (with
+ * `recover`), retried after a retryable `subscribe_error`, and let go of by `unsubscribe()`, a
+ * final refusal or the gateway.
+ */
+export class SubscriptionRegistry implements SubscriptionOwner {
+  private readonly byChannel = new Map<string, Subscription>();
+  /** The ready connection's stream epoch; `null` while no connection is ready. */
+  private epoch: string | undefined | null = null;
+
+  constructor(
+    private readonly send: (frame: ClientFrame) => void,
+    private readonly recover: boolean,
+    private readonly backoff: BackoffOptions | undefined,
+  ) {}
+
+  /** The channel's subscription; the one already there when the channel is subscribed to twice. */
+  subscribe(channel: string): Subscription {
+    let subscription = this.byChannel.get(channel);
+    if (!subscription) {
+      subscription = new Subscription(channel, this, new Backoff(this.backoff));
+      this.byChannel.set(channel, subscription);
+      this.ask(subscription);
+    }
+    return subscription;
+  }
+
+  /** The subscription whose messages flow now, if the channel has one. */
+  live(channel: string): Subscription | undefined {
+    const subscription = this.byChannel.get(channel);
+    return subscription?.state === "subscribed" ? subscription : undefined;
+  }
+
+  /** A connection is ready: every subscription is asked for on it. */
+  ready(frame: ReadyFrame): void {
+    this.epoch = frame.epoch;
+    for (const subscription of this.byChannel.values()) this.ask(subscription);
+  }
+
+  /** The connection ended: subscriptions wait for the next one. */
+  disconnected(): void {
+    this.epoch = null;
+    for (const subscription of this.byChannel.values()) subscription.interrupted();
+  }
+
+  receive(frame: SubscriptionFrame): void {
+    const subscription = this.byChannel.get(frame.channel);
+    if (!subscription || this.epoch === null) return;
+    if (frame.type === "subscribed") return subscription.subscribed(frame, this.epoch);
+    if (frame.type === "unsubscribed") return frame.reason ? this.end(subscription, frame) : undefined;
+    // a code this client does not know yet is taken as final
+    const retryable = SUBSCRIBE_ERROR_RETRY[frame.code as keyof typeof SUBSCRIBE_ERROR_RETRY] === true;
+    const error = new HeraldClientError(frame.code, frame.message, { retryable, reason: frame.reason });
+    if (retryable) {
+      subscription.retryTimer = setTimeout(() => this.ask(subscription), subscription.backoff.next());
+    } else this.end(subscription);
+    subscription.emit("error", error);
+  }
+
+  release(subscription: Subscription): void {
+    this.end(subscription);
+    if (this.epoch !== null) this.send({ type: "unsubscribe", channel: subscription.channel });
+  }
+
+  /** The client closed for good: every subscription ends. */
+  close(): void {
+    for (const subscription of [...this.byChannel.values()]) this.end(subscription);
+  }
+
+  /** Sends the subscribe when a connection is ready; otherwise `ready` will. */
+  private ask(subscription: Subscription): void {
+    if (this.epoch !== null && this.byChannel.get(subscription.channel) === subscription)
+      this.send(subscription.request(this.recover));
+  }
+
+  private end(subscription: Subscription, frame?: GatewayUnsubscribedFrame): void {
+    if (this.byChannel.get(subscription.channel) === subscription)
+      this.byChannel.delete(subscription.channel);
+    subscription.close();
+    if (frame) subscription.emit("unsubscribed", frame);
+  }
+}
