@@ -1,4 +1,4 @@
-import type { Msg, NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
 import {
   type AuthAccepted,
@@ -10,7 +10,13 @@ import {
   isSafeName,
 } from "../protocol/index.js";
 import { HeraldBackendError } from "./errors.js";
-import { errorMessage, respondServiceError } from "./service-error.js";
+import {
+  answerRequest,
+  type Report,
+  type RequestKind,
+  type Responder,
+  serveRequests,
+} from "./request-responder.js";
 
 /** Everything the gateway knows about the connection asking, except the token itself. */
 export type AuthContext = Readonly<Omit<AuthRequest, "token">>;
@@ -83,12 +89,7 @@ export interface ServeAuthOptions {
   onError?: (error: HeraldBackendError) => void;
 }
 
-export interface AuthResponder {
-  readonly subject: string;
-  readonly queue: string;
-  /** Stops taking requests, answers the ones already received, then resolves. */
-  stop(): Promise<void>;
-}
+export type AuthResponder = Responder;
 
 /**
  * Answers the gateway's auth requests on `subject`. Every path ends in exactly one reply: a valid
@@ -102,111 +103,13 @@ export function serveAuth(
   handler: AuthHandler,
   options: ServeAuthOptions & { queue: string; onError: (error: HeraldBackendError) => void },
 ): AuthResponder {
-  const inFlight = new Set<Promise<void>>();
-  const report = (error: HeraldBackendError) => {
-    try {
-      options.onError(error);
-    } catch {
-      // A failing error callback must not take the responder down.
-    }
+  const kind: RequestKind<typeof AuthRequest> = {
+    what: "auth",
+    schema: AuthRequest,
+    decide: ({ token, ...context }) => handler(token, context),
+    check: (decision, request, report) => checkDecision(decision, request.connection, report),
   };
-
-  const subscription = nc.subscribe(subject, {
-    queue: options.queue,
-    callback: (err, msg) => {
-      if (err) {
-        report(
-          new HeraldBackendError("SUBSCRIPTION_FAILED", `auth subscription failed: ${err.message}`, {
-            cause: err,
-          }),
-        );
-        return;
-      }
-      const answering = answer(msg, handler, report);
-      inFlight.add(answering);
-      void answering.finally(() => inFlight.delete(answering));
-    },
-  });
-
-  let stopping: Promise<void> | undefined;
-  return {
-    subject,
-    queue: options.queue,
-    stop() {
-      stopping ??= (async () => {
-        try {
-          await subscription.drain();
-        } catch {
-          // Already closed with the connection: nothing left to drain.
-        }
-        await Promise.allSettled([...inFlight]);
-      })();
-      return stopping;
-    },
-  };
-}
-
-async function answer(
-  msg: Msg,
-  handler: AuthHandler,
-  report: (error: HeraldBackendError) => void,
-): Promise<void> {
-  if (!msg.reply) {
-    report(new HeraldBackendError("INVALID_REQUEST", "auth message without a reply subject was ignored"));
-    return;
-  }
-  const request = parseRequest(msg.data);
-  if (!request.success) {
-    report(new HeraldBackendError("INVALID_REQUEST", `invalid auth request: ${request.reason}`));
-    respondServiceError(msg, 400, `invalid auth request: ${request.reason}`, report);
-    return;
-  }
-  const { token, ...context } = request.output;
-
-  let decision: unknown;
-  try {
-    decision = await handler(token, context);
-  } catch (error) {
-    report(
-      new HeraldBackendError(
-        "HANDLER_FAILED",
-        `auth handler failed for connection ${context.connection}: ${errorMessage(error)}`,
-        { cause: error },
-      ),
-    );
-    respondServiceError(msg, 500, "auth handler failed", report);
-    return;
-  }
-
-  const reply = checkDecision(decision, context.connection, report);
-  if (reply === undefined) {
-    respondServiceError(msg, 500, "auth handler returned an invalid decision", report);
-    return;
-  }
-  try {
-    msg.respond(JSON.stringify(reply));
-  } catch (error) {
-    report(
-      new HeraldBackendError("REPLY_FAILED", `cannot send auth reply: ${errorMessage(error)}`, {
-        cause: error,
-      }),
-    );
-  }
-}
-
-type ParsedRequest = { success: true; output: AuthRequest } | { success: false; reason: string };
-
-function parseRequest(data: Uint8Array): ParsedRequest {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(data));
-  } catch {
-    return { success: false, reason: "not JSON" };
-  }
-  const parsed = v.safeParse(AuthRequest, json);
-  return parsed.success
-    ? { success: true, output: parsed.output }
-    : { success: false, reason: formatIssues(parsed.issues) };
+  return serveRequests(nc, subject, "auth", options, (msg, report) => answerRequest(msg, kind, report));
 }
 
 /**
@@ -214,11 +117,7 @@ function parseRequest(data: Uint8Array): ParsedRequest {
  * unsafe channel name, bad expiresAt) becomes a refusal: never grant access on a broken decision.
  * Anything else that is not a valid reply yields undefined (answered as a service error).
  */
-function checkDecision(
-  decision: unknown,
-  connection: string,
-  report: (error: HeraldBackendError) => void,
-): AuthReply | undefined {
+function checkDecision(decision: unknown, connection: string, report: Report): AuthReply | undefined {
   const parsed = v.safeParse(AuthReply, decision);
   if (parsed.success) {
     const reply = parsed.output;
