@@ -2,8 +2,11 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
 import {
   ControlDisconnect,
+  type ControlKind,
+  ControlUnsubscribe,
   formatIssues,
   isSafeName,
+  quote,
   type Subjects,
   UnsafeNameError,
 } from "../protocol/index.js";
@@ -40,10 +43,42 @@ export async function publishDisconnect(
   const checked = v.safeParse(ControlDisconnect, message);
   if (!checked.success)
     throw new HeraldBackendError("INVALID_OPTIONS", `invalid disconnect: ${formatIssues(checked.issues)}`);
-  const timeoutMs = options.timeout ?? 5000;
+  await publishControl(nc, subjects, "disconnect", checked.output, options.timeout);
+}
+
+/**
+ * Publishes `<prefix>.control.unsubscribe` and resolves once the NATS server has it: every gateway
+ * connected to NATS at that moment takes `channel` from the user's connections. A gateway cut off
+ * right then misses it, so stop granting the channel to the user first.
+ */
+export async function publishUnsubscribe(
+  nc: NatsConnection,
+  subjects: Subjects,
+  user: string,
+  channel: string,
+): Promise<void> {
+  if (!isSafeName(user)) throw new UnsafeNameError(String(user));
+  const checked = v.safeParse(ControlUnsubscribe, { user, channel });
+  if (!checked.success) {
+    throw new HeraldBackendError(
+      "INVALID_CHANNEL",
+      `cannot unsubscribe from ${quote(channel)}: a channel is channel.<name>, the name 1 to 128 characters from A-Z a-z 0-9 _ - : @ = +`,
+    );
+  }
+  await publishControl(nc, subjects, "unsubscribe", checked.output);
+}
+
+/** A plain publish of a control message, confirmed by the NATS server within `timeoutMs`. */
+async function publishControl(
+  nc: NatsConnection,
+  subjects: Subjects,
+  kind: ControlKind,
+  message: unknown,
+  timeoutMs = 5000,
+): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    nc.publish(subjects.control("disconnect"), JSON.stringify(checked.output));
+    nc.publish(subjects.control(kind), JSON.stringify(message));
     await Promise.race([
       nc.flush(),
       new Promise((_, reject) => {
@@ -54,7 +89,7 @@ export async function publishDisconnect(
       }),
     ]);
   } catch (error) {
-    throw new NotConnectedError(`cannot publish the disconnect: ${(error as Error).message}`, {
+    throw new NotConnectedError(`cannot publish the ${kind}: ${(error as Error).message}`, {
       cause: error,
     });
   } finally {

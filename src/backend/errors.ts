@@ -9,6 +9,8 @@ export type HeraldBackendErrorCode =
   | "UNSAFE_NAME"
   /** Options given to HeraldBackend are invalid. */
   | "INVALID_OPTIONS"
+  /** A channel that is not `channel.<name>` with a safe name, where one is needed. */
+  | "INVALID_CHANNEL"
   /** NATS could not be reached, or the connection is closed or draining. */
   | "NOT_CONNECTED"
   /**
@@ -22,17 +24,17 @@ export type HeraldBackendErrorCode =
   | "PUBLISH_FAILED"
   /** JetStream did not acknowledge in time, retries included; publishing again with the same msgId is safe. */
   | "TIMEOUT"
-  /** Reported to `onError`: an auth or rpc request that is not valid JSON or breaks its schema. */
+  /** Reported to `onError`: a gateway request (auth, subscribe, rpc) that is not valid JSON or breaks its schema. */
   | "INVALID_REQUEST"
-  /** Reported to `onError`: the auth handler returned a decision that is not a valid AuthReply. */
+  /** Reported to `onError`: a handler returned a decision that is not a valid reply. */
   | "INVALID_DECISION"
-  /** Reported to `onError`: the auth handler or an rpc handler threw or rejected. */
+  /** Reported to `onError`: a handler (auth, subscribe, rpc) threw or rejected. */
   | "HANDLER_FAILED"
   /** Reported to `onError`: an rpc handler returned a value JSON cannot encode (a BigInt, a cycle). */
   | "INVALID_RESULT"
   /** Reported to `onError`: the reply could not be sent. */
   | "REPLY_FAILED"
-  /** Reported to `onError`: the server ended an auth or rpc subscription (e.g. a permissions violation), or an events pull failed. */
+  /** Reported to `onError`: the server ended a responder's subscription (e.g. a permissions violation), or an events pull failed. */
   | "SUBSCRIPTION_FAILED"
   /** presence() or online(): no gateway with `--presence true` answered, or its answer was invalid. */
   | "PRESENCE_UNAVAILABLE";

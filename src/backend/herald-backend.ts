@@ -1,17 +1,17 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import * as v from "valibot";
 import { NatsAccessSchema, natsClientOptions } from "../nats/connection-options.js";
-import {
-  DEFAULT_PREFIX,
-  formatIssues,
-  type PresenceSnapshot,
-  SubjectPrefix,
-  type Subjects,
-  subjectsFor,
-} from "../protocol/index.js";
+import { type PresenceSnapshot, type Subjects, subjectsFor } from "../protocol/index.js";
 import { type AuthHandler, type AuthResponder, type ServeAuthOptions, serveAuth } from "./auth-responder.js";
-import { type DisconnectOptions, publishDisconnect } from "./control.js";
+import {
+  BackendOptionsSchema,
+  ConnectOptionsSchema,
+  type HeraldBackendOptions,
+  type HeraldConnectOptions,
+  PublishOptionsSchema,
+  parseOptions,
+} from "./backend-options.js";
+import { type DisconnectOptions, publishDisconnect, publishUnsubscribe } from "./control.js";
 import { HeraldBackendError, NotConnectedError } from "./errors.js";
 import {
   consumeEvents,
@@ -29,85 +29,31 @@ import {
   type StoredMessage,
   type StoredPublishOptions,
 } from "./publisher.js";
+import type { Responder } from "./request-responder.js";
 import { type RpcHandler, type RpcResponder, type ServeRpcOptions, serveRpc } from "./rpc-responder.js";
-
-export interface HeraldBackendOptions {
-  /** Subject prefix, the same as the gateway's `--prefix` (default `herald`). */
-  prefix?: string;
-  /**
-   * Whether the gateways keep history (their `--history`, on by default). On: publish() waits for
-   * the history stream's acknowledgement, retrying through failovers. Off: there is no stream to
-   * acknowledge, and publish() is fire and forget (at-most-once, as delivery is then anyway).
-   */
-  history?: boolean;
-  /** Default for serveAuth's and onRpc's `onError`; without one, problems are written to stderr. */
-  onError?: (error: HeraldBackendError) => void;
-}
-
-export interface HeraldConnectOptions extends HeraldBackendOptions {
-  /** NATS server URLs, e.g. `nats://127.0.0.1:4222`. */
-  servers: string | readonly string[];
-  /** A NATS user, with `pass`. */
-  user?: string;
-  pass?: string;
-  token?: string;
-  /** A NATS credentials file (JWT and nkey seed). */
-  credsFile?: string;
-  /** TLS: the CA that signed the server's certificate, and a client certificate and key if it asks for one. */
-  tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  /** Connection name shown in NATS monitoring. */
-  name?: string;
-  /** ms to wait for the first connection (default 5000). */
-  timeout?: number;
-}
-
-const BackendOptionsSchema = v.object({
-  prefix: v.optional(SubjectPrefix, DEFAULT_PREFIX),
-  history: v.optional(v.boolean(), true),
-});
-
-const PublishOptionsSchema = v.object({
-  ack: v.optional(v.boolean()),
-  // A header value: no line breaks, or it could inject other headers.
-  msgId: v.optional(
-    v.pipe(v.string(), v.regex(/^[^\r\n]{1,256}$/, "must be 1 to 256 characters, no line breaks")),
-  ),
-  timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(600_000))),
-});
-
-// Servers, credentials and TLS as the gateway and `herald publish` take them.
-const ConnectOptionsSchema = v.object({
-  name: v.optional(v.string()),
-  timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 5000),
-});
-
-function parseOptions<const TSchema extends v.GenericSchema>(
-  schema: TSchema,
-  input: unknown,
-): v.InferOutput<TSchema> {
-  const parsed = v.safeParse(schema, input);
-  if (!parsed.success) {
-    throw new HeraldBackendError(
-      "INVALID_OPTIONS",
-      `invalid backend options: ${formatIssues(parsed.issues)}`,
-    );
-  }
-  return parsed.output;
-}
+import {
+  type OnSubscribeOptions,
+  type SubscribeHandler,
+  type SubscribeResponder,
+  serveSubscribe,
+} from "./subscribe-responder.js";
 
 function writeToStderr(error: HeraldBackendError): void {
   console.error(`[herald backend] ${error.code}: ${error.message}`);
 }
 
+export type { HeraldBackendOptions, HeraldConnectOptions } from "./backend-options.js";
+
 /**
- * A Herald backend: answers the gateway's auth requests and publishes notifications, over one NATS
- * connection (its own from connect(), or one the application already has).
+ * A Herald backend: answers the gateways' auth, subscribe and rpc requests, publishes notifications,
+ * and tells every gateway to take a channel away or disconnect a user, over one NATS connection (its
+ * own from connect(), or one the application already has).
  */
 export class HeraldBackend {
   readonly prefix: string;
   readonly subjects: Subjects;
   readonly #publisher: Publisher;
-  readonly #responders = new Set<{ stop(): Promise<void> }>();
+  readonly #responders = new Set<Responder>();
   /** Methods this backend answers, so one is not served twice by accident. */
   readonly #methods = new Set<string>();
   readonly #eventSubscriptions = new Set<EventSubscription>();
@@ -178,26 +124,19 @@ export class HeraldBackend {
    * load. The handler's decision is validated before it is sent.
    */
   serveAuth(handler: AuthHandler, options: ServeAuthOptions = {}): AuthResponder {
-    const queue = options.queue ?? "herald-auth";
-    if (!/^[A-Za-z0-9_\-:@=+.]{1,128}$/.test(queue)) {
-      throw new HeraldBackendError("INVALID_OPTIONS", `invalid queue group name ${JSON.stringify(queue)}`);
-    }
-    if (this.connection.isClosed()) throw new NotConnectedError("the NATS connection is closed");
-    const responder = serveAuth(this.connection, this.subjects.auth, handler, {
-      queue,
-      onError: options.onError ?? this.#onError,
-    });
-    const stop = responder.stop;
-    const tracked: AuthResponder = {
-      subject: responder.subject,
-      queue: responder.queue,
-      stop: async () => {
-        this.#responders.delete(tracked);
-        await stop();
-      },
-    };
-    this.#responders.add(tracked);
-    return tracked;
+    const settings = this.#responderSettings(options, "herald-auth");
+    return this.#track(serveAuth(this.connection, this.subjects.auth, handler, settings));
+  }
+
+  /**
+   * Answers the gateway's subscribe requests on `<prefix>.subscribe` in a queue group (default
+   * `herald-subscribe`): whether a user may receive a channel a client subscribes to
+   * (`channel.<name>`). The handler's decision, built with grant() or refuse(), is validated before
+   * it is sent.
+   */
+  onSubscribe(handler: SubscribeHandler, options: OnSubscribeOptions = {}): SubscribeResponder {
+    const settings = this.#responderSettings(options, "herald-subscribe");
+    return this.#track(serveSubscribe(this.connection, this.subjects.subscribe, handler, settings));
   }
 
   /**
@@ -207,30 +146,13 @@ export class HeraldBackend {
    */
   onRpc(method: string, handler: RpcHandler, options: ServeRpcOptions = {}): RpcResponder {
     const subject = this.subjects.rpc(method); // throws UnsafeNameError for an unsafe method
-    const queue = options.queue ?? "herald-rpc";
-    if (!/^[A-Za-z0-9_\-:@=+.]{1,128}$/.test(queue)) {
-      throw new HeraldBackendError("INVALID_OPTIONS", `invalid queue group name ${JSON.stringify(queue)}`);
-    }
+    const settings = this.#responderSettings(options, "herald-rpc");
     if (this.#methods.has(method)) {
       throw new HeraldBackendError("INVALID_OPTIONS", `the method ${method} is already served`);
     }
-    if (this.connection.isClosed()) throw new NotConnectedError("the NATS connection is closed");
-    const responder = serveRpc(this.connection, subject, method, handler, {
-      queue,
-      onError: options.onError ?? this.#onError,
-    });
-    const stop = responder.stop;
-    const tracked: RpcResponder = {
-      ...responder,
-      stop: async () => {
-        this.#responders.delete(tracked);
-        this.#methods.delete(method);
-        await stop();
-      },
-    };
+    const responder = serveRpc(this.connection, subject, method, handler, settings);
     this.#methods.add(method);
-    this.#responders.add(tracked);
-    return tracked;
+    return this.#track(responder, () => this.#methods.delete(method));
   }
 
   /**
@@ -241,6 +163,16 @@ export class HeraldBackend {
    */
   async disconnect(user: string, options: DisconnectOptions = {}): Promise<void> {
     await publishDisconnect(this.connection, this.subjects, user, options);
+  }
+
+  /**
+   * Takes a channel (`channel.<name>`) away from every connection of `user` on every gateway
+   * (`<prefix>.control.unsubscribe`), whether granted at auth or subscribed; each client gets
+   * `unsubscribed` with reason `removed`. Resolves once the NATS server has the message. A gateway
+   * cut off from NATS at that moment misses it: stop granting the channel to the user first.
+   */
+  async unsubscribe(user: string, channel: string): Promise<void> {
+    await publishUnsubscribe(this.connection, this.subjects, user, channel);
   }
 
   /**
@@ -335,7 +267,7 @@ export class HeraldBackend {
   }
 
   /**
-   * Stops every auth and rpc responder (answering requests already received), flushes, and closes the
+   * Stops every responder (answering requests already received), flushes, and closes the
    * connection when connect() opened it (at once when NATS is unreachable).
    */
   async close(): Promise<void> {
@@ -346,5 +278,32 @@ export class HeraldBackend {
     // With NATS unreachable there is nothing to drain into: close anyway. Nothing acknowledged is
     // lost; unacknowledged publishes still buffered are.
     await this.connection.drain().catch(() => this.connection.close());
+  }
+
+  #responderSettings(
+    options: { queue?: string; onError?: (error: HeraldBackendError) => void },
+    defaultQueue: string,
+  ): { queue: string; onError: (error: HeraldBackendError) => void } {
+    const queue = options.queue ?? defaultQueue;
+    if (!/^[A-Za-z0-9_\-:@=+.]{1,128}$/.test(queue)) {
+      throw new HeraldBackendError("INVALID_OPTIONS", `invalid queue group name ${JSON.stringify(queue)}`);
+    }
+    if (this.connection.isClosed()) throw new NotConnectedError("the NATS connection is closed");
+    return { queue, onError: options.onError ?? this.#onError };
+  }
+
+  /** Keeps a responder for close(); its stop() also lets go of it (and runs `onStop`). */
+  #track<R extends Responder>(responder: R, onStop?: () => void): R {
+    const stop = responder.stop;
+    const tracked: R = {
+      ...responder,
+      stop: async () => {
+        this.#responders.delete(tracked);
+        onStop?.();
+        await stop();
+      },
+    };
+    this.#responders.add(tracked);
+    return tracked;
   }
 }

@@ -39,6 +39,7 @@ export {
   type StoredMessage,
   type StoredPublishOptions,
 } from "./publisher.js";
+export type { Responder } from "./request-responder.js";
 export {
   type RpcContext,
   type RpcHandler,
@@ -46,3 +47,12 @@ export {
   type RpcResponder,
   type ServeRpcOptions,
 } from "./rpc-responder.js";
+export {
+  type GrantOptions,
+  grant,
+  type OnSubscribeOptions,
+  type SubscribeContext,
+  type SubscribeDecision,
+  type SubscribeHandler,
+  type SubscribeResponder,
+} from "./subscribe-responder.js";

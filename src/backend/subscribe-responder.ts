@@ -1,0 +1,109 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import * as v from "valibot";
+import {
+  checkExpiry,
+  formatIssues,
+  type SubscribeGranted,
+  SubscribeReply,
+  SubscribeRequest,
+} from "../protocol/index.js";
+import { refuse } from "./auth-responder.js";
+import { HeraldBackendError } from "./errors.js";
+import {
+  answerRequest,
+  type Report,
+  type RequestKind,
+  type Responder,
+  serveRequests,
+} from "./request-responder.js";
+
+/** Who asks for the channel: the user the connection is authenticated as, the connection and its gateway. */
+export type SubscribeContext = Readonly<Omit<SubscribeRequest, "channel">>;
+
+/** What a subscribe handler returns: build it with grant() or refuse(). */
+export type SubscribeDecision = SubscribeReply;
+
+/** Decides whether `context.user` may receive `channel` (`channel.<name>`, as the client named it). */
+export type SubscribeHandler = (
+  channel: string,
+  context: SubscribeContext,
+) => SubscribeDecision | Promise<SubscribeDecision>;
+
+export interface GrantOptions {
+  /**
+   * When the grant ends: ms since the epoch, or a Date. The gateway then takes the channel away
+   * (the client gets `unsubscribed` with reason `expired`); one not in the future is a refusal.
+   */
+  expiresAt?: number | Date;
+}
+
+/** A granting decision. Nothing is checked here; the responder validates before replying. */
+export function grant(options: GrantOptions = {}): SubscribeGranted {
+  const decision: SubscribeGranted = { ok: true };
+  if (options.expiresAt !== undefined) {
+    decision.expiresAt = options.expiresAt instanceof Date ? options.expiresAt.getTime() : options.expiresAt;
+  }
+  return decision;
+}
+
+export interface OnSubscribeOptions {
+  /** Queue group: instances sharing it split the requests between them. Default `herald-subscribe`. */
+  queue?: string;
+  /** Told about every request that could not be answered normally. */
+  onError?: (error: HeraldBackendError) => void;
+}
+
+export type SubscribeResponder = Responder;
+
+/**
+ * Answers the gateway's subscribe requests on `subject` with the handler's decision, validated
+ * first: a grant that breaks the schema becomes a refusal (never grant on a broken decision), and
+ * anything that is no decision at all becomes a service error (the client retries later).
+ */
+export function serveSubscribe(
+  nc: NatsConnection,
+  subject: string,
+  handler: SubscribeHandler,
+  options: { queue: string; onError: (error: HeraldBackendError) => void },
+): SubscribeResponder {
+  const kind: RequestKind<typeof SubscribeRequest> = {
+    what: "subscribe",
+    schema: SubscribeRequest,
+    decide: ({ channel, ...context }) => handler(channel, context),
+    check: (decision, request, report) => checkDecision(decision, request, report),
+  };
+  return serveRequests(nc, subject, "subscribe", options, (msg, report) => answerRequest(msg, kind, report));
+}
+
+function checkDecision(
+  decision: unknown,
+  request: SubscribeRequest,
+  report: Report,
+): SubscribeReply | undefined {
+  const about = `${request.channel} for connection ${request.connection}`;
+  const parsed = v.safeParse(SubscribeReply, decision);
+  if (parsed.success) {
+    const reply = parsed.output;
+    if (reply.ok && checkExpiry(reply.expiresAt, Date.now()) === "looks_like_seconds") {
+      report(
+        new HeraldBackendError(
+          "INVALID_DECISION",
+          `subscribe handler granted ${about} with expiresAt ${reply.expiresAt}, which looks like seconds; it must be ms since the epoch (the gateway refuses it as expired)`,
+        ),
+      );
+    }
+    return reply;
+  }
+  const issues = formatIssues(parsed.issues);
+  const isGrant =
+    typeof decision === "object" && decision !== null && "ok" in decision && decision.ok === true;
+  report(
+    new HeraldBackendError(
+      "INVALID_DECISION",
+      isGrant
+        ? `subscribe handler returned an invalid grant of ${about}; refused instead: ${issues}`
+        : `subscribe handler returned an invalid decision on ${about}: ${issues}`,
+    ),
+  );
+  return isGrant ? refuse("invalid_decision", "the backend returned an invalid decision") : undefined;
+}
