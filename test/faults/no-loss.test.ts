@@ -1,6 +1,6 @@
 import { describe, expect } from "vitest";
 import { WebSocket } from "ws";
-import type { HeraldBackend } from "../../src/backend/index.js";
+import { grant, type HeraldBackend, type PublishTarget, refuse } from "../../src/backend/index.js";
 import { connect, type HeraldClient } from "../../src/client/index.js";
 import {
   type GatewayProcess,
@@ -40,14 +40,14 @@ describe("no message lost", () => {
   /** Publishes 1..TOTAL with a JetStream ack each, retrying (idempotently) through any outage. */
   async function publishAll(
     backend: HeraldBackend,
-    user: string,
+    target: PublishTarget,
     onProgress: (n: number) => Promise<void>,
   ): Promise<void> {
     const run = Math.random().toString(36).slice(2);
     for (let n = 1; n <= TOTAL; n++) {
       for (;;) {
         try {
-          await backend.publishStored(user, { n }, { msgId: `${run}-${n}`, timeout: 1000 });
+          await backend.publishStored(target, { n }, { msgId: `${run}-${n}`, timeout: 1000 });
           break;
         } catch {
           await new Promise((r) => setTimeout(r, 50));
@@ -95,6 +95,32 @@ describe("no message lost", () => {
     });
     await expectAll(received);
     expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.at(-1)).not.toBe(seen[0]);
+  });
+
+  test("survives SIGKILL of the client's gateway on a subscribed channel: resubscribed with recovery", async ({
+    backend,
+    gateways,
+    balancer,
+  }) => {
+    backend.onSubscribe((channel, { user }) =>
+      channel === `channel.${user}-room` ? grant() : refuse("forbidden", "not your room"),
+    );
+    await backend.flush();
+    const { gateways: seen } = await connectClient(balancer, "room-user");
+    const room = client!.subscribe("channel.room-user-room");
+    const received: number[] = [];
+    const resyncs: unknown[] = [];
+    room.on("message", (m) => received.push((m.data as { n: number }).n));
+    room.on("resync", (frame) => resyncs.push(frame));
+    await new Promise<void>((resolve) => room.on("subscribed", () => resolve()));
+    const victim = gateways.find((g) => seen[0]!.endsWith(g === gateways[0] ? "a" : "b"))!;
+    await publishAll(backend, { channel: "room-user-room" }, async (n) => {
+      if (n === 100) expect(await victim.stop("SIGKILL")).toBeNull();
+    });
+    await expectAll(received);
+    expect(resyncs).toEqual([]);
+    expect(room.state).toBe("subscribed");
     expect(seen.at(-1)).not.toBe(seen[0]);
   });
 
