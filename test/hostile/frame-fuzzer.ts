@@ -77,6 +77,23 @@ const VALID: readonly (() => Record<string, unknown>)[] = [
   () => ({ type: "refresh", token: "fuzz" }),
   () => ({ type: "auth", token: "fuzz", recover: { epoch: "1", since: { "user.fuzz": 3 } } }),
   () => ({ type: "rpc", id: 1, method: "fuzz", data: { a: [1, "x"] }, timeout: 200 }),
+  () => ({ type: "subscribe", channel: "channel.fuzz" }),
+  () => ({ type: "subscribe", channel: "channel.fuzz-2", recover: { epoch: "1", since: 3 } }),
+  () => ({ type: "unsubscribe", channel: "channel.fuzz" }),
+];
+
+/** Channel names that must never widen a subscription or reach another subject. */
+const HOSTILE_CHANNELS: readonly string[] = [
+  "channel.*",
+  "channel.>",
+  "channel.a.b",
+  "user.other",
+  "live.channel.x",
+  "channel.x\r\nSUB herald.> 9",
+  "channel.\u0000",
+  "channel.€",
+  "channel.",
+  `channel.${"x".repeat(200)}`,
 ];
 
 /** A valid frame with one to three mutations: a field dropped, retyped, renamed or added. */
@@ -85,7 +102,7 @@ function mutatedJson(random: Random): string {
   for (let n = 1 + int(random, 3); n > 0; n--) {
     const keys = Object.keys(frame);
     const key = pick(random, keys);
-    switch (int(random, 5)) {
+    switch (int(random, 6)) {
       case 0:
         delete frame[key];
         break;
@@ -94,7 +111,18 @@ function mutatedJson(random: Random): string {
         break;
       case 2:
         frame[
-          pick(random, ["__proto__", "constructor", "type", "€", "recover", "token", "method", "id", "data"])
+          pick(random, [
+            "__proto__",
+            "constructor",
+            "type",
+            "€",
+            "recover",
+            "token",
+            "method",
+            "id",
+            "data",
+            "channel",
+          ])
         ] = pick(random, WEIRD_VALUES);
         break;
       case 3:
@@ -104,11 +132,15 @@ function mutatedJson(random: Random): string {
           "ping ",
           "€€€",
           "subscribe",
+          "unsubscribe",
           "",
           "refresh",
           "message",
           "rpc",
         ]);
+        break;
+      case 4:
+        frame.channel = pick(random, [...HOSTILE_CHANNELS, ...WEIRD_VALUES]);
         break;
       default:
         frame.recover = {

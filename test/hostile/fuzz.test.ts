@@ -21,9 +21,10 @@ const SEED = Number(process.env.HERALD_FUZZ_SEED ?? 20261201);
 /**
  * A seeded fuzzer against a real gateway process with its default limits: many sockets, each
  * opened by hand, sometimes authenticated, then sent a batch of mutated frames (JSON mutations of
- * every client frame, rpc calls included, random bytes, deep nesting, fragmentation, raw framing
- * anomalies). Afterwards the process must be alive, healthy, serving new users, holding its old
- * ones, and back near its memory.
+ * every client frame, rpc calls and subscribes to hostile channels included, random bytes, deep
+ * nesting, fragmentation, raw framing anomalies). Afterwards the process must be alive, healthy,
+ * serving new users, holding its old ones, back near its memory, and holding no NATS subscription
+ * a fuzz socket made.
  * Replay a failure with HERALD_FUZZ_SEED=<seed>.
  */
 describe(`fuzzing a gateway with ${TARGET_FRAMES.toLocaleString("en")} frames (seed ${SEED})`, () => {
@@ -63,6 +64,7 @@ describe(`fuzzing a gateway with ${TARGET_FRAMES.toLocaleString("en")} frames (s
     const heapMiB = async () => (await metric("nodejs_heap_size_used_bytes")) / 2 ** 20;
 
     const bystander = await TestClient.ready(gateway.url, "bystander");
+    const natsSubscriptions = await nats.subscriptionCount();
     const rssBefore = rssMiB();
     const heapBefore = await heapMiB();
     const random = seededRandom(SEED);
@@ -79,6 +81,10 @@ describe(`fuzzing a gateway with ${TARGET_FRAMES.toLocaleString("en")} frames (s
       `fuzz: ${tally.frames} frames on ${tally.sockets} sockets (${tally.authenticated} authenticated), seed ${SEED}`,
     );
     expect(tally.frames).toBeGreaterThanOrEqual(TARGET_FRAMES);
+    // the storm reached the subscribe path, not only the frame checks before it
+    const granted = await metric('herald_subscribe_results_total{result="granted"}');
+    console.info(`fuzz: ${granted} subscribes granted`);
+    expect(granted).toBeGreaterThan(0);
 
     // alive and healthy
     expect(() => process.kill(gateway.pid, 0)).not.toThrow();
@@ -102,8 +108,12 @@ describe(`fuzzing a gateway with ${TARGET_FRAMES.toLocaleString("en")} frames (s
     expect(heapAfter).toBeLessThan(heapBefore + HEAP_BOUND_MIB);
     expect(rssAfter).toBeLessThan(rssBefore + RSS_BOUND_MIB);
     expect(gateway.output()).not.toMatch(/uncaught error/);
-    bystander.close();
+    // every channel a fuzz socket joined or subscribed to is let go of: the server holds what it held
     fresh.close();
+    await expect
+      .poll(() => nats.subscriptionCount(), { timeout: 15_000, interval: 200 })
+      .toBe(natsSubscriptions);
+    bystander.close();
   }, 120_000);
 });
 
