@@ -1,11 +1,13 @@
 <?php
-// Answers the Herald gateways' auth requests: "who is this token?"
+// Answers the Herald gateways' requests: "who is this token?" (auth) and "may this user have this
+// channel?" (subscribe).
 //
 //   NATS_URL=nats://127.0.0.1:4222 php auth-responder.php
 //
-// Long-running. Subscribes to <prefix>.auth in the queue group herald-auth, so any number of copies
-// share the requests. Exits non-zero if NATS goes away: run it under a supervisor (systemd,
-// Kubernetes) that restarts it. SIGTERM or Ctrl-C stops it after answering what it already received.
+// Long-running. Subscribes to <prefix>.auth in the queue group herald-auth and to <prefix>.subscribe
+// in the queue group herald-subscribe, so any number of copies share the requests. Exits non-zero if
+// NATS goes away: run it under a supervisor (systemd, Kubernetes) that restarts it. SIGTERM or
+// Ctrl-C stops it after answering what it already received.
 
 declare(strict_types=1);
 
@@ -14,9 +16,13 @@ require __DIR__ . '/nats-client.php';
 $url = getenv('NATS_URL') ?: 'nats://127.0.0.1:4222';
 $prefix = getenv('HERALD_PREFIX') ?: 'herald';
 $queue = 'herald-auth';
+$subscribeQueue = 'herald-subscribe';
 
 /** The demo's token table; replace lookup() with your session store or JWT check. */
 const DEMO_TOKENS = ['tok-1' => '1'];
+
+/** The demo's rooms and who may join each; replace mayJoin() with your own membership check. */
+const DEMO_ROOMS = ['lobby' => ['1']];
 
 /** The user a token belongs to, or null for an unknown token. */
 function lookup(string $token): ?string
@@ -51,6 +57,49 @@ function decide(array $request): array
     return ['ok' => true, 'user' => $user];
 }
 
+/** Whether a user may receive a room: the part of `channel.<name>` after the dot. */
+function mayJoin(string $user, string $room): bool
+{
+    return in_array($user, DEMO_ROOMS[$room] ?? [], true);
+}
+
+/**
+ * The answer to one subscribe request (decoded JSON): a client of `user` subscribes to `channel`.
+ * Granted: optionally with expiresAt in milliseconds, when the gateway takes the channel away again.
+ */
+function decideSubscribe(array $request): array
+{
+    // The gateway only asks about channel.<name> with a name from the safe alphabet.
+    $room = substr($request['channel'], strlen('channel.'));
+    if (!mayJoin($request['user'], $room)) {
+        return refusal('forbidden', 'not a member of this room');
+    }
+    return ['ok' => true];
+}
+
+/** A request that is not what the gateway sends: the NATS service-error convention (the client retries). */
+function serviceError(NatsClient $nats, NatsMessage $msg, string $what): void
+{
+    $nats->publish($msg->replyTo, '', null, [
+        'Nats-Service-Error' => "invalid $what request",
+        'Nats-Service-Error-Code' => '400',
+    ]);
+}
+
+function answerSubscribe(NatsClient $nats, NatsMessage $msg): void
+{
+    if ($msg->replyTo === null) {
+        return; // not a request: nowhere to answer
+    }
+    $request = json_decode($msg->payload, true);
+    if (!is_array($request) || !is_string($request['user'] ?? null) || !is_string($request['channel'] ?? null)
+        || !str_starts_with($request['channel'], 'channel.')) {
+        serviceError($nats, $msg, 'subscribe');
+        return;
+    }
+    $nats->publish($msg->replyTo, json_encode(decideSubscribe($request), JSON_THROW_ON_ERROR));
+}
+
 function answer(NatsClient $nats, NatsMessage $msg): void
 {
     if ($msg->replyTo === null) {
@@ -59,10 +108,7 @@ function answer(NatsClient $nats, NatsMessage $msg): void
     $request = json_decode($msg->payload, true);
     if (!is_array($request) || !is_string($request['token'] ?? null) || !is_string($request['kind'] ?? null)) {
         // Not a decision about a token: the NATS service-error convention. The client retries later.
-        $nats->publish($msg->replyTo, '', null, [
-            'Nats-Service-Error' => 'invalid auth request',
-            'Nats-Service-Error-Code' => '400',
-        ]);
+        serviceError($nats, $msg, 'auth');
         return;
     }
     $nats->publish($msg->replyTo, json_encode(decide($request), JSON_THROW_ON_ERROR));
@@ -80,7 +126,13 @@ try {
     // ANCHOR: serve
     $nats = NatsClient::connect($url);
     $sid = $nats->subscribe("$prefix.auth", $queue, fn (NatsMessage $msg) => answer($nats, $msg));
-    $nats->flush(); // the subscription is in place once the server has answered PING
+    $subscribeSid = $nats->subscribe(
+        "$prefix.subscribe",
+        $subscribeQueue,
+        fn (NatsMessage $msg) => answerSubscribe($nats, $msg),
+    );
+    $nats->flush(); // the subscriptions are in place once the server has answered PING
+    fwrite(STDOUT, "answering $prefix.subscribe in queue group $subscribeQueue on $url\n");
     fwrite(STDOUT, "answering $prefix.auth in queue group $queue on $url\n");
 
     while (!$stopping) {
@@ -88,6 +140,7 @@ try {
     }
     // Drain: stop receiving, then answer everything the server sent before it saw the UNSUB.
     $nats->unsubscribe($sid);
+    $nats->unsubscribe($subscribeSid);
     $nats->flush();
     $nats->close();
     // ANCHOR_END: serve

@@ -166,6 +166,35 @@ export function describeBackendExample(name: string, example: BackendExample): v
       expect(reply.data).toHaveLength(0);
     });
 
+    it("grants user 1 the room channel.lobby: subscribed, then the room's messages", async () => {
+      const client = await ready(stored.url, "tok-1");
+      client.send({ type: "subscribe", channel: "channel.lobby" });
+      expect(await client.next("subscribed")).toMatchObject({ channel: "channel.lobby" });
+      observer.publish("herald.channel.lobby", JSON.stringify({ topic: "welcome" }));
+      const [message] = await client.waitForMessages(1);
+      expect(message).toMatchObject({ channel: "channel.lobby", data: { topic: "welcome" } });
+    });
+
+    it("refuses any other room: a subscribe_error with its reason, and the connection stays", async () => {
+      const client = await ready(stored.url, "tok-1");
+      client.send({ type: "subscribe", channel: "channel.vault" });
+      expect(await client.next("subscribe_error")).toMatchObject({
+        channel: "channel.vault",
+        code: "SUBSCRIBE_REFUSED",
+        reason: "forbidden",
+      });
+      client.send({ type: "ping" });
+      await client.next("pong");
+    });
+
+    it("answers a malformed subscribe request with a service error", async () => {
+      const reply = await observer.request("herald.subscribe", JSON.stringify({ user: 1 }), {
+        timeout: 5000,
+      });
+      expect(reply.headers?.get("Nats-Service-Error-Code")).toBe("400");
+      expect(reply.data.length).toBe(0);
+    });
+
     it("stops its auth and rpc responders cleanly on SIGTERM", async () => {
       const codes = await Promise.all(responders.map((r) => r.stop()));
       expect(codes).toEqual([0, 0, 0]);

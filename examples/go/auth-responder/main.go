@@ -1,10 +1,12 @@
-// Command auth-responder answers the Herald gateways' auth requests: "who is this token?"
+// Command auth-responder answers the Herald gateways' requests: "who is this token?" (auth) and
+// "may this user have this channel?" (subscribe).
 //
 //	NATS_URL=nats://127.0.0.1:4222 ./auth-responder
 //
-// It subscribes to <prefix>.auth in the queue group herald-auth, so any number of copies share the
-// requests, and keeps answering across NATS restarts. SIGTERM or Ctrl-C drains: it stops taking
-// requests, answers the ones it already has, and exits.
+// It subscribes to <prefix>.auth in the queue group herald-auth and to <prefix>.subscribe in the
+// queue group herald-subscribe, so any number of copies share the requests, and keeps answering
+// across NATS restarts. SIGTERM or Ctrl-C drains: it stops taking requests, answers the ones it
+// already has, and exits.
 //
 // Builds with Go 1.19 and nats.go 1.22 (Debian 12: golang-go, golang-github-nats-io-go-nats-dev).
 package main
@@ -16,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/nats-io/nats.go"
@@ -54,6 +57,62 @@ type authReply struct {
 // demoTokens stands for your session store or JWT check.
 var demoTokens = map[string]string{"tok-1": "1"}
 
+// demoRooms and who may join each stand for your own membership rules.
+var demoRooms = map[string][]string{"lobby": {"1"}}
+
+type subscribeRequest struct {
+	User       string `json:"user"`
+	Connection string `json:"connection"`
+	Gateway    string `json:"gateway"`
+	Channel    string `json:"channel"` // channel.<name>, the name always from the safe alphabet
+}
+
+type subscribeReply struct {
+	OK bool `json:"ok"`
+	// ExpiresAt, when set, is when the gateway takes the channel away again (ms since the epoch).
+	ExpiresAt int64      `json:"expiresAt,omitempty"`
+	Error     *authError `json:"error,omitempty"`
+}
+
+// mayJoin tells whether a user may receive a room: the part of channel.<name> after the dot.
+func mayJoin(user, room string) bool {
+	for _, member := range demoRooms[room] {
+		if member == user {
+			return true
+		}
+	}
+	return false
+}
+
+// decideSubscribe answers one subscribe request.
+func decideSubscribe(req subscribeRequest) subscribeReply {
+	if !mayJoin(req.User, strings.TrimPrefix(req.Channel, "channel.")) {
+		return subscribeReply{Error: &authError{Code: "forbidden", Message: "not a member of this room"}}
+	}
+	return subscribeReply{OK: true}
+}
+
+// serviceError answers a request that is not what the gateway sends: the NATS service-error
+// convention, after which the client retries later.
+func serviceError(m *nats.Msg, what string) {
+	reply := nats.NewMsg(m.Reply)
+	reply.Header.Set("Nats-Service-Error", "invalid "+what+" request")
+	reply.Header.Set("Nats-Service-Error-Code", "400")
+	_ = m.RespondMsg(reply)
+}
+
+func answerSubscribe(m *nats.Msg) {
+	var req subscribeRequest
+	if err := json.Unmarshal(m.Data, &req); err != nil || req.User == "" || !strings.HasPrefix(req.Channel, "channel.") {
+		serviceError(m, "subscribe")
+		return
+	}
+	body, _ := json.Marshal(decideSubscribe(req))
+	if err := m.Respond(body); err != nil {
+		log.Printf("cannot answer connection %s: %v", req.Connection, err)
+	}
+}
+
 func refusal(code, message string) authReply {
 	return authReply{Error: &authError{Code: code, Message: message}}
 }
@@ -77,10 +136,7 @@ func answer(m *nats.Msg) {
 	var req authRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil || req.Token == "" {
 		// Not a decision about a token: the NATS service-error convention. The client retries later.
-		reply := nats.NewMsg(m.Reply)
-		reply.Header.Set("Nats-Service-Error", "invalid auth request")
-		reply.Header.Set("Nats-Service-Error-Code", "400")
-		_ = m.RespondMsg(reply)
+		serviceError(m, "auth")
 		return
 	}
 	body, _ := json.Marshal(decide(req))
@@ -113,9 +169,13 @@ func main() {
 	if _, err := nc.QueueSubscribe(subject, queue, answer); err != nil {
 		log.Fatal(err)
 	}
-	if err := nc.Flush(); err != nil { // the subscription is in place once the server answered
+	if _, err := nc.QueueSubscribe(prefix+".subscribe", "herald-subscribe", answerSubscribe); err != nil {
 		log.Fatal(err)
 	}
+	if err := nc.Flush(); err != nil { // the subscriptions are in place once the server answered
+		log.Fatal(err)
+	}
+	fmt.Printf("answering %s.subscribe in queue group herald-subscribe on %s\n", prefix, url)
 	fmt.Printf("answering %s in queue group %s on %s\n", subject, queue, url)
 
 	stop := make(chan os.Signal, 1)
