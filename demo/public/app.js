@@ -99,6 +99,7 @@
       return;
     }
     client = created;
+    announceClient(created);
     detachListeners = [
       created.on("state", (state) => onState(created, state)),
       created.on("ready", (ready) => {
@@ -187,6 +188,12 @@
     for (const detach of detachListeners) detach();
     detachListeners = [];
     client = null;
+    announceClient(null);
+  }
+
+  /** Tells the page's other parts (room.js) which client is live: the new one, or null when none. */
+  function announceClient(current) {
+    document.dispatchEvent(new CustomEvent("herald-client", { detail: current }));
   }
 
   function renderState(state) {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type HeraldBackend, isHeraldBackendError } from "../backend/index.js";
-import { LoginBody, NotifyBody, SignOutBody } from "./api-schemas.js";
+import { LoginBody, NotifyBody, RoomMessageBody, SignOutBody } from "./api-schemas.js";
+import { DEMO_ROOMS } from "./demo-rooms.js";
 import { DEMO_USERS } from "./demo-users.js";
 import { HttpError, readJsonBody, sendJson } from "./http-json.js";
 import type { TokenStore } from "./token-store.js";
@@ -9,6 +10,8 @@ import type { TokenStore } from "./token-store.js";
 export interface PageConfig {
   readonly gatewayUrl: string;
   readonly users: readonly string[];
+  /** Rooms a page can join (`channel.<room>`), if its user is a member. */
+  readonly rooms: readonly string[];
   /** Flags `herald publish` needs to reach this demo's NATS ("" when it finds it by itself). */
   readonly publishFlags: string;
 }
@@ -16,7 +19,7 @@ export interface PageConfig {
 export interface ApiContext {
   readonly backend: HeraldBackend;
   readonly tokens: TokenStore;
-  readonly page: Omit<PageConfig, "users">;
+  readonly page: Omit<PageConfig, "users" | "rooms">;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, ctx: ApiContext) => Promise<void>;
@@ -25,7 +28,7 @@ const ROUTES: Readonly<Record<string, { method: "GET" | "POST"; handle: Handler 
   "/api/config": {
     method: "GET",
     handle: async (_req, res, ctx) =>
-      sendJson(res, 200, { ...ctx.page, users: DEMO_USERS } satisfies PageConfig),
+      sendJson(res, 200, { ...ctx.page, users: DEMO_USERS, rooms: DEMO_ROOMS } satisfies PageConfig),
   },
   "/api/login": {
     method: "POST",
@@ -64,6 +67,19 @@ const ROUTES: Readonly<Record<string, { method: "GET" | "POST"; handle: Handler 
         throw error;
       }
       sendJson(res, 200, { ok: true, revoked });
+    },
+  },
+  "/api/room-message": {
+    method: "POST",
+    handle: async (req, res, ctx) => {
+      const { room, message } = await readJsonBody(req, RoomMessageBody);
+      try {
+        const { subject } = await ctx.backend.publishToChannel(room, message);
+        sendJson(res, 200, { ok: true, subject });
+      } catch (error) {
+        if (isHeraldBackendError(error)) throw new HttpError(503, "publish_failed", error.message);
+        throw error;
+      }
     },
   },
 };

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { DemoRoom } from "./demo-rooms.js";
 import { DemoUser } from "./demo-users.js";
 
 /** Said for a missing field (valibot reports it on the object, as a `"<key>"` expectation) or a non-object body. */
@@ -9,21 +10,21 @@ const objectMessage = (issue: v.BaseIssue<unknown>) =>
 export const LoginBody = v.object({ user: DemoUser }, objectMessage);
 export type LoginBody = v.InferOutput<typeof LoginBody>;
 
-/** `POST /api/notify`: send a notification to a demo user's personal channel. */
-export const NotifyBody = v.object(
-  {
-    user: DemoUser,
-    message: v.pipe(
-      v.string("must be a string"),
-      v.trim(),
-      v.minLength(1, "must not be empty"),
-      v.maxLength(1000, "must be at most 1000 characters"),
-    ),
-  },
-  objectMessage,
+const Message = v.pipe(
+  v.string("must be a string"),
+  v.trim(),
+  v.minLength(1, "must not be empty"),
+  v.maxLength(1000, "must be at most 1000 characters"),
 );
+
+/** `POST /api/notify`: send a notification to a demo user's personal channel. */
+export const NotifyBody = v.object({ user: DemoUser, message: Message }, objectMessage);
 export type NotifyBody = v.InferOutput<typeof NotifyBody>;
 
 /** `POST /api/sign-out-everywhere`: end every session of a demo user, on every page and gateway. */
 export const SignOutBody = v.object({ user: DemoUser }, objectMessage);
 export type SignOutBody = v.InferOutput<typeof SignOutBody>;
+
+/** `POST /api/room-message`: send a message to everyone in a room (`channel.<room>`). */
+export const RoomMessageBody = v.object({ room: DemoRoom, message: Message }, objectMessage);
+export type RoomMessageBody = v.InferOutput<typeof RoomMessageBody>;

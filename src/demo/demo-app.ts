@@ -5,6 +5,7 @@ import { type ApiContext, handleApi, isApiPath } from "./api-routes.js";
 import { defaultClientBundle, defaultPublicDir } from "./asset-paths.js";
 import { demoAuthHandler } from "./auth-handler.js";
 import { isStaticPath, serveStatic } from "./static-files.js";
+import { demoSubscribeHandler } from "./subscribe-handler.js";
 import { TokenStore } from "./token-store.js";
 
 export interface DemoAppOptions {
@@ -37,8 +38,9 @@ export interface RunningDemoApp {
 
 /**
  * The demo's web application, playing the part of a team's own backend: it serves the page, signs
- * demo users in with opaque tokens, answers the gateway's auth requests and the page's `time` calls
- * over NATS, publishes the notifications sent from the page, and signs a user out everywhere.
+ * demo users in with opaque tokens, answers the gateway's auth and subscribe requests and the page's
+ * `time` calls over NATS, publishes the notifications and room messages sent from the page, and
+ * signs a user out everywhere.
  */
 export async function startDemoApp(options: DemoAppOptions): Promise<RunningDemoApp> {
   const report = options.onError ?? ((message: string) => console.error(`[herald demo] ${message}`));
@@ -52,6 +54,7 @@ export async function startDemoApp(options: DemoAppOptions): Promise<RunningDemo
   backend.serveAuth(demoAuthHandler(tokens));
   // The page's "Server time" button: client.rpc("time"), answered here over NATS.
   backend.onRpc("time", (_data, context) => ({ now: Date.now(), user: context.user }));
+  backend.onSubscribe(demoSubscribeHandler());
 
   const files = {
     publicDir: options.publicDir ?? defaultPublicDir(),

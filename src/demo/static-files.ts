@@ -3,7 +3,7 @@ import type { ServerResponse } from "node:http";
 import { join } from "node:path";
 
 export interface StaticFiles {
-  /** Folder with index.html, app.js and style.css. */
+  /** Folder with index.html, app.js, room.js and style.css. */
   readonly publicDir: string;
   /** The client SDK's IIFE bundle. */
   readonly clientBundle: string;
@@ -19,6 +19,7 @@ const ASSETS: Readonly<Record<string, Asset>> = {
   "/": { file: (f) => join(f.publicDir, "index.html"), type: "text/html; charset=utf-8" },
   "/index.html": { file: (f) => join(f.publicDir, "index.html"), type: "text/html; charset=utf-8" },
   "/app.js": { file: (f) => join(f.publicDir, "app.js"), type: "text/javascript; charset=utf-8" },
+  "/room.js": { file: (f) => join(f.publicDir, "room.js"), type: "text/javascript; charset=utf-8" },
   "/style.css": { file: (f) => join(f.publicDir, "style.css"), type: "text/css; charset=utf-8" },
   "/herald-client.min.js": { file: (f) => f.clientBundle, type: "text/javascript; charset=utf-8" },
 };

@@ -183,9 +183,10 @@ describe("demo app: notifications and page", () => {
     expect(await config.json()).toEqual({
       gatewayUrl: gateway.url,
       users: ["alice", "bob"],
+      rooms: ["lobby", "staff"],
       publishFlags: "",
     });
-    for (const path of ["/app.js", "/style.css"]) {
+    for (const path of ["/app.js", "/room.js", "/style.css"]) {
       expect((await fetch(new URL(path, demo.url))).status, path).toBe(200);
     }
     for (const path of ["/../package.json", "/%2e%2e/package.json", "/demo-app.ts", "/public/app.js"]) {
@@ -246,5 +247,55 @@ describe("demo app: server time and sign out everywhere", () => {
     const res = await post(demo, "/api/sign-out-everywhere", { user: "mallory.*" });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: expect.any(String) });
+  });
+});
+
+describe("demo app: rooms", () => {
+  async function subscribe(client: TestClient, channel: string) {
+    client.send({ type: "subscribe", channel });
+    return client.next();
+  }
+
+  it("lets every demo user join the lobby, and only alice the staff room", async () => {
+    const bob = await ready((await login("bob")).token);
+    const alice = await ready((await login("alice")).token);
+    expect(await subscribe(bob, "channel.lobby")).toMatchObject({
+      type: "subscribed",
+      channel: "channel.lobby",
+    });
+    expect(await subscribe(bob, "channel.staff")).toMatchObject({
+      type: "subscribe_error",
+      code: "SUBSCRIBE_REFUSED",
+      reason: "not_a_member",
+    });
+    expect(await subscribe(bob, "channel.attic")).toMatchObject({
+      type: "subscribe_error",
+      reason: "not_a_member",
+    });
+    expect(await subscribe(alice, "channel.staff")).toMatchObject({
+      type: "subscribed",
+      channel: "channel.staff",
+    });
+  });
+
+  it("sends a room message to everyone in the room", async () => {
+    const bob = await ready((await login("bob")).token);
+    await subscribe(bob, "channel.lobby");
+    const res = await post("/api/room-message", { room: "lobby", message: "  hello room  " });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true, subject: "herald.channel.lobby" });
+    const [message] = await bob.waitForMessages(1);
+    expect(message).toMatchObject({ channel: "channel.lobby", data: "hello room" });
+  });
+
+  it("refuses a room message to a room that does not exist, or an empty one", async () => {
+    for (const body of [
+      { room: "attic", message: "x" },
+      { room: "lobby", message: " " },
+      { room: "lobby" },
+    ]) {
+      const res = await post("/api/room-message", body);
+      expect(res.status).toBe(400);
+    }
   });
 });

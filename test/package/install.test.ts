@@ -73,6 +73,7 @@ describe("the npm package", () => {
       "dist/cli/main.js",
       "demo/public/index.html",
       "demo/public/app.js",
+      "demo/public/room.js",
       "README.md",
       "LICENSE",
       "docs/client-guide.md",
@@ -258,7 +259,7 @@ describe("the npm package", () => {
       String(await freePort()),
     ]);
     const [, page] = await demo.waitFor(/Open\s+(http:\/\/\S+)/);
-    for (const path of ["/", "/app.js", "/style.css", "/herald-client.min.js"]) {
+    for (const path of ["/", "/app.js", "/room.js", "/style.css", "/herald-client.min.js"]) {
       expect((await fetch(new URL(path, page))).status, path).toBe(200);
     }
     const receiver = start("node", ["receive-one.mjs", String(page)]);
