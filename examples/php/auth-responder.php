@@ -35,34 +35,13 @@ function refusal(string $code, string $message): array
     return ['ok' => false, 'error' => ['code' => $code, 'message' => $message]];
 }
 
-// ANCHOR: decide
-/**
- * The answer to one auth request (decoded JSON). Accepted: the user and, optionally, shared
- * channels and expiresAt in milliseconds. Refused: a code and message the client will see.
- */
-function decide(array $request): array
-{
-    $user = lookup($request['token']);
-    if ($user === null) {
-        return refusal('invalid_token', 'unknown or expired token');
-    }
-    // A user id becomes a NATS subject token: whole-string match on the safe alphabet (\z, not $).
-    if (!preg_match('/\A[A-Za-z0-9_\-:@=+]{1,128}\z/', $user)) {
-        return refusal('invalid_user', 'this account cannot receive notifications');
-    }
-    // On refresh, the new token must belong to the user the connection already has.
-    if ($request['kind'] === 'refresh' && ($request['user'] ?? null) !== $user) {
-        return refusal('user_changed', 'the new token belongs to another user');
-    }
-    return ['ok' => true, 'user' => $user];
-}
-
 /** Whether a user may receive a room: the part of `channel.<name>` after the dot. */
 function mayJoin(string $user, string $room): bool
 {
     return in_array($user, DEMO_ROOMS[$room] ?? [], true);
 }
 
+// ANCHOR: subscribe
 /**
  * The answer to one subscribe request (decoded JSON): a client of `user` subscribes to `channel`.
  * Granted: optionally with expiresAt in milliseconds, when the gateway takes the channel away again.
@@ -98,6 +77,29 @@ function answerSubscribe(NatsClient $nats, NatsMessage $msg): void
         return;
     }
     $nats->publish($msg->replyTo, json_encode(decideSubscribe($request), JSON_THROW_ON_ERROR));
+}
+// ANCHOR_END: subscribe
+
+// ANCHOR: decide
+/**
+ * The answer to one auth request (decoded JSON). Accepted: the user and, optionally, shared
+ * channels and expiresAt in milliseconds. Refused: a code and message the client will see.
+ */
+function decide(array $request): array
+{
+    $user = lookup($request['token']);
+    if ($user === null) {
+        return refusal('invalid_token', 'unknown or expired token');
+    }
+    // A user id becomes a NATS subject token: whole-string match on the safe alphabet (\z, not $).
+    if (!preg_match('/\A[A-Za-z0-9_\-:@=+]{1,128}\z/', $user)) {
+        return refusal('invalid_user', 'this account cannot receive notifications');
+    }
+    // On refresh, the new token must belong to the user the connection already has.
+    if ($request['kind'] === 'refresh' && ($request['user'] ?? null) !== $user) {
+        return refusal('user_changed', 'the new token belongs to another user');
+    }
+    return ['ok' => true, 'user' => $user];
 }
 
 function answer(NatsClient $nats, NatsMessage $msg): void

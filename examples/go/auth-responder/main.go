@@ -57,62 +57,6 @@ type authReply struct {
 // demoTokens stands for your session store or JWT check.
 var demoTokens = map[string]string{"tok-1": "1"}
 
-// demoRooms and who may join each stand for your own membership rules.
-var demoRooms = map[string][]string{"lobby": {"1"}}
-
-type subscribeRequest struct {
-	User       string `json:"user"`
-	Connection string `json:"connection"`
-	Gateway    string `json:"gateway"`
-	Channel    string `json:"channel"` // channel.<name>, the name always from the safe alphabet
-}
-
-type subscribeReply struct {
-	OK bool `json:"ok"`
-	// ExpiresAt, when set, is when the gateway takes the channel away again (ms since the epoch).
-	ExpiresAt int64      `json:"expiresAt,omitempty"`
-	Error     *authError `json:"error,omitempty"`
-}
-
-// mayJoin tells whether a user may receive a room: the part of channel.<name> after the dot.
-func mayJoin(user, room string) bool {
-	for _, member := range demoRooms[room] {
-		if member == user {
-			return true
-		}
-	}
-	return false
-}
-
-// decideSubscribe answers one subscribe request.
-func decideSubscribe(req subscribeRequest) subscribeReply {
-	if !mayJoin(req.User, strings.TrimPrefix(req.Channel, "channel.")) {
-		return subscribeReply{Error: &authError{Code: "forbidden", Message: "not a member of this room"}}
-	}
-	return subscribeReply{OK: true}
-}
-
-// serviceError answers a request that is not what the gateway sends: the NATS service-error
-// convention, after which the client retries later.
-func serviceError(m *nats.Msg, what string) {
-	reply := nats.NewMsg(m.Reply)
-	reply.Header.Set("Nats-Service-Error", "invalid "+what+" request")
-	reply.Header.Set("Nats-Service-Error-Code", "400")
-	_ = m.RespondMsg(reply)
-}
-
-func answerSubscribe(m *nats.Msg) {
-	var req subscribeRequest
-	if err := json.Unmarshal(m.Data, &req); err != nil || req.User == "" || !strings.HasPrefix(req.Channel, "channel.") {
-		serviceError(m, "subscribe")
-		return
-	}
-	body, _ := json.Marshal(decideSubscribe(req))
-	if err := m.Respond(body); err != nil {
-		log.Printf("cannot answer connection %s: %v", req.Connection, err)
-	}
-}
-
 func refusal(code, message string) authReply {
 	return authReply{Error: &authError{Code: code, Message: message}}
 }
@@ -144,6 +88,64 @@ func answer(m *nats.Msg) {
 		log.Printf("cannot answer connection %s: %v", req.Connection, err)
 	}
 }
+
+// demoRooms and who may join each stand for your own membership rules.
+var demoRooms = map[string][]string{"lobby": {"1"}}
+
+type subscribeRequest struct {
+	User       string `json:"user"`
+	Connection string `json:"connection"`
+	Gateway    string `json:"gateway"`
+	Channel    string `json:"channel"` // channel.<name>, the name always from the safe alphabet
+}
+
+type subscribeReply struct {
+	OK bool `json:"ok"`
+	// ExpiresAt, when set, is when the gateway takes the channel away again (ms since the epoch).
+	ExpiresAt int64      `json:"expiresAt,omitempty"`
+	Error     *authError `json:"error,omitempty"`
+}
+
+// mayJoin tells whether a user may receive a room: the part of channel.<name> after the dot.
+func mayJoin(user, room string) bool {
+	for _, member := range demoRooms[room] {
+		if member == user {
+			return true
+		}
+	}
+	return false
+}
+
+// ANCHOR: subscribe
+// decideSubscribe answers one subscribe request.
+func decideSubscribe(req subscribeRequest) subscribeReply {
+	if !mayJoin(req.User, strings.TrimPrefix(req.Channel, "channel.")) {
+		return subscribeReply{Error: &authError{Code: "forbidden", Message: "not a member of this room"}}
+	}
+	return subscribeReply{OK: true}
+}
+
+// serviceError answers a request that is not what the gateway sends: the NATS service-error
+// convention, after which the client retries later.
+func serviceError(m *nats.Msg, what string) {
+	reply := nats.NewMsg(m.Reply)
+	reply.Header.Set("Nats-Service-Error", "invalid "+what+" request")
+	reply.Header.Set("Nats-Service-Error-Code", "400")
+	_ = m.RespondMsg(reply)
+}
+
+func answerSubscribe(m *nats.Msg) {
+	var req subscribeRequest
+	if err := json.Unmarshal(m.Data, &req); err != nil || req.User == "" || !strings.HasPrefix(req.Channel, "channel.") {
+		serviceError(m, "subscribe")
+		return
+	}
+	body, _ := json.Marshal(decideSubscribe(req))
+	if err := m.Respond(body); err != nil {
+		log.Printf("cannot answer connection %s: %v", req.Connection, err)
+	}
+}
+// ANCHOR_END: subscribe
 
 func main() {
 	url := os.Getenv("NATS_URL")
