@@ -47,6 +47,7 @@ describe("the front-end examples of the client guide", () => {
     // Each example was part of the check, and nothing of Node's types was.
     for (const file of [
       "bundler.ts",
+      "order-page.ts",
       "script-tag/notifications.js",
       "react/Notifications.tsx",
       "vue/Notifications.ts",
