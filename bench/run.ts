@@ -118,6 +118,7 @@ function defaultClients(scenario: ScenarioName): number {
     case "idle":
       return quick ? 1000 : idleMax;
     case "slow":
+    case "churn":
       return quick ? 200 : 1000;
     default:
       return quick ? 500 : 5000;
@@ -256,21 +257,30 @@ function describeScenario(scenario: ScenarioName, p: ScenarioParams): string {
       return `idle: ${p.clients} idle authenticated connections (open-files limit ${limit.soft} per process)`;
     case "reconnect":
       return `reconnect: ${p.clients} clients on gateway A (history on) while ${p.rate} acknowledged publishes/s go to random users; A is SIGKILLed after ${p.warmupS} s; every client reconnects at once with recover to gateway B (same nats-server)`;
+    case "churn":
+      return `churn: ${p.clients} clients each subscribing to a channel of their own (authorized by the backend) and unsubscribing again, at most 8 cycles/s each, for ${p.durationS} s (after ${p.warmupS} s warm-up)`;
     case "slow":
       return `slow: ${p.clients} clients on one channel, ${p.rate} notifications/s for ${p.durationS} s (${p.payloadBytes} B, after ${p.warmupS} s warm-up), three runs: without, with ${p.stalled} clients that stopped reading, without again`;
   }
 }
 
-/** A run that lost or duplicated a message, or could not recover a client, fails the bench. */
+/**
+ * A run that lost or duplicated a message, or could not recover a client, fails the bench; so does
+ * a churn that was refused, closed a client or left a subscription behind.
+ */
+const GUARANTEES: Partial<Record<ScenarioName, readonly string[]>> = {
+  reconnect: ["lost", "duplicated", "gapsByPrev", "notRecovered", "failed", "publishFailed"],
+  churn: ["refused", "closed", "subjectsLeft", "subscriptionsLeft"],
+};
+
 function brokenGuarantees(scenario: ScenarioName, results: readonly SystemResult[]): string {
-  if (scenario !== "reconnect") return "";
+  const keys = GUARANTEES[scenario];
+  if (!keys) return "";
   const broken: string[] = [];
   for (const r of results) {
     if (!r.ok) continue;
     const f = r.figures;
-    const bad = ["lost", "duplicated", "gapsByPrev", "notRecovered", "failed", "publishFailed"].filter(
-      (key) => (f[key] ?? 0) > 0,
-    );
+    const bad = keys.filter((key) => (f[key] ?? 0) > 0);
     if (bad.length > 0) broken.push(`${r.system}: ${bad.map((key) => `${key} ${f[key]}`).join(", ")}`);
   }
   return broken.join("; ");

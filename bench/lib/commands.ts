@@ -94,9 +94,42 @@ export const RecoveryReport = v.object({
 });
 export type RecoveryReport = v.InferOutput<typeof RecoveryReport>;
 
+/** `churn`: clients that subscribe to a channel and unsubscribe again, over and over (Herald only). */
+export const ChurningCommand = v.variant("type", [
+  v.object({
+    type: v.literal("connectChurning"),
+    url: v.string(),
+    firstUser: Count,
+    count: Count,
+    localAddresses: v.pipe(v.array(v.string()), v.minLength(1)),
+    concurrency: v.pipe(Count, v.minValue(1)),
+    timeoutMs: Count,
+  }),
+  v.object({ type: v.literal("churnStart") }),
+  /** The measured window starts: counts so far are forgotten. */
+  v.object({ type: v.literal("churnRecord") }),
+  v.object({ type: v.literal("churnReport") }),
+  /** No new cycle; answers once every client has let go of what it held (or after `timeoutMs`). */
+  v.object({ type: v.literal("churnStop"), timeoutMs: Count }),
+]);
+export type ChurningCommand = v.InferOutput<typeof ChurningCommand>;
+
+export const ChurnReport = v.object({
+  /** Subscribe-then-unsubscribe cycles completed since `churnRecord`. */
+  cycles: Count,
+  /** `subscribe_error`s since `churnRecord`, by code. */
+  refused: v.record(v.string(), Count),
+  /** hdr-histogram of subscribe to `subscribed`, in microseconds, compressed base64. */
+  histogram: v.string(),
+  open: Count,
+  closed: v.record(v.string(), Count),
+});
+export type ChurnReport = v.InferOutput<typeof ChurnReport>;
+
 export const LoadgenCommand = v.variant("type", [
   ConnectCommand,
   ...RecoveringCommand.options,
+  ...ChurningCommand.options,
   /** Start counting notifications of `run` (and forget earlier counts). */
   v.object({ type: v.literal("record"), run: Count }),
   v.object({ type: v.literal("stats") }),

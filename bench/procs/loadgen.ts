@@ -16,6 +16,14 @@ import { announceReady, serveCommands } from "../lib/ipc.js";
 import { monotonicNs } from "../lib/payload.js";
 import { sleep } from "../lib/wait.js";
 import {
+  churnReport,
+  closeChurning,
+  connectChurning,
+  recordChurning,
+  startChurning,
+  stopChurning,
+} from "./churning-clients.js";
+import {
   closeRecovering,
   connectRecovering,
   recoveryProgress,
@@ -218,9 +226,23 @@ serveCommands(LoadgenCommand, async (command) => {
       return recoveryProgress();
     case "recoveryReport":
       return recoveryReport(command.killedNs, command.sent);
+    case "connectChurning":
+      return connectChurning(command);
+    case "churnStart":
+      startChurning();
+      return {};
+    case "churnRecord":
+      recordChurning();
+      return {};
+    case "churnReport":
+      return churnReport();
+    case "churnStop":
+      await stopChurning(command.timeoutMs);
+      return {};
     case "close":
       closing = true;
       closeRecovering();
+      closeChurning();
       for (const client of clients.splice(0)) client.terminate();
       setTimeout(() => process.exit(0), 200);
       return {};

@@ -2,7 +2,15 @@ import type { SystemName } from "../lib/commands.js";
 import type { ProfileSummary } from "../lib/cpu-profile.js";
 
 /** The scenarios, their parameters, the figures each reports, and what a run of one returns. */
-export const SCENARIO_NAMES = ["unicast", "broadcast", "storm", "idle", "reconnect", "slow"] as const;
+export const SCENARIO_NAMES = [
+  "unicast",
+  "broadcast",
+  "storm",
+  "idle",
+  "reconnect",
+  "churn",
+  "slow",
+] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 /** What `npm run bench` runs without --scenario: slow is a robustness check, asked for by name. */
 export const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
@@ -11,10 +19,15 @@ export const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
   "storm",
   "idle",
   "reconnect",
+  "churn",
 ];
-/** Scenarios only some systems can run (`reconnect` needs Herald's history); the others are skipped. */
+/**
+ * Scenarios only some systems can run (`reconnect` needs Herald's history, `churn` Herald's
+ * subscribe frames); the others are skipped.
+ */
 export const SCENARIO_SYSTEMS: Partial<Record<ScenarioName, readonly SystemName[]>> = {
   reconnect: ["herald"],
+  churn: ["herald", "herald-nohistory"],
 };
 /** Systems that only some scenarios measure: events and presence cost connects and memory. */
 export const SYSTEM_SCENARIOS: Partial<Record<SystemName, readonly ScenarioName[]>> = {
@@ -118,6 +131,25 @@ export const FIGURES: Record<ScenarioName, readonly FigureDef[]> = {
     { key: "recoveryCpuS", label: "server CPU kill..all recovered (s, B + nats)" },
     { key: "backgroundCpuS", label: "  of which steady publishing (s, measured before the kill)" },
     { key: "listenOverflows", label: "SYNs dropped, listen queue full", better: "lower" },
+    { key: "loadgenCpuPct", label: "load generator CPU (% of a core)" },
+    { key: "otherOnServerCores", label: "other load on the server core (cores)" },
+    { key: "otherOnClientCores", label: "other load on the client core (cores)" },
+  ],
+  churn: [
+    { key: "clients", label: "clients" },
+    { key: "ready", label: "ready", better: "higher" },
+    { key: "cycles", label: "subscribe + unsubscribe cycles" },
+    { key: "cyclesPerS", label: "cycles/s", better: "higher" },
+    { key: "subscribeP50Ms", label: "subscribe to subscribed, p50 (ms)", better: "lower" },
+    { key: "subscribeP99Ms", label: "subscribe to subscribed, p99 (ms)", better: "lower" },
+    { key: "subscribeMaxMs", label: "subscribe to subscribed, max (ms)", better: "lower" },
+    { key: "refused", label: "subscribe_errors", better: "lower" },
+    { key: "closed", label: "clients closed", better: "lower" },
+    { key: "serverCpuS", label: "server CPU (s)", better: "lower" },
+    { key: "cyclesPerServerCpuS", label: "subscribe churn per server CPU-s (cycles)", better: "higher" },
+    { key: "backendCpuS", label: "backend CPU answering subscribes (s)" },
+    { key: "subjectsLeft", label: "NATS subjects left after the churn", better: "lower" },
+    { key: "subscriptionsLeft", label: "subscriptions left after the churn", better: "lower" },
     { key: "loadgenCpuPct", label: "load generator CPU (% of a core)" },
     { key: "otherOnServerCores", label: "other load on the server core (cores)" },
     { key: "otherOnClientCores", label: "other load on the client core (cores)" },

@@ -3,6 +3,7 @@ import { findProfile, type ProfileSummary, summarizeProfile } from "../lib/cpu-p
 import type { IpcClient } from "../lib/ipc.js";
 import { failOnUnexpectedExit, type ManagedProcess } from "../lib/processes.js";
 import { launchHelper, startSystem } from "../systems/system.js";
+import { measureChurn } from "./churn.js";
 import type { Loadgen, RunContext } from "./context.js";
 import type { HarnessOptions, ScenarioName, ScenarioParams, SystemResult } from "./definitions.js";
 import { measureDelivery } from "./delivery.js";
@@ -101,6 +102,8 @@ export async function runScenario(
           return measureSlow(context);
         case "reconnect":
           return measureReconnect(context);
+        case "churn":
+          return measureChurn(context);
       }
     };
     const measured = await Promise.race([body(), failOnUnexpectedExit(system.serverProcesses)]);
