@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { AuthOutcome } from "../../src/gateway/auth-client.js";
+import type { ChannelMember } from "../../src/gateway/channel-hub.js";
 import type { ClientSocket } from "../../src/gateway/client-socket.js";
 import { type GatewayConfig, loadGatewayConfig } from "../../src/gateway/config.js";
 import { UNTRACKED } from "../../src/gateway/events/untracked.js";
@@ -13,6 +14,7 @@ import { createLogger } from "../../src/gateway/logger.js";
 import { GatewayMetrics } from "../../src/gateway/metrics.js";
 import { OutboundFrame } from "../../src/gateway/outbound-frame.js";
 import { Session } from "../../src/gateway/session.js";
+import type { SubscribeOutcome } from "../../src/gateway/subscribe-authorizer.js";
 import type { AuthRequest } from "../../src/protocol/index.js";
 import { waitUntil } from "../../src/testing/index.js";
 
@@ -49,17 +51,22 @@ function setup(
   }),
   overrides: Partial<GatewayConfig> = {},
   connectionEvents: ConnectionEvents = UNTRACKED,
+  authorize: () => Promise<SubscribeOutcome> = async () => ({
+    kind: "unavailable",
+    message: "no backend in this test",
+  }),
 ) {
   const socket = new RecordingSocket();
-  const joins: { channel: string; done: () => void }[] = [];
+  const joins: { channel: string; member: ChannelMember; done: () => void }[] = [];
   const left: string[] = [];
   let closedCount = 0;
   const ctx: GatewayContext = {
     config: loadGatewayConfig({ overrides: { history: false, ...overrides } }),
     auth: { authenticate: answer },
-    subscribe: { authorize: async () => ({ kind: "unavailable", message: "no backend in this test" }) },
+    subscribe: { authorize },
     hub: {
-      join: (channel) => new Promise((resolve) => joins.push({ channel, done: () => resolve(undefined) })),
+      join: (channel, member) =>
+        new Promise((resolve) => joins.push({ channel, member, done: () => resolve(undefined) })),
       leave: (channel) => void left.push(channel),
     },
     recovery: undefined,
@@ -84,7 +91,7 @@ function setup(
     for (const j of joins.splice(0)) j.done();
     await until(() => session.isReady || !session.isOpen);
   };
-  return { socket, session, frame, joinAll, left, closedCount: () => closedCount };
+  return { socket, session, frame, joinAll, joins, left, closedCount: () => closedCount };
 }
 
 const until = (condition: () => boolean) => waitUntil(condition, "the session's state", { intervalMs: 1 });
@@ -190,6 +197,51 @@ describe("session state machine", () => {
     frame({ type: "refresh", token: "ed3" });
     expect(socket.closed?.code).toBe(1008);
     expect(session.state).toBe("closed");
+  });
+
+  it("holds a subscribed channel's live frames until subscribed has gone out, and tells connection events", async () => {
+    const seen: string[] = [];
+    const events: ConnectionEvents = {
+      ...UNTRACKED,
+      subscribed: (_connection, channel, presence) => void seen.push(`+${channel} ${presence}`),
+      unsubscribed: (_connection, channel) => void seen.push(`-${channel}`),
+    };
+    const granted = async (): Promise<SubscribeOutcome> => ({
+      kind: "granted",
+      expiresAt: undefined,
+      presence: false,
+    });
+    const { socket, frame, joinAll, joins } = setup(undefined, {}, events, granted);
+    frame({ type: "auth", token: "hy" });
+    await joinAll();
+    frame({ type: "subscribe", channel: "channel.room" });
+    await until(() => joins.length > 0);
+    const join = joins[0]!;
+    expect(join.channel).toBe("channel.room");
+    // a message of the channel arrives while the gateway is still joining it
+    join.member.deliver(
+      "channel.room",
+      OutboundFrame.of({ type: "message", channel: "channel.room", data: 1 }),
+      7,
+    );
+    expect(socket.types()).toEqual(["ready"]);
+    expect(seen).toEqual([]);
+    join.done();
+    await until(() => socket.sent.length === 3);
+    expect(socket.types()).toEqual(["ready", "subscribed", "message"]);
+    expect(seen).toEqual(["+channel.room false"]);
+    frame({ type: "unsubscribe", channel: "channel.room" });
+    expect(seen).toEqual(["+channel.room false", "-channel.room"]);
+  });
+
+  it("answers a subscribe before the backend with subscribe_error, never a close", async () => {
+    const { socket, frame, joinAll } = setup();
+    frame({ type: "auth", token: "iz" });
+    await joinAll();
+    frame({ type: "subscribe", channel: "channel.room" });
+    await until(() => socket.sent.length === 2);
+    expect(socket.sent[1]).toMatchObject({ type: "subscribe_error", code: "BACKEND_UNAVAILABLE" });
+    expect(socket.closed).toBeUndefined();
   });
 
   it("leaves every channel it joined when it closes", async () => {
