@@ -7,24 +7,14 @@ interface CloseEntry {
   readonly code: number;
   /** Whether reconnecting (with the same or a fresh token) is expected to succeed. */
   readonly retry: boolean;
-  /** For the docs, when the close comes without an error frame. */
-  readonly meaning?: string;
 }
 
 export const CLOSE_CATALOGUE = {
-  Normal: {
-    code: 1000,
-    retry: false,
-    meaning: "a normal close (the client closed, or the client SDK's `close()`)",
-  },
-  GoingAway: { code: 1001, retry: true, meaning: "the gateway closed without a drain" },
-  ConnectionLost: { code: 1006, retry: true, meaning: "the connection dropped (no close frame)" },
+  Normal: { code: 1000, retry: false },
+  GoingAway: { code: 1001, retry: true },
+  ConnectionLost: { code: 1006, retry: true },
   PolicyViolation: { code: 1008, retry: true },
-  MessageTooBig: {
-    code: 1009,
-    retry: false,
-    meaning: "a frame over `--max-frame-bytes` (closed by the WebSocket layer, no error frame)",
-  },
+  MessageTooBig: { code: 1009, retry: false },
   InternalError: { code: 1011, retry: true },
   ServiceRestart: { code: 1012, retry: true },
   TryAgainLater: { code: 1013, retry: true },
@@ -42,6 +32,17 @@ export const CLOSE_CATALOGUE = {
 
 export type CloseCodeName = keyof typeof CLOSE_CATALOGUE;
 export type CloseCodeValue = (typeof CLOSE_CATALOGUE)[CloseCodeName]["code"];
+
+/**
+ * For the docs: what the closes that come without an error frame mean. Apart from the codes, so the
+ * browser client carries only those.
+ */
+export const CLOSE_MEANINGS: Readonly<Partial<Record<CloseCodeName, string>>> = {
+  Normal: "a normal close (the client closed, or the client SDK's `close()`)",
+  GoingAway: "the gateway closed without a drain",
+  ConnectionLost: "the connection dropped (no close frame)",
+  MessageTooBig: "a frame over `--max-frame-bytes` (closed by the WebSocket layer, no error frame)",
+};
 
 /** Close codes by name: `CloseCode.AuthRefused` is 4401. */
 export const CloseCode = Object.fromEntries(

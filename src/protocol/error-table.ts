@@ -1,4 +1,4 @@
-import { CLOSE_CATALOGUE } from "./close-codes.js";
+import { CLOSE_CATALOGUE, CLOSE_MEANINGS, type CloseCodeName } from "./close-codes.js";
 import { ERROR_CATALOGUE } from "./error-codes.js";
 import { RPC_ERROR_CATALOGUE } from "./rpc-error-codes.js";
 import { SUBSCRIBE_ERROR_MEANINGS, SUBSCRIBE_ERROR_RETRY } from "./subscribe-errors.js";
@@ -12,12 +12,10 @@ export function errorTableMarkdown(): string {
       ([name, entry]) =>
         `| \`${name}\` | ${CLOSE_CATALOGUE[entry.close].code} | ${entry.meaning} | ${entry.advice} |`,
     ),
-    ...Object.values(CLOSE_CATALOGUE)
-      .filter((entry) => "meaning" in entry)
-      .map(
-        (entry) =>
-          `| — | ${entry.code} | ${"meaning" in entry ? entry.meaning : ""} | ${entry.retry ? "yes" : "no"} |`,
-      ),
+    ...(Object.entries(CLOSE_MEANINGS) as [CloseCodeName, string][]).map(([name, meaning]) => {
+      const entry = CLOSE_CATALOGUE[name];
+      return `| — | ${entry.code} | ${meaning} | ${entry.retry ? "yes" : "no"} |`;
+    }),
   ];
   return `${rows.join("\n")}\n`;
 }
