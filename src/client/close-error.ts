@@ -21,3 +21,11 @@ export function closeError(
     details,
   );
 }
+
+/** The WebSocket constructor threw (e.g. on a malformed URL): retrying the same URL cannot help. */
+export function openError(url: string, cause: unknown): HeraldClientError {
+  return new HeraldClientError("CONNECT_FAILED", `cannot open a WebSocket to ${url}: ${cause}`, {
+    retryable: false,
+    cause,
+  });
+}

@@ -1,23 +1,27 @@
 import type { ClientFrame } from "../protocol/client-frames.js";
 import { CloseCode } from "../protocol/close-codes.js";
 import type { PresenceSnapshot } from "../protocol/presence.js";
-import type { JoinFrame, LeaveFrame, MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
+import type { MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
 import { Backoff } from "./backoff.js";
-import { closeError } from "./close-error.js";
+import { closeError, openError } from "./close-error.js";
 import { type ConnectOptions, checkOptions, type HeraldEvents } from "./connect-options.js";
+import { ConnectionFeatures } from "./connection-features.js";
 import { HeraldClientError } from "./errors.js";
 import { Emitter, type Listener } from "./events.js";
-import { MessageDelivery } from "./message-delivery.js";
 import { watchOnline } from "./network-watch.js";
-import { PresenceRequests } from "./presence.js";
-import { HeraldRpcError, RpcCalls, type RpcOptions } from "./rpc.js";
+import { HeraldRpcError, type RpcOptions } from "./rpc.js";
 import { parseServerFrame } from "./server-frame.js";
 import type { ClientState } from "./state.js";
 import type { Subscription } from "./subscription.js";
-import { SubscriptionRegistry } from "./subscription-registry.js";
 import { fetchToken } from "./token-source.js";
 import { Watchdog } from "./watchdog.js";
-import { OPEN, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from "./websocket.js";
+import {
+  OPEN,
+  openSocket,
+  resolveWebSocket,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from "./websocket.js";
 
 export type { ConnectOptions, HeraldEvents } from "./connect-options.js";
 
@@ -29,9 +33,8 @@ export class HeraldClient {
   private readonly events = new Emitter<HeraldEvents>();
   private readonly WebSocketImpl: WebSocketConstructor;
   private readonly backoff: Backoff;
-  private readonly delivery: MessageDelivery;
-  private readonly presenceRequests = new PresenceRequests();
-  private readonly subscriptions: SubscriptionRegistry;
+  /** Messages, subscriptions and calls: what the connection carries. */
+  private readonly features: ConnectionFeatures;
   private readonly connectTimeoutMs: number;
   private current: ClientState = "connecting";
   private announced: ClientState = "closed";
@@ -46,21 +49,20 @@ export class HeraldClient {
   private pendingError: HeraldClientError | undefined;
   /** Gap reconnects in a row; the first is immediate, further ones back off. */
   private gapStreak = 0;
-  /** Calls to the backend; they go out on the ready connection. */
-  private readonly rpcs = new RpcCalls(() => {
-    const { socket, readyFrame } = this;
-    if (!readyFrame || socket?.readyState !== OPEN) return undefined;
-    return { send: (text: string) => socket.send(text), maxFrameBytes: readyFrame.maxFrameBytes };
-  });
 
   constructor(private readonly options: ConnectOptions) {
     checkOptions(options);
     this.WebSocketImpl = resolveWebSocket(options.WebSocket);
     this.backoff = new Backoff(options.backoff);
-    const recover = options.recover ?? true;
-    const emit = (frame: MessageFrame) => this.events.emit("message", frame);
-    this.subscriptions = new SubscriptionRegistry((frame) => this.send(frame), recover, options.backoff);
-    this.delivery = new MessageDelivery(recover, emit, this.subscriptions);
+    this.features = new ConnectionFeatures(options, {
+      send: (frame) => this.send(frame),
+      link: () => {
+        const { socket, readyFrame } = this;
+        if (!readyFrame || socket?.readyState !== OPEN) return undefined;
+        return { send: (text: string) => socket.send(text), maxFrameBytes: readyFrame.maxFrameBytes };
+      },
+      emit: (event, payload) => this.events.emit(event, payload),
+    });
     this.connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
     watchOnline(this.onOnline, true);
     // Start on a microtask so listeners added right after `connect()` see the first state change.
@@ -90,7 +92,7 @@ export class HeraldClient {
 
   /** Listens to the messages of one channel (`user.<id>` or `channel.<name>`); returns an unsubscribe. */
   channel(name: string, listener: Listener<MessageFrame>): () => void {
-    return this.delivery.onChannel(name, listener);
+    return this.features.delivery.onChannel(name, listener);
   }
 
   /**
@@ -102,7 +104,7 @@ export class HeraldClient {
   rpc<T = unknown>(method: string, data?: unknown, options?: RpcOptions): Promise<T> {
     if (this.current === "closed")
       return Promise.reject(new HeraldRpcError(method, "NOT_CONNECTED", "the client is closed"));
-    return this.rpcs.call(method, data, options) as Promise<T>;
+    return this.features.rpcs.call(method, data, options) as Promise<T>;
   }
 
   /**
@@ -111,7 +113,7 @@ export class HeraldClient {
    * no presence for this connection (`NOT_GRANTED`), or the connection ends first.
    */
   presence(channel: string): Promise<PresenceSnapshot> {
-    return this.presenceRequests.request(channel, () => {
+    return this.features.presence.request(channel, () => {
       if (!this.readyFrame || this.socket?.readyState !== OPEN) return false;
       this.send({ type: "presence", channel });
       return true;
@@ -124,7 +126,7 @@ export class HeraldClient {
    * a channel twice gives the same subscription.
    */
   subscribe(channel: string): Subscription {
-    return this.subscriptions.subscribe(channel);
+    return this.features.subscriptions.subscribe(channel);
   }
 
   /** Starts again after `close()` or after a failure that stopped the client; no-op while running. */
@@ -148,10 +150,8 @@ export class HeraldClient {
   /** Closes for good: no reconnect, and the recovery position is forgotten. */
   close(): void {
     this.teardown("client closed");
-    this.delivery.reset();
-    this.subscriptions.close();
+    this.features.closed();
     watchOnline(this.onOnline, false);
-    this.rpcs.stop();
     this.setState("closed");
   }
 
@@ -169,32 +169,19 @@ export class HeraldClient {
     const token = await fetchToken(this.options.getToken);
     if (generation !== this.generation) return;
     if (token instanceof HeraldClientError) return this.fail(token);
-    let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketImpl(this.options.url);
+      this.socket = openSocket(this.WebSocketImpl, this.options.url, (socket) => socket === this.socket, {
+        opened: () => {
+          this.setState("authenticating");
+          const recover = this.features.delivery.recoverRequest();
+          this.send(recover ? { type: "auth", token, recover } : { type: "auth", token });
+        },
+        received: (data) => this.receive(data),
+        closed: (code, reason) => this.closed(code, reason),
+      });
     } catch (err) {
-      return this.stop(
-        new HeraldClientError("CONNECT_FAILED", `cannot open a WebSocket to ${this.options.url}: ${err}`, {
-          retryable: false,
-          cause: err,
-        }),
-      );
+      return this.stop(openError(this.options.url, err));
     }
-    this.socket = socket;
-    socket.onopen = () => {
-      if (socket !== this.socket) return;
-      this.setState("authenticating");
-      const recover = this.delivery.recoverRequest();
-      this.send(recover ? { type: "auth", token, recover } : { type: "auth", token });
-    };
-    socket.onmessage = (event) => {
-      if (socket === this.socket) this.receive(event.data);
-    };
-    socket.onclose = (event) => {
-      if (socket === this.socket) this.closed(event.code, event.reason);
-    };
-    // A close event always follows an error event and carries the code; the error itself says less.
-    socket.onerror = () => {};
   }
 
   private receive(data: unknown): void {
@@ -218,39 +205,24 @@ export class HeraldClient {
         return void this.refresh();
       case "ping":
         return this.send({ type: "pong" });
-      case "rpc_result":
-      case "rpc_error":
-        return this.rpcs.settle(frame);
-      case "presence":
-      case "presence_error":
-        return this.presenceRequests.answered(frame);
-      case "join":
-      case "leave":
-        return this.events.emit(frame.type, frame as JoinFrame & LeaveFrame);
-      case "unsubscribed":
-        if (frame.reason) this.delivery.revoked(frame.channel);
-        return this.subscriptions.receive(frame);
-      case "subscribed":
-      case "subscribe_error":
-        return this.subscriptions.receive(frame);
+      default:
+        this.features.receive(frame);
     }
   }
 
   private onReady(frame: ReadyFrame): void {
-    const resync = this.delivery.ready(frame);
     this.readyFrame = frame;
     this.backoff.reset();
     this.watchdog.alive(frame.heartbeat);
+    const resync = this.features.ready(frame);
     this.setState("ready");
     this.events.emit("ready", frame);
     if (resync) this.events.emit("resync", frame);
-    this.rpcs.flush();
-    this.subscriptions.ready(frame);
   }
 
   private onMessage(frame: MessageFrame): void {
     if (!this.readyFrame) return;
-    const verdict = this.delivery.deliver(frame);
+    const verdict = this.features.delivery.deliver(frame);
     if (verdict === "gap") {
       // Reconnecting with `recover` makes the gateway replay what the gap lost, in order.
       this.gapStreak++;
@@ -295,7 +267,7 @@ export class HeraldClient {
     this.teardown(error.code);
     // The error first: an application that drops the client on `closed` still learns why.
     this.events.emit("error", error);
-    this.rpcs.stop();
+    this.features.stopped();
     this.setState("closed");
   }
 
@@ -312,9 +284,7 @@ export class HeraldClient {
     const socket = this.socket;
     this.socket = undefined;
     this.readyFrame = undefined;
-    this.rpcs.interrupt();
-    this.presenceRequests.lost();
-    this.subscriptions.disconnected();
+    this.features.interrupted();
     try {
       socket?.close(CloseCode.Normal, reason);
     } catch {

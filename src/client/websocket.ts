@@ -35,3 +35,36 @@ export function resolveWebSocket(injected: WebSocketConstructor | undefined): We
   }
   return found;
 }
+
+/** What a socket tells its client. */
+export interface SocketEvents {
+  opened(): void;
+  received(data: unknown): void;
+  closed(code: number, reason: string): void;
+}
+
+/**
+ * Opens a WebSocket whose events reach `events` only while `isCurrent(socket)`: a socket the client
+ * has moved on from (a new attempt, a close) is not heard from again. Throws what the constructor
+ * throws (e.g. on a malformed URL).
+ */
+export function openSocket(
+  Impl: WebSocketConstructor,
+  url: string,
+  isCurrent: (socket: WebSocketLike) => boolean,
+  events: SocketEvents,
+): WebSocketLike {
+  const socket = new Impl(url);
+  socket.onopen = () => {
+    if (isCurrent(socket)) events.opened();
+  };
+  socket.onmessage = (event) => {
+    if (isCurrent(socket)) events.received(event.data);
+  };
+  socket.onclose = (event) => {
+    if (isCurrent(socket)) events.closed(event.code, event.reason);
+  };
+  // A close event always follows an error event and carries the code; the error itself says less.
+  socket.onerror = () => {};
+  return socket;
+}

@@ -1,0 +1,105 @@
+import type { ClientFrame } from "../protocol/client-frames.js";
+import type { ReadyFrame } from "../protocol/server-frames.js";
+import type { ConnectOptions, HeraldEvents } from "./connect-options.js";
+import { MessageDelivery } from "./message-delivery.js";
+import { PresenceRequests } from "./presence.js";
+import { RpcCalls, type RpcLink } from "./rpc.js";
+import type { IncomingFrame } from "./server-frame.js";
+import { SubscriptionRegistry } from "./subscription-registry.js";
+
+/** How the parts reach the connection the client keeps up. */
+export interface FeatureOutlet {
+  /** Sends a frame on the current connection, if it is open. */
+  send(frame: ClientFrame): void;
+  /** The ready connection calls go out on, or undefined while there is none. */
+  link(): RpcLink | undefined;
+  /** An event for the application's listeners: a message, or a member's join or leave. */
+  emit<K extends "message" | "join" | "leave">(event: K, payload: HeraldEvents[K]): void;
+}
+
+/**
+ * What a ready connection carries besides its own upkeep: the application's messages (duplicates
+ * dropped, gaps noticed), its subscriptions, its calls to the backend and its presence requests. The client keeps the
+ * connection up and tells these when one is ready and when it ends; they keep their state across
+ * connections.
+ */
+export class ConnectionFeatures {
+  readonly delivery: MessageDelivery;
+  readonly subscriptions: SubscriptionRegistry;
+  readonly rpcs: RpcCalls;
+  readonly presence = new PresenceRequests();
+
+  constructor(
+    options: ConnectOptions,
+    private readonly outlet: FeatureOutlet,
+  ) {
+    const recover = options.recover ?? true;
+    this.subscriptions = new SubscriptionRegistry((frame) => outlet.send(frame), recover, options.backoff);
+    this.delivery = new MessageDelivery(
+      recover,
+      (frame) => outlet.emit("message", frame),
+      this.subscriptions,
+    );
+    this.rpcs = new RpcCalls(() => outlet.link());
+  }
+
+  /**
+   * A connection is ready: calls waiting for one and every subscription go out on it. True when
+   * messages of the channels granted at auth may have been missed since the last one (resync).
+   */
+  ready(frame: ReadyFrame): boolean {
+    const resync = this.delivery.ready(frame);
+    this.rpcs.flush();
+    this.subscriptions.ready(frame);
+    return resync;
+  }
+
+  /** Takes the frames these parts answer; false for any other. */
+  receive(frame: IncomingFrame): boolean {
+    switch (frame.type) {
+      case "rpc_result":
+      case "rpc_error":
+        this.rpcs.settle(frame);
+        return true;
+      case "presence":
+      case "presence_error":
+        this.presence.answered(frame);
+        return true;
+      case "join":
+        this.outlet.emit("join", frame);
+        return true;
+      case "leave":
+        this.outlet.emit("leave", frame);
+        return true;
+      case "unsubscribed":
+        if (frame.reason) this.delivery.revoked(frame.channel);
+        this.subscriptions.receive(frame);
+        return true;
+      case "subscribed":
+      case "subscribe_error":
+        this.subscriptions.receive(frame);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** The connection ended: calls and presence requests sent on it fail, subscriptions wait for the next one. */
+  interrupted(): void {
+    this.rpcs.interrupt();
+    this.presence.lost();
+    this.subscriptions.disconnected();
+  }
+
+  /** The client stopped on a failure retrying cannot fix: waiting calls fail; subscriptions stay. */
+  stopped(): void {
+    this.rpcs.stop();
+  }
+
+  /** The client closed for good: calls fail, subscriptions end, recovery positions are forgotten. */
+  closed(): void {
+    this.delivery.reset();
+    this.subscriptions.close();
+    this.rpcs.stop();
+  }
+}
