@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { CloseCode, subjectsFor } from "../protocol/index.js";
-import { AuthClient } from "./auth-client.js";
+import { backendRequests } from "./backend-requests.js";
 import { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
 import { ControlListener } from "./control-listener.js";
@@ -16,10 +16,8 @@ import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats-connection.js";
 import { NatsHealth } from "./nats-health.js";
-import { RpcRelay } from "./rpc-relay.js";
 import { Session } from "./session.js";
 import { SessionRegistry } from "./session-registry.js";
-import { SubscribeAuthorizer } from "./subscribe-authorizer.js";
 import { startTracking, type Tracking } from "./tracking.js";
 import { UpgradeGate } from "./upgrade-gate.js";
 import { WsClientSocket } from "./ws-client-socket.js";
@@ -82,31 +80,8 @@ export async function startGateway(
   const recovery = history ? createRecovery(nc, config, subjects, history, hub, metrics) : undefined;
   if (history) LiveInterruption.watch(nc, hub, history, subjects, logger);
   const natsHealth = new NatsHealth(nc, logger);
-  const auth = new AuthClient({
-    nc,
-    isConnected: () => natsHealth.usable,
-    subject: subjects.auth,
-    timeoutMs: config.authRequestTimeout,
-    concurrency: config.authConcurrency,
-    queueLimit: config.authQueue,
-    logger,
-    metrics,
-  });
-  const rpc = new RpcRelay(
-    nc,
-    () => natsHealth.usable,
-    subjects,
-    { gatewayId: config.gatewayId, timeoutMs: config.rpcTimeout, maxReplyBytes: config.maxRpcReplyBytes },
-    logger,
-    metrics,
-  );
-  const subscribe = new SubscribeAuthorizer(
-    nc,
-    () => natsHealth.usable,
-    subjects.subscribe,
-    config.subscribeRequestTimeout,
-    logger,
-  );
+  const backend = backendRequests(nc, () => natsHealth.usable, subjects, config, logger, metrics);
+  const { auth, subscribe, rpc } = backend;
   const sessions = new SessionRegistry(config.heartbeatTimeout, config.heartbeatInterval);
   // An auth answer can arrive up to the request timeout after it was asked (a queued one later: the margin).
   const control = new ControlListener(nc, subjects, sessions, logger, config.authRequestTimeout + 10_000);
@@ -126,9 +101,7 @@ export async function startGateway(
   const stopNatsParts = () => {
     control.close();
     hub.close();
-    auth.close();
-    subscribe.close();
-    rpc.close();
+    backend.close();
   };
   let draining = false;
   void (async () => {
