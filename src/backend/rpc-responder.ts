@@ -2,6 +2,7 @@ import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
 import { formatIssues, type RpcReply, RpcRequest } from "../protocol/index.js";
 import { HeraldBackendError } from "./errors.js";
+import { type Report, serveRequests } from "./request-responder.js";
 import { errorMessage, respondServiceError } from "./service-error.js";
 
 /** Who called: the authenticated user and their connection (the client's `data` comes separately). */
@@ -55,55 +56,13 @@ export function serveRpc(
   handler: RpcHandler,
   options: { queue: string; onError: (error: HeraldBackendError) => void },
 ): RpcResponder {
-  const inFlight = new Set<Promise<void>>();
-  const report = (error: HeraldBackendError) => {
-    try {
-      options.onError(error);
-    } catch {
-      // A failing error callback must not take the responder down.
-    }
-  };
-  const subscription = nc.subscribe(subject, {
-    queue: options.queue,
-    callback: (err, msg) => {
-      if (err) {
-        report(
-          new HeraldBackendError("SUBSCRIPTION_FAILED", `rpc subscription ${method} failed: ${err.message}`, {
-            cause: err,
-          }),
-        );
-        return;
-      }
-      const answering = answer(msg, method, handler, report);
-      inFlight.add(answering);
-      void answering.finally(() => inFlight.delete(answering));
-    },
-  });
-  let stopping: Promise<void> | undefined;
-  return {
-    method,
-    subject,
-    queue: options.queue,
-    stop() {
-      stopping ??= (async () => {
-        try {
-          await subscription.drain();
-        } catch {
-          // Already closed with the connection: nothing left to drain.
-        }
-        await Promise.allSettled([...inFlight]);
-      })();
-      return stopping;
-    },
-  };
+  const responder = serveRequests(nc, subject, `rpc ${method}`, options, (msg, report) =>
+    answer(msg, method, handler, report),
+  );
+  return { method, ...responder };
 }
 
-async function answer(
-  msg: Msg,
-  method: string,
-  handler: RpcHandler,
-  report: (error: HeraldBackendError) => void,
-): Promise<void> {
+async function answer(msg: Msg, method: string, handler: RpcHandler, report: Report): Promise<void> {
   if (!msg.reply) {
     report(new HeraldBackendError("INVALID_REQUEST", `rpc ${method} without a reply subject was ignored`));
     return;
