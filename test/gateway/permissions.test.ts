@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import { accept } from "../../src/backend/index.js";
+import { accept, grant, refuse } from "../../src/backend/index.js";
 import { test } from "../fixtures.js";
 
 test.override({
@@ -9,13 +9,14 @@ test.override({
       authorization {
         users = [
           { user: gateway, password: gw-secret, permissions: {
-              publish: ["herald.auth", "herald.rpc.>", "herald.marker.>", "$JS.API.>"],
+              publish: ["herald.auth", "herald.subscribe", "herald.rpc.>", "herald.marker.>", "$JS.API.>"],
               subscribe: ["herald.>", "_INBOX.>"] } }
           { user: oldgateway, password: gw-secret, permissions: {
               publish: ["herald.auth", "$JS.API.>"], subscribe: ["herald.>", "_INBOX.>"] } }
           { user: backend, password: be-secret, permissions: {
               publish: ["herald.user.>", "herald.channel.>", "herald.control.>"],
-              subscribe: ["herald.auth", "herald.rpc.>", "_INBOX.>"], allow_responses: true } }
+              subscribe: ["herald.auth", "herald.subscribe", "herald.rpc.>", "_INBOX.>"],
+              allow_responses: true } }
         ]
       }`,
   },
@@ -65,6 +66,23 @@ describe("least-privilege NATS users", () => {
     await backend.disconnect("quinn");
     expect(await client.next("error")).toMatchObject({ code: "DISCONNECTED" });
     expect((await client.waitClose()).code).toBe(4430);
+  });
+
+  test("subscribes and takes a channel away with only the documented permissions", async ({
+    backend,
+    client: ready,
+  }) => {
+    backend.onSubscribe((channel) => (channel === "channel.open" ? grant() : refuse("no", "not this one")));
+    await backend.flush();
+    const client = await ready("rae");
+    client.send({ type: "subscribe", channel: "channel.open" });
+    expect(await client.next("subscribed")).toMatchObject({ channel: "channel.open" });
+    client.send({ type: "subscribe", channel: "channel.shut" });
+    expect(await client.next("subscribe_error")).toMatchObject({ code: "SUBSCRIBE_REFUSED", reason: "no" });
+    await backend.publishStored({ channel: "open" }, { n: 1 });
+    expect((await client.waitForMessages(1))[0]).toMatchObject({ channel: "channel.open" });
+    await backend.unsubscribe("rae", "channel.open");
+    expect(await client.next("unsubscribed")).toMatchObject({ channel: "channel.open", reason: "removed" });
   });
 
   test("refuses to start, saying why, when it may not publish its position markers", async ({
