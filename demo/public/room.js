@@ -1,5 +1,5 @@
 // The demo page's room: join and leave a shared channel with the client SDK's `subscribe`. The demo
-// backend answers the gateway's `<prefix>.subscribe`: every demo user may join the lobby, only
+// backend answers the gateway's `<prefix>.subscribe`: every demo user may join the chat room, only
 // alice the staff room. Room messages show in the notifications list with their channel (app.js).
 (() => {
   const LABELS = {

@@ -1,15 +1,18 @@
 import * as v from "valibot";
 import { DEMO_USERS, type DemoUser } from "./demo-users.js";
 
-/** The demo's rooms: shared channels `channel.<room>` a signed-in page can join and leave. */
-export const DEMO_ROOMS = ["lobby", "staff"] as const;
+/**
+ * The demo's rooms: shared channels `channel.<room>` a signed-in page can join and leave (the lobby,
+ * which every user gets at auth, is not one of them).
+ */
+export const DEMO_ROOMS = ["chat", "staff"] as const;
 
 export const DemoRoom = v.picklist(DEMO_ROOMS, `must be one of ${DEMO_ROOMS.join(", ")}`);
 export type DemoRoom = v.InferOutput<typeof DemoRoom>;
 
 /** Who may join each room: what the demo backend answers on `<prefix>.subscribe`. */
 const MEMBERS: Readonly<Record<DemoRoom, readonly DemoUser[]>> = {
-  lobby: DEMO_USERS,
+  chat: DEMO_USERS,
   staff: ["alice"],
 };
 

@@ -51,19 +51,19 @@ async function sendToRoom(page: Page, message: string): Promise<void> {
 }
 
 describe("demo page: a room", () => {
-  it("joins the lobby, shows its messages with their channel, leaves, and gets no more", async () => {
+  it("joins the chat room, shows its messages with their channel, leaves, and gets no more", async () => {
     const { page, errors } = await open();
     expect(await page.locator("#room-join").isDisabled()).toBe(true); // not before the page is subscribed
     await subscribeAs(page, "alice");
-    await join(page, "lobby");
+    await join(page, "chat");
     await roomState(page, "subscribed");
     expect(await page.locator("#room-status-text").textContent()).toBe("In the room");
     expect(await page.locator("#room").isDisabled()).toBe(true);
 
-    await sendToRoom(page, "hello lobby");
-    await waitForNotification(page, "hello lobby");
+    await sendToRoom(page, "hello chat");
+    await waitForNotification(page, "hello chat");
     const item = page.locator("#notifications .notification").first();
-    expect(await item.locator(".channel").textContent()).toBe("channel.lobby");
+    expect(await item.locator(".channel").textContent()).toBe("channel.chat");
 
     await page.click("#room-leave");
     await roomState(page, "idle");
@@ -71,7 +71,7 @@ describe("demo page: a room", () => {
     // A personal message sent after it: once it shows, the room message would have too.
     await sendWithForm(page, "alice", "personal, after the room message");
     await waitForNotification(page, "personal, after the room message");
-    expect(await notificationTexts(page)).toEqual(["personal, after the room message", "hello lobby"]);
+    expect(await notificationTexts(page)).toEqual(["personal, after the room message", "hello chat"]);
     expect(await page.locator("#status-text").textContent()).toBe("Ready");
     expect(errors).toEqual([]);
   });
@@ -86,8 +86,8 @@ describe("demo page: a room", () => {
     await roomState(page, "idle");
     expect(await page.locator("#room-join").isEnabled()).toBe(true);
     expect(await page.locator("#status-text").textContent()).toBe("Ready");
-    // the lobby is open to bob
-    await join(page, "lobby");
+    // the chat room is open to bob
+    await join(page, "chat");
     await roomState(page, "subscribed");
     expect(await page.locator("#room-error").isHidden()).toBe(true);
     expect(errors).toEqual([]);
