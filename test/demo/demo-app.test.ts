@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect } from "vitest";
 import { type RunningDemoApp, startDemoApp } from "../../src/demo/demo-app.js";
 import { TokenStore } from "../../src/demo/token-store.js";
+import type { TestClient } from "../../src/testing/index.js";
 import { stackTest } from "../fixtures.js";
 
 const reported: string[] = [];
@@ -260,9 +261,9 @@ describe("demo app: rooms", () => {
     }
   }
 
-  it("lets every demo user join the chat room, and only alice the staff room", async () => {
-    const bob = await ready((await login("bob")).token);
-    const alice = await ready((await login("alice")).token);
+  test("lets every demo user join the chat room, and only alice the staff room", async ({ demo, client }) => {
+    const bob = await client((await login(demo, "bob")).token);
+    const alice = await client((await login(demo, "alice")).token);
     expect(await subscribe(bob, "channel.chat")).toMatchObject({
       type: "subscribed",
       channel: "channel.chat",
@@ -282,19 +283,19 @@ describe("demo app: rooms", () => {
     });
   });
 
-  it("sends a room message to everyone in the room", async () => {
-    const bob = await ready((await login("bob")).token);
+  test("sends a room message to everyone in the room", async ({ demo, client }) => {
+    const bob = await client((await login(demo, "bob")).token);
     await subscribe(bob, "channel.chat");
-    const res = await post("/api/room-message", { room: "chat", message: "  hello room  " });
+    const res = await post(demo, "/api/room-message", { room: "chat", message: "  hello room  " });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ ok: true, subject: "herald.channel.chat" });
     const [message] = await bob.waitForMessages(1);
     expect(message).toMatchObject({ channel: "channel.chat", data: "hello room" });
   });
 
-  it("refuses a room message to a room that does not exist, or an empty one", async () => {
+  test("refuses a room message to a room that does not exist, or an empty one", async ({ demo }) => {
     for (const body of [{ room: "attic", message: "x" }, { room: "chat", message: " " }, { room: "chat" }]) {
-      const res = await post("/api/room-message", body);
+      const res = await post(demo, "/api/room-message", body);
       expect(res.status).toBe(400);
     }
   });
