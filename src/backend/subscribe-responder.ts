@@ -35,6 +35,11 @@ export interface GrantOptions {
    * (the client gets `unsubscribed` with reason `expired`); one not in the future is a refusal.
    */
   expiresAt?: number | Date;
+  /**
+   * The connection takes part in the channel's presence (gateways with `--presence true`): members
+   * see it join and leave, and it may ask who is there.
+   */
+  presence?: boolean;
 }
 
 /** A granting decision. Nothing is checked here; the responder validates before replying. */
@@ -43,6 +48,7 @@ export function grant(options: GrantOptions = {}): SubscribeGranted {
   if (options.expiresAt !== undefined) {
     decision.expiresAt = options.expiresAt instanceof Date ? options.expiresAt.getTime() : options.expiresAt;
   }
+  if (options.presence === true) decision.presence = true;
   return decision;
 }
 

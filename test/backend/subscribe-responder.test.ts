@@ -73,13 +73,21 @@ describe("onSubscribe", () => {
     expect(errors).toEqual([]);
   });
 
-  it("sends a refusal, and a grant without expiry", async () => {
+  it("sends a refusal, a grant without expiry, and one with presence", async () => {
     const { backend: b } = await backend();
     b.onSubscribe(async (channel) =>
-      channel === "channel.open" ? grant() : refuse("not_a_member", "members only", { temporary: false }),
+      channel === "channel.open"
+        ? grant()
+        : channel === "channel.lounge"
+          ? grant({ presence: true })
+          : refuse("not_a_member", "members only", { temporary: false }),
     );
     await b.flush();
     expect(replyOf(await ask({ ...request, channel: "channel.open" }))).toEqual({ ok: true });
+    expect(replyOf(await ask({ ...request, channel: "channel.lounge" }))).toEqual({
+      ok: true,
+      presence: true,
+    });
     expect(replyOf(await ask(request))).toEqual({
       ok: false,
       error: { code: "not_a_member", message: "members only" },
