@@ -3,11 +3,13 @@ import { NATS_CONNECTION_OPTIONS } from "../nats/connection-options.js";
 import { describeOptions, option } from "../options/option-spec.js";
 import { DEFAULT_PREFIX, SubjectPrefix } from "../protocol/index.js";
 import { parseCidr } from "./client-address.js";
+import { HISTORY_OPTIONS } from "./history-options.js";
+import { int } from "./option-schemas.js";
 import { ORIGIN_PATTERN } from "./origin-policy.js";
+import { PRESENCE_OPTIONS } from "./presence-options.js";
 
 export { NatsUrl } from "../nats/connection-options.js";
 
-const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
 const isCidr = (value: string) => {
   try {
     parseCidr(value);
@@ -187,116 +189,9 @@ export const OPTION_SPECS = {
     default: 30_000,
     description: "ms before token expiry that the client is asked to refresh",
   }),
-  history: option({
-    schema: v.boolean(),
-    default: true,
-    description: "Keep history in JetStream for recovery (false: at-most-once)",
-  }),
-  historyStream: option({
-    schema: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 _ -")),
-    default: "HERALD",
-    description: "JetStream stream name",
-  }),
-  historyMaxAge: option({
-    schema: int(1, 10 * 365 * 86400),
-    default: 86_400,
-    description: "Seconds a message stays recoverable",
-  }),
-  historyMaxPerSubject: option({
-    schema: int(1, 10_000_000),
-    default: 1000,
-    description: "Messages kept per user or channel",
-  }),
-  historyStorage: option({
-    schema: v.picklist(["file", "memory"]),
-    default: "file",
-    description: "Stream storage: file or memory",
-  }),
-  historyReplicas: option({
-    schema: v.union(
-      [v.literal("auto"), v.pipe(v.string(), v.regex(/^[1-5]$/), v.transform(Number)), int(1, 5)],
-      'must be "auto" or a whole number from 1 to 5',
-    ),
-    default: "auto",
-    description: "Stream replicas, 1 to 5; auto: 3 on a JetStream cluster of 3 or more servers, else 1",
-  }),
-  recoveryMaxMessages: option({
-    schema: int(0, 1_000_000),
-    default: 300,
-    description: "Most missed messages replayed on reconnect; more gives recovered: false (refetch)",
-  }),
-  recoveryBufferBytes: option({
-    schema: int(65_536, 16 * 1024 * 1024 * 1024),
-    default: 67_108_864,
-    description: "History bytes held in memory at once for all recovering clients; more wait their turn",
-  }),
-  events: option({
-    schema: v.boolean(),
-    default: false,
-    description:
-      "Publish connection events (connected, disconnected, subscribed, unsubscribed) to a JetStream stream",
-  }),
-  eventsStream: option({
-    schema: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 _ -")),
-    default: "HERALD_EVENTS",
-    description: "JetStream stream of connection events",
-  }),
-  eventsMaxAge: option({
-    schema: int(1, 10 * 365 * 86400),
-    default: 604_800,
-    description: "Seconds a connection event is kept for backends to read",
-  }),
-  eventsMaxBytes: option({
-    schema: int(0, Number.MAX_SAFE_INTEGER),
-    default: 0,
-    description: "Bytes of connection events kept, oldest dropped first; 0: no limit but their age",
-  }),
-  eventsStorage: option({
-    schema: v.picklist(["file", "memory"]),
-    default: "file",
-    description: "Storage of the events stream and the connection registry: file or memory",
-  }),
-  eventsReplicas: option({
-    schema: v.union(
-      [v.literal("auto"), v.pipe(v.string(), v.regex(/^[1-5]$/), v.transform(Number)), int(1, 5)],
-      'must be "auto" or a whole number from 1 to 5',
-    ),
-    default: "auto",
-    description:
-      "Replicas of the events stream and the connection registry, 1 to 5; auto: as --history-replicas",
-  }),
-  eventsDuplicateWindow: option({
-    schema: int(1, 86_400),
-    default: 120,
-    description:
-      "Seconds in which an event published twice is stored once; at least twice --liveness-timeout",
-  }),
-  presence: option({
-    schema: v.boolean(),
-    default: false,
-    description: "Presence: who is in a channel (granted per channel at auth) and who is online",
-  }),
-  presenceJoinLeaveLimit: option({
-    schema: int(0, 1_000_000),
-    default: 100,
-    description: "Members of a channel above which its join and leave frames stop",
-  }),
-  presenceMaxListed: option({
-    schema: int(1, 100_000),
-    default: 1000,
-    description: "Most members one presence answer lists (it says truncated beyond)",
-  }),
-  registryBucket: option({
-    schema: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,48}$/, "must be 1-48 of A-Z a-z 0-9 _ -")),
-    default: "HERALD_CONNECTIONS",
-    description: "KV bucket of open connections (events, presence); liveness goes in <name>_LIVENESS",
-  }),
-  livenessTimeout: option({
-    schema: int(1000, 600_000),
-    default: 20_000,
-    description:
-      "ms without a heartbeat after which another gateway declares this one dead and publishes its disconnects",
-  }),
+  ...HISTORY_OPTIONS,
+  // connection events and presence, off by default (see docs/operations.md for their cost)
+  ...PRESENCE_OPTIONS,
   drainWindow: option({
     schema: int(0, 3_600_000),
     default: 5000,
