@@ -6,11 +6,11 @@ import {
   decodeClientFrame,
   ErrorCode,
   type ErrorCodeName,
-  type ReadyFrame,
   type RecoverRequest,
   sharedChannel,
   userChannel,
 } from "../protocol/index.js";
+import { authRequest, connectFailure, readyFrame } from "./auth-exchange.js";
 import type { SubscriptionHost } from "./channel-subscription.js";
 import type { ClientSocket, ClientSocketEvents } from "./client-socket.js";
 import { FrameBudget } from "./frame-budget.js";
@@ -123,16 +123,7 @@ export class Session
   // ---- auth (steps 2 to 4) ----
 
   private authRequest(kind: AuthRequest["kind"], token: string): AuthRequest {
-    const request: AuthRequest = {
-      kind,
-      token,
-      connection: this.id,
-      gateway: this.ctx.config.gatewayId,
-      remoteAddress: this.remoteAddress,
-      headers: this.headers,
-    };
-    if (kind === "refresh") request.user = this.user;
-    return request;
+    return authRequest(kind, token, this, this.headers, this.ctx.config.gatewayId);
   }
 
   private async authenticate(frame: AuthFrame): Promise<void> {
@@ -142,22 +133,14 @@ export class Session
     const askedAt = Date.now();
     const outcome = await this.ctx.auth.authenticate(this.authRequest("connect", frame.token));
     if (!this.isOpen) return;
-    switch (outcome.kind) {
-      case "accepted": {
-        // The backend disconnected this user while its answer was on the way: it applies here too.
-        const disconnected = this.ctx.control.disconnectedSince(outcome.reply.user, askedAt);
-        if (disconnected) return this.fail(disconnected.code, disconnected.message);
-        return this.join(outcome.reply, frame.recover);
-      }
-      case "refused":
-        return this.fail("AUTH_REFUSED", outcome.message, outcome.code);
-      case "overloaded":
-        return this.fail("OVERLOADED", "the gateway is busy authenticating others; try again later");
-      case "unavailable":
-        return this.fail("BACKEND_UNAVAILABLE", `${outcome.message}; try again later`);
-      case "invalid_reply":
-        return this.fail("BACKEND_INVALID_REPLY", "the backend's auth reply was invalid; try again later");
+    if (outcome.kind !== "accepted") {
+      const failure = connectFailure(outcome);
+      return this.fail(failure.code, failure.message, failure.reason);
     }
+    // The backend disconnected this user while its answer was on the way: it applies here too.
+    const disconnected = this.ctx.control.disconnectedSince(outcome.reply.user, askedAt);
+    if (disconnected) return this.fail(disconnected.code, disconnected.message);
+    return this.join(outcome.reply, frame.recover);
   }
 
   /** Subscribes to the granted channels, sends `ready`, replays what was missed, then goes live. */
@@ -181,18 +164,8 @@ export class Session
       return this.fail("BACKEND_UNAVAILABLE", "NATS is not reachable right now; try again later");
     }
     if (!this.isOpen) return; // onClose already left the channels
-    const ready: ReadyFrame = {
-      type: "ready",
-      user: reply.user,
-      connection: this.id,
-      gateway: config.gatewayId,
-      channels,
-      heartbeat: config.heartbeatInterval,
-      maxFrameBytes: config.maxFrameBytes,
-    };
-    if (reply.expiresAt !== undefined) ready.expiresAt = reply.expiresAt;
     const presence = config.presence ? (reply.presence ?? []).map(sharedChannel) : [];
-    if (presence.length > 0) ready.presence = presence;
+    const ready = readyFrame(reply, this.id, channels, presence, config);
     let replays: readonly ChannelReplay[] = [];
     if (recovery) {
       try {
