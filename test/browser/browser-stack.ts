@@ -1,10 +1,14 @@
 import { rm } from "node:fs/promises";
 import type { Browser } from "playwright-core";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { type LocalStack, type LocalStackOptions, startLocalStack } from "../../src/demo/local-stack.js";
 import { type NatsServer, startNats } from "../../src/testing/index.js";
 import { runCli } from "../cli/run-cli.js";
 import { launchChromium } from "./chromium.js";
 import { buildClientBundle } from "./client-bundle.js";
+import { type OpenedPage, openDemoPage } from "./demo-page.js";
+
+type Viewport = { width: number; height: number };
 
 export interface BrowserStack {
   readonly nats: NatsServer;
@@ -50,4 +54,39 @@ export async function startBrowserStack(options: Partial<LocalStackOptions> = {}
 export async function publishWithCli(natsUrl: string, user: string, message: string): Promise<void> {
   const result = await runCli(["publish", user, message, "--nats", natsUrl], {}, 30_000);
   if (result.code !== 0) throw new Error(`herald publish failed (${result.code}): ${result.stderr}`);
+}
+
+/**
+ * For a test file of the demo page: the stack started once before its tests and stopped after
+ * them, and demo pages opened per test and closed after each.
+ */
+export function useDemoBrowser(): {
+  readonly env: BrowserStack;
+  open(viewport?: Viewport): Promise<OpenedPage>;
+} {
+  let started: BrowserStack | undefined;
+  const pages: OpenedPage[] = [];
+  beforeAll(async () => {
+    started = await startBrowserStack();
+  }, 120_000);
+  afterAll(async () => {
+    await started?.stop();
+  }, 60_000);
+  afterEach(async () => {
+    for (const opened of pages.splice(0)) await opened.close().catch(() => undefined);
+  });
+  const stack = (): BrowserStack => {
+    if (!started) throw new Error("the browser stack is not started yet");
+    return started;
+  };
+  return {
+    get env() {
+      return stack();
+    },
+    async open(viewport) {
+      const opened = await openDemoPage(stack().browser, stack().stack.pageUrl, viewport);
+      pages.push(opened);
+      return opened;
+    },
+  };
 }

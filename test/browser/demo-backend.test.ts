@@ -1,10 +1,9 @@
 import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { RpcRequest } from "../../src/protocol/index.js";
-import { type BrowserStack, startBrowserStack } from "./browser-stack.js";
+import { useDemoBrowser } from "./browser-stack.js";
 import {
   type OpenedPage,
-  openDemoPage,
   sendWithForm,
   subscribeAs,
   UI_TIMEOUT,
@@ -13,28 +12,13 @@ import {
 } from "./demo-page.js";
 
 /** The demo page's "Ask the backend" card in headless Chromium: client.rpc and sign out everywhere. */
-let env: BrowserStack;
-const pages: OpenedPage[] = [];
+const demo = useDemoBrowser();
+const open = demo.open;
 const cleanups: (() => Promise<unknown>)[] = [];
 
-beforeAll(async () => {
-  env = await startBrowserStack();
-}, 120_000);
-
-afterAll(async () => {
-  await env?.stop();
-}, 60_000);
-
 afterEach(async () => {
-  for (const opened of pages.splice(0)) await opened.close().catch(() => undefined);
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
-
-async function open(): Promise<OpenedPage> {
-  const opened = await openDemoPage(env.browser, env.stack.pageUrl);
-  pages.push(opened);
-  return opened;
-}
 
 const resultText = (opened: OpenedPage) => opened.page.locator("#backend-result").textContent();
 
@@ -45,7 +29,7 @@ describe("demo page: ask the backend", () => {
     expect(await page.locator("#rpc-time").isDisabled()).toBe(true); // no connection yet
     await subscribeAs(page, "alice");
     await page.locator("#rpc-time:not([disabled])").waitFor({ timeout: UI_TIMEOUT });
-    const observer = await connect({ servers: env.nats.url });
+    const observer = await connect({ servers: demo.env.nats.url });
     const calls: RpcRequest[] = [];
     observer.subscribe("herald.rpc.time", {
       callback: (_err, msg) => {

@@ -1,9 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type BrowserStack, publishWithCli, startBrowserStack } from "./browser-stack.js";
+import { describe, expect, it } from "vitest";
+import { publishWithCli, useDemoBrowser } from "./browser-stack.js";
 import {
   notificationTexts,
-  type OpenedPage,
-  openDemoPage,
   sendWithForm,
   subscribeAs,
   UI_TIMEOUT,
@@ -11,26 +9,8 @@ import {
   waitForState,
 } from "./demo-page.js";
 
-let env: BrowserStack;
-const pages: OpenedPage[] = [];
-
-beforeAll(async () => {
-  env = await startBrowserStack();
-}, 120_000);
-
-afterAll(async () => {
-  await env?.stop();
-}, 60_000);
-
-afterEach(async () => {
-  for (const opened of pages.splice(0)) await opened.close().catch(() => undefined);
-});
-
-async function open(viewport?: { width: number; height: number }): Promise<OpenedPage> {
-  const opened = await openDemoPage(env.browser, env.stack.pageUrl, viewport);
-  pages.push(opened);
-  return opened;
-}
+const demo = useDemoBrowser();
+const open = demo.open;
 
 describe("demo page", () => {
   it("shows notifications published with the CLI and with its own form, with time and channel", async () => {
@@ -39,7 +19,7 @@ describe("demo page", () => {
     expect(await page.locator("#status-text").textContent()).toBe("Ready");
     expect(await page.locator("#status-detail").textContent()).toContain("user.alice");
 
-    await publishWithCli(env.nats.url, "alice", "hello from the terminal");
+    await publishWithCli(demo.env.nats.url, "alice", "hello from the terminal");
     await waitForNotification(page, "hello from the terminal");
     await sendWithForm(page, "alice", "hello from the form");
     await waitForNotification(page, "hello from the form");
@@ -50,7 +30,7 @@ describe("demo page", () => {
     expect(await first.locator(".channel").textContent()).toBe("user.alice");
     expect(await first.locator("time").textContent()).toMatch(/\d{1,2}:\d{2}:\d{2}/);
     // A JSON payload arrives as JSON and is shown as its text.
-    await publishWithCli(env.nats.url, "alice", '{"title":"Build finished","ok":true}');
+    await publishWithCli(demo.env.nats.url, "alice", '{"title":"Build finished","ok":true}');
     await waitForNotification(page, '{"title":"Build finished","ok":true}');
     expect(errors).toEqual([]);
   });
@@ -61,13 +41,13 @@ describe("demo page", () => {
     await subscribeAs(alice.page, "alice");
     await subscribeAs(bob.page, "bob");
 
-    await publishWithCli(env.nats.url, "alice", "for alice only");
+    await publishWithCli(demo.env.nats.url, "alice", "for alice only");
     await sendWithForm(bob.page, "bob", "for bob only");
     await waitForNotification(alice.page, "for alice only");
     await waitForNotification(bob.page, "for bob only");
     // A last message to each: once it is there, anything misrouted before it would be there too.
     await sendWithForm(alice.page, "alice", "last for alice");
-    await publishWithCli(env.nats.url, "bob", "last for bob");
+    await publishWithCli(demo.env.nats.url, "bob", "last for bob");
     await waitForNotification(alice.page, "last for alice");
     await waitForNotification(bob.page, "last for bob");
 
@@ -97,7 +77,7 @@ describe("demo page", () => {
     const { page, errors, dialogs } = await open();
     await subscribeAs(page, "alice");
     const payload = "<img src=x onerror=alert(1)>";
-    await publishWithCli(env.nats.url, "alice", payload);
+    await publishWithCli(demo.env.nats.url, "alice", payload);
     await sendWithForm(page, "alice", `${payload}<script>alert(2)</script>`);
     await waitForNotification(page, payload);
     await waitForNotification(page, `${payload}<script>alert(2)</script>`);
@@ -129,7 +109,7 @@ describe("demo page", () => {
     expect(await page.locator("#user").isDisabled()).toBe(true);
 
     // Only the last client is connected: a message arrives once.
-    await publishWithCli(env.nats.url, "bob", "exactly once");
+    await publishWithCli(demo.env.nats.url, "bob", "exactly once");
     await waitForNotification(page, "exactly once");
     await sendWithForm(page, "bob", "after it");
     await waitForNotification(page, "after it");
@@ -140,7 +120,7 @@ describe("demo page", () => {
     expect(await page.locator("#status-text").textContent()).toBe("Not subscribed");
     expect(await page.locator("#subscribe").isEnabled()).toBe(true);
     // Unsubscribed: nothing more arrives.
-    await publishWithCli(env.nats.url, "bob", "not for a closed page");
+    await publishWithCli(demo.env.nats.url, "bob", "not for a closed page");
     await subscribeAs(page, "bob");
     await sendWithForm(page, "bob", "subscribed again");
     await waitForNotification(page, "subscribed again");

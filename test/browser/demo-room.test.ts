@@ -1,36 +1,16 @@
 import type { Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type BrowserStack, startBrowserStack } from "./browser-stack.js";
+import { describe, expect, it } from "vitest";
+import { useDemoBrowser } from "./browser-stack.js";
 import {
   notificationTexts,
-  type OpenedPage,
-  openDemoPage,
   sendWithForm,
   subscribeAs,
   UI_TIMEOUT,
   waitForNotification,
 } from "./demo-page.js";
 
-let env: BrowserStack;
-const pages: OpenedPage[] = [];
-
-beforeAll(async () => {
-  env = await startBrowserStack();
-}, 120_000);
-
-afterAll(async () => {
-  await env?.stop();
-}, 60_000);
-
-afterEach(async () => {
-  for (const opened of pages.splice(0)) await opened.close().catch(() => undefined);
-});
-
-async function open(): Promise<OpenedPage> {
-  const opened = await openDemoPage(env.browser, env.stack.pageUrl);
-  pages.push(opened);
-  return opened;
-}
+const demo = useDemoBrowser();
+const open = demo.open;
 
 async function roomState(page: Page, state: string): Promise<void> {
   await page.locator(`#room-status[data-state="${state}"]`).waitFor({ timeout: UI_TIMEOUT });

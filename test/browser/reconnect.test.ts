@@ -1,10 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type BrowserStack, startBrowserStack } from "./browser-stack.js";
+import { describe, expect, it } from "vitest";
+import { useDemoBrowser } from "./browser-stack.js";
 import {
   notificationTexts,
-  type OpenedPage,
-  openDemoPage,
   sendWithForm,
   subscribeAs,
   UI_TIMEOUT,
@@ -12,26 +10,8 @@ import {
   waitForState,
 } from "./demo-page.js";
 
-let env: BrowserStack;
-const pages: OpenedPage[] = [];
-
-beforeAll(async () => {
-  env = await startBrowserStack();
-}, 120_000);
-
-afterAll(async () => {
-  await env?.stop();
-}, 60_000);
-
-afterEach(async () => {
-  for (const opened of pages.splice(0)) await opened.close().catch(() => undefined);
-});
-
-async function open(): Promise<OpenedPage> {
-  const opened = await openDemoPage(env.browser, env.stack.pageUrl);
-  pages.push(opened);
-  return opened;
-}
+const demo = useDemoBrowser();
+const open = demo.open;
 
 /** Chromium reports a refused WebSocket connection on the console itself; that is expected here. */
 function pageErrors(errors: readonly string[]): string[] {
@@ -48,16 +28,16 @@ describe("demo page when things fail", () => {
     await subscribeAs(bob.page, "bob");
     await sendWithForm(page, "alice", "before the restart");
     await waitForNotification(page, "before the restart");
-    const port = env.stack.gateway.port;
+    const port = demo.env.stack.gateway.port;
 
-    await env.stack.restartGateway(async () => {
+    await demo.env.stack.restartGateway(async () => {
       await expect.poll(() => opened.states(), { timeout: UI_TIMEOUT }).toContain("reconnecting");
       await expect.poll(() => bob.states(), { timeout: UI_TIMEOUT }).toContain("reconnecting");
       // Published while no gateway runs: the history stream keeps them for the reconnect.
       await sendWithForm(page, "alice", "while the gateway was down");
       await sendWithForm(page, "bob", "bob's while the gateway was down");
     });
-    expect(env.stack.gateway.port).toBe(port);
+    expect(demo.env.stack.gateway.port).toBe(port);
 
     await waitForState(page, "ready");
     await waitForNotification(page, "while the gateway was down");
