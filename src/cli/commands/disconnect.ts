@@ -1,8 +1,9 @@
 import { Command, Option } from "commander";
 import * as v from "valibot";
 import { HeraldBackend, isHeraldBackendError } from "../../backend/index.js";
-import { CloseCode, SAFE_NAME_DESCRIPTION, SAFE_NAME_PATTERN } from "../../protocol/index.js";
+import { CloseCode } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
+import { SafeNameArgument, TimeoutMsFlag } from "../cli-schemas.js";
 import {
   backendConnection,
   type NatsFlags,
@@ -13,17 +14,11 @@ import {
 
 /** The command line of `herald disconnect`, checked before anything connects. */
 const DisconnectInput = v.object({
-  user: v.pipe(v.string(), v.regex(SAFE_NAME_PATTERN, `must be ${SAFE_NAME_DESCRIPTION}`)),
+  user: SafeNameArgument,
   reconnect: v.boolean(),
   reason: v.optional(v.pipe(v.string(), v.maxLength(1024, "must be at most 1024 characters"))),
   ...NatsInputEntries,
-  timeout: v.pipe(
-    v.string(),
-    v.regex(/^\d+$/, "must be a whole number of ms"),
-    v.transform(Number),
-    v.minValue(100, "must be at least 100 ms"),
-    v.maxValue(600_000, "must be at most 600000 ms"),
-  ),
+  timeout: TimeoutMsFlag,
 });
 type DisconnectInput = v.InferOutput<typeof DisconnectInput>;
 

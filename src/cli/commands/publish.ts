@@ -1,8 +1,8 @@
 import { Command, Option } from "commander";
 import * as v from "valibot";
 import { HeraldBackend, isHeraldBackendError, NoStreamError } from "../../backend/index.js";
-import { SAFE_NAME_DESCRIPTION, SAFE_NAME_PATTERN } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
+import { SafeNameArgument, TimeoutMsFlag } from "../cli-schemas.js";
 import {
   backendConnection,
   type NatsFlags,
@@ -13,7 +13,7 @@ import {
 
 /** The command line of `herald publish`, checked before anything connects. */
 const PublishInput = v.object({
-  target: v.pipe(v.string(), v.regex(SAFE_NAME_PATTERN, `must be ${SAFE_NAME_DESCRIPTION}`)),
+  target: SafeNameArgument,
   message: v.string(),
   ...NatsInputEntries,
   channel: v.boolean(),
@@ -21,13 +21,7 @@ const PublishInput = v.object({
   msgId: v.optional(
     v.pipe(v.string(), v.regex(/^[^\r\n]{1,256}$/, "must be 1 to 256 characters, no line breaks")),
   ),
-  timeout: v.pipe(
-    v.string(),
-    v.regex(/^\d+$/, "must be a whole number of ms"),
-    v.transform(Number),
-    v.minValue(100, "must be at least 100 ms"),
-    v.maxValue(600_000, "must be at most 600000 ms"),
-  ),
+  timeout: TimeoutMsFlag,
 });
 type PublishInput = v.InferOutput<typeof PublishInput>;
 
