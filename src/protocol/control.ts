@@ -34,6 +34,4 @@ export const ControlUnsubscribe = v.object({
 
 export type ControlUnsubscribe = v.InferOutput<typeof ControlUnsubscribe>;
 
-/** The kinds of control message, as the subject's last token. */
-export const CONTROL_KINDS = ["disconnect", "unsubscribe"] as const;
-export type ControlKind = (typeof CONTROL_KINDS)[number];
+export { CONTROL_KINDS, type ControlKind } from "./subjects.js";

@@ -1,4 +1,3 @@
-import type { ControlKind } from "./control.js";
 import { isSafeName } from "./names.js";
 
 /**
@@ -45,6 +44,10 @@ export function parseChannel(channel: string): { kind: ChannelKind; name: string
 export function isSharedChannel(channel: unknown): channel is string {
   return typeof channel === "string" && parseChannel(channel)?.kind === "channel";
 }
+
+/** The kinds of control message, as the subject's last token (`<prefix>.control.<kind>`). */
+export const CONTROL_KINDS = ["disconnect", "unsubscribe"] as const;
+export type ControlKind = (typeof CONTROL_KINDS)[number];
 
 export interface Subjects {
   /** Request/reply subject the backend answers auth requests on. */
