@@ -145,9 +145,8 @@ export async function startGateway(
     if (draining) return reject(socket, 503, "Service Unavailable");
     const answer = gate.admit(req);
     if (!answer.admitted) return reject(socket, answer.status, answer.text);
-    // The slot is the TCP socket's: released when it closes, whether or not the handshake succeeded.
     const address = answer.address;
-    socket.once("close", () => gate.release(address));
+    gate.holdUntilClose(socket, address);
     // Read before the handshake: no closure that outlives it may hold the request (and its headers).
     const headers = forwardedHeaders(req, config.forwardHeaders);
     wss.handleUpgrade(req, socket, head, (ws) => {

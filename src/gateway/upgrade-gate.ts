@@ -1,10 +1,15 @@
 import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
 import { ClientAddresses } from "./client-address.js";
 import type { GatewayConfig } from "./config.js";
 import { ConnectionLimits, derivedMaxConnections } from "./connection-limits.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { OriginPolicy } from "./origin-policy.js";
+
+/** The client address whose slot a TCP socket holds, kept on the socket itself. */
+const SLOT = Symbol("herald.slot");
+type SlotHolder = Duplex & { [SLOT]?: string };
 
 export type GateAnswer =
   | { readonly admitted: true; readonly address: string }
@@ -18,6 +23,8 @@ export class UpgradeGate {
   private readonly origins: OriginPolicy;
   private readonly addresses: ClientAddresses;
   readonly limits: ConnectionLimits;
+  /** One `close` listener shared by every socket: no closure per connection. */
+  private readonly releaseOnClose: (this: SlotHolder) => void;
 
   constructor(
     config: GatewayConfig,
@@ -29,6 +36,13 @@ export class UpgradeGate {
     const derived = derivedMaxConnections();
     const maxTotal = config.maxConnections > 0 ? config.maxConnections : derived.limit;
     this.limits = new ConnectionLimits(maxTotal, config.maxConnectionsPerIp);
+    const limits = this.limits;
+    this.releaseOnClose = function (this: SlotHolder) {
+      const address = this[SLOT];
+      if (address === undefined) return;
+      this[SLOT] = undefined;
+      limits.release(address);
+    };
     if (this.origins.allowsAll)
       logger.warn(
         "--allowed-origins is unset: pages of any origin may open WebSockets here; set it to your app's origins",
@@ -50,8 +64,10 @@ export class UpgradeGate {
     return { admitted: true, address };
   }
 
-  release(address: string): void {
-    this.limits.release(address);
+  /** Binds an admitted connection's slot to its TCP socket: released when it closes, handshake or not. */
+  holdUntilClose(socket: Duplex, address: string): void {
+    (socket as SlotHolder)[SLOT] = address;
+    socket.on("close", this.releaseOnClose);
   }
 
   private refuse(status: 403 | 429 | 503, text: string, reason: string): GateAnswer {
