@@ -1,4 +1,4 @@
-import type { ChannelRecover, ReadyFrame, RecoverRequest } from "../protocol/index.js";
+import type { ChannelRecover, RecoverRequest } from "../protocol/index.js";
 import type { History } from "./history.js";
 import type { HistoryReader, StoredMessage } from "./history-reader.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -25,6 +25,12 @@ export interface RecoveryPlan {
   /** Undefined when the client asked for no recovery. */
   readonly recovered: boolean | undefined;
   readonly replays: readonly ChannelReplay[];
+}
+
+/** A connect's recovery: what `ready` says of the history, and what follows it. */
+export interface RecoveryResult extends RecoveryPlan {
+  readonly epoch: string;
+  readonly positions: Record<string, number>;
 }
 
 interface ChannelCheck {
@@ -79,20 +85,16 @@ export class Recovery {
   }
 
   /**
-   * Fills in `ready`'s `epoch`, `positions` (the channels' positions as joined, in `ready.channels`
-   * order) and `recovered`; returns what to replay after it.
+   * What a reconnecting connection gets, given its channels' positions as joined (in `ready`'s
+   * channel order): the stream's epoch, those positions, whether everything it missed follows
+   * (undefined when it asked for no recovery), and what to replay after `ready`.
    */
   async prepare(
-    ready: ReadyFrame,
-    joined: readonly (number | undefined)[],
+    positions: ReadonlyMap<string, number>,
     recover: RecoverRequest | undefined,
-  ): Promise<readonly ChannelReplay[]> {
-    const positions = new Map(ready.channels.map((channel, i) => [channel, joined[i] ?? 0]));
+  ): Promise<RecoveryResult> {
     const plan = await this.plan(positions, recover);
-    ready.epoch = this.epoch;
-    ready.positions = Object.fromEntries(positions);
-    if (plan.recovered !== undefined) ready.recovered = plan.recovered;
-    return plan.replays;
+    return { epoch: this.epoch, positions: Object.fromEntries(positions), ...plan };
   }
 
   /**

@@ -7,21 +7,19 @@ import {
   ErrorCode,
   type ErrorCodeName,
   type RecoverRequest,
-  sharedChannel,
-  userChannel,
 } from "../protocol/index.js";
-import { authRequest, connectFailure, readyFrame } from "./auth-exchange.js";
+import { authRequest, connectFailure } from "./auth-exchange.js";
 import type { SubscriptionHost } from "./channel-subscription.js";
 import type { ClientSocket, ClientSocketEvents } from "./client-socket.js";
 import { FrameBudget } from "./frame-budget.js";
 import type { ConnectionClose, GatewayContext, TrackedConnection } from "./gateway-context.js";
 import type { Beating } from "./heartbeat.js";
 import { OutboundFrame } from "./outbound-frame.js";
-import type { ChannelReplay } from "./recovery.js";
 import { Replay, ReplayStalled } from "./replay.js";
 import { RpcCalls, type RpcOutlet } from "./rpc-calls.js";
+import { type JoiningConnection, joinGranted } from "./session-join.js";
 import { Subscriptions } from "./subscriptions.js";
-import { TokenExpiry, type TokenExpiryEvents } from "./token-expiry.js";
+import { type RefreshingConnection, TokenRefresh } from "./token-refresh.js";
 
 /**
  * awaiting_auth → authenticating → joining (subscribing; live frames wait) → replaying (`ready`
@@ -42,7 +40,14 @@ let connectionCounter = 0;
  * close it with 1011.
  */
 export class Session
-  implements SubscriptionHost, Beating, ClientSocketEvents, TokenExpiryEvents, RpcOutlet, TrackedConnection
+  implements
+    SubscriptionHost,
+    Beating,
+    ClientSocketEvents,
+    RefreshingConnection,
+    JoiningConnection,
+    RpcOutlet,
+    TrackedConnection
 {
   readonly id = `c-${PROCESS_TAG}${(++connectionCounter).toString(36)}`;
   heartbeatSlot = 0;
@@ -58,7 +63,7 @@ export class Session
   /** While joining and replaying: live frames wait in it. */
   private replay: Replay | null = null;
   private readonly budget: FrameBudget;
-  private readonly token: TokenExpiry;
+  private readonly token: TokenRefresh;
   /** Calls waiting for the backend; made on the first `rpc` frame. */
   private rpcs: RpcCalls | undefined;
 
@@ -72,7 +77,7 @@ export class Session
   ) {
     ctx.metrics.connections.inc();
     this.budget = new FrameBudget(ctx.config.clientFrameRate, ctx.config.clientFrameBurst);
-    this.token = new TokenExpiry(ctx.config.refreshBefore, this);
+    this.token = new TokenRefresh(this, ctx);
     this.subscriptions = new Subscriptions(this, ctx);
     this.authTimer = setTimeout(onAuthTimeout, ctx.config.authTimeout, this);
   }
@@ -108,11 +113,8 @@ export class Session
     if (!this.isReady) return this.fail("NOT_AUTHENTICATED", `${frame.type} before authentication`);
     if (frame.type === "ping") this.send(PONG);
     else if (frame.type === "presence") this.ctx.connectionEvents.presenceRequested(this, frame.channel);
-    else if (frame.type === "refresh") {
-      if (!this.token.takeRefresh())
-        return this.fail("RATE_LIMITED", "refresh is only expected after token_expiring, one at a time");
-      this.refresh(frame.token).catch((err: unknown) => this.internalError(err, "refreshing"));
-    } else if (frame.type === "rpc") {
+    else if (frame.type === "refresh") this.token.onRefresh(frame.token);
+    else if (frame.type === "rpc") {
       this.rpcs ??= new RpcCalls(this.ctx.rpc, this.ctx.config.maxRpcInFlight);
       this.rpcs.call(this, frame);
     } else if (frame.type === "subscribe") this.subscriptions.subscribe(frame);
@@ -122,7 +124,7 @@ export class Session
 
   // ---- auth (steps 2 to 4) ----
 
-  private authRequest(kind: AuthRequest["kind"], token: string): AuthRequest {
+  authRequest(kind: AuthRequest["kind"], token: string): AuthRequest {
     return authRequest(kind, token, this, this.headers, this.ctx.config.gatewayId);
   }
 
@@ -145,58 +147,31 @@ export class Session
 
   /** Subscribes to the granted channels, sends `ready`, replays what was missed, then goes live. */
   private async join(reply: AuthAccepted, recover: RecoverRequest | undefined): Promise<void> {
-    const { hub, recovery, config, logger } = this.ctx;
     this.stateValue = "joining";
     this.user = reply.user;
-    // The schema already checked the alphabet; building the names checks it again, in one place.
-    // Spread from a Set: an array of exactly this length (one built by appending keeps spare slots).
-    const channels = this.subscriptions.grant([
-      ...new Set([userChannel(reply.user), ...(reply.channels ?? []).map(sharedChannel)]),
-    ]);
     // Live frames that arrive before `ready` wait, so they follow it (and any replay) in order.
-    const replay = new Replay(this, recovery, config);
+    const replay = new Replay(this, this.ctx.recovery, this.ctx.config);
     this.replay = replay;
-    let joined: (number | undefined)[];
-    try {
-      joined = await Promise.all(channels.map((channel) => hub.join(channel, this)));
-    } catch (err) {
-      logger.error({ connection: this.id, err: (err as Error).message }, "subscribing failed");
-      return this.fail("BACKEND_UNAVAILABLE", "NATS is not reachable right now; try again later");
-    }
-    if (!this.isOpen) return; // onClose already left the channels
-    const presence = config.presence ? (reply.presence ?? []).map(sharedChannel) : [];
-    const ready = readyFrame(reply, this.id, channels, presence, config);
-    let replays: readonly ChannelReplay[] = [];
-    if (recovery) {
-      try {
-        // fills in epoch, positions and recovered
-        replays = await recovery.prepare(ready, joined, recover);
-      } catch (err) {
-        logger.error({ connection: this.id, err: (err as Error).message }, "history lookup failed");
-        return this.fail("BACKEND_UNAVAILABLE", "history is not reachable right now; try again later");
-      }
-      if (!this.isOpen) return recovery.discard(replays);
-    }
+    const joined = await joinGranted(this, this.ctx, reply, recover);
+    if (joined.kind === "closed") return; // onClose already left the channels
+    if (joined.kind === "failed") return this.fail(joined.code, joined.message);
     // Only now do heartbeats, refreshes and writes start, so nothing ever precedes `ready`. The
     // client's silence counts from here: it had nothing to answer while the gateway made it wait.
     this.lastSeen = Date.now();
     this.stateValue = "replaying";
     this.ctx.metrics.authenticated.inc();
-    this.send(OutboundFrame.of(ready));
-    this.token.start(ready.expiresAt);
-    this.ctx.connectionEvents.ready(this, {
-      user: reply.user,
-      channels: channels.slice(1),
-      presence,
-      info: reply.info,
-    });
+    this.send(OutboundFrame.of(joined.ready));
+    this.token.start(joined.ready.expiresAt);
+    const { shared: channels, presence } = joined;
+    this.ctx.connectionEvents.ready(this, { user: reply.user, channels, presence, info: reply.info });
     try {
-      await replay.run(replays);
+      await replay.run(joined.replays);
     } catch (err) {
       if (err instanceof ReplayStalled) return this.fail("SLOW_CONSUMER", err.message);
-      logger.error({ connection: this.id, err: (err as Error).message }, "history read failed");
+      this.ctx.logger.error({ connection: this.id, err: (err as Error).message }, "history read failed");
       return this.fail("BACKEND_UNAVAILABLE", "history is not reachable right now; try again later");
     }
+    // Live frames go straight to the socket again.
     if (this.replay !== replay || !this.isOpen) return;
     this.replay = null;
     this.stateValue = "ready";
@@ -205,32 +180,6 @@ export class Session
   /** Replay writes: whatever the socket holds (the replay paces itself), resolved once taken. */
   writeReplayed(frame: OutboundFrame): Promise<void> {
     return new Promise((resolve) => this.socket.send(frame, resolve));
-  }
-
-  private async refresh(token: string): Promise<void> {
-    const outcome = await this.ctx.auth.authenticate(this.authRequest("refresh", token));
-    if (!this.isReady) return;
-    if (outcome.kind === "refused") return this.fail("REFRESH_REFUSED", outcome.message, outcome.code);
-    if (outcome.kind !== "accepted") {
-      // The connection lives on until expiry; the client may send another refresh meanwhile.
-      this.token.refreshFailed();
-      this.ctx.logger.warn({ connection: this.id, outcome: outcome.kind }, "token refresh not answered");
-      return;
-    }
-    const { expiresAt } = outcome.reply;
-    this.token.refreshed(expiresAt);
-    if (this.isOpen)
-      this.send(
-        OutboundFrame.of(expiresAt === undefined ? { type: "refreshed" } : { type: "refreshed", expiresAt }),
-      );
-  }
-
-  askRefresh(expiresAt: number): void {
-    if (this.isReady) this.send(OutboundFrame.of({ type: "token_expiring", expiresAt }));
-  }
-
-  expired(): void {
-    this.fail("TOKEN_EXPIRED", "the token has expired");
   }
 
   // ---- frames to the client ----
