@@ -1,5 +1,14 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { ErrorCodeName } from "../protocol/index.js";
+import {
+  addMember,
+  forEachMember,
+  hasMember,
+  type Members,
+  memberCount,
+  memberList,
+  removeMember,
+} from "./channel-members.js";
 import { liveSequence } from "./live-sequence.js";
 import type { Logger } from "./logger.js";
 import { buildMessageFrame, channelFramePrefix } from "./message-frame.js";
@@ -21,8 +30,9 @@ interface Waiter {
 
 interface ChannelEntry {
   readonly subscription: Subscription;
-  readonly members: Set<ChannelMember>;
-  readonly framePrefix: Buffer;
+  members: Members<ChannelMember>;
+  /** The start of its message frames, built at the first message (many channels never get one). */
+  framePrefix: Buffer | undefined;
   /**
    * History on: the stream sequence a member joining now starts after — the last message handed
    * to the members, or a position marker's when none came since the subscription went live.
@@ -35,8 +45,8 @@ interface ChannelEntry {
    */
   liveFrom: number | undefined;
   lastMessage: number | undefined;
-  /** Joins waiting for the subscription to be live (and its position known). */
-  waiting: Waiter[];
+  /** Joins waiting for the subscription to be live (and its position known); made when one waits. */
+  waiting: Waiter[] | undefined;
   /** Whether a marker (or a flush, history off) that will settle the waiting joins is on its way. */
   settling: boolean;
 }
@@ -82,18 +92,20 @@ export class ChannelHub {
   join(channel: string, member: ChannelMember): Promise<number | undefined> {
     let entry = this.channels.get(channel);
     if (!entry) entry = this.subscribe(channel);
-    entry.members.add(member);
+    entry.members = addMember(entry.members, member);
     if (entry.position !== undefined) return Promise.resolve(this.marker ? entry.position : undefined);
-    const joined = new Promise<number | undefined>((resolve, reject) =>
-      entry.waiting.push({ resolve, reject }),
-    );
+    entry.waiting ??= [];
+    const waiting = entry.waiting;
+    const joined = new Promise<number | undefined>((resolve, reject) => waiting.push({ resolve, reject }));
     if (!entry.settling) this.settle(channel, entry);
     return joined;
   }
 
   leave(channel: string, member: ChannelMember): void {
     const entry = this.channels.get(channel);
-    if (!entry?.members.delete(member) || entry.members.size > 0) return;
+    if (!entry || !hasMember(entry.members, member)) return;
+    entry.members = removeMember(entry.members, member);
+    if (entry.members !== undefined) return;
     this.channels.delete(channel);
     this.metrics.subjects.set(this.channels.size);
     if (!this.nc.isClosed()) entry.subscription.unsubscribe();
@@ -109,7 +121,7 @@ export class ChannelHub {
       entry.position = undefined;
       entry.liveFrom = undefined;
       entry.lastMessage = undefined;
-      if (entry.waiting.length > 0) this.settle(channel, entry);
+      if (entry.waiting?.length) this.settle(channel, entry);
     }
   }
 
@@ -140,13 +152,12 @@ export class ChannelHub {
 
   /** Ends every member's connection, e.g. so that each reconnects and recovers what it missed. */
   failMembers(channel: string, code: ErrorCodeName, message: string): number {
-    const members = [...(this.channels.get(channel)?.members ?? [])];
+    const members = memberList(this.channels.get(channel)?.members);
     for (const member of members) member.fail(code, message);
     return members.length;
   }
 
   private subscribe(channel: string): ChannelEntry {
-    const framePrefix = channelFramePrefix(channel);
     const entry: ChannelEntry = {
       subscription: this.nc.subscribe(this.subjectOf(channel), {
         callback: (err, msg) => {
@@ -154,12 +165,12 @@ export class ChannelHub {
           else this.fanOut(channel, entry, msg);
         },
       }),
-      members: new Set(),
-      framePrefix,
+      members: undefined,
+      framePrefix: undefined,
       position: undefined,
       liveFrom: undefined,
       lastMessage: undefined,
-      waiting: [],
+      waiting: undefined,
       settling: false,
     };
     this.channels.set(channel, entry);
@@ -183,7 +194,9 @@ export class ChannelHub {
         if (this.channels.get(channel) !== entry) return;
         entry.settling = false;
         if (entry.position !== undefined) return;
-        for (const waiter of entry.waiting.splice(0)) waiter.reject(err);
+        const waiting = entry.waiting;
+        entry.waiting = undefined;
+        for (const waiter of waiting ?? []) waiter.reject(err);
       },
     );
   }
@@ -191,7 +204,9 @@ export class ChannelHub {
   private positioned(entry: ChannelEntry, position: number): void {
     entry.position = position;
     entry.liveFrom = position;
-    for (const waiter of entry.waiting.splice(0)) waiter.resolve(this.marker ? position : undefined);
+    const waiting = entry.waiting;
+    entry.waiting = undefined;
+    for (const waiter of waiting ?? []) waiter.resolve(this.marker ? position : undefined);
   }
 
   private fanOut(channel: string, entry: ChannelEntry, msg: Msg): void {
@@ -211,9 +226,11 @@ export class ChannelHub {
       entry.lastMessage = seq;
       if (seq > this.highestSeq) this.highestSeq = seq;
     }
+    entry.framePrefix ??= channelFramePrefix(channel);
     const frame = buildMessageFrame(entry.framePrefix, msg.data, seq, prev);
-    for (const member of entry.members) member.deliver(channel, frame, seq);
-    this.metrics.deliveries.inc(entry.members.size);
+    const members = entry.members;
+    forEachMember(members, deliverTo, channel, frame, seq);
+    this.metrics.deliveries.inc(memberCount(members));
   }
 
   /**
@@ -233,4 +250,13 @@ export class ChannelHub {
     this.channels.clear();
     this.marker?.close();
   }
+}
+
+function deliverTo(
+  member: ChannelMember,
+  channel: string,
+  frame: OutboundFrame,
+  seq: number | undefined,
+): void {
+  member.deliver(channel, frame, seq);
 }
