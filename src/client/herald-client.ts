@@ -2,13 +2,13 @@ import type { ClientFrame } from "../protocol/client-frames.js";
 import { CloseCode } from "../protocol/close-codes.js";
 import type { PresenceSnapshot } from "../protocol/presence.js";
 import type { MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
-import { Backoff } from "./backoff.js";
 import { closeError, openError } from "./close-error.js";
 import { type ConnectOptions, checkOptions, type HeraldEvents } from "./connect-options.js";
 import { ConnectionFeatures } from "./connection-features.js";
 import { HeraldClientError } from "./errors.js";
 import { Emitter, type Listener } from "./events.js";
 import { watchOnline } from "./network-watch.js";
+import { ReconnectSchedule } from "./reconnect-schedule.js";
 import { HeraldRpcError, type RpcOptions } from "./rpc.js";
 import { parseServerFrame } from "./server-frame.js";
 import type { ClientState } from "./state.js";
@@ -32,7 +32,7 @@ export type { ConnectOptions, HeraldEvents } from "./connect-options.js";
 export class HeraldClient {
   private readonly events = new Emitter<HeraldEvents>();
   private readonly WebSocketImpl: WebSocketConstructor;
-  private readonly backoff: Backoff;
+  private readonly schedule: ReconnectSchedule;
   /** Messages, subscriptions and calls: what the connection carries. */
   private readonly features: ConnectionFeatures;
   private readonly connectTimeoutMs: number;
@@ -42,18 +42,15 @@ export class HeraldClient {
   private readyFrame: ReadyFrame | undefined;
   /** Bumped whenever a connection attempt ends: late results of an older attempt are ignored. */
   private generation = 0;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Connect timeout before `ready`, silence timeout after it. */
   private readonly watchdog = new Watchdog((error) => this.fail(error));
   /** The gateway's error frame, reported together with the close that follows it. */
   private pendingError: HeraldClientError | undefined;
-  /** Gap reconnects in a row; the first is immediate, further ones back off. */
-  private gapStreak = 0;
 
   constructor(private readonly options: ConnectOptions) {
     checkOptions(options);
     this.WebSocketImpl = resolveWebSocket(options.WebSocket);
-    this.backoff = new Backoff(options.backoff);
+    this.schedule = new ReconnectSchedule(options.backoff);
     this.features = new ConnectionFeatures(options, {
       send: (frame) => this.send(frame),
       link: () => {
@@ -132,7 +129,7 @@ export class HeraldClient {
   /** Starts again after `close()` or after a failure that stopped the client; no-op while running. */
   connect(): this {
     if (this.current === "closed") {
-      this.backoff.reset();
+      this.schedule.reset();
       watchOnline(this.onOnline, true);
       void this.attempt();
     }
@@ -142,7 +139,7 @@ export class HeraldClient {
   /** Drops the current connection, if any, and connects again right away. */
   reconnect(): this {
     this.teardown("reconnect");
-    this.backoff.reset();
+    this.schedule.reset();
     void this.attempt();
     return this;
   }
@@ -212,7 +209,7 @@ export class HeraldClient {
 
   private onReady(frame: ReadyFrame): void {
     this.readyFrame = frame;
-    this.backoff.reset();
+    this.schedule.reset();
     this.watchdog.alive(frame.heartbeat);
     const resync = this.features.ready(frame);
     this.setState("ready");
@@ -224,12 +221,10 @@ export class HeraldClient {
     if (!this.readyFrame) return;
     const verdict = this.features.delivery.deliver(frame);
     if (verdict === "gap") {
-      // Reconnecting with `recover` makes the gateway replay what the gap lost, in order.
-      this.gapStreak++;
       this.teardown("sequence gap");
-      return this.scheduleRetry(this.gapStreak > 1 ? this.backoff.next() : 0);
+      return this.scheduleRetry(this.schedule.afterGap());
     }
-    if (verdict === "deliver" && frame.prev !== undefined) this.gapStreak = 0;
+    if (verdict === "deliver" && frame.prev !== undefined) this.schedule.inSequence();
   }
 
   private async refresh(): Promise<void> {
@@ -246,19 +241,14 @@ export class HeraldClient {
     const retryable = error.retryable;
     if (!retryable) return this.stop(error);
     this.teardown("closed");
-    // A draining gateway spreads its clients itself; a short random pause avoids landing all at once.
-    const delay =
-      code === CloseCode.ServiceRestart || code === CloseCode.ReconnectRequested
-        ? Math.floor(this.backoff.random() * this.backoff.initialMs)
-        : this.backoff.next();
-    this.scheduleRetry(delay);
+    this.scheduleRetry(this.schedule.afterClose(code));
     this.events.emit("error", error);
   }
 
   /** An attempt or connection failed in a way retrying can fix. */
   private fail(error: HeraldClientError): void {
     this.teardown(error.code);
-    this.scheduleRetry(this.backoff.next());
+    this.scheduleRetry(this.schedule.afterFailure());
     this.events.emit("error", error);
   }
 
@@ -273,13 +263,13 @@ export class HeraldClient {
 
   private scheduleRetry(delayMs: number): void {
     this.setState("reconnecting");
-    this.retryTimer = setTimeout(() => void this.attempt(), delayMs);
+    this.schedule.wait(delayMs, () => void this.attempt());
   }
 
   /** Ends the current attempt: its socket, timers and pending async steps. */
   private teardown(reason: string): void {
     this.generation++;
-    clearTimeout(this.retryTimer);
+    this.schedule.cancel();
     this.watchdog.clear();
     const socket = this.socket;
     this.socket = undefined;
