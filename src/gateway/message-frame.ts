@@ -24,8 +24,52 @@ export function buildMessageFrame(
 ): OutboundFrame {
   const data = isJson(payload) ? payload : Buffer.from(JSON.stringify(lenientUtf8.decode(payload)));
   if (seq === undefined) return OutboundFrame.concat([prefix, DATA_KEY, data, CLOSE]);
-  const position = Buffer.from(prev === undefined ? `"seq":${seq},` : `"seq":${seq},"prev":${prev},`);
-  return OutboundFrame.concat([prefix, position, DATA_KEY, data, CLOSE]);
+  // The position's digits go straight into the frame: no string, no buffer of their own.
+  const seqDigits = digitCount(seq);
+  const prevDigits = prev === undefined ? 0 : digitCount(prev);
+  const positionLength =
+    SEQ_KEY.byteLength + seqDigits + 1 + (prev === undefined ? 0 : PREV_KEY.byteLength + prevDigits + 1);
+  const frame = OutboundFrame.allocate(
+    prefix.byteLength + positionLength + DATA_KEY.byteLength + data.byteLength + CLOSE.byteLength,
+  );
+  const out = frame.payload;
+  out.set(prefix, 0);
+  let at = prefix.byteLength;
+  out.set(SEQ_KEY, at);
+  at = writeDigits(out, at + SEQ_KEY.byteLength, seq, seqDigits);
+  out[at++] = COMMA;
+  if (prev !== undefined) {
+    out.set(PREV_KEY, at);
+    at = writeDigits(out, at + PREV_KEY.byteLength, prev, prevDigits);
+    out[at++] = COMMA;
+  }
+  out.set(DATA_KEY, at);
+  at += DATA_KEY.byteLength;
+  out.set(data, at);
+  out.set(CLOSE, at + data.byteLength);
+  return frame;
+}
+
+const SEQ_KEY = Buffer.from('"seq":');
+const PREV_KEY = Buffer.from('"prev":');
+const COMMA = 0x2c;
+const ZERO = 0x30;
+
+/** Decimal digits of a non-negative safe integer. */
+function digitCount(n: number): number {
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  return digits;
+}
+
+/** Writes `n`'s `digits` decimal digits at `at`; returns the offset after them. */
+function writeDigits(out: Buffer, at: number, n: number, digits: number): number {
+  let rest = n;
+  for (let i = at + digits - 1; i >= at; i--) {
+    out[i] = ZERO + (rest % 10);
+    rest = Math.floor(rest / 10);
+  }
+  return at + digits;
 }
 
 /** First and last bytes a JSON text can have (after whitespace): `{["-0-9tfn` and `}]"0-9el`. */

@@ -17,6 +17,17 @@ export class OutboundFrame {
   static concat(parts: readonly Uint8Array[]): OutboundFrame {
     let length = 0;
     for (const part of parts) length += part.byteLength;
+    const frame = OutboundFrame.allocate(length);
+    let offset = 0;
+    for (const part of parts) {
+      frame.payload.set(part, offset);
+      offset += part.byteLength;
+    }
+    return frame;
+  }
+
+  /** A frame for a JSON text of `length` bytes, framed; the caller writes the text into `payload`. */
+  static allocate(length: number): OutboundFrame {
     const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
     const wire = Buffer.allocUnsafe(headerLength + length);
     wire[0] = 0x81; // FIN + text opcode
@@ -29,11 +40,6 @@ export class OutboundFrame {
       wire[1] = 127;
       wire.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
       wire.writeUInt32BE(length >>> 0, 6);
-    }
-    let offset = headerLength;
-    for (const part of parts) {
-      wire.set(part, offset);
-      offset += part.byteLength;
     }
     return new OutboundFrame(wire, wire.subarray(headerLength));
   }

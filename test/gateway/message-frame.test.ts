@@ -54,4 +54,21 @@ describe("message frames", () => {
       else expect(typeof parsed.data).toBe("string");
     }
   });
+
+  it("carry seq and prev of any size exactly as JSON.stringify writes them", () => {
+    const payload = Buffer.from('{"n":1}');
+    const values = [0, 1, 9, 10, 99, 100, 12_345, 999_999_999, 4_294_967_296, Number.MAX_SAFE_INTEGER];
+    for (const seq of values)
+      for (const prev of [undefined, ...values]) {
+        const frame = buildMessageFrame(channelFramePrefix("user.é"), payload, seq, prev);
+        const expected =
+          prev === undefined
+            ? { type: "message", channel: "user.é", seq, data: { n: 1 } }
+            : { type: "message", channel: "user.é", seq, prev, data: { n: 1 } };
+        expect(frame.payload.toString("utf8")).toBe(JSON.stringify(expected));
+        expect(frame.wire.byteLength - frame.payload.byteLength).toBe(frame.payload.byteLength < 126 ? 2 : 4);
+      }
+    const plain = buildMessageFrame(channelFramePrefix("c"), payload, undefined, undefined);
+    expect(plain.payload.toString("utf8")).toBe('{"type":"message","channel":"c","data":{"n":1}}');
+  });
 });
