@@ -18,7 +18,6 @@ export interface BackendRequestKind<S extends v.GenericSchema> {
   readonly timeoutMs: number;
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
@@ -35,7 +34,9 @@ export async function askBackend<S extends v.GenericSchema>(
   logger: Logger,
 ): Promise<BackendAnswer<v.InferOutput<S>>> {
   if (!isConnected()) return { kind: "unavailable", message: "NATS is not connected" };
-  const answer = await mux.request(kind.subject, encoder.encode(JSON.stringify(request)), kind.timeoutMs);
+  // Buffer.from takes a small body from Node's shared pool, where TextEncoder allocates one of its own.
+  const body = Buffer.from(JSON.stringify(request));
+  const answer = await mux.request(kind.subject, body, kind.timeoutMs);
   if (answer.kind !== "reply") {
     const message =
       answer.kind === "no_responders"
