@@ -102,6 +102,7 @@ export async function startGateway(
     control.close();
     hub.close();
     backend.close();
+    history?.close();
   };
   let draining = false;
   void (async () => {

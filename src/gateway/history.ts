@@ -66,7 +66,7 @@ export class History {
       republish: { src: subjects.republish.src, dest: subjects.republish.dest },
     };
     const replicas = desiredReplicas(config.historyReplicas, nc.info);
-    const reader = new StreamReader(nc, jsm, config.historyStream, logger);
+    const reader = new StreamReader(nc, jsm, config.historyStream, logger, replicas);
     const history = new History(
       nc,
       jsm,
@@ -141,6 +141,11 @@ export class History {
     this.epochValue = String(Date.parse(info.created));
   }
 
+  /** Lets go of pending reads. */
+  close(): void {
+    this.reader.close();
+  }
+
   /** The most messages the stream keeps per subject. */
   get maxPerSubject(): number {
     return this.desired.max_msgs_per_subject ?? Number.POSITIVE_INFINITY;
@@ -161,7 +166,7 @@ export class History {
     this.nextFirstSequence ??= new Promise<number>((resolve, reject) => {
       setImmediate(() => {
         this.nextFirstSequence = undefined;
-        this.jsm.streams.info(this.stream).then((info) => resolve(info.state.first_seq), reject);
+        this.reader.firstSequence().then(resolve, reject);
       });
     });
     return this.nextFirstSequence;

@@ -1,8 +1,9 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { type NatsConnection, RequestError, TimeoutError } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
 import { JetStreamErrorCode } from "./jetstream-errors.js";
 import type { Logger } from "./logger.js";
+import { RequestMux } from "./request-mux.js";
 
 /** One stored message, as recovery needs it. */
 export interface StoredRecord {
@@ -18,6 +19,11 @@ export type ReadQuery =
 
 /** How long the leader has to answer before reads go to any replica. */
 const LEADER_TIMEOUT_MS = 1000;
+/**
+ * The same for a one-replica stream: its only server is the one a direct get would reach too, so
+ * giving up early gains nothing, and in a reconnect storm it may just be busy for a second or two.
+ */
+const SOLE_SERVER_TIMEOUT_MS = 5000;
 /** After the leader failed to answer, reads go to replicas this long before the leader is asked again. */
 const LEADERLESS_MS = 2000;
 
@@ -37,6 +43,11 @@ const MsgGetResponse = v.object({
   ),
 });
 
+const StreamInfoResponse = v.object({
+  state: v.optional(v.object({ first_seq: v.pipe(v.number(), v.integer(), v.minValue(0)) })),
+  error: v.optional(v.object({ code: v.number(), description: v.optional(v.string()) })),
+});
+
 /**
  * Reads single stored messages (a channel's last one, after a NATS reconnect). Normally from the
  * stream's leader (`STREAM.MSG.GET`): it answers from a store that holds every message stored so
@@ -45,17 +56,43 @@ const MsgGetResponse = v.object({
  * it would miss the very message the gateway needs to know about. While the leader does not answer
  * (the stream is electing one), reads go to the replicas with a direct get: nothing is stored
  * meanwhile, which is when that is safest.
+ *
+ * Requests go through a RequestMux: in a reconnect storm there are thousands, and the client
+ * library's `request` costs an inbox subscription and an Error with a stack trace each.
  */
 export class StreamReader {
   private leaderlessUntil = 0;
   private readonly decoder = new TextDecoder();
+  private readonly encoder = new TextEncoder();
+  private readonly mux: RequestMux;
+  private readonly leaderTimeoutMs: number;
 
   constructor(
-    private readonly nc: NatsConnection,
+    nc: NatsConnection,
     private readonly jsm: JetStreamManager,
     private readonly stream: string,
     private readonly logger: Logger,
-  ) {}
+    replicas: number,
+  ) {
+    this.mux = new RequestMux(nc);
+    this.leaderTimeoutMs = replicas <= 1 ? SOLE_SERVER_TIMEOUT_MS : LEADER_TIMEOUT_MS;
+  }
+
+  /** The stream's first stored sequence, from its leader. */
+  async firstSequence(): Promise<number> {
+    const reply = await this.mux.request(`$JS.API.STREAM.INFO.${this.stream}`, new Uint8Array(0), 5000);
+    if (reply.kind !== "reply") throw new Error(`reading the history stream's state failed: ${reply.kind}`);
+    const parsed = v.safeParse(StreamInfoResponse, this.json(reply.msg.data, "stream info"));
+    if (!parsed.success) throw new Error("the stream's info has an unexpected shape");
+    const { state, error } = parsed.output;
+    if (error || !state)
+      throw new Error(`reading the history stream's state failed: ${error?.description ?? "no state"}`);
+    return state.first_seq;
+  }
+
+  close(): void {
+    this.mux.close();
+  }
 
   async read(query: ReadQuery): Promise<StoredRecord | null> {
     const answer = await this.fromLeaderIfAnswering(query);
@@ -78,11 +115,7 @@ export class StreamReader {
     try {
       return await this.fromLeader(query);
     } catch (err) {
-      const leaderless =
-        err instanceof TimeoutError ||
-        err instanceof LeaderUnavailable ||
-        (err instanceof RequestError && err.isNoResponders());
-      if (!leaderless) throw err;
+      if (!(err instanceof LeaderUnavailable)) throw err;
       this.leaderlessUntil = Date.now() + LEADERLESS_MS;
       this.logger.warn({ stream: this.stream }, "history stream leader not answering; reading from replicas");
       return LEADERLESS;
@@ -90,16 +123,14 @@ export class StreamReader {
   }
 
   private async fromLeader(query: ReadQuery): Promise<StoredRecord | null> {
-    const reply = await this.nc.request(`$JS.API.STREAM.MSG.GET.${this.stream}`, JSON.stringify(query), {
-      timeout: LEADER_TIMEOUT_MS,
-    });
-    let json: unknown;
-    try {
-      json = JSON.parse(this.decoder.decode(reply.data));
-    } catch {
-      throw new Error("the stream's answer to a message read is not JSON");
-    }
-    const parsed = v.safeParse(MsgGetResponse, json);
+    const reply = await this.mux.request(
+      `$JS.API.STREAM.MSG.GET.${this.stream}`,
+      this.encoder.encode(JSON.stringify(query)),
+      this.leaderTimeoutMs,
+    );
+    if (reply.kind === "timeout" || reply.kind === "no_responders") throw new LeaderUnavailable(reply.kind);
+    if (reply.kind === "failed") throw new Error(`reading the history stream failed: ${reply.message}`);
+    const parsed = v.safeParse(MsgGetResponse, this.json(reply.msg.data, "message read"));
     if (!parsed.success) throw new Error("the stream's answer to a message read has an unexpected shape");
     const { message, error } = parsed.output;
     if (error?.err_code === JetStreamErrorCode.NoMessageFound) return null;
@@ -108,6 +139,14 @@ export class StreamReader {
     if (error || !message)
       throw new Error(`reading the history stream failed: ${error?.description ?? "no message"}`);
     return { seq: message.seq, subject: message.subject, data: Buffer.from(message.data ?? "", "base64") };
+  }
+
+  private json(data: Uint8Array, what: string): unknown {
+    try {
+      return JSON.parse(this.decoder.decode(data));
+    } catch {
+      throw new Error(`the stream's answer to a ${what} is not JSON`);
+    }
   }
 }
 
