@@ -210,7 +210,7 @@ export class ChannelHub {
   }
 
   private fanOut(channel: string, entry: ChannelEntry, msg: Msg): void {
-    this.metrics.messages.inc();
+    this.metrics.countMessage();
     let seq: number | undefined;
     let prev: number | undefined;
     if (this.marker) {
@@ -230,7 +230,7 @@ export class ChannelHub {
     const frame = buildMessageFrame(entry.framePrefix, msg.data, seq, prev);
     const members = entry.members;
     forEachMember(members, deliverTo, channel, frame, seq);
-    this.metrics.deliveries.inc(memberCount(members));
+    this.metrics.countDeliveries(memberCount(members));
   }
 
   /**
