@@ -1,21 +1,20 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import * as v from "valibot";
 import {
   type AuthAccepted,
   type AuthRefused,
   AuthReply,
   AuthRequest,
-  checkExpiry,
-  formatIssues,
   isSafeName,
 } from "../protocol/index.js";
+import { readDecision } from "./decision-check.js";
 import { HeraldBackendError } from "./errors.js";
 import {
-  answerRequest,
   type Report,
   type RequestKind,
   type Responder,
-  serveRequests,
+  type ResponderOptions,
+  type ResponderSettings,
+  serveKind,
 } from "./request-responder.js";
 
 /** Everything the gateway knows about the connection asking, except the token itself. */
@@ -82,12 +81,8 @@ export function refuse(code: string, message: string, options: RefusalOptions = 
   return { ok: false, error };
 }
 
-export interface ServeAuthOptions {
-  /** Queue group: instances sharing it split the requests between them. */
-  queue?: string;
-  /** Told about every request that could not be answered normally. Never receives the token. */
-  onError?: (error: HeraldBackendError) => void;
-}
+/** How the auth responder runs (queue default `herald-auth`). */
+export type ServeAuthOptions = ResponderOptions;
 
 export type AuthResponder = Responder;
 
@@ -101,7 +96,7 @@ export function serveAuth(
   nc: NatsConnection,
   subject: string,
   handler: AuthHandler,
-  options: ServeAuthOptions & { queue: string; onError: (error: HeraldBackendError) => void },
+  settings: ResponderSettings,
 ): AuthResponder {
   const kind: RequestKind<typeof AuthRequest> = {
     what: "auth",
@@ -109,7 +104,7 @@ export function serveAuth(
     decide: ({ token, ...context }) => handler(token, context),
     check: (decision, request, report) => checkDecision(decision, request.connection, report),
   };
-  return serveRequests(nc, subject, "auth", options, (msg, report) => answerRequest(msg, kind, report));
+  return serveKind(nc, subject, kind, settings);
 }
 
 /**
@@ -118,33 +113,30 @@ export function serveAuth(
  * Anything else that is not a valid reply yields undefined (answered as a service error).
  */
 function checkDecision(decision: unknown, connection: string, report: Report): AuthReply | undefined {
-  const parsed = v.safeParse(AuthReply, decision);
-  if (parsed.success) {
-    const reply = parsed.output;
-    if (reply.ok && checkExpiry(reply.expiresAt, Date.now()) === "looks_like_seconds") {
+  const read = readDecision(AuthReply, decision);
+  if (read.valid) {
+    const reply = read.reply;
+    if (read.secondsLike && reply.ok) {
       report(
         new HeraldBackendError(
           "INVALID_DECISION",
-          `auth handler accepted connection ${connection} with expiresAt ${reply.expiresAt}, which looks like seconds; it must be ms since the epoch (the gateway refuses it as token_expired)`,
+          `auth handler accepted connection ${connection} with expiresAt ${reply.expiresAt}, which looks like seconds; it must be ms since the epoch (the gateway treats the token as expired and refuses it with token_expired)`,
         ),
       );
     }
     return reply;
   }
-
-  const issues = formatIssues(parsed.issues);
-  const isAcceptance =
-    typeof decision === "object" && decision !== null && "ok" in decision && decision.ok === true;
-  if (!isAcceptance) {
+  if (!read.granting) {
     report(
       new HeraldBackendError(
         "INVALID_DECISION",
-        `auth handler returned an invalid decision for connection ${connection}: ${issues}`,
+        `auth handler returned an invalid decision for connection ${connection}: ${read.issues}`,
       ),
     );
     return undefined;
   }
-  const user = "user" in decision ? decision.user : undefined;
+  const user =
+    typeof decision === "object" && decision !== null && "user" in decision ? decision.user : undefined;
   if (!isSafeName(user)) {
     report(
       new HeraldBackendError(
@@ -157,7 +149,7 @@ function checkDecision(decision: unknown, connection: string, report: Report): A
   report(
     new HeraldBackendError(
       "INVALID_DECISION",
-      `auth handler returned an invalid acceptance for connection ${connection}; refused instead: ${issues}`,
+      `auth handler returned an invalid acceptance for connection ${connection}; refused instead: ${read.issues}`,
     ),
   );
   return refuse("invalid_decision", "the backend returned an invalid decision");

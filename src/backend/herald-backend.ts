@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { NatsAccessSchema, natsClientOptions } from "../nats/connection-options.js";
 import { type PresenceSnapshot, type Subjects, subjectsFor } from "../protocol/index.js";
-import { type AuthHandler, type AuthResponder, type ServeAuthOptions, serveAuth } from "./auth-responder.js";
+import { type AuthHandler, type AuthResponder, serveAuth } from "./auth-responder.js";
 import {
   BackendOptionsSchema,
   ConnectOptionsSchema,
@@ -12,7 +12,7 @@ import {
   parseOptions,
 } from "./backend-options.js";
 import { type DisconnectOptions, publishDisconnect, publishUnsubscribe } from "./control.js";
-import { HeraldBackendError, NotConnectedError } from "./errors.js";
+import { type HeraldBackendError, NotConnectedError } from "./errors.js";
 import {
   consumeEvents,
   type EventConsumerOptions,
@@ -29,14 +29,10 @@ import {
   type StoredMessage,
   type StoredPublishOptions,
 } from "./publisher.js";
-import type { Responder } from "./request-responder.js";
-import { type RpcHandler, type RpcResponder, type ServeRpcOptions, serveRpc } from "./rpc-responder.js";
-import {
-  type OnSubscribeOptions,
-  type SubscribeHandler,
-  type SubscribeResponder,
-  serveSubscribe,
-} from "./subscribe-responder.js";
+import type { ResponderOptions } from "./request-responder.js";
+import { ResponderSet } from "./responder-set.js";
+import { type RpcHandler, type RpcResponder, serveRpc } from "./rpc-responder.js";
+import { type SubscribeHandler, type SubscribeResponder, serveSubscribe } from "./subscribe-responder.js";
 
 function writeToStderr(error: HeraldBackendError): void {
   console.error(`[herald backend] ${error.code}: ${error.message}`);
@@ -53,9 +49,7 @@ export class HeraldBackend {
   readonly prefix: string;
   readonly subjects: Subjects;
   readonly #publisher: Publisher;
-  readonly #responders = new Set<Responder>();
-  /** Methods this backend answers, so one is not served twice by accident. */
-  readonly #methods = new Set<string>();
+  readonly #responders: ResponderSet;
   readonly #eventSubscriptions = new Set<EventSubscription>();
   readonly #presence: PresenceClient;
   readonly #onError: (error: HeraldBackendError) => void;
@@ -117,15 +111,16 @@ export class HeraldBackend {
     this.#publisher = new Publisher(connection, this.subjects, history);
     this.#presence = new PresenceClient(connection, prefix);
     this.#onError = options.onError ?? writeToStderr;
+    this.#responders = new ResponderSet(() => connection.isClosed(), this.#onError);
   }
 
   /**
    * Answers auth requests on `<prefix>.auth` in a queue group, so several backend instances share the
    * load. The handler's decision is validated before it is sent.
    */
-  serveAuth(handler: AuthHandler, options: ServeAuthOptions = {}): AuthResponder {
-    const settings = this.#responderSettings(options, "herald-auth");
-    return this.#track(serveAuth(this.connection, this.subjects.auth, handler, settings));
+  serveAuth(handler: AuthHandler, options: ResponderOptions = {}): AuthResponder {
+    const settings = this.#responders.settings(options, "herald-auth");
+    return this.#responders.track(serveAuth(this.connection, this.subjects.auth, handler, settings));
   }
 
   /**
@@ -134,9 +129,10 @@ export class HeraldBackend {
    * (`channel.<name>`). The handler's decision, built with grant() or refuse(), is validated before
    * it is sent.
    */
-  onSubscribe(handler: SubscribeHandler, options: OnSubscribeOptions = {}): SubscribeResponder {
-    const settings = this.#responderSettings(options, "herald-subscribe");
-    return this.#track(serveSubscribe(this.connection, this.subjects.subscribe, handler, settings));
+  onSubscribe(handler: SubscribeHandler, options: ResponderOptions = {}): SubscribeResponder {
+    const settings = this.#responders.settings(options, "herald-subscribe");
+    const responder = serveSubscribe(this.connection, this.subjects.subscribe, handler, settings);
+    return this.#responders.track(responder);
   }
 
   /**
@@ -144,15 +140,11 @@ export class HeraldBackend {
    * `herald-rpc`) so that several backend instances share them. See RpcHandler for what the
    * handler's return or throw becomes. A method is served once per backend: stop() its responder first.
    */
-  onRpc(method: string, handler: RpcHandler, options: ServeRpcOptions = {}): RpcResponder {
+  onRpc(method: string, handler: RpcHandler, options: ResponderOptions = {}): RpcResponder {
     const subject = this.subjects.rpc(method); // throws UnsafeNameError for an unsafe method
-    const settings = this.#responderSettings(options, "herald-rpc");
-    if (this.#methods.has(method)) {
-      throw new HeraldBackendError("INVALID_OPTIONS", `the method ${method} is already served`);
-    }
-    const responder = serveRpc(this.connection, subject, method, handler, settings);
-    this.#methods.add(method);
-    return this.#track(responder, () => this.#methods.delete(method));
+    const settings = this.#responders.settings(options, "herald-rpc");
+    this.#responders.checkMethod(method);
+    return this.#responders.track(serveRpc(this.connection, subject, method, handler, settings), method);
   }
 
   /**
@@ -271,39 +263,12 @@ export class HeraldBackend {
    * connection when connect() opened it (at once when NATS is unreachable).
    */
   async close(): Promise<void> {
-    await Promise.all([...this.#responders].map((responder) => responder.stop()));
+    await this.#responders.stopAll();
     await Promise.all([...this.#eventSubscriptions].map((subscription) => subscription.stop()));
     if (this.connection.isClosed()) return;
     if (!this.#ownsConnection) return this.flush();
     // With NATS unreachable there is nothing to drain into: close anyway. Nothing acknowledged is
     // lost; unacknowledged publishes still buffered are.
     await this.connection.drain().catch(() => this.connection.close());
-  }
-
-  #responderSettings(
-    options: { queue?: string; onError?: (error: HeraldBackendError) => void },
-    defaultQueue: string,
-  ): { queue: string; onError: (error: HeraldBackendError) => void } {
-    const queue = options.queue ?? defaultQueue;
-    if (!/^[A-Za-z0-9_\-:@=+.]{1,128}$/.test(queue)) {
-      throw new HeraldBackendError("INVALID_OPTIONS", `invalid queue group name ${JSON.stringify(queue)}`);
-    }
-    if (this.connection.isClosed()) throw new NotConnectedError("the NATS connection is closed");
-    return { queue, onError: options.onError ?? this.#onError };
-  }
-
-  /** Keeps a responder for close(); its stop() also lets go of it (and runs `onStop`). */
-  #track<R extends Responder>(responder: R, onStop?: () => void): R {
-    const stop = responder.stop;
-    const tracked: R = {
-      ...responder,
-      stop: async () => {
-        this.#responders.delete(tracked);
-        onStop?.();
-        await stop();
-      },
-    };
-    this.#responders.add(tracked);
-    return tracked;
   }
 }

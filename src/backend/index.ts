@@ -39,7 +39,7 @@ export {
   type StoredMessage,
   type StoredPublishOptions,
 } from "./publisher.js";
-export type { Responder } from "./request-responder.js";
+export type { Responder, ResponderOptions } from "./request-responder.js";
 export {
   type RpcContext,
   type RpcHandler,

@@ -14,6 +14,20 @@ export interface Responder {
 
 export type Report = (error: HeraldBackendError) => void;
 
+/** How an application runs a responder: the same for auth, subscribe and rpc. */
+export interface ResponderOptions {
+  /** Queue group: instances sharing it split the requests between them. Each kind has a default. */
+  queue?: string;
+  /** Told about every request that could not be answered normally. Never receives a token. */
+  onError?: Report;
+}
+
+/** ResponderOptions with the defaults filled in. */
+export interface ResponderSettings {
+  readonly queue: string;
+  readonly onError: Report;
+}
+
 /**
  * Answers the requests on `subject` in a queue group, each with `answer`, which must never throw.
  * Tracks the answers under way so `stop()` can wait for them after draining the subscription.
@@ -22,7 +36,7 @@ export function serveRequests(
   nc: NatsConnection,
   subject: string,
   what: string,
-  options: { readonly queue: string; readonly onError: Report },
+  options: ResponderSettings,
   answer: (msg: Msg, report: Report) => Promise<void>,
 ): Responder {
   const inFlight = new Set<Promise<void>>();
@@ -78,6 +92,16 @@ export interface RequestKind<S extends v.GenericSchema<unknown, { readonly conne
   decide(request: v.InferOutput<S>): unknown;
   /** The decision as the reply to send; undefined for no valid decision (a service error is sent). */
   check(decision: unknown, request: v.InferOutput<S>, report: Report): unknown;
+}
+
+/** Answers the requests of one kind on `subject`, each with `answerRequest`. */
+export function serveKind<S extends v.GenericSchema<unknown, { readonly connection: string }>>(
+  nc: NatsConnection,
+  subject: string,
+  kind: RequestKind<S>,
+  settings: ResponderSettings,
+): Responder {
+  return serveRequests(nc, subject, kind.what, settings, (msg, report) => answerRequest(msg, kind, report));
 }
 
 /**

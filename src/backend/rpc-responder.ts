@@ -2,7 +2,12 @@ import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
 import { formatIssues, type RpcReply, RpcRequest } from "../protocol/index.js";
 import { HeraldBackendError } from "./errors.js";
-import { type Report, serveRequests } from "./request-responder.js";
+import {
+  type Report,
+  type ResponderOptions,
+  type ResponderSettings,
+  serveRequests,
+} from "./request-responder.js";
 import { errorMessage, respondServiceError } from "./service-error.js";
 
 /** Who called: the authenticated user and their connection (the client's `data` comes separately). */
@@ -29,12 +34,8 @@ export class RpcRefusal extends Error {
   }
 }
 
-export interface ServeRpcOptions {
-  /** Queue group: instances sharing it split the calls between them. Default `herald-rpc`. */
-  queue?: string;
-  /** Told about every call that could not be answered normally. */
-  onError?: (error: HeraldBackendError) => void;
-}
+/** How an rpc responder runs (queue default `herald-rpc`). */
+export type ServeRpcOptions = ResponderOptions;
 
 export interface RpcResponder {
   readonly method: string;
@@ -54,7 +55,7 @@ export function serveRpc(
   subject: string,
   method: string,
   handler: RpcHandler,
-  options: { queue: string; onError: (error: HeraldBackendError) => void },
+  options: ResponderSettings,
 ): RpcResponder {
   const responder = serveRequests(nc, subject, `rpc ${method}`, options, (msg, report) =>
     answer(msg, method, handler, report),

@@ -1,20 +1,15 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import * as v from "valibot";
-import {
-  checkExpiry,
-  formatIssues,
-  type SubscribeGranted,
-  SubscribeReply,
-  SubscribeRequest,
-} from "../protocol/index.js";
+import { type SubscribeGranted, SubscribeReply, SubscribeRequest } from "../protocol/index.js";
 import { refuse } from "./auth-responder.js";
+import { readDecision } from "./decision-check.js";
 import { HeraldBackendError } from "./errors.js";
 import {
-  answerRequest,
   type Report,
   type RequestKind,
   type Responder,
-  serveRequests,
+  type ResponderOptions,
+  type ResponderSettings,
+  serveKind,
 } from "./request-responder.js";
 
 /** Who asks for the channel: the user the connection is authenticated as, the connection and its gateway. */
@@ -52,12 +47,8 @@ export function grant(options: GrantOptions = {}): SubscribeGranted {
   return decision;
 }
 
-export interface OnSubscribeOptions {
-  /** Queue group: instances sharing it split the requests between them. Default `herald-subscribe`. */
-  queue?: string;
-  /** Told about every request that could not be answered normally. */
-  onError?: (error: HeraldBackendError) => void;
-}
+/** How the subscribe responder runs (queue default `herald-subscribe`). */
+export type OnSubscribeOptions = ResponderOptions;
 
 export type SubscribeResponder = Responder;
 
@@ -70,7 +61,7 @@ export function serveSubscribe(
   nc: NatsConnection,
   subject: string,
   handler: SubscribeHandler,
-  options: { queue: string; onError: (error: HeraldBackendError) => void },
+  settings: ResponderSettings,
 ): SubscribeResponder {
   const kind: RequestKind<typeof SubscribeRequest> = {
     what: "subscribe",
@@ -78,7 +69,7 @@ export function serveSubscribe(
     decide: ({ channel, ...context }) => handler(channel, context),
     check: (decision, request, report) => checkDecision(decision, request, report),
   };
-  return serveRequests(nc, subject, "subscribe", options, (msg, report) => answerRequest(msg, kind, report));
+  return serveKind(nc, subject, kind, settings);
 }
 
 function checkDecision(
@@ -87,29 +78,26 @@ function checkDecision(
   report: Report,
 ): SubscribeReply | undefined {
   const about = `${request.channel} for connection ${request.connection}`;
-  const parsed = v.safeParse(SubscribeReply, decision);
-  if (parsed.success) {
-    const reply = parsed.output;
-    if (reply.ok && checkExpiry(reply.expiresAt, Date.now()) === "looks_like_seconds") {
+  const read = readDecision(SubscribeReply, decision);
+  if (read.valid) {
+    const reply = read.reply;
+    if (read.secondsLike && reply.ok) {
       report(
         new HeraldBackendError(
           "INVALID_DECISION",
-          `subscribe handler granted ${about} with expiresAt ${reply.expiresAt}, which looks like seconds; it must be ms since the epoch (the gateway refuses it as expired)`,
+          `subscribe handler granted ${about} with expiresAt ${reply.expiresAt}, which looks like seconds; it must be ms since the epoch (the gateway treats the grant as expired and refuses it with expired)`,
         ),
       );
     }
     return reply;
   }
-  const issues = formatIssues(parsed.issues);
-  const isGrant =
-    typeof decision === "object" && decision !== null && "ok" in decision && decision.ok === true;
   report(
     new HeraldBackendError(
       "INVALID_DECISION",
-      isGrant
-        ? `subscribe handler returned an invalid grant of ${about}; refused instead: ${issues}`
-        : `subscribe handler returned an invalid decision on ${about}: ${issues}`,
+      read.granting
+        ? `subscribe handler returned an invalid grant of ${about}; refused instead: ${read.issues}`
+        : `subscribe handler returned an invalid decision on ${about}: ${read.issues}`,
     ),
   );
-  return isGrant ? refuse("invalid_decision", "the backend returned an invalid decision") : undefined;
+  return read.granting ? refuse("invalid_decision", "the backend returned an invalid decision") : undefined;
 }
