@@ -34,9 +34,14 @@ export class WsClientSocket implements ClientSocket {
     this.ws.on("error", ignoreError);
   }
 
+  /**
+   * What the TCP socket holds unsent to the peer. Frames still waiting in the deflate queue are not
+   * counted: a burst fanned out to compressed sockets queues there at once, however fast its
+   * readers are, and counting it cut healthy clients. A client that stops reading fills the TCP
+   * queue soon enough, since deflated frames go to it without waiting for the peer.
+   */
   get bufferedBytes(): number {
-    // the TCP socket's queue and, with compression, the frames waiting to be deflated
-    return this.ws.bufferedAmount;
+    return this.tcp.writableLength;
   }
 
   send(frame: OutboundFrame, taken?: () => void): void {

@@ -23,6 +23,7 @@ export class TestClient {
   /** Frames the gateway sent that break the protocol (should stay empty). */
   readonly violations: string[] = [];
   private readonly waiters: Array<() => void> = [];
+  private answeringPings = false;
   private closeInfo: CloseInfo | undefined;
   private cursor = 0;
 
@@ -38,6 +39,7 @@ export class TestClient {
       const checked = v.safeParse(ServerFrame, frame);
       if (!checked.success) this.violations.push(`${text.slice(0, 200)}: ${formatIssues(checked.issues)}`);
       this.frames.push(frame);
+      if (this.answeringPings && frame.type === "ping") this.send({ type: "pong" });
       this.wake();
     });
     socket.on("close", (code, reason) => {
@@ -82,6 +84,12 @@ export class TestClient {
 
   send(frame: unknown): void {
     this.socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** Answers every heartbeat ping from now on, as the client SDK does. */
+  answerPings(): this {
+    this.answeringPings = true;
+    return this;
   }
 
   /** The next frame not yet taken (optionally of a type, skipping pings), or throws after `timeoutMs`. */
