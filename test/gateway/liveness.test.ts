@@ -27,9 +27,7 @@ describe("liveness", () => {
 
   /** Answers every heartbeat ping, as the client SDK does. */
   function keepAlive(client: TestClient): void {
-    client.socket.on("message", (data) => {
-      if (data.toString() === '{"type":"ping"}') client.send({ type: "pong" });
-    });
+    client.answerPings();
   }
 
   test("asks for a refresh before expiry and keeps the connection and its messages", async ({
