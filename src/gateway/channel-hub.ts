@@ -137,6 +137,18 @@ export class ChannelHub {
     return entry.lastMessage ?? entry.liveFrom;
   }
 
+  /**
+   * History on: the stream, read after a member joined at `position`, held nothing of the channel
+   * after `after`. If no live message came since that join (the position is unchanged), every
+   * message after `after` reaches the subscription live: later recoveries from `after` or beyond
+   * need no read (see `quietSince`).
+   */
+  storedNothing(channel: string, after: number, position: number): void {
+    const entry = this.channels.get(channel);
+    if (!this.marker || entry?.position !== position) return;
+    if (entry.lastMessage === undefined || entry.lastMessage < after) entry.lastMessage = after;
+  }
+
   /** Channels subscribed right now. */
   channelNames(): string[] {
     return [...this.channels.keys()];

@@ -182,28 +182,38 @@ export class History {
   }
 
   /**
+   * The last sequence stored for a subject according to the stream leader, 0 when there is none;
+   * undefined while the leader does not answer (a replica may be behind without saying so). The
+   * cheapest read there is: nats-server looks the subject up, where a read by sequence scans.
+   */
+  async lastFromLeader(subject: string): Promise<number | undefined> {
+    const msg = await this.reader.readFromLeader({ last_by_subj: subject });
+    return msg === undefined ? undefined : (msg?.seq ?? 0);
+  }
+
+  /**
    * Up to `max` messages of a subject from sequence `from` up to `upTo`, read one by one from the
-   * stream leader: for a few messages, cheaper than a consumer. `end` says why it stopped: none
-   * left, the next one is after `upTo`, `max` was reached, or the leader does not answer (a replica
-   * may be behind without saying so, so its "none" proves nothing).
+   * stream leader: for a few messages, cheaper than a consumer. `end` says why it stopped: nothing
+   * left up to `upTo` (it was reached, a later message was read, or there are none), `max` was
+   * reached, or the leader does not answer (a replica's "none" proves nothing).
    */
   async messagesFrom(subject: string, from: number, upTo: number, max: number): Promise<DirectRead> {
     const messages: StoredMessage[] = [];
     let next = from;
-    while (messages.length < max) {
+    while (next <= upTo) {
+      if (messages.length >= max) return { messages, end: "more" };
       const msg = await this.reader.readFromLeader({ seq: next, next_by_subj: subject });
       if (msg === undefined) return { messages, end: "leaderless" };
-      if (msg === null) return { messages, end: "none" };
-      if (msg.seq > upTo) return { messages, end: "beyond" };
+      if (msg === null || msg.seq > upTo) break;
       messages.push({ seq: msg.seq, data: msg.data });
       next = msg.seq + 1;
     }
-    return { messages, end: "more" };
+    return { messages, end: "all" };
   }
 }
 
 /** What `History.messagesFrom` read, and why it stopped. */
 export interface DirectRead {
   readonly messages: StoredMessage[];
-  readonly end: "none" | "beyond" | "more" | "leaderless";
+  readonly end: "all" | "more" | "leaderless";
 }

@@ -1,7 +1,8 @@
 import type { ChannelRecover, RecoverRequest } from "../protocol/index.js";
-import type { History } from "./history.js";
+import type { DirectRead, History } from "./history.js";
 import type { HistoryReader, StoredMessage } from "./history-reader.js";
 import type { GatewayMetrics } from "./metrics.js";
+import { ReadsUnderWay } from "./reads-under-way.js";
 import type { RecoveryBudget } from "./recovery-budget.js";
 
 /** What one channel replays after `ready`: messages after `since` up to `upTo`, the first page read. */
@@ -44,12 +45,24 @@ interface ChannelCheck {
 export interface LiveKnowledge {
   /** A sequence after which the channel stored nothing the gateway has not delivered, if known. */
   quietSince(channel: string): number | undefined;
+  /** The stream, read after a join at `position`, held nothing of the channel after `after`. */
+  storedNothing(channel: string, after: number, position: number): void;
+}
+
+/**
+ * What the stream leader holds of a channel after a point, up to a position: its last stored
+ * sequence (undefined while the leader does not answer), and, when that is after the point, the
+ * messages up to the position if a few direct reads get them.
+ */
+interface ChannelLook {
+  readonly last: number | undefined;
+  readonly direct: DirectRead | undefined;
 }
 
 /**
  * A channel that missed at most this many messages has them read one by one from the stream leader
- * (one request each, and one more to find the end) instead of through a consumer (create, pull,
- * delete, and a read of the channel's last message).
+ * (one request each: its last message, read first, says where the end is) instead of through a
+ * consumer (create, pull, delete).
  */
 const DIRECT_READS = 8;
 
@@ -70,6 +83,8 @@ export interface RecoveryOptions {
  * history. Only channels the connection was granted are ever read.
  */
 export class Recovery {
+  private readonly looks = new ReadsUnderWay<ChannelLook>();
+
   constructor(
     private readonly history: History,
     private readonly subjectOf: (channel: string) => string,
@@ -158,25 +173,42 @@ export class Recovery {
     const quiet = this.live.quietSince(channel);
     if (quiet !== undefined && since >= quiet) return this.nothingMissed("live");
     const subject = this.subjectOf(channel);
-    const direct = await this.history.messagesFrom(subject, since + 1, upTo, DIRECT_READS);
-    // All of the channel's messages after `since` are read. None was dropped by the per-subject
-    // limit (that keeps the limit's worth of newer ones), nor by age if the stream still holds
-    // everything after `since`. Past `upTo` or past a few there are more: a consumer counts them.
-    if (direct.end === "none") {
-      const missed = direct.messages;
+    // Clients of one channel recovering from the same point at the same position ask the same:
+    // one read answers them all.
+    const { last, direct } = await this.looks.share(`${channel} ${since} ${upTo}`, () =>
+      this.look(subject, since, upTo),
+    );
+    if (last !== undefined && last <= since) {
+      // Nothing stored after `since`. Had retention dropped any of it, the newest would be left
+      // (per-subject limit) or everything before it gone too (age): if `since` itself is there,
+      // nothing is missing; otherwise the stream must still hold everything after `since`.
+      this.live.storedNothing(channel, last, upTo);
+      this.metrics.recoveryChecks.inc({ path: "read" });
+      const complete = last === since || (await this.history.firstSequence()) <= since + 1;
+      return { complete, count: 0, replay: undefined };
+    }
+    // All of the channel's messages after `since` up to `upTo` are read. None was dropped by the
+    // per-subject limit (that keeps the limit's worth of newer ones), nor by age if the stream still
+    // holds everything after `since`. Past a few there are more: a consumer reads them.
+    if (direct?.end === "all") {
+      const missed = [...direct.messages];
+      this.metrics.recoveryChecks.inc({ path: "reads" });
       const complete =
         missed.length < this.history.maxPerSubject && (await this.history.firstSequence()) <= since + 1;
-      if (missed.length === 0) {
-        this.metrics.recoveryChecks.inc({ path: "read" });
-        return { complete, count: 0, replay: undefined };
-      }
-      this.metrics.recoveryChecks.inc({ path: "reads" });
       await this.budget.reserve(pageSize(missed));
       const replay = { channel, since, upTo, reader: undefined, firstPage: missed, mustReach: undefined };
       return { complete, count: missed.length, replay };
     }
     this.metrics.recoveryChecks.inc({ path: "consumer" });
-    return this.read(channel, subject, since, upTo, await this.history.lastSequence(subject));
+    return this.read(channel, subject, since, upTo, last ?? (await this.history.lastSequence(subject)));
+  }
+
+  /** The channel's last stored sequence, then, if it is after `since`, a few direct reads. */
+  private async look(subject: string, since: number, upTo: number): Promise<ChannelLook> {
+    const last = await this.history.lastFromLeader(subject);
+    if (last === undefined || last <= since) return { last, direct: undefined };
+    const direct = await this.history.messagesFrom(subject, since + 1, Math.min(last, upTo), DIRECT_READS);
+    return { last, direct };
   }
 
   private nothingMissed(path: "position" | "live"): ChannelCheck {
