@@ -97,6 +97,23 @@ describe("JetStream requests", () => {
   );
 
   requestsTest(
+    "reads a channel that stored nothing after since with one request, its last message",
+    async ({ nats, client, backend, jsRequests }) => {
+      const first = await connectReady(client, "dee");
+      await backend.publishStored("dee", { n: 1 });
+      const [seen] = await first.client.waitForMessages(1);
+      first.client.close();
+      await eventually(() => nats.hasSubscriber("herald.live.user.dee").then((held) => !held), "dee's leave");
+      await jsRequests.taken();
+      const since = { "user.dee": seen?.seq ?? 0 };
+      const back = await connectReady(client, "dee", { recover: { epoch: first.ready.epoch, since } });
+      expect(back.ready.recovered).toBe(true);
+      expect(await jsRequests.taken()).toEqual(["STREAM.MSG"]);
+      expect(back.client.messages()).toEqual([]);
+    },
+  );
+
+  requestsTest(
     "makes no consumer for a few missed messages, and no request for a channel it follows already",
     async ({ nats, client, backend, jsRequests }) => {
       // bea stays connected: the gateway's subscription to "news" stays live while ann is away
