@@ -1,3 +1,5 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
 import { test as base } from "vitest";
 import { type AuthHandler, accept, HeraldBackend, type HeraldConnectOptions } from "../src/backend/index.js";
 import type { GatewayConfig, RunningGateway, StartOptions } from "../src/gateway/index.js";
@@ -66,6 +68,10 @@ interface StackFixtures {
   startGateway: (options?: Partial<GatewayConfig>, hooks?: StartOptions) => Promise<RunningGateway>;
   /** The test's gateway: the gateway's defaults (history on) unless `gatewayOptions` say otherwise. */
   gateway: RunningGateway;
+  /** The test's gateway and a second one with the same options and hooks, as two gateways of one cluster. */
+  gatewayPair: readonly [RunningGateway, RunningGateway];
+  /** A plain NATS connection to the test's server, as a backend in any language (or a gateway) has; closed after the test. */
+  raw: NatsConnection;
   /** Opens a socket, sends `auth` and waits for `ready`; closed after the test. */
   client: OpenClient;
   /** Opens a socket without authenticating; closed after the test. */
@@ -105,6 +111,14 @@ const stack = base.extend<StackFixtures>({
   },
   gateway: async ({ startGateway, gatewayOptions, gatewayHooks }, use) => {
     await use(await startGateway(gatewayOptions, gatewayHooks));
+  },
+  gatewayPair: async ({ gateway, startGateway, gatewayOptions, gatewayHooks }, use) => {
+    await use([gateway, await startGateway(gatewayOptions, gatewayHooks)]);
+  },
+  raw: async ({ nats }, use) => {
+    const raw = await connect({ servers: nats.url });
+    await use(raw);
+    await raw.close();
   },
   // Clients and sockets go to the test's gateway, which is up before the test starts, or to `at`.
   client: async ({ gateway }, use) => {

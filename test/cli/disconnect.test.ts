@@ -1,53 +1,25 @@
-import type { Msg, NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
+import type { Msg } from "@nats-io/nats-core";
+import { describe, expect } from "vitest";
 import { CloseCode } from "../../src/protocol/index.js";
-import {
-  freePort,
-  type NatsServer,
-  startNats,
-  startTestGateway,
-  TestClient,
-} from "../../src/testing/index.js";
+import { freePort } from "../../src/testing/index.js";
+import { test } from "../fixtures.js";
 import { runCli } from "./run-cli.js";
+
+// A nats-server without JetStream, and gateways and a backend without history.
+test.override({ natsOptions: {} });
 
 /** `herald disconnect` end to end: the command, a real nats-server, two gateways, real sockets. */
 describe("herald disconnect", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let observer: NatsConnection;
-  let gateways: RunningGateway[];
-  const clients: TestClient[] = [];
+  test.override({ backendOptions: { history: false }, gatewayOptions: { history: false } });
 
-  beforeAll(async () => {
-    nats = await startNats();
-    backend = await HeraldBackend.connect({ servers: nats.url, history: false });
-    backend.serveAuth((token) => accept({ user: token }));
-    observer = await connect({ servers: nats.url });
-    gateways = [await startTestGateway(nats), await startTestGateway(nats)];
-  });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.close();
-  });
-  afterAll(async () => {
-    await Promise.all(gateways.map((g) => g.close()));
-    await observer?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
-
-  async function open(user: string, gateway: RunningGateway): Promise<TestClient> {
-    const c = await TestClient.ready(gateway.url, user);
-    clients.push(c);
-    return c;
-  }
-
-  it("closes every connection of the user on both gateways, and nobody else's", async () => {
-    const [g1, g2] = gateways as [RunningGateway, RunningGateway];
-    const alice = [await open("alice", g1), await open("alice", g2)];
-    const bob = await open("bob", g1);
+  test("closes every connection of the user on both gateways, and nobody else's", async ({
+    nats,
+    client,
+    gatewayPair,
+  }) => {
+    const [g1, g2] = gatewayPair;
+    const alice = [await client("alice", { at: g1 }), await client("alice", { at: g2 })];
+    const bob = await client("bob", { at: g1 });
     const result = await runCli([
       "disconnect",
       "alice",
@@ -72,16 +44,21 @@ describe("herald disconnect", () => {
     expect(bob.closed).toBeUndefined();
   });
 
-  it("with --reconnect closes with RECONNECT_REQUESTED, taking servers and prefix from the environment", async () => {
-    const acme = await startTestGateway(nats, { prefix: "acme" });
+  test("with --reconnect closes with RECONNECT_REQUESTED, taking servers and prefix from the environment", async ({
+    nats,
+    backend,
+    startGateway,
+    client,
+  }) => {
+    const acme = await startGateway({ history: false, prefix: "acme" });
+    const sub = backend.connection.subscribe("acme.auth", {
+      callback: (_err, msg) => {
+        msg.respond(JSON.stringify({ ok: true, user: "carol" }));
+      },
+    });
     try {
-      backend.connection.subscribe("acme.auth", {
-        callback: (_err, msg) => {
-          msg.respond(JSON.stringify({ ok: true, user: "carol" }));
-        },
-      });
       await backend.flush();
-      const carol = await open("carol", acme);
+      const carol = await client("carol", { at: acme });
       const result = await runCli(["disconnect", "carol", "--reconnect"], {
         HERALD_NATS_URL: nats.url,
         HERALD_PREFIX: "acme",
@@ -92,13 +69,13 @@ describe("herald disconnect", () => {
       expect(await carol.next("error")).toMatchObject({ code: "RECONNECT_REQUESTED" });
       expect((await carol.waitClose()).code).toBe(CloseCode.ReconnectRequested);
     } finally {
-      await acme.close();
+      sub.unsubscribe();
     }
   });
 
-  it.each(["a.*", ">", "a b", "x\r\nPUB herald.control.disconnect 2", ""])(
+  test.for(["a.*", ">", "a b", "x\r\nPUB herald.control.disconnect 2", ""])(
     "refuses the unsafe user id %j with exit 2, sending nothing",
-    async (user) => {
+    async (user, { nats, raw: observer }) => {
       const seen: Msg[] = [];
       const sub = observer.subscribe(">", { callback: (_err, msg) => void seen.push(msg) });
       await observer.flush();
@@ -115,7 +92,7 @@ describe("herald disconnect", () => {
     },
   );
 
-  it("says so and exits 1 when NATS cannot be reached", async () => {
+  test("says so and exits 1 when NATS cannot be reached", async () => {
     const port = await freePort();
     const result = await runCli([
       "disconnect",

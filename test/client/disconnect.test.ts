@@ -1,30 +1,22 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import { type NatsServer, startNats, startTestGateway, waitUntil } from "../../src/testing/index.js";
+import { afterEach, describe, expect } from "vitest";
+import { accept } from "../../src/backend/index.js";
+import { waitUntil } from "../../src/testing/index.js";
+import { test } from "../fixtures.js";
 import { closeClients, observeClient } from "./observed-client.js";
+
+// A nats-server without JetStream, and a gateway and a backend without history.
+test.override({ natsOptions: {} });
 
 /** What the client SDK does when the backend disconnects its user, against a real gateway. */
 describe("client disconnected by the backend", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let gateway: RunningGateway;
-
-  beforeAll(async () => {
-    nats = await startNats();
-    backend = await HeraldBackend.connect({ servers: nats.url, history: false });
+  test.override({
     // tokens are `<user>-<n>`: a fresh one per connect
-    backend.serveAuth((token) => accept({ user: token.split("-")[0] ?? "" }));
-    gateway = await startTestGateway(nats);
+    backendOptions: { history: false, authorize: (token) => accept({ user: token.split("-")[0] ?? "" }) },
+    gatewayOptions: { history: false },
   });
   afterEach(() => closeClients());
-  afterAll(async () => {
-    await gateway?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
 
-  it("stops for good on a disconnect: DISCONNECTED, 4430, not retried", async () => {
+  test("stops for good on a disconnect: DISCONNECTED, 4430, not retried", async ({ backend, gateway }) => {
     let n = 0;
     const observed = observeClient(gateway.url, { getToken: () => `ann-${++n}` });
     await waitUntil(() => observed.client.state === "ready", "ready");
@@ -41,7 +33,7 @@ describe("client disconnected by the backend", () => {
     expect(n).toBe(1);
   });
 
-  it("reconnects with a fresh token on a disconnect with reconnect: true", async () => {
+  test("reconnects with a fresh token on a disconnect with reconnect: true", async ({ backend, gateway }) => {
     let n = 0;
     const observed = observeClient(gateway.url, { getToken: () => `bea-${++n}` });
     await waitUntil(() => observed.client.state === "ready", "ready");

@@ -1,53 +1,22 @@
-import type { Msg, NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
+import type { Msg } from "@nats-io/nats-core";
+import { describe, expect } from "vitest";
+import type { HeraldBackend } from "../../src/backend/index.js";
 import { CloseCode } from "../../src/protocol/index.js";
-import {
-  type NatsServer,
-  startNats,
-  startTestGateway,
-  TestClient,
-  waitUntil,
-} from "../../src/testing/index.js";
+import { type TestClient, waitUntil } from "../../src/testing/index.js";
+import { test } from "../fixtures.js";
+
+// A nats-server without JetStream, and gateways and a backend without history.
+test.override({ natsOptions: {} });
 
 /**
  * `<prefix>.control.disconnect` on a real nats-server with two gateways: every connection of the
  * user closes, on both, with the code that says whether to come back; nobody else's does.
  */
 describe("control: disconnect", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let raw: NatsConnection;
-  let gateways: RunningGateway[];
-  const clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats();
-    backend = await HeraldBackend.connect({ servers: nats.url, history: false });
-    backend.serveAuth((token) => accept({ user: token }));
-    raw = await connect({ servers: nats.url });
-    gateways = [await startTestGateway(nats), await startTestGateway(nats)];
-  });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.close();
-  });
-  afterAll(async () => {
-    await Promise.all(gateways.map((g) => g.close()));
-    await raw?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
-
-  async function open(gateway: RunningGateway, user: string): Promise<TestClient> {
-    const c = await TestClient.ready(gateway.url, user);
-    clients.push(c);
-    return c;
-  }
+  test.override({ backendOptions: { history: false }, gatewayOptions: { history: false } });
 
   /** Still connected: a ping is answered, and a message for the user arrives. */
-  async function stillServed(c: TestClient, user: string): Promise<void> {
+  async function stillServed(backend: HeraldBackend, c: TestClient, user: string): Promise<void> {
     c.send({ type: "ping" });
     await c.next("pong");
     const before = c.messages().length;
@@ -56,10 +25,18 @@ describe("control: disconnect", () => {
     expect(c.closed).toBeUndefined();
   }
 
-  it("closes every connection of the user on both gateways with 4430, and nobody else's", async () => {
-    const [g1, g2] = gateways as [RunningGateway, RunningGateway];
-    const alice = [await open(g1, "alice"), await open(g1, "alice"), await open(g2, "alice")];
-    const others = [await open(g1, "bob"), await open(g2, "bob"), await open(g2, "alice2")];
+  test("closes every connection of the user on both gateways with 4430, and nobody else's", async ({
+    backend,
+    client,
+    gatewayPair,
+  }) => {
+    const [g1, g2] = gatewayPair;
+    const alice = [await client("alice"), await client("alice"), await client("alice", { at: g2 })];
+    const others = [
+      await client("bob", { at: g1 }),
+      await client("bob", { at: g2 }),
+      await client("alice2", { at: g2 }),
+    ];
 
     await backend.disconnect("alice", { reason: "signed out everywhere" });
     for (const c of alice) {
@@ -70,14 +47,18 @@ describe("control: disconnect", () => {
       });
       expect(await c.waitClose()).toEqual({ code: CloseCode.Disconnected, reason: "DISCONNECTED" });
     }
-    await stillServed(others[0]!, "bob");
-    await stillServed(others[1]!, "bob");
-    await stillServed(others[2]!, "alice2");
+    await stillServed(backend, others[0]!, "bob");
+    await stillServed(backend, others[1]!, "bob");
+    await stillServed(backend, others[2]!, "alice2");
   });
 
-  it("closes with 4431 RECONNECT_REQUESTED when asked to reconnect, quoting a long reason briefly", async () => {
-    const [g1, g2] = gateways as [RunningGateway, RunningGateway];
-    const carol = [await open(g1, "carol"), await open(g2, "carol")];
+  test("closes with 4431 RECONNECT_REQUESTED when asked to reconnect, quoting a long reason briefly", async ({
+    backend,
+    client,
+    gatewayPair,
+  }) => {
+    const g2 = gatewayPair[1];
+    const carol = [await client("carol"), await client("carol", { at: g2 })];
     const reason = `rights changed\r\n${"€".repeat(300)}`;
     await backend.disconnect("carol", { reconnect: true, reason });
     for (const c of carol) {
@@ -92,10 +73,15 @@ describe("control: disconnect", () => {
     }
   });
 
-  it("takes a plain NATS publish, as a backend in any language sends it, and ignores invalid ones", async () => {
-    const [g1, g2] = gateways as [RunningGateway, RunningGateway];
-    const dave = [await open(g1, "dave"), await open(g2, "dave")];
-    const bystander = await open(g1, "erin");
+  test("takes a plain NATS publish, as a backend in any language sends it, and ignores invalid ones", async ({
+    backend,
+    client,
+    raw,
+    gatewayPair,
+  }) => {
+    const g2 = gatewayPair[1];
+    const dave = [await client("dave"), await client("dave", { at: g2 })];
+    const bystander = await client("erin");
     const invalid = [
       ["herald.control.disconnect", "not json"],
       ["herald.control.disconnect", JSON.stringify({ user: "dave.*" })],
@@ -118,10 +104,15 @@ describe("control: disconnect", () => {
       expect((await c.waitClose()).code).toBe(CloseCode.Disconnected);
       expect(c.frames.filter((f) => f.type === "error")).toHaveLength(1);
     }
-    await stillServed(bystander, "erin");
+    await stillServed(backend, bystander, "erin");
   });
 
-  it("also closes a connection whose auth was asked before the disconnect and answered after it", async () => {
+  test("also closes a connection whose auth was asked before the disconnect and answered after it", async ({
+    raw,
+    startGateway,
+    client,
+    socket,
+  }) => {
     // a gateway whose backend holds the auth answers of `late` tokens until the test lets them go
     const held: Msg[] = [];
     const sub = raw.subscribe("held.auth", {
@@ -132,12 +123,10 @@ describe("control: disconnect", () => {
       },
     });
     await raw.flush();
-    const gateway = await startTestGateway(nats, { prefix: "held" });
+    const gateway = await startGateway({ history: false, prefix: "held" });
     try {
-      const early = await TestClient.ready(gateway.url, "frank");
-      clients.push(early);
-      const late = await TestClient.open(gateway.url);
-      clients.push(late);
+      const early = await client("frank", { at: gateway });
+      const late = await socket({ at: gateway });
       late.send({ type: "auth", token: "late-frank" });
       await waitUntil(() => held.length === 1, "the held auth request");
       raw.publish("held.control.disconnect", JSON.stringify({ user: "frank" }));
@@ -148,12 +137,10 @@ describe("control: disconnect", () => {
       expect((await late.waitClose()).code).toBe(CloseCode.Disconnected);
       expect(late.frames.some((f) => f.type === "ready")).toBe(false);
       // an auth asked after the disconnect is a new sign-in: it goes through
-      const again = await TestClient.ready(gateway.url, "frank");
-      clients.push(again);
+      const again = await client("frank", { at: gateway });
       expect(again.frames[0]).toMatchObject({ type: "ready", user: "frank" });
     } finally {
       sub.unsubscribe();
-      await gateway.close();
     }
   });
 });

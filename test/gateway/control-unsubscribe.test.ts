@@ -1,70 +1,46 @@
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { HeraldBackend } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import {
-  type NatsServer,
-  type RawBackend,
-  startNats,
-  startRawBackend,
-  startTestGateway,
-  TestClient,
-  waitUntil,
-} from "../../src/testing/index.js";
+import { type TestClient, waitUntil } from "../../src/testing/index.js";
+import { rawTest } from "../fixtures.js";
+
+/** The fixtures with a raw backend, plus a backend SDK connection that publishes. */
+const test = rawTest.extend<{ publisher: HeraldBackend }>({
+  publisher: [
+    async ({ nats }, use) => {
+      const publisher = await HeraldBackend.connect({ servers: nats.url });
+      await use(publisher);
+      await publisher.close();
+    },
+    { scope: "file" },
+  ],
+});
 
 /**
  * `<prefix>.control.unsubscribe` from a plain NATS publish: every gateway takes the channel from
  * every connection of that user, whether granted at auth or subscribed, and nobody else's.
  */
 describe("control.unsubscribe", () => {
-  let nats: NatsServer;
-  let backend: RawBackend;
-  let publisher: HeraldBackend;
-  let control: NatsConnection;
-  let gateways: RunningGateway[];
-  const clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await startRawBackend(nats.url);
-    publisher = await HeraldBackend.connect({ servers: nats.url });
-    control = await connect({ servers: nats.url });
-    gateways = [
-      await startTestGateway(nats, { history: true, historyStorage: "memory" }),
-      await startTestGateway(nats, { history: true, historyStorage: "memory" }),
-    ];
-  });
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.close();
-  });
-  afterAll(async () => {
-    await Promise.all(gateways.map((g) => g.close()));
-    await control?.close();
-    await publisher?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
-
-  async function ready(gateway: RunningGateway, token: string): Promise<TestClient> {
-    const client = await TestClient.ready(gateway.url, token);
-    clients.push(client);
-    return client;
-  }
+  test.override({ gatewayOptions: { historyStorage: "memory" } });
 
   async function subscribe(client: TestClient, channel: string): Promise<void> {
     client.send({ type: "subscribe", channel });
     await client.next("subscribed");
   }
 
-  it("takes the channel from every connection of the user on both gateways, and only theirs", async () => {
-    const [g1, g2] = gateways as [RunningGateway, RunningGateway];
+  test("takes the channel from every connection of the user on both gateways, and only theirs", async ({
+    backend,
+    publisher,
+    raw: control,
+    client,
+    gatewayPair,
+  }) => {
+    const [g1, g2] = gatewayPair;
     backend.replies.set("uma", JSON.stringify({ ok: true, user: "uma", channels: ["hall"] }));
     backend.replies.set("uma-tab", JSON.stringify({ ok: true, user: "uma" }));
-    const umaOnG1 = await ready(g1, "uma"); // granted at auth
-    const umaOnG2 = await ready(g2, "uma-tab"); // another tab, on another gateway: subscribed
+    const umaOnG1 = await client("uma", { at: g1 }); // granted at auth
+    const umaOnG2 = await client("uma-tab", { at: g2 }); // another tab, on another gateway: subscribed
     await subscribe(umaOnG2, "channel.hall");
-    const vic = await ready(g1, "vic");
+    const vic = await client("vic", { at: g1 });
     await subscribe(vic, "channel.hall");
 
     control.publish("herald.control.unsubscribe", JSON.stringify({ user: "uma", channel: "channel.hall" }));
@@ -88,9 +64,12 @@ describe("control.unsubscribe", () => {
     }
   });
 
-  it("ignores a control message that breaks its schema, and one for a channel nobody holds", async () => {
-    const [g1] = gateways as [RunningGateway];
-    const wes = await ready(g1, "wes");
+  test("ignores a control message that breaks its schema, and one for a channel nobody holds", async ({
+    publisher,
+    raw: control,
+    client,
+  }) => {
+    const wes = await client("wes");
     await subscribe(wes, "channel.yard");
     for (const bad of [
       "not json",

@@ -1,5 +1,4 @@
 import { headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { describe, expect } from "vitest";
 import { HeraldBackend, RpcRefusal } from "../../src/backend/index.js";
 import type { RpcRequest } from "../../src/protocol/index.js";
@@ -11,20 +10,12 @@ import { test as base } from "../fixtures.js";
  * the envelope and answered by exactly one `rpc_result` or `rpc_error` with the same id, whatever
  * the backend does. No outcome closes the connection.
  */
-const test = base.extend<{ herald: HeraldBackend; raw: NatsConnection }>({
+const test = base.extend<{ herald: HeraldBackend }>({
   herald: [
     async ({ nats }, use) => {
       const herald = await HeraldBackend.connect({ servers: nats.url, onError: () => undefined });
       await use(herald);
       await herald.close();
-    },
-    { scope: "file" },
-  ],
-  raw: [
-    async ({ nats }, use) => {
-      const raw = await connect({ servers: nats.url });
-      await use(raw);
-      await raw.close();
     },
     { scope: "file" },
   ],
