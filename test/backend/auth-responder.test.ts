@@ -1,42 +1,12 @@
 import { headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import * as v from "valibot";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  type AuthContext,
-  accept,
-  HeraldBackend,
-  type HeraldBackendError,
-  refuse,
-} from "../../src/backend/index.js";
+import { describe, expect } from "vitest";
+import { type AuthContext, accept, refuse } from "../../src/backend/index.js";
 import { AuthReply, type AuthRequest } from "../../src/protocol/index.js";
-import { type NatsServer, startNats } from "../../src/testing/index.js";
+import { test } from "./responder-stack.js";
 
-let nats: NatsServer;
-/** The connection playing the gateway: raw requests on `herald.auth`, exactly as the gateway sends them. */
-let gateway: NatsConnection;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  nats = await startNats();
-  gateway = await connect({ servers: nats.url });
-});
-
-afterAll(async () => {
-  await gateway?.close();
-  await nats?.stop();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function backend(): Promise<{ backend: HeraldBackend; errors: HeraldBackendError[] }> {
-  const errors: HeraldBackendError[] = [];
-  const b = await HeraldBackend.connect({ servers: nats.url, onError: (error) => errors.push(error) });
-  cleanups.push(() => b.close());
-  return { backend: b, errors };
-}
+// A nats-server without JetStream; `raw` plays the gateway.
+test.override({ natsOptions: {} });
 
 function authRequest(overrides: Partial<AuthRequest> = {}): AuthRequest {
   return {
@@ -50,7 +20,7 @@ function authRequest(overrides: Partial<AuthRequest> = {}): AuthRequest {
   };
 }
 
-function ask(payload: unknown, raw = false): Promise<Msg> {
+function ask(gateway: NatsConnection, payload: unknown, raw = false): Promise<Msg> {
   const body = raw ? (payload as string) : JSON.stringify(payload);
   return gateway.request("herald.auth", body, { timeout: 2000 });
 }
@@ -63,8 +33,11 @@ function replyOf(msg: Msg): AuthReply | undefined {
 }
 
 describe("serveAuth", () => {
-  it("passes token and context to the handler and sends its acceptance", async () => {
-    const { backend: b, errors } = await backend();
+  test("passes token and context to the handler and sends its acceptance", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b, errors } = await connectBackend();
     const seen: { token: string; context: AuthContext }[] = [];
     const expiry = new Date(Date.now() + 60_000);
     b.serveAuth(async (token, context) => {
@@ -73,7 +46,7 @@ describe("serveAuth", () => {
     });
     await b.flush();
 
-    const reply = replyOf(await ask(authRequest()));
+    const reply = replyOf(await ask(gateway, authRequest()));
     expect(reply).toEqual({
       ok: true,
       user: "42",
@@ -95,95 +68,107 @@ describe("serveAuth", () => {
     expect(errors).toEqual([]);
   });
 
-  it("sends a refusal with the handler's code and message", async () => {
-    const { backend: b } = await backend();
+  test("sends a refusal with the handler's code and message", async ({ connectBackend, raw: gateway }) => {
+    const { backend: b } = await connectBackend();
     b.serveAuth((token) => (token === "good" ? accept({ user: "1" }) : refuse("bad_token", "token revoked")));
     await b.flush();
 
-    expect(replyOf(await ask(authRequest({ token: "nope" })))).toEqual({
+    expect(replyOf(await ask(gateway, authRequest({ token: "nope" })))).toEqual({
       ok: false,
       error: { code: "bad_token", message: "token revoked" },
     });
-    expect(replyOf(await ask(authRequest({ token: "good" })))).toEqual({ ok: true, user: "1" });
+    expect(replyOf(await ask(gateway, authRequest({ token: "good" })))).toEqual({ ok: true, user: "1" });
   });
 
-  it("sends a temporary refusal, which the gateway answers with retry later", async () => {
-    const { backend: b } = await backend();
+  test("sends a temporary refusal, which the gateway answers with retry later", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b } = await connectBackend();
     b.serveAuth(() => refuse("db_down", "token store unavailable", { temporary: true }));
     await b.flush();
-    expect(replyOf(await ask(authRequest()))).toEqual({
+    expect(replyOf(await ask(gateway, authRequest()))).toEqual({
       ok: false,
       error: { code: "db_down", message: "token store unavailable", temporary: true },
     });
   });
 
-  it("reports an expiresAt that looks like seconds, and sends it for the gateway to refuse", async () => {
-    const { backend: b, errors } = await backend();
+  test("reports an expiresAt that looks like seconds, and sends it for the gateway to refuse", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b, errors } = await connectBackend();
     const seconds = Math.floor(Date.now() / 1000) + 3600;
     b.serveAuth(() => accept({ user: "1", expiresAt: seconds }));
     await b.flush();
-    expect(replyOf(await ask(authRequest()))).toEqual({ ok: true, user: "1", expiresAt: seconds });
+    expect(replyOf(await ask(gateway, authRequest()))).toEqual({ ok: true, user: "1", expiresAt: seconds });
     expect(errors.map((e) => e.code)).toEqual(["INVALID_DECISION"]);
     expect(errors[0]?.message).toMatch(/looks like seconds/);
   });
 
-  it("gives a refresh request's user to the handler", async () => {
-    const { backend: b } = await backend();
+  test("gives a refresh request's user to the handler", async ({ connectBackend, raw: gateway }) => {
+    const { backend: b } = await connectBackend();
     const kinds: [string, string | undefined][] = [];
     b.serveAuth((_token, context) => {
       kinds.push([context.kind, context.user]);
       return accept({ user: context.user ?? "new" });
     });
     await b.flush();
-    expect(replyOf(await ask(authRequest({ kind: "refresh", user: "u-9" })))).toEqual({
+    expect(replyOf(await ask(gateway, authRequest({ kind: "refresh", user: "u-9" })))).toEqual({
       ok: true,
       user: "u-9",
     });
     expect(kinds).toEqual([["refresh", "u-9"]]);
   });
 
-  it.each(["1.*", "a b", "", ">", "x\r\nSUB >", "a".repeat(129)])(
+  test.for(["1.*", "a b", "", ">", "x\r\nSUB >", "a".repeat(129)])(
     "turns an acceptance of the unsafe user id %j into an invalid_user refusal",
-    async (user) => {
-      const { backend: b, errors } = await backend();
+    async (user, { connectBackend, raw: gateway }) => {
+      const { backend: b, errors } = await connectBackend();
       b.serveAuth(() => accept({ user }));
       await b.flush();
 
-      const reply = replyOf(await ask(authRequest()));
+      const reply = replyOf(await ask(gateway, authRequest()));
       expect(reply).toMatchObject({ ok: false, error: { code: "invalid_user" } });
       expect(errors.map((e) => e.code)).toEqual(["INVALID_DECISION"]);
       expect(errors[0]?.message).not.toContain("secret-token");
     },
   );
 
-  it("refuses an acceptance with an unsafe channel name instead of granting it", async () => {
-    const { backend: b, errors } = await backend();
+  test("refuses an acceptance with an unsafe channel name instead of granting it", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b, errors } = await connectBackend();
     b.serveAuth(() => accept({ user: "1", channels: ["ok", "all.>"] }));
     await b.flush();
-    expect(replyOf(await ask(authRequest()))).toMatchObject({
+    expect(replyOf(await ask(gateway, authRequest()))).toMatchObject({
       ok: false,
       error: { code: "invalid_decision" },
     });
     expect(errors.map((e) => e.code)).toEqual(["INVALID_DECISION"]);
   });
 
-  it("cuts refusal codes and messages to the wire limits", async () => {
-    const { backend: b } = await backend();
+  test("cuts refusal codes and messages to the wire limits", async ({ connectBackend, raw: gateway }) => {
+    const { backend: b } = await connectBackend();
     b.serveAuth(() => refuse("c".repeat(100), "m".repeat(1000)));
     await b.flush();
-    const reply = replyOf(await ask(authRequest()));
+    const reply = replyOf(await ask(gateway, authRequest()));
     expect(reply).toEqual({ ok: false, error: { code: "c".repeat(64), message: "m".repeat(512) } });
   });
 
-  it("answers a throwing handler with a 500 service error the gateway cannot mistake for a reply", async () => {
-    const { backend: b, errors } = await backend();
+  test("answers a throwing handler with a 500 service error the gateway cannot mistake for a reply", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b, errors } = await connectBackend();
     const failure = new Error("database down");
     b.serveAuth(async () => {
       throw failure;
     });
     await b.flush();
 
-    const msg = await ask(authRequest());
+    const msg = await ask(gateway, authRequest());
     expect(msg.data.length).toBe(0);
     expect(msg.headers?.get("Nats-Service-Error-Code")).toBe("500");
     expect(msg.headers?.get("Nats-Service-Error")).toBe("auth handler failed");
@@ -192,18 +177,21 @@ describe("serveAuth", () => {
     expect(errors[0]?.cause).toBe(failure);
   });
 
-  it("answers a handler returning something that is not a decision with a 500 service error", async () => {
-    const { backend: b, errors } = await backend();
+  test("answers a handler returning something that is not a decision with a 500 service error", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b, errors } = await connectBackend();
     b.serveAuth(() => ({ ok: "yes" }) as never);
     await b.flush();
-    const msg = await ask(authRequest());
+    const msg = await ask(gateway, authRequest());
     expect(msg.headers?.get("Nats-Service-Error-Code")).toBe("500");
     expect(replyOf(msg)).toBeUndefined();
     expect(errors.map((e) => e.code)).toEqual(["INVALID_DECISION"]);
   });
 
-  it("answers malformed requests with 400 and keeps serving", async () => {
-    const { backend: b, errors } = await backend();
+  test("answers malformed requests with 400 and keeps serving", async ({ connectBackend, raw: gateway }) => {
+    const { backend: b, errors } = await connectBackend();
     let calls = 0;
     b.serveAuth(() => {
       calls++;
@@ -222,18 +210,21 @@ describe("serveAuth", () => {
       [{ ...authRequest(), headers: { origin: 5 } }, false],
     ];
     for (const [payload, raw] of malformed) {
-      const msg = await ask(payload, raw);
+      const msg = await ask(gateway, payload, raw);
       expect(msg.data.length).toBe(0);
       expect(msg.headers?.get("Nats-Service-Error-Code")).toBe("400");
       expect(msg.headers?.get("Nats-Service-Error")).toMatch(/^invalid auth request: /);
     }
     expect(calls).toBe(0);
     expect(errors.map((e) => e.code)).toEqual(malformed.map(() => "INVALID_REQUEST"));
-    expect(replyOf(await ask(authRequest()))).toEqual({ ok: true, user: "1" });
+    expect(replyOf(await ask(gateway, authRequest()))).toEqual({ ok: true, user: "1" });
   });
 
-  it("ignores auth messages published without a reply subject", async () => {
-    const { backend: b, errors } = await backend();
+  test("ignores auth messages published without a reply subject", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b, errors } = await connectBackend();
     b.serveAuth(() => accept({ user: "1" }));
     await b.flush();
     const h = headers();
@@ -241,18 +232,21 @@ describe("serveAuth", () => {
     gateway.publish("herald.auth", JSON.stringify(authRequest()), { headers: h });
     await gateway.flush();
     await expect.poll(() => errors.map((e) => e.code), { timeout: 5000 }).toEqual(["INVALID_REQUEST"]);
-    expect(replyOf(await ask(authRequest()))).toEqual({ ok: true, user: "1" });
+    expect(replyOf(await ask(gateway, authRequest()))).toEqual({ ok: true, user: "1" });
   });
 
-  it("shares requests between instances in the same queue group", async () => {
-    const first = await backend();
-    const second = await backend();
+  test("shares requests between instances in the same queue group", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const first = await connectBackend();
+    const second = await connectBackend();
     first.backend.serveAuth(() => accept({ user: "first" }));
     second.backend.serveAuth(() => accept({ user: "second" }));
     await Promise.all([first.backend.flush(), second.backend.flush()]);
 
     const replies = await Promise.all(
-      Array.from({ length: 60 }, (_, i) => ask(authRequest({ connection: `c-${i}` })).then(replyOf)),
+      Array.from({ length: 60 }, (_, i) => ask(gateway, authRequest({ connection: `c-${i}` })).then(replyOf)),
     );
     const counts = { first: 0, second: 0 };
     for (const reply of replies) {
@@ -265,8 +259,11 @@ describe("serveAuth", () => {
     expect(counts.second).toBeGreaterThan(0);
   });
 
-  it("stop() answers requests already received, then takes no more", async () => {
-    const { backend: b } = await backend();
+  test("stop() answers requests already received, then takes no more", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b } = await connectBackend();
     let release: () => void = () => {};
     let entered: () => void = () => {};
     const handlerEntered = new Promise<void>((r) => {
@@ -281,7 +278,7 @@ describe("serveAuth", () => {
     });
     await b.flush();
 
-    const pending = ask(authRequest());
+    const pending = ask(gateway, authRequest());
     await handlerEntered;
     let stopped = false;
     const stopping = responder.stop().then(() => {
@@ -292,6 +289,6 @@ describe("serveAuth", () => {
     release();
     await stopping;
     expect(replyOf(await pending)).toEqual({ ok: true, user: "late" });
-    await expect(ask(authRequest())).rejects.toThrow(/no responders/i);
+    await expect(ask(gateway, authRequest())).rejects.toThrow(/no responders/i);
   });
 });

@@ -1,44 +1,26 @@
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  HeraldBackend,
-  type HeraldBackendError,
-  RpcRefusal,
-  UnsafeNameError,
-} from "../../src/backend/index.js";
+import { describe, expect } from "vitest";
+import { RpcRefusal, UnsafeNameError } from "../../src/backend/index.js";
 import type { RpcRequest } from "../../src/protocol/index.js";
-import { type NatsServer, startNats, waitUntil } from "../../src/testing/index.js";
+import { waitUntil } from "../../src/testing/index.js";
+import { test } from "./responder-stack.js";
+
+// A nats-server without JetStream; `raw` plays the gateway.
+test.override({ natsOptions: {} });
 
 /** The backend SDK's onRpc and disconnect, seen from NATS as a gateway sees them. */
 describe("backend SDK: onRpc and disconnect", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let raw: NatsConnection;
-  const reported: HeraldBackendError[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats();
-    backend = await HeraldBackend.connect({
-      servers: nats.url,
-      history: false,
-      onError: (error) => reported.push(error),
-    });
-    raw = await connect({ servers: nats.url });
-  });
-  afterAll(async () => {
-    await backend?.close();
-    await raw?.close();
-    await nats?.stop();
-  });
-
-  const call = (method: string, data: unknown, body?: string): Promise<Msg> => {
+  const call = (raw: NatsConnection, method: string, data: unknown, body?: string): Promise<Msg> => {
     const request: RpcRequest = { user: "u1", connection: "c-1", gateway: "g-1", method, data };
     return raw.request(`herald.rpc.${method}`, body ?? JSON.stringify(request), { timeout: 5000 });
   };
   const json = (msg: Msg): unknown => JSON.parse(new TextDecoder().decode(msg.data));
 
-  it("answers what the handler returns, a refusal it throws, and a service error for anything else", async () => {
+  test("answers what the handler returns, a refusal it throws, and a service error for anything else", async ({
+    connectBackend,
+    raw,
+  }) => {
+    const { backend, errors: reported } = await connectBackend({ history: false });
     const seen: unknown[] = [];
     backend.onRpc("calc", async (data, context) => {
       seen.push(context);
@@ -51,27 +33,31 @@ describe("backend SDK: onRpc and disconnect", () => {
     });
     await backend.flush();
 
-    expect(json(await call("calc", { op: "add" }))).toEqual({ ok: true, data: { sum: 3 } });
+    expect(json(await call(raw, "calc", { op: "add" }))).toEqual({ ok: true, data: { sum: 3 } });
     expect(seen[0]).toEqual({ user: "u1", connection: "c-1", gateway: "g-1", method: "calc" });
-    expect(json(await call("calc", { op: "nothing" }))).toEqual({ ok: true });
+    expect(json(await call(raw, "calc", { op: "nothing" }))).toEqual({ ok: true });
     // the refusal is cut to the wire's limits, so the gateway takes it
-    expect(json(await call("calc", { op: "refuse" }))).toEqual({
+    expect(json(await call(raw, "calc", { op: "refuse" }))).toEqual({
       ok: false,
       error: { code: "c".repeat(64), message: "m".repeat(512) },
     });
     for (const op of ["throw", "bigint"]) {
-      const reply = await call("calc", { op });
+      const reply = await call(raw, "calc", { op });
       expect(reply.headers?.get("Nats-Service-Error-Code")).toBe("500");
       expect(reply.headers?.get("Nats-Service-Error")).not.toContain("secret");
       expect(reply.data).toHaveLength(0);
     }
-    const bad = await call("calc", null, '{"user":"a.b","method":"calc"}');
+    const bad = await call(raw, "calc", null, '{"user":"a.b","method":"calc"}');
     expect(bad.headers?.get("Nats-Service-Error-Code")).toBe("400");
     await waitUntil(() => reported.length === 3, "three reports");
     expect(reported.map((e) => e.code)).toEqual(["HANDLER_FAILED", "INVALID_RESULT", "INVALID_REQUEST"]);
   });
 
-  it("serves a method once, refuses unsafe names, and serves it again after stop()", async () => {
+  test("serves a method once, refuses unsafe names, and serves it again after stop()", async ({
+    connectBackend,
+    raw,
+  }) => {
+    const { backend } = await connectBackend({ history: false });
     expect(() => backend.onRpc("a.b", () => 1)).toThrow(UnsafeNameError);
     expect(() => backend.onRpc(">", () => 1)).toThrow(UnsafeNameError);
     const first = backend.onRpc("once", () => "first");
@@ -79,14 +65,18 @@ describe("backend SDK: onRpc and disconnect", () => {
     expect(first.queue).toBe("herald-rpc");
     expect(() => backend.onRpc("once", () => "second")).toThrow(/already served/);
     await backend.flush();
-    expect(json(await call("once", null))).toEqual({ ok: true, data: "first" });
+    expect(json(await call(raw, "once", null))).toEqual({ ok: true, data: "first" });
     await first.stop();
     backend.onRpc("once", () => "second");
     await backend.flush();
-    expect(json(await call("once", null))).toEqual({ ok: true, data: "second" });
+    expect(json(await call(raw, "once", null))).toEqual({ ok: true, data: "second" });
   });
 
-  it("publishes <prefix>.control.disconnect, and refuses an unsafe user before sending", async () => {
+  test("publishes <prefix>.control.disconnect, and refuses an unsafe user before sending", async ({
+    connectBackend,
+    raw,
+  }) => {
+    const { backend } = await connectBackend({ history: false });
     const got: { subject: string; body: unknown }[] = [];
     raw.subscribe("herald.control.>", {
       callback: (_err, msg) => {

@@ -1,41 +1,12 @@
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import * as v from "valibot";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  grant,
-  HeraldBackend,
-  type HeraldBackendError,
-  refuse,
-  type SubscribeContext,
-  UnsafeNameError,
-} from "../../src/backend/index.js";
+import { describe, expect } from "vitest";
+import { grant, refuse, type SubscribeContext, UnsafeNameError } from "../../src/backend/index.js";
 import { SubscribeReply, type SubscribeRequest } from "../../src/protocol/index.js";
-import { type NatsServer, startNats } from "../../src/testing/index.js";
+import { test } from "./responder-stack.js";
 
-let nats: NatsServer;
-/** The connection playing the gateway: raw requests on `herald.subscribe`, as the gateway sends them. */
-let gateway: NatsConnection;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  nats = await startNats();
-  gateway = await connect({ servers: nats.url });
-});
-afterAll(async () => {
-  await gateway?.close();
-  await nats?.stop();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function backend(): Promise<{ backend: HeraldBackend; errors: HeraldBackendError[] }> {
-  const errors: HeraldBackendError[] = [];
-  const b = await HeraldBackend.connect({ servers: nats.url, onError: (error) => errors.push(error) });
-  cleanups.push(() => b.close());
-  return { backend: b, errors };
-}
+// A nats-server without JetStream; `raw` plays the gateway.
+test.override({ natsOptions: {} });
 
 const request: SubscribeRequest = {
   user: "42",
@@ -44,7 +15,7 @@ const request: SubscribeRequest = {
   channel: "channel.room-7",
 };
 
-function ask(payload: unknown, raw = false): Promise<Msg> {
+function ask(gateway: NatsConnection, payload: unknown, raw = false): Promise<Msg> {
   return gateway.request("herald.subscribe", raw ? (payload as string) : JSON.stringify(payload), {
     timeout: 2000,
   });
@@ -58,8 +29,11 @@ function replyOf(msg: Msg): SubscribeReply | undefined {
 }
 
 describe("onSubscribe", () => {
-  it("passes the channel and who asks to the handler, and sends its grant", async () => {
-    const { backend: b, errors } = await backend();
+  test("passes the channel and who asks to the handler, and sends its grant", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b, errors } = await connectBackend();
     const seen: [string, SubscribeContext][] = [];
     const until = new Date(Date.now() + 60_000);
     const responder = b.onSubscribe((channel, context) => {
@@ -68,13 +42,16 @@ describe("onSubscribe", () => {
     });
     expect(responder).toMatchObject({ subject: "herald.subscribe", queue: "herald-subscribe" });
     await b.flush();
-    expect(replyOf(await ask(request))).toEqual({ ok: true, expiresAt: until.getTime() });
+    expect(replyOf(await ask(gateway, request))).toEqual({ ok: true, expiresAt: until.getTime() });
     expect(seen).toEqual([["channel.room-7", { user: "42", connection: "c-1", gateway: "gw-test" }]]);
     expect(errors).toEqual([]);
   });
 
-  it("sends a refusal, a grant without expiry, and one with presence", async () => {
-    const { backend: b } = await backend();
+  test("sends a refusal, a grant without expiry, and one with presence", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b } = await connectBackend();
     b.onSubscribe(async (channel) =>
       channel === "channel.open"
         ? grant()
@@ -83,19 +60,22 @@ describe("onSubscribe", () => {
           : refuse("not_a_member", "members only", { temporary: false }),
     );
     await b.flush();
-    expect(replyOf(await ask({ ...request, channel: "channel.open" }))).toEqual({ ok: true });
-    expect(replyOf(await ask({ ...request, channel: "channel.lounge" }))).toEqual({
+    expect(replyOf(await ask(gateway, { ...request, channel: "channel.open" }))).toEqual({ ok: true });
+    expect(replyOf(await ask(gateway, { ...request, channel: "channel.lounge" }))).toEqual({
       ok: true,
       presence: true,
     });
-    expect(replyOf(await ask(request))).toEqual({
+    expect(replyOf(await ask(gateway, request))).toEqual({
       ok: false,
       error: { code: "not_a_member", message: "members only" },
     });
   });
 
-  it("answers a request that breaks the schema with a 400 service error, without calling the handler", async () => {
-    const { backend: b, errors } = await backend();
+  test("answers a request that breaks the schema with a 400 service error, without calling the handler", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b, errors } = await connectBackend();
     let calls = 0;
     b.onSubscribe(() => {
       calls++;
@@ -108,27 +88,33 @@ describe("onSubscribe", () => {
       JSON.stringify({ ...request, channel: "user.42" }),
       JSON.stringify({ user: "42" }),
     ]) {
-      const msg = await ask(bad, true);
+      const msg = await ask(gateway, bad, true);
       expect(msg.headers?.get("Nats-Service-Error-Code")).toBe("400");
     }
     expect(calls).toBe(0);
     expect(errors.map((e) => e.code)).toEqual(Array(4).fill("INVALID_REQUEST"));
   });
 
-  it("answers a throwing handler with a 500 service error, and reports it", async () => {
-    const { backend: b, errors } = await backend();
+  test("answers a throwing handler with a 500 service error, and reports it", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b, errors } = await connectBackend();
     b.onSubscribe(() => {
       throw new Error("membership store down");
     });
     await b.flush();
-    const msg = await ask(request);
+    const msg = await ask(gateway, request);
     expect(msg.headers?.get("Nats-Service-Error-Code")).toBe("500");
     expect(errors[0]).toMatchObject({ code: "HANDLER_FAILED" });
     expect(errors[0]?.message).toMatch(/membership store down/);
   });
 
-  it("turns a broken grant into a refusal, and what is no decision into a service error", async () => {
-    const { backend: b, errors } = await backend();
+  test("turns a broken grant into a refusal, and what is no decision into a service error", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b, errors } = await connectBackend();
     b.onSubscribe(
       (channel) =>
         (channel === "channel.broken"
@@ -136,29 +122,32 @@ describe("onSubscribe", () => {
           : { allowed: true }) as unknown as ReturnType<typeof grant>,
     );
     await b.flush();
-    expect(replyOf(await ask({ ...request, channel: "channel.broken" }))).toEqual({
+    expect(replyOf(await ask(gateway, { ...request, channel: "channel.broken" }))).toEqual({
       ok: false,
       error: { code: "invalid_decision", message: "the backend returned an invalid decision" },
     });
-    const msg = await ask(request);
+    const msg = await ask(gateway, request);
     expect(msg.headers?.get("Nats-Service-Error-Code")).toBe("500");
     expect(errors.map((e) => e.code)).toEqual(["INVALID_DECISION", "INVALID_DECISION"]);
   });
 
-  it("warns about an expiresAt in seconds", async () => {
-    const { backend: b, errors } = await backend();
+  test("warns about an expiresAt in seconds", async ({ connectBackend, raw: gateway }) => {
+    const { backend: b, errors } = await connectBackend();
     b.onSubscribe(() => grant({ expiresAt: Math.floor(Date.now() / 1000) + 60 }));
     await b.flush();
-    await ask(request);
+    await ask(gateway, request);
     expect(errors[0]?.message).toMatch(/looks like seconds/);
   });
 
-  it("stops with close(), after answering what it already has", async () => {
-    const { backend: b } = await backend();
+  test("stops with close(), after answering what it already has", async ({
+    connectBackend,
+    raw: gateway,
+  }) => {
+    const { backend: b } = await connectBackend();
     let release: (() => void) | undefined;
     b.onSubscribe(() => new Promise((resolve) => (release = () => resolve(grant()))));
     await b.flush();
-    const answered = ask(request);
+    const answered = ask(gateway, request);
     await expect.poll(() => release !== undefined).toBe(true);
     const closing = b.close();
     release?.();
@@ -168,8 +157,8 @@ describe("onSubscribe", () => {
 });
 
 describe("unsubscribe(user, channel)", () => {
-  it("publishes the control message every gateway acts on", async () => {
-    const { backend: b } = await backend();
+  test("publishes the control message every gateway acts on", async ({ connectBackend, raw: gateway }) => {
+    const { backend: b } = await connectBackend();
     const seen: unknown[] = [];
     const sub = gateway.subscribe("herald.control.>", {
       callback: (_err, msg) => {
@@ -187,8 +176,10 @@ describe("unsubscribe(user, channel)", () => {
     }
   });
 
-  it("refuses an unsafe user or a channel that is not channel.<name>, sending nothing", async () => {
-    const { backend: b } = await backend();
+  test("refuses an unsafe user or a channel that is not channel.<name>, sending nothing", async ({
+    connectBackend,
+  }) => {
+    const { backend: b } = await connectBackend();
     await expect(b.unsubscribe("4.*", "channel.room")).rejects.toBeInstanceOf(UnsafeNameError);
     for (const channel of ["room", "user.42", "channel.a.b", "channel.>", ""]) {
       await expect(b.unsubscribe("42", channel)).rejects.toMatchObject({ code: "INVALID_CHANNEL" });
