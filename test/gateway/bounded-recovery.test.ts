@@ -1,7 +1,7 @@
 import { describe, expect } from "vitest";
 import { accept, type HeraldBackend } from "../../src/backend/index.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
-import type { ReceivedFrame } from "../../src/testing/index.js";
+import { type ReceivedFrame, waitUntil } from "../../src/testing/index.js";
 import { type ClientOptions, connectReady, type OpenClient, test } from "../fixtures.js";
 
 const PAD = "x".repeat(60_000); // a 60 KB message
@@ -146,10 +146,18 @@ describe("bounded recovery", () => {
     const { epoch, since } = await missed({ client, backend }, "ned", 100);
     const back = await ready(client, "ned", { recover: { epoch, since: { "user.ned": since } }, at: strict });
     back.client.socket.pause();
+    // A paused socket reads no pings, so answerPings() cannot see them: a pong every 100 ms keeps
+    // the connection alive instead (any frame counts as the client being there).
     const alive = setInterval(() => back.client.send({ type: "pong" }), 100);
-    const cut = () => metric(strict, 'herald_closes_total{code="4429"}');
-    while ((await cut()) === 0) await new Promise((r) => setTimeout(r, 50));
-    clearInterval(alive);
+    try {
+      await waitUntil(
+        async () => (await metric(strict, 'herald_closes_total{code="4429"}')) > 0,
+        "the stalled replay to be cut with 4429",
+        { timeoutMs: 30_000, intervalMs: 50 },
+      );
+    } finally {
+      clearInterval(alive);
+    }
     back.client.socket.resume();
     expect([4429, 1006]).toContain((await back.client.waitClose(30_000)).code);
   });
