@@ -9,12 +9,11 @@ import {
   memberList,
   removeMember,
 } from "./channel-members.js";
-import { liveSequence } from "./live-sequence.js";
+import type { LiveFeed } from "./live-feed.js";
 import type { Logger } from "./logger.js";
 import { buildMessageFrame, channelFramePrefix } from "./message-frame.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { OutboundFrame } from "./outbound-frame.js";
-import type { StreamMarker } from "./stream-marker.js";
 
 /** Something that receives a channel's frames: a session. */
 export interface ChannelMember {
@@ -33,10 +32,12 @@ interface ChannelEntry {
   members: Members<ChannelMember>;
   /** The start of its message frames, built at the first message (many channels never get one). */
   framePrefix: Buffer | undefined;
+  /** The subscription is live at the server (with history on, its position known): joins need not wait. */
+  live: boolean;
   /**
    * History on: the stream sequence a member joining now starts after — the last message handed
    * to the members, or a position marker's when none came since the subscription went live.
-   * Undefined while not known yet. History off: 0 once the subscription is live.
+   * Undefined while not live, and always with history off.
    */
   position: number | undefined;
   /**
@@ -47,7 +48,7 @@ interface ChannelEntry {
   lastMessage: number | undefined;
   /** Joins waiting for the subscription to be live (and its position known); made when one waits. */
   waiting: Waiter[] | undefined;
-  /** Whether a marker (or a flush, history off) that will settle the waiting joins is on its way. */
+  /** Whether what will settle the waiting joins (see `LiveFeed.settle`) is on its way. */
   settling: boolean;
 }
 
@@ -64,7 +65,6 @@ interface ChannelEntry {
  */
 export class ChannelHub {
   private readonly channels = new Map<string, ChannelEntry>();
-  private pendingFlush: Promise<void> | undefined;
   /**
    * The highest stream sequence a live message or a position marker carried (history on): live
    * copies arrive in stream order, so every earlier message of a subscribed channel has arrived.
@@ -73,10 +73,8 @@ export class ChannelHub {
 
   constructor(
     private readonly nc: NatsConnection,
-    /** NATS subject for a channel (`user.1` -> `herald.user.1`, or its live copy with history on). */
-    private readonly subjectOf: (channel: string) => string,
-    /** History on: the marker that gives positions; messages carry stream sequence headers. */
-    private readonly marker: StreamMarker | undefined,
+    /** Where channels' live messages come from and where they sit in the history (history on or off). */
+    private readonly feed: LiveFeed,
     private readonly logger: Logger,
     private readonly metrics: GatewayMetrics,
   ) {}
@@ -93,7 +91,7 @@ export class ChannelHub {
     let entry = this.channels.get(channel);
     if (!entry) entry = this.subscribe(channel);
     entry.members = addMember(entry.members, member);
-    if (entry.position !== undefined) return Promise.resolve(this.marker ? entry.position : undefined);
+    if (entry.live) return Promise.resolve(entry.position);
     entry.waiting ??= [];
     const waiting = entry.waiting;
     const joined = new Promise<number | undefined>((resolve, reject) => waiting.push({ resolve, reject }));
@@ -112,12 +110,12 @@ export class ChannelHub {
   }
 
   /**
-   * After a NATS disconnect the subscriptions may have missed messages: positions learnt before are
-   * no longer sure, so joins wait for a new marker (or live message) again.
+   * History on: after a NATS disconnect the subscriptions may have missed messages. Positions learnt
+   * before are no longer sure, so joins wait for a new marker (or live message) again.
    */
   forgetPositions(): void {
-    if (!this.marker) return;
     for (const [channel, entry] of this.channels) {
+      entry.live = false;
       entry.position = undefined;
       entry.liveFrom = undefined;
       entry.lastMessage = undefined;
@@ -133,7 +131,7 @@ export class ChannelHub {
    */
   quietSince(channel: string): number | undefined {
     const entry = this.channels.get(channel);
-    if (!this.marker || entry?.position === undefined) return undefined;
+    if (!entry?.live) return undefined;
     return entry.lastMessage ?? entry.liveFrom;
   }
 
@@ -145,7 +143,7 @@ export class ChannelHub {
    */
   storedNothing(channel: string, after: number, position: number): void {
     const entry = this.channels.get(channel);
-    if (!this.marker || entry?.position !== position) return;
+    if (entry?.position !== position) return;
     if (entry.lastMessage === undefined || entry.lastMessage < after) entry.lastMessage = after;
   }
 
@@ -171,7 +169,7 @@ export class ChannelHub {
 
   private subscribe(channel: string): ChannelEntry {
     const entry: ChannelEntry = {
-      subscription: this.nc.subscribe(this.subjectOf(channel), {
+      subscription: this.nc.subscribe(this.feed.subjectOf(channel), {
         callback: (err, msg) => {
           if (err) this.logger.error({ err, channel }, "subscription error");
           else this.fanOut(channel, entry, msg);
@@ -179,6 +177,7 @@ export class ChannelHub {
       }),
       members: undefined,
       framePrefix: undefined,
+      live: false,
       position: undefined,
       liveFrom: undefined,
       lastMessage: undefined,
@@ -190,22 +189,21 @@ export class ChannelHub {
     return entry;
   }
 
-  /** Sends what will make the entry live and positioned: a marker (history on) or a flush. */
+  /** Asks the feed for what will make the entry live (and positioned, history on). */
   private settle(channel: string, entry: ChannelEntry): void {
     entry.settling = true;
-    const done = this.marker ? this.marker.pass() : this.flush().then(() => 0);
-    done.then(
+    this.feed.settle().then(
       (position) => {
         // A marker came back: every message stored before it reached its subscriptions.
-        if (position > this.highestSeq) this.highestSeq = position;
+        if (position !== undefined && position > this.highestSeq) this.highestSeq = position;
         if (this.channels.get(channel) !== entry) return;
         entry.settling = false;
-        if (entry.position === undefined) this.positioned(entry, position);
+        if (!entry.live) this.positioned(entry, position);
       },
       (err: Error) => {
         if (this.channels.get(channel) !== entry) return;
         entry.settling = false;
-        if (entry.position !== undefined) return;
+        if (entry.live) return;
         const waiting = entry.waiting;
         entry.waiting = undefined;
         for (const waiter of waiting ?? []) waiter.reject(err);
@@ -213,27 +211,26 @@ export class ChannelHub {
     );
   }
 
-  private positioned(entry: ChannelEntry, position: number): void {
+  private positioned(entry: ChannelEntry, position: number | undefined): void {
+    entry.live = true;
     entry.position = position;
     entry.liveFrom = position;
     const waiting = entry.waiting;
     entry.waiting = undefined;
-    for (const waiter of waiting ?? []) waiter.resolve(this.marker ? position : undefined);
+    for (const waiter of waiting ?? []) waiter.resolve(position);
   }
 
   private fanOut(channel: string, entry: ChannelEntry, msg: Msg): void {
     this.metrics.countMessage();
-    let seq: number | undefined;
-    let prev: number | undefined;
-    if (this.marker) {
-      const position = liveSequence(msg);
-      if (!position) {
-        this.logger.warn({ channel }, "live message without a stream sequence dropped");
-        return;
-      }
-      ({ seq, prev } = position);
+    const position = this.feed.positionOf(msg);
+    if (!position) {
+      this.logger.warn({ channel }, "live message without a stream sequence dropped");
+      return;
+    }
+    const { seq, prev } = position;
+    if (seq !== undefined) {
       // The subscription is live: members waiting start right before this, its first message.
-      if (entry.position === undefined) this.positioned(entry, prev);
+      if (!entry.live) this.positioned(entry, prev);
       entry.position = seq;
       entry.lastMessage = seq;
       if (seq > this.highestSeq) this.highestSeq = seq;
@@ -245,22 +242,10 @@ export class ChannelHub {
     this.metrics.countDeliveries(memberCount(members));
   }
 
-  /**
-   * One PING/PONG round trip shared by the joins of the same tick. The PING goes out after all their
-   * SUBs, and a join after that point waits for a PING of its own.
-   */
-  private flush(): Promise<void> {
-    this.pendingFlush ??= Promise.resolve().then(() => {
-      this.pendingFlush = undefined;
-      return this.nc.flush();
-    });
-    return this.pendingFlush;
-  }
-
   close(): void {
     for (const entry of this.channels.values()) if (!this.nc.isClosed()) entry.subscription.unsubscribe();
     this.channels.clear();
-    this.marker?.close();
+    this.feed.close();
   }
 }
 

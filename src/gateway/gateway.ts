@@ -11,6 +11,7 @@ import { UNTRACKED } from "./events/untracked.js";
 import type { GatewayContext } from "./gateway-context.js";
 import { createRecovery, type HistoryParts, startHistory } from "./history-setup.js";
 import { handleHttp } from "./http-routes.js";
+import { PlainFeed } from "./live-feed.js";
 import { LiveInterruption } from "./live-interruption.js";
 import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
@@ -69,16 +70,10 @@ export async function startGateway(
     await nc.close();
     throw err;
   }
-  const { history, marker } = parts ?? {};
-  const hub = new ChannelHub(
-    nc,
-    (channel) => (history ? subjects.liveOf(channel) : subjects.ofChannel(channel)),
-    marker,
-    logger,
-    metrics,
-  );
-  const recovery = history ? createRecovery(nc, config, subjects, history, hub, metrics) : undefined;
-  if (history) LiveInterruption.watch(nc, hub, history, subjects, logger);
+  const history = parts?.history;
+  const hub = new ChannelHub(nc, parts?.feed ?? new PlainFeed(nc, subjects), logger, metrics);
+  const recovery = history ? createRecovery(nc, config, history, hub, metrics) : undefined;
+  if (history) LiveInterruption.watch(nc, hub, history, logger);
   const natsHealth = new NatsHealth(nc, logger);
   const backend = backendRequests(nc, () => natsHealth.usable, subjects, config, logger, metrics);
   const { auth, subscribe, rpc } = backend;
@@ -107,11 +102,7 @@ export async function startGateway(
   let draining = false;
   void (async () => {
     for await (const status of nc.status()) {
-      if (status.type === "disconnect") {
-        hub.forgetPositions(); // what the subscriptions get while away is lost to them
-      }
       if (status.type === "reconnect") {
-        hub.forgetPositions();
         tracking?.reconnected();
         // a NATS restart without persistence loses the stream: recreate it (a new epoch)
         history

@@ -2,16 +2,17 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { Subjects } from "../protocol/index.js";
 import type { GatewayConfig } from "./config.js";
 import { History } from "./history.js";
+import { StreamFeed } from "./live-feed.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { type LiveKnowledge, Recovery } from "./recovery.js";
 import { RecoveryBudget } from "./recovery-budget.js";
 import { StreamMarker } from "./stream-marker.js";
 
-/** What history on gives a gateway: the stream and the positions' marker. */
+/** What history on gives a gateway: the stream, and its live copies for the channel hub. */
 export interface HistoryParts {
   readonly history: History;
-  readonly marker: StreamMarker;
+  readonly feed: StreamFeed;
 }
 
 /**
@@ -49,14 +50,13 @@ export async function startHistory(
       `history: the gateway's position marker did not come back through the stream (${(err as Error).message}); it must be allowed to publish to ${subjects.marker(config.gatewayId)} (see docs/operations.md)`,
     );
   }
-  return { history, marker };
+  return { history, feed: new StreamFeed(subjects, marker) };
 }
 
 /** Recovery from the history stream, helped by what the live subscriptions already know. */
 export function createRecovery(
   nc: NatsConnection,
   config: GatewayConfig,
-  subjects: Subjects,
   history: History,
   live: LiveKnowledge,
   metrics: GatewayMetrics,
@@ -68,7 +68,6 @@ export function createRecovery(
   );
   return new Recovery(
     history,
-    (channel) => subjects.ofChannel(channel),
     live,
     budget,
     {

@@ -22,7 +22,8 @@ const READER_CREATE_TIMEOUT_MS = 1000;
  * The JetStream stream that keeps every user and channel message for recovery. Backends publish to
  * `<prefix>.user.<id>` / `<prefix>.channel.<name>`; the stream stores each message and RePublishes
  * it, stamped with Nats-Sequence and Nats-Last-Sequence, to `<prefix>.live.>`, which is what
- * gateways subscribe to. Reads go through a StreamReader (the leader, replicas during an election).
+ * gateways subscribe to (see `StreamFeed`). Reads name a channel, the subject it is stored under is
+ * known here; they go through a StreamReader (the leader, replicas during an election).
  */
 export class History {
   private epochValue = "";
@@ -34,6 +35,7 @@ export class History {
     private readonly jsm: JetStreamManager,
     private readonly reader: StreamReader,
     private readonly stream: string,
+    private readonly subjects: Subjects,
     private readonly desired: Partial<StreamConfig> & { name: string; subjects: string[] },
     private readonly replicasSetting: ReplicasSetting,
     private readonly replicas: number,
@@ -72,6 +74,7 @@ export class History {
       jsm,
       reader,
       config.historyStream,
+      subjects,
       desired,
       config.historyReplicas,
       replicas,
@@ -151,8 +154,9 @@ export class History {
     return this.desired.max_msgs_per_subject ?? Number.POSITIVE_INFINITY;
   }
 
-  /** A reader of `subject` from sequence `from` on (see `HistoryReader`). */
-  async read(subject: string, from: number, inactiveMs: number): Promise<HistoryReader> {
+  /** A reader of a channel's messages from sequence `from` on (see `HistoryReader`). */
+  async read(channel: string, from: number, inactiveMs: number): Promise<HistoryReader> {
+    const subject = this.subjects.ofChannel(channel);
     // Quick to give up on one attempt: HistoryReader tries again (see there why).
     this.readerJsm ??= jetstreamManager(this.nc, { timeout: READER_CREATE_TIMEOUT_MS, checkAPI: false });
     return HistoryReader.open(this.nc, await this.readerJsm, this.stream, subject, from, inactiveMs);
@@ -173,31 +177,32 @@ export class History {
   }
 
   /**
-   * The last sequence stored for a subject, 0 when there is none: read from the stream leader, or
+   * The last sequence stored for a channel, 0 when there is none: read from the stream leader, or
    * from a replica while it elects one (see `StreamReader`).
    */
-  async lastSequence(subject: string): Promise<number> {
-    const msg = await this.reader.read({ last_by_subj: subject });
+  async lastSequence(channel: string): Promise<number> {
+    const msg = await this.reader.read({ last_by_subj: this.subjects.ofChannel(channel) });
     return msg?.seq ?? 0;
   }
 
   /**
-   * The last sequence stored for a subject according to the stream leader, 0 when there is none;
+   * The last sequence stored for a channel according to the stream leader, 0 when there is none;
    * undefined while the leader does not answer (a replica may be behind without saying so). The
    * cheapest read there is: nats-server looks the subject up, where a read by sequence scans.
    */
-  async lastFromLeader(subject: string): Promise<number | undefined> {
-    const msg = await this.reader.readFromLeader({ last_by_subj: subject });
+  async lastFromLeader(channel: string): Promise<number | undefined> {
+    const msg = await this.reader.readFromLeader({ last_by_subj: this.subjects.ofChannel(channel) });
     return msg === undefined ? undefined : (msg?.seq ?? 0);
   }
 
   /**
-   * Up to `max` messages of a subject from sequence `from` up to `upTo`, read one by one from the
+   * Up to `max` messages of a channel from sequence `from` up to `upTo`, read one by one from the
    * stream leader: for a few messages, cheaper than a consumer. `end` says why it stopped: nothing
    * left up to `upTo` (it was reached, a later message was read, or there are none), `max` was
    * reached, or the leader does not answer (a replica's "none" proves nothing).
    */
-  async messagesFrom(subject: string, from: number, upTo: number, max: number): Promise<DirectRead> {
+  async messagesFrom(channel: string, from: number, upTo: number, max: number): Promise<DirectRead> {
+    const subject = this.subjects.ofChannel(channel);
     const messages: StoredMessage[] = [];
     let next = from;
     while (next <= upTo) {

@@ -1,5 +1,4 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { Subjects } from "../protocol/index.js";
 import type { ChannelHub } from "./channel-hub.js";
 import type { History } from "./history.js";
 import type { Logger } from "./logger.js";
@@ -16,7 +15,8 @@ const ATTEMPTS = 3;
  * every channel it holds (a direct get, which any replica answers); a channel with a message past
  * the last sequence delivered here before the interruption may have missed it, and its sockets are
  * closed with INTERRUPTED (1012): the client reconnects at once and recovers exactly what it missed.
- * Channels with nothing new keep their sockets.
+ * Channels with nothing new keep their sockets. The positions the hub learnt before an interruption
+ * are forgotten at the disconnect and again at the reconnect: its joins wait for new ones.
  */
 export class LiveInterruption {
   /** Sequence delivered before the first interruption not checked yet. */
@@ -26,21 +26,14 @@ export class LiveInterruption {
   private queue: Promise<void> = Promise.resolve();
 
   /** Checks after every reconnect of `nc` from now on, for as long as the connection lives. */
-  static watch(
-    nc: NatsConnection,
-    hub: ChannelHub,
-    history: History,
-    subjects: Subjects,
-    logger: Logger,
-  ): LiveInterruption {
-    return new LiveInterruption(nc, hub, history, subjects, logger);
+  static watch(nc: NatsConnection, hub: ChannelHub, history: History, logger: Logger): LiveInterruption {
+    return new LiveInterruption(nc, hub, history, logger);
   }
 
   private constructor(
     private readonly nc: NatsConnection,
     private readonly hub: ChannelHub,
     private readonly history: History,
-    private readonly subjects: Subjects,
     private readonly logger: Logger,
   ) {
     void this.watch();
@@ -52,7 +45,9 @@ export class LiveInterruption {
         this.disconnects++;
         // An earlier interruption not checked yet keeps its (lower) sequence.
         this.pendingSince ??= this.hub.highestSequence;
+        this.hub.forgetPositions(); // what the subscriptions get while away is lost to them
       } else if (status.type === "reconnect") {
+        this.hub.forgetPositions();
         this.queue = this.queue.then(() => this.checkPending());
       }
     }
@@ -95,10 +90,9 @@ export class LiveInterruption {
 
   /** Whether the channel stored a message after `since`; if the stream cannot say, assume so. */
   private async missedSince(channel: string, since: number): Promise<boolean> {
-    const subject = this.subjects.ofChannel(channel);
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await this.history.lastSequence(subject)) > since;
+        return (await this.history.lastSequence(channel)) > since;
       } catch (err) {
         if (attempt >= ATTEMPTS) {
           this.logger.warn(

@@ -87,7 +87,6 @@ export class Recovery {
 
   constructor(
     private readonly history: History,
-    private readonly subjectOf: (channel: string) => string,
     private readonly live: LiveKnowledge,
     readonly budget: RecoveryBudget,
     readonly options: RecoveryOptions,
@@ -172,11 +171,10 @@ export class Recovery {
     // consumer (two JetStream requests and a fetch), from the live subscription or one read.
     const quiet = this.live.quietSince(channel);
     if (quiet !== undefined && since >= quiet) return this.nothingMissed("live");
-    const subject = this.subjectOf(channel);
     // Clients of one channel recovering from the same point at the same position ask the same:
     // one read answers them all.
     const { last, direct } = await this.looks.share(`${channel} ${since} ${upTo}`, () =>
-      this.look(subject, since, upTo),
+      this.look(channel, since, upTo),
     );
     if (last !== undefined && last <= since) {
       // Nothing stored after `since`. Had retention dropped any of it, the newest would be left
@@ -200,14 +198,14 @@ export class Recovery {
       return { complete, count: missed.length, replay };
     }
     this.metrics.recoveryChecks.inc({ path: "consumer" });
-    return this.read(channel, subject, since, upTo, last ?? (await this.history.lastSequence(subject)));
+    return this.read(channel, since, upTo, last ?? (await this.history.lastSequence(channel)));
   }
 
   /** The channel's last stored sequence, then, if it is after `since`, a few direct reads. */
-  private async look(subject: string, since: number, upTo: number): Promise<ChannelLook> {
-    const last = await this.history.lastFromLeader(subject);
+  private async look(channel: string, since: number, upTo: number): Promise<ChannelLook> {
+    const last = await this.history.lastFromLeader(channel);
     if (last === undefined || last <= since) return { last, direct: undefined };
-    const direct = await this.history.messagesFrom(subject, since + 1, Math.min(last, upTo), DIRECT_READS);
+    const direct = await this.history.messagesFrom(channel, since + 1, Math.min(last, upTo), DIRECT_READS);
     return { last, direct };
   }
 
@@ -217,14 +215,8 @@ export class Recovery {
   }
 
   /** Reads what the channel missed with a consumer: its first page now, the rest as the replay goes. */
-  private async read(
-    channel: string,
-    subject: string,
-    since: number,
-    upTo: number,
-    last: number,
-  ): Promise<ChannelCheck> {
-    const reader = await this.history.read(subject, since, this.options.readerIdleMs);
+  private async read(channel: string, since: number, upTo: number, last: number): Promise<ChannelCheck> {
+    const reader = await this.history.read(channel, since, this.options.readerIdleMs);
     // After `upTo` the channel's messages arrive live, and a gap among them shows through `prev`.
     const mustReach = last > since && last <= upTo ? last : undefined;
     const stored = reader.pending;

@@ -4,6 +4,7 @@ import type { HeraldBackend } from "../../src/backend/index.js";
 import { ChannelHub } from "../../src/gateway/channel-hub.js";
 import { loadGatewayConfig } from "../../src/gateway/config.js";
 import { History } from "../../src/gateway/history.js";
+import { StreamFeed } from "../../src/gateway/live-feed.js";
 import { createLogger } from "../../src/gateway/logger.js";
 import { GatewayMetrics } from "../../src/gateway/metrics.js";
 import { StreamMarker } from "../../src/gateway/stream-marker.js";
@@ -120,7 +121,8 @@ describe("ChannelHub.join", () => {
             release = resolve;
           }),
       );
-      const hub = new ChannelHub(nc, (c) => subjects.liveOf(c), marker, logger, new GatewayMetrics(false));
+      const feed = new StreamFeed(subjects, marker);
+      const hub = new ChannelHub(nc, feed, logger, new GatewayMetrics(false));
       await use({ hub, held: () => release !== undefined, release: () => release?.() });
       release?.();
       hub.close();
