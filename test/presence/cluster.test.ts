@@ -4,6 +4,7 @@ import { accept, HeraldBackend } from "../../src/backend/index.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
 import {
   type NatsCluster,
+  pollFor,
   type ReceivedFrame,
   startNatsCluster,
   startTestGateway,
@@ -123,13 +124,9 @@ describe("presence on a 3-node NATS cluster", { timeout: 120_000 }, () => {
 });
 
 /** Connects as soon as the gateway takes connections again (it is reconnecting to NATS). */
-async function connectWhenReady(gateway: RunningGateway, token: string): Promise<TestClient> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await connect(gateway, token);
-    } catch (err) {
-      if (attempt > 100) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
+function connectWhenReady(gateway: RunningGateway, token: string): Promise<TestClient> {
+  return pollFor(() => connect(gateway, token).catch(() => undefined), `${token} to get ready`, {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+  });
 }
