@@ -19,15 +19,19 @@ export interface BackendRequests {
   close(): void;
 }
 
-export function backendRequests(
-  nc: NatsConnection,
+export interface BackendRequestsOptions {
+  readonly nc: NatsConnection;
   /** False while NATS is away: then no request waits for a reply. */
-  usable: () => boolean,
-  subjects: Subjects,
-  config: GatewayConfig,
-  logger: Logger,
-  metrics: GatewayMetrics,
-): BackendRequests {
+  readonly usable: () => boolean;
+  readonly subjects: Subjects;
+  /** Each kind's timeout and limits. */
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+}
+
+export function backendRequests(options: BackendRequestsOptions): BackendRequests {
+  const { nc, usable, subjects, config, logger, metrics } = options;
   const auth = new AuthClient({
     nc,
     isConnected: usable,
@@ -38,21 +42,23 @@ export function backendRequests(
     logger,
     metrics,
   });
-  const subscribe = new SubscribeAuthorizer(
+  const subscribe = new SubscribeAuthorizer({
     nc,
-    usable,
-    subjects.subscribe,
-    config.subscribeRequestTimeout,
+    isConnected: usable,
+    subject: subjects.subscribe,
+    timeoutMs: config.subscribeRequestTimeout,
     logger,
-  );
-  const rpc = new RpcRelay(
+  });
+  const rpc = new RpcRelay({
     nc,
-    usable,
+    isConnected: usable,
     subjects,
-    { gatewayId: config.gatewayId, timeoutMs: config.rpcTimeout, maxReplyBytes: config.maxRpcReplyBytes },
     logger,
     metrics,
-  );
+    gatewayId: config.gatewayId,
+    timeoutMs: config.rpcTimeout,
+    maxReplyBytes: config.maxRpcReplyBytes,
+  });
   return {
     auth,
     subscribe,

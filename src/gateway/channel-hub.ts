@@ -15,6 +15,14 @@ import { buildMessageFrame, channelFramePrefix } from "./message-frame.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { OutboundFrame } from "./outbound-frame.js";
 
+export interface ChannelHubOptions {
+  readonly nc: NatsConnection;
+  /** Where channels' live messages come from and where they sit in the history; the hub closes it. */
+  readonly feed: LiveFeed;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+}
+
 /** Something that receives a channel's frames: a session. */
 export interface ChannelMember {
   deliver(channel: string, frame: OutboundFrame, seq: number | undefined): void;
@@ -71,13 +79,17 @@ export class ChannelHub {
    */
   private highestSeq = 0;
 
-  constructor(
-    private readonly nc: NatsConnection,
-    /** Where channels' live messages come from and where they sit in the history (history on or off). */
-    private readonly feed: LiveFeed,
-    private readonly logger: Logger,
-    private readonly metrics: GatewayMetrics,
-  ) {}
+  private readonly nc: NatsConnection;
+  private readonly feed: LiveFeed;
+  private readonly logger: Logger;
+  private readonly metrics: GatewayMetrics;
+
+  constructor(options: ChannelHubOptions) {
+    this.nc = options.nc;
+    this.feed = options.feed;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+  }
 
   get subjectCount(): number {
     return this.channels.size;

@@ -31,6 +31,16 @@ export interface Disconnection {
   readonly at: number;
 }
 
+export interface ControlListenerOptions {
+  readonly nc: NatsConnection;
+  readonly subjects: Subjects;
+  /** The connections control messages act on (the session registry). */
+  readonly connections: ConnectionsByUser;
+  readonly logger: Logger;
+  /** The longest an auth request can be waiting: the auth request timeout and then some. */
+  readonly rememberMs: number;
+}
+
 /**
  * The backend's control messages, `<prefix>.control.<kind>`, plain NATS publishes from any
  * language. Every gateway subscribes without a queue group and acts on its own connections; one
@@ -45,14 +55,16 @@ export class ControlListener {
    */
   private readonly recent = new Map<string, Disconnection>();
 
-  constructor(
-    private readonly nc: NatsConnection,
-    subjects: Subjects,
-    private readonly connections: ConnectionsByUser,
-    private readonly logger: Logger,
-    /** The longest an auth request can be waiting: the auth request timeout and then some. */
-    private readonly rememberMs: number,
-  ) {
+  private readonly nc: NatsConnection;
+  private readonly connections: ConnectionsByUser;
+  private readonly logger: Logger;
+  private readonly rememberMs: number;
+
+  constructor({ nc, subjects, connections, logger, rememberMs }: ControlListenerOptions) {
+    this.nc = nc;
+    this.connections = connections;
+    this.logger = logger;
+    this.rememberMs = rememberMs;
     const kindAt = subjects.controlAll.length - 1; // `<prefix>.control.` then the kind
     this.subscription = nc.subscribe(subjects.controlAll, {
       callback: (err, msg) => {

@@ -64,22 +64,34 @@ export async function startGateway(
   let tracking: Tracking | undefined;
   try {
     if (config.history)
-      parts = await startHistory(nc, config, subjects, logger, options.beforePositionMarker);
+      parts = await startHistory({
+        nc,
+        config,
+        subjects,
+        logger,
+        beforePositionMarker: options.beforePositionMarker,
+      });
     tracking = await startTracking(nc, config, logger, metrics);
   } catch (err) {
     await nc.close();
     throw err;
   }
   const history = parts?.history;
-  const hub = new ChannelHub(nc, parts?.feed ?? new PlainFeed(nc, subjects), logger, metrics);
-  const recovery = history ? createRecovery(nc, config, history, hub, metrics) : undefined;
-  if (history) LiveInterruption.watch(nc, hub, history, logger);
+  const hub = new ChannelHub({ nc, feed: parts?.feed ?? new PlainFeed(nc, subjects), logger, metrics });
+  const recovery = history ? createRecovery({ nc, config, history, live: hub, metrics }) : undefined;
+  if (history) LiveInterruption.watch({ nc, hub, history, logger });
   const natsHealth = new NatsHealth(nc, logger);
-  const backend = backendRequests(nc, () => natsHealth.usable, subjects, config, logger, metrics);
+  const backend = backendRequests({ nc, usable: () => natsHealth.usable, subjects, config, logger, metrics });
   const { auth, subscribe, rpc } = backend;
   const sessions = new SessionRegistry(config.heartbeatTimeout, config.heartbeatInterval);
   // An auth answer can arrive up to the request timeout after it was asked (a queued one later: the margin).
-  const control = new ControlListener(nc, subjects, sessions, logger, config.authRequestTimeout + 10_000);
+  const control = new ControlListener({
+    nc,
+    subjects,
+    connections: sessions,
+    logger,
+    rememberMs: config.authRequestTimeout + 10_000,
+  });
   const ctx: GatewayContext = {
     config,
     auth,

@@ -13,6 +13,18 @@ export interface StoredMessage {
   readonly data: Uint8Array;
 }
 
+export interface HistoryReaderOptions {
+  readonly nc: NatsConnection;
+  readonly jsm: JetStreamManager;
+  readonly stream: string;
+  /** The channel's subject in the stream. */
+  readonly subject: string;
+  /** The first sequence read. */
+  readonly from: number;
+  /** The server drops the reader's consumer after this long without a read. */
+  readonly inactiveMs: number;
+}
+
 /** Most messages one pull asks for (the bytes bound usually ends a page first). */
 const PAGE_MESSAGES = 256;
 /** A pull that brings nothing for this long failed. */
@@ -47,13 +59,17 @@ export class HistoryReader {
   private readonly inbox = createInbox();
   private readonly subscription: Subscription;
 
-  private constructor(
-    private readonly nc: NatsConnection,
-    private readonly jsm: JetStreamManager,
-    private readonly stream: string,
-    private readonly name: string,
-    pending: number,
-  ) {
+  private readonly nc: NatsConnection;
+  private readonly jsm: JetStreamManager;
+  private readonly stream: string;
+  /** The consumer's name. */
+  private readonly name: string;
+
+  private constructor({ nc, jsm, stream }: HistoryReaderOptions, name: string, pending: number) {
+    this.nc = nc;
+    this.jsm = jsm;
+    this.stream = stream;
+    this.name = name;
     this.pending = pending;
     this.subscription = nc.subscribe(this.inbox, {
       callback: (err, msg) => {
@@ -62,14 +78,8 @@ export class HistoryReader {
     });
   }
 
-  static async open(
-    nc: NatsConnection,
-    jsm: JetStreamManager,
-    stream: string,
-    subject: string,
-    from: number,
-    inactiveMs: number,
-  ): Promise<HistoryReader> {
+  static async open(options: HistoryReaderOptions): Promise<HistoryReader> {
+    const { jsm, stream, subject, from, inactiveMs } = options;
     const config = {
       ack_policy: AckPolicy.None,
       deliver_policy: DeliverPolicy.StartSequence,
@@ -85,7 +95,7 @@ export class HistoryReader {
     for (let attempt = 1; ; attempt++) {
       try {
         const info = await jsm.consumers.add(stream, config);
-        return new HistoryReader(nc, jsm, stream, info.name, info.num_pending);
+        return new HistoryReader(options, info.name, info.num_pending);
       } catch (err) {
         // 503: the stream's cluster is electing or catching up, which takes moments
         const transient =

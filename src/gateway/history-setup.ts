@@ -15,19 +15,23 @@ export interface HistoryParts {
   readonly feed: StreamFeed;
 }
 
+export interface StartHistoryOptions {
+  readonly nc: NatsConnection;
+  readonly config: GatewayConfig;
+  readonly subjects: Subjects;
+  readonly logger: Logger;
+  /** For tests: runs before each position marker is published (see `StartOptions`). */
+  readonly beforePositionMarker?: (() => Promise<void>) | undefined;
+}
+
 /**
  * Ensures the history stream and sends one position marker through it: a gateway that cannot get
  * its marker back (no permission to publish it, or a stream that does not capture it) would fail
  * every connect, so it refuses to start instead, saying why.
  */
-export async function startHistory(
-  nc: NatsConnection,
-  config: GatewayConfig,
-  subjects: Subjects,
-  logger: Logger,
-  beforePositionMarker?: () => Promise<void>,
-): Promise<HistoryParts> {
-  const history = await History.open(nc, config, subjects, logger);
+export async function startHistory(options: StartHistoryOptions): Promise<HistoryParts> {
+  const { nc, config, subjects, logger, beforePositionMarker } = options;
+  const history = await History.open({ nc, config, subjects, logger });
   // A marker lost may be a stream whose subjects another gateway (an older version) set back: one
   // check at a time, however many markers are lost at once.
   let checking = false;
@@ -41,7 +45,14 @@ export async function startHistory(
         checking = false;
       });
   };
-  const marker = new StreamMarker(nc, subjects, config.gatewayId, logger, ensure, beforePositionMarker);
+  const marker = new StreamMarker({
+    nc,
+    subjects,
+    gatewayId: config.gatewayId,
+    logger,
+    onLost: ensure,
+    beforePublish: beforePositionMarker,
+  });
   try {
     await marker.pass();
   } catch (err) {
@@ -53,29 +64,31 @@ export async function startHistory(
   return { history, feed: new StreamFeed(subjects, marker) };
 }
 
+export interface RecoverySetup {
+  /** Its `max_payload` sizes the pages read. */
+  readonly nc: NatsConnection;
+  readonly config: GatewayConfig;
+  readonly history: History;
+  /** What the live subscriptions already know (the hub). */
+  readonly live: LiveKnowledge;
+  readonly metrics: GatewayMetrics;
+}
+
 /** Recovery from the history stream, helped by what the live subscriptions already know. */
-export function createRecovery(
-  nc: NatsConnection,
-  config: GatewayConfig,
-  history: History,
-  live: LiveKnowledge,
-  metrics: GatewayMetrics,
-): Recovery {
+export function createRecovery({ nc, config, history, live, metrics }: RecoverySetup): Recovery {
   const budget = new RecoveryBudget(
     config.recoveryBufferBytes,
     metrics.recoveryBytes,
     metrics.recoveryBytesPeak,
   );
-  return new Recovery(
+  return new Recovery({
     history,
     live,
     budget,
-    {
-      maxMessages: config.recoveryMaxMessages,
-      // a page fits the largest message the NATS server carries, with its subject and headers
-      pageBytes: Math.max(256 * 1024, (nc.info?.max_payload ?? 1024 * 1024) + 8 * 1024),
-      readerIdleMs: config.heartbeatTimeout + 30_000,
-    },
     metrics,
-  );
+    maxMessages: config.recoveryMaxMessages,
+    // a page fits the largest message the NATS server carries, with its subject and headers
+    pageBytes: Math.max(256 * 1024, (nc.info?.max_payload ?? 1024 * 1024) + 8 * 1024),
+    readerIdleMs: config.heartbeatTimeout + 30_000,
+  });
 }

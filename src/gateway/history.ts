@@ -15,6 +15,28 @@ import type { Logger } from "./logger.js";
 import { StreamReader } from "./stream-reader.js";
 import { createStream, desiredReplicas, type ReplicasSetting, reconcileReplicas } from "./stream-replicas.js";
 
+export interface HistoryOptions {
+  readonly nc: NatsConnection;
+  /** The stream's name, limits and replicas. */
+  readonly config: GatewayConfig;
+  readonly subjects: Subjects;
+  readonly logger: Logger;
+}
+
+/** What an opened History holds. */
+interface OpenedStream {
+  readonly nc: NatsConnection;
+  readonly jsm: JetStreamManager;
+  readonly reader: StreamReader;
+  readonly subjects: Subjects;
+  /** The stream's config as this gateway wants it. */
+  readonly desired: Partial<StreamConfig> & { name: string; subjects: string[] };
+  readonly replicasSetting: ReplicasSetting;
+  /** The replicas `replicasSetting` comes to on this cluster. */
+  readonly replicas: number;
+  readonly logger: Logger;
+}
+
 /** How long one attempt to create a recovery's consumer may take. */
 const READER_CREATE_TIMEOUT_MS = 1000;
 
@@ -30,24 +52,29 @@ export class History {
   private nextFirstSequence: Promise<number> | undefined;
   private readerJsm: Promise<JetStreamManager> | undefined;
 
-  private constructor(
-    private readonly nc: NatsConnection,
-    private readonly jsm: JetStreamManager,
-    private readonly reader: StreamReader,
-    private readonly stream: string,
-    private readonly subjects: Subjects,
-    private readonly desired: Partial<StreamConfig> & { name: string; subjects: string[] },
-    private readonly replicasSetting: ReplicasSetting,
-    private readonly replicas: number,
-    private readonly logger: Logger,
-  ) {}
+  private readonly nc: NatsConnection;
+  private readonly jsm: JetStreamManager;
+  private readonly reader: StreamReader;
+  private readonly stream: string;
+  private readonly subjects: Subjects;
+  private readonly desired: OpenedStream["desired"];
+  private readonly replicasSetting: ReplicasSetting;
+  private readonly replicas: number;
+  private readonly logger: Logger;
 
-  static async open(
-    nc: NatsConnection,
-    config: GatewayConfig,
-    subjects: Subjects,
-    logger: Logger,
-  ): Promise<History> {
+  private constructor(opened: OpenedStream) {
+    this.nc = opened.nc;
+    this.jsm = opened.jsm;
+    this.reader = opened.reader;
+    this.stream = opened.desired.name;
+    this.subjects = opened.subjects;
+    this.desired = opened.desired;
+    this.replicasSetting = opened.replicasSetting;
+    this.replicas = opened.replicas;
+    this.logger = opened.logger;
+  }
+
+  static async open({ nc, config, subjects, logger }: HistoryOptions): Promise<History> {
     let jsm: JetStreamManager;
     try {
       jsm = await jetstreamManager(nc, { timeout: 5000 });
@@ -68,18 +95,9 @@ export class History {
       republish: { src: subjects.republish.src, dest: subjects.republish.dest },
     };
     const replicas = desiredReplicas(config.historyReplicas, nc.info);
-    const reader = new StreamReader(nc, jsm, config.historyStream, logger, replicas);
-    const history = new History(
-      nc,
-      jsm,
-      reader,
-      config.historyStream,
-      subjects,
-      desired,
-      config.historyReplicas,
-      replicas,
-      logger,
-    );
+    const reader = new StreamReader({ nc, jsm, stream: config.historyStream, logger, replicas });
+    const replicasSetting = config.historyReplicas;
+    const history = new History({ nc, jsm, reader, subjects, desired, replicasSetting, replicas, logger });
     // A stream created a moment ago (by this or another gateway starting at the same time) has no
     // leader yet on a cluster; its requests time out until one is elected.
     const deadline = Date.now() + 30_000;
@@ -159,7 +177,8 @@ export class History {
     const subject = this.subjects.ofChannel(channel);
     // Quick to give up on one attempt: HistoryReader tries again (see there why).
     this.readerJsm ??= jetstreamManager(this.nc, { timeout: READER_CREATE_TIMEOUT_MS, checkAPI: false });
-    return HistoryReader.open(this.nc, await this.readerJsm, this.stream, subject, from, inactiveMs);
+    const jsm = await this.readerJsm;
+    return HistoryReader.open({ nc: this.nc, jsm, stream: this.stream, subject, from, inactiveMs });
   }
 
   /**

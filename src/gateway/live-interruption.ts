@@ -7,6 +7,15 @@ import type { Logger } from "./logger.js";
 const CONCURRENCY = 64;
 const ATTEMPTS = 3;
 
+export interface LiveInterruptionOptions {
+  /** The connection whose reconnects are watched. */
+  readonly nc: NatsConnection;
+  readonly hub: ChannelHub;
+  /** Asked for the channels' last sequences after a reconnect. */
+  readonly history: History;
+  readonly logger: Logger;
+}
+
 /**
  * While the gateway's NATS connection is down, or moving to another server (a node killed, a hung
  * one left), the stream keeps storing messages but their live copies do not reach this gateway.
@@ -26,16 +35,20 @@ export class LiveInterruption {
   private queue: Promise<void> = Promise.resolve();
 
   /** Checks after every reconnect of `nc` from now on, for as long as the connection lives. */
-  static watch(nc: NatsConnection, hub: ChannelHub, history: History, logger: Logger): LiveInterruption {
-    return new LiveInterruption(nc, hub, history, logger);
+  static watch(options: LiveInterruptionOptions): LiveInterruption {
+    return new LiveInterruption(options);
   }
 
-  private constructor(
-    private readonly nc: NatsConnection,
-    private readonly hub: ChannelHub,
-    private readonly history: History,
-    private readonly logger: Logger,
-  ) {
+  private readonly nc: NatsConnection;
+  private readonly hub: ChannelHub;
+  private readonly history: History;
+  private readonly logger: Logger;
+
+  private constructor({ nc, hub, history, logger }: LiveInterruptionOptions) {
+    this.nc = nc;
+    this.hub = hub;
+    this.history = history;
+    this.logger = logger;
     void this.watch();
   }
 

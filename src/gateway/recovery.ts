@@ -67,6 +67,12 @@ interface ChannelLook {
 const DIRECT_READS = 8;
 
 export interface RecoveryOptions {
+  readonly history: History;
+  /** What the live subscriptions know (the hub): a channel known to have missed nothing is not read. */
+  readonly live: LiveKnowledge;
+  /** The bytes all recovering clients hold at once; replays give them back as they write. */
+  readonly budget: RecoveryBudget;
+  readonly metrics: GatewayMetrics;
   /** Past this many missed messages (all channels together) the answer is `recovered: false`. */
   readonly maxMessages: number;
   /** Largest page read at once; fits the largest message NATS carries. */
@@ -84,14 +90,14 @@ export interface RecoveryOptions {
  */
 export class Recovery {
   private readonly looks = new ReadsUnderWay<ChannelLook>();
+  private readonly history: History;
+  private readonly live: LiveKnowledge;
+  readonly budget: RecoveryBudget;
+  private readonly metrics: GatewayMetrics;
 
-  constructor(
-    private readonly history: History,
-    private readonly live: LiveKnowledge,
-    readonly budget: RecoveryBudget,
-    readonly options: RecoveryOptions,
-    private readonly metrics: GatewayMetrics,
-  ) {}
+  constructor(private readonly options: RecoveryOptions) {
+    ({ history: this.history, live: this.live, budget: this.budget, metrics: this.metrics } = options);
+  }
 
   /** The stream's identity: sequences from another epoch are void. */
   get epoch(): string {

@@ -22,6 +22,12 @@ export interface RpcCaller {
 }
 
 export interface RpcRelayOptions {
+  readonly nc: NatsConnection;
+  /** False while NATS is away: then the call fails at once instead of waiting out its timeout. */
+  readonly isConnected: () => boolean;
+  readonly subjects: Subjects;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
   readonly gatewayId: string;
   /** --rpc-timeout: the longest wait for an answer; a call's own `timeout` can only shorten it. */
   readonly timeoutMs: number;
@@ -39,17 +45,21 @@ export class RpcRelay {
   private readonly mux: RequestMux;
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
+  private readonly nc: NatsConnection;
+  private readonly isConnected: () => boolean;
+  private readonly subjects: Subjects;
+  private readonly logger: Logger;
+  private readonly metrics: GatewayMetrics;
 
-  constructor(
-    private readonly nc: NatsConnection,
-    /** False while NATS is away: then the call fails at once instead of waiting out its timeout. */
-    private readonly isConnected: () => boolean,
-    private readonly subjects: Subjects,
-    private readonly options: RpcRelayOptions,
-    private readonly logger: Logger,
-    private readonly metrics: GatewayMetrics,
-  ) {
-    this.mux = new RequestMux(nc);
+  constructor(private readonly options: RpcRelayOptions) {
+    ({
+      nc: this.nc,
+      isConnected: this.isConnected,
+      subjects: this.subjects,
+      logger: this.logger,
+      metrics: this.metrics,
+    } = options);
+    this.mux = new RequestMux(this.nc);
   }
 
   /** The frame that answers `frame`: resolves once the backend answered or the call failed. */

@@ -42,6 +42,18 @@ interface Pending {
  * is at or after the channel's last stored message and before anything it will deliver.
  * Joins of one event-loop turn share one marker; no JetStream API request is made.
  */
+export interface StreamMarkerOptions {
+  readonly nc: NatsConnection;
+  readonly subjects: Subjects;
+  /** The gateway's id: its markers' subject is its own. */
+  readonly gatewayId: string;
+  readonly logger: Logger;
+  /** Called when a marker did not come back in time (e.g. the stream no longer captures it). */
+  readonly onLost: () => void;
+  /** For tests: awaited before each marker is published. */
+  readonly beforePublish?: (() => Promise<void>) | undefined;
+}
+
 export class StreamMarker {
   private readonly pending = new Map<string, Pending>();
   private next: Pending | undefined;
@@ -50,17 +62,16 @@ export class StreamMarker {
   private readonly subscription: Subscription;
 
   private readonly subject: string;
+  private readonly nc: NatsConnection;
+  private readonly logger: Logger;
+  private readonly onLost: () => void;
+  private readonly beforePublish: (() => Promise<void>) | undefined;
 
-  constructor(
-    private readonly nc: NatsConnection,
-    subjects: Subjects,
-    gatewayId: string,
-    private readonly logger: Logger,
-    /** Called when a marker did not come back in time (e.g. the stream no longer captures it). */
-    private readonly onLost: () => void,
-    /** For tests: awaited before each marker is published. */
-    private readonly beforePublish?: () => Promise<void>,
-  ) {
+  constructor({ nc, subjects, gatewayId, logger, onLost, beforePublish }: StreamMarkerOptions) {
+    this.nc = nc;
+    this.logger = logger;
+    this.onLost = onLost;
+    this.beforePublish = beforePublish;
     this.subject = subjects.marker(gatewayId);
     this.subscription = nc.subscribe(subjects.liveMarker(gatewayId), {
       callback: (err, msg) => {

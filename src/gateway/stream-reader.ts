@@ -60,6 +60,15 @@ const StreamInfoResponse = v.object({
  * Requests go through a RequestMux: in a reconnect storm there are thousands, and the client
  * library's `request` costs an inbox subscription and an Error with a stack trace each.
  */
+export interface StreamReaderOptions {
+  readonly nc: NatsConnection;
+  readonly jsm: JetStreamManager;
+  readonly stream: string;
+  readonly logger: Logger;
+  /** The stream's replicas: with one, its sole server gets longer to answer (see the timeouts). */
+  readonly replicas: number;
+}
+
 export class StreamReader {
   private leaderlessUntil = 0;
   private readonly decoder = new TextDecoder();
@@ -67,13 +76,14 @@ export class StreamReader {
   private readonly mux: RequestMux;
   private readonly leaderTimeoutMs: number;
 
-  constructor(
-    nc: NatsConnection,
-    private readonly jsm: JetStreamManager,
-    private readonly stream: string,
-    private readonly logger: Logger,
-    replicas: number,
-  ) {
+  private readonly jsm: JetStreamManager;
+  private readonly stream: string;
+  private readonly logger: Logger;
+
+  constructor({ nc, jsm, stream, logger, replicas }: StreamReaderOptions) {
+    this.jsm = jsm;
+    this.stream = stream;
+    this.logger = logger;
     this.mux = new RequestMux(nc);
     this.leaderTimeoutMs = replicas <= 1 ? SOLE_SERVER_TIMEOUT_MS : LEADER_TIMEOUT_MS;
   }

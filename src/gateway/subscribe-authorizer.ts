@@ -19,21 +19,29 @@ export type SubscribeOutcome =
   | { readonly kind: "unavailable"; readonly message: string }
   | { readonly kind: "invalid_reply"; readonly message: string };
 
+export interface SubscribeAuthorizerOptions {
+  readonly nc: NatsConnection;
+  /** False while NATS is away: then there is no point waiting for a reply. */
+  readonly isConnected: () => boolean;
+  /** `<prefix>.subscribe`. */
+  readonly subject: string;
+  /** How long to wait for the backend's reply (`--subscribe-request-timeout`). */
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+}
+
 /** Asks the backend over NATS request/reply on `<prefix>.subscribe` whether a user may have a channel. */
 export class SubscribeAuthorizer {
   private readonly mux: RequestMux;
   private readonly kind: BackendRequestKind<typeof SubscribeReply>;
+  private readonly isConnected: () => boolean;
+  private readonly logger: Logger;
 
-  constructor(
-    nc: NatsConnection,
-    /** False while NATS is away: then there is no point waiting for a reply. */
-    private readonly isConnected: () => boolean,
-    subject: string,
-    timeoutMs: number,
-    private readonly logger: Logger,
-  ) {
+  constructor({ nc, isConnected, subject, timeoutMs, logger }: SubscribeAuthorizerOptions) {
     this.mux = new RequestMux(nc);
     this.kind = { what: "subscribe", subject, reply: SubscribeReply, timeoutMs };
+    this.isConnected = isConnected;
+    this.logger = logger;
   }
 
   async authorize(request: SubscribeRequest): Promise<SubscribeOutcome> {

@@ -108,21 +108,21 @@ describe("ChannelHub.join", () => {
       const config = loadGatewayConfig({ overrides: { nats: [nats.url], history: true, gatewayId: "hub" } });
       const logger = createLogger("silent", "hub");
       const subjects = subjectsFor(config.prefix);
-      await History.open(nc, config, subjects, logger);
+      await History.open({ nc, config, subjects, logger });
       let release: (() => void) | undefined;
-      const marker = new StreamMarker(
+      const marker = new StreamMarker({
         nc,
         subjects,
-        "hub",
+        gatewayId: "hub",
         logger,
-        () => undefined,
-        () =>
+        onLost: () => undefined,
+        beforePublish: () =>
           new Promise<void>((resolve) => {
             release = resolve;
           }),
-      );
+      });
       const feed = new StreamFeed(subjects, marker);
-      const hub = new ChannelHub(nc, feed, logger, new GatewayMetrics(false));
+      const hub = new ChannelHub({ nc, feed, logger, metrics: new GatewayMetrics(false) });
       await use({ hub, held: () => release !== undefined, release: () => release?.() });
       release?.();
       hub.close();
