@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import type * as v from "valibot";
 import type { HeraldConnectOptions } from "../backend/index.js";
+import { GATEWAY_OPTIONS } from "../gateway/options.js";
 import {
   NATS_CONNECTION_OPTIONS,
   NatsSettingsSchema,
@@ -8,7 +9,7 @@ import {
   unpairedNatsOptions,
 } from "../nats/connection-options.js";
 import { describeOptions } from "../options/option-spec.js";
-import { DEFAULT_PREFIX, SubjectPrefix } from "../protocol/index.js";
+import { SubjectPrefix } from "../protocol/index.js";
 import { CliError, ExitCode } from "./cli-error.js";
 import { NatsServerList } from "./cli-schemas.js";
 import { readLocalNatsUrl } from "./local-nats-file.js";
@@ -47,13 +48,17 @@ export function withNatsOptions(command: Command): Command {
         "NATS servers, comma-separated (default: the one `herald start` runs, else nats://127.0.0.1:4222)",
       ).env(NATS_FLAGS.nats.env),
     )
-    .addOption(
-      new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default(DEFAULT_PREFIX),
-    );
+    .addOption(prefixOption());
   for (const [key, def] of Object.entries(NATS_FLAGS)) {
     if (key !== "nats") command.addOption(new Option(`${def.flag} <value>`, def.description).env(def.env));
   }
   return command;
+}
+
+/** `--prefix` with the gateway's flag, environment name, description and default. */
+export function prefixOption(): Option {
+  const { flag, env, description } = GATEWAY_OPTIONS.prefix;
+  return new Option(`${flag} <prefix>`, description).env(env).default(GATEWAY_OPTIONS.prefix.default);
 }
 
 /** `--nats` as given, else the server `herald start` runs, else the default local one. */

@@ -4,7 +4,7 @@ import { CLOSE_CATALOGUE, type CloseCodeName } from "./close-codes.js";
  * Every `error` frame code: the close that follows it, what it means, and what a client should do.
  * An error frame is always sent before the close when the socket can still carry it. This table
  * drives `ErrorCode`, the error frame's schema, the client's typed `error.code` and the table in
- * docs/protocol.md (`npm run docs:generate`; a test checks it is current).
+ * docs/protocol.md (`npm run docs:tables`; a test checks it is current).
  */
 interface ErrorEntry {
   readonly close: CloseCodeName;

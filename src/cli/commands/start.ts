@@ -7,7 +7,7 @@ import { DEFAULT_PREFIX, SubjectPrefix } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
 import { NatsServerList } from "../cli-schemas.js";
 import { writeLocalNatsUrl } from "../local-nats-file.js";
-import { NATS_FLAGS } from "../nats-options.js";
+import { NATS_FLAGS, prefixOption } from "../nats-options.js";
 import { packageRoot } from "../package-root.js";
 
 const Port = v.pipe(
@@ -43,7 +43,7 @@ export function startCommand(): Command {
     .option("--host <host>", "address the demo page and the gateway listen on", "127.0.0.1")
     .option("--port <n>", "demo page port (another free one when taken)", "3000")
     .option("--gateway-port <n>", "gateway port (another free one when taken)", "8080")
-    .addOption(new Option("--prefix <prefix>", "subject prefix").env("HERALD_PREFIX").default(DEFAULT_PREFIX))
+    .addOption(prefixOption())
     .option("--gateway-url <url>", "WebSocket URL the page connects to (default: the gateway started here)")
     .option("--log-level <level>", "gateway log level", "warn")
     .action(async (flags: Record<string, string | undefined>) => {
