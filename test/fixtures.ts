@@ -165,11 +165,24 @@ export const test = stack.extend<{
 });
 
 /** The stack with a raw responder that answers auth with anything a hostile backend would. */
-export const rawTest = stack.extend<{ backend: RawBackend; authResponder: RawBackend }>({
+export const rawTest = stack.extend<{
+  backend: RawBackend;
+  authResponder: RawBackend;
+  /** A backend SDK connection that publishes (acknowledged by the history stream); one per file. */
+  publisher: HeraldBackend;
+}>({
   backend: async ({ nats }, use) => {
     const backend = await startRawBackend(nats.url);
     await use(backend);
     await backend.close();
   },
   authResponder: async ({ backend }, use) => use(backend),
+  publisher: [
+    async ({ nats }, use) => {
+      const publisher = await HeraldBackend.connect({ servers: nats.url });
+      await use(publisher);
+      await publisher.close();
+    },
+    { scope: "file" },
+  ],
 });

@@ -1,19 +1,6 @@
 import { describe, expect } from "vitest";
-import { HeraldBackend } from "../../src/backend/index.js";
 import { type TestClient, waitUntil } from "../../src/testing/index.js";
-import { rawTest } from "../fixtures.js";
-
-/** The fixtures with a raw backend, plus a backend SDK connection that publishes. */
-const test = rawTest.extend<{ publisher: HeraldBackend }>({
-  publisher: [
-    async ({ nats }, use) => {
-      const publisher = await HeraldBackend.connect({ servers: nats.url });
-      await use(publisher);
-      await publisher.close();
-    },
-    { scope: "file" },
-  ],
-});
+import { rawTest as test } from "../fixtures.js";
 
 /**
  * `<prefix>.control.unsubscribe` from a plain NATS publish: every gateway takes the channel from

@@ -3,19 +3,7 @@ import { HeraldBackend } from "../../src/backend/index.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
 import { CloseCode } from "../../src/protocol/index.js";
 import { type NatsServer, type ReceivedFrame, type TestClient, waitUntil } from "../../src/testing/index.js";
-import { rawTest as base } from "../fixtures.js";
-
-/** The fixtures with a raw backend, plus a backend SDK connection that publishes (acknowledged by the history stream). */
-const test = base.extend<{ publisher: HeraldBackend }>({
-  publisher: [
-    async ({ nats }, use) => {
-      const publisher = await HeraldBackend.connect({ servers: nats.url });
-      await use(publisher);
-      await publisher.close();
-    },
-    { scope: "file" },
-  ],
-});
+import { rawTest as test } from "../fixtures.js";
 
 const numbers = (frames: ReceivedFrame[]) => frames.map((f) => (f.data as { n: number }).n);
 
