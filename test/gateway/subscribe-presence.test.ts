@@ -1,15 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HeraldBackend } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import {
-  type NatsServer,
-  type RawBackend,
-  startNats,
-  startRawBackend,
-  startTestGateway,
-  TestClient,
-  waitUntil,
-} from "../../src/testing/index.js";
+import { describe, expect } from "vitest";
+import { type TestClient, waitUntil } from "../../src/testing/index.js";
+import { type OpenClient, rawTest as test } from "../fixtures.js";
 
 /**
  * A subscribed channel in presence: the backend's grant on `<prefix>.subscribe` may give presence,
@@ -17,26 +8,7 @@ import {
  * leave when it unsubscribes or the channel is taken away.
  */
 describe("presence on a subscribed channel", () => {
-  let nats: NatsServer;
-  let backend: RawBackend;
-  let sdk: HeraldBackend;
-  let gateway: RunningGateway;
-  const opened: TestClient[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await startRawBackend(nats.url);
-    backend.subscribeReplies.set("channel.lounge", JSON.stringify({ ok: true, presence: true }));
-    sdk = await HeraldBackend.connect({ servers: nats.url });
-    gateway = await startTestGateway(nats, { history: true, historyStorage: "memory", presence: true });
-  });
-  afterAll(async () => {
-    for (const client of opened) client.close();
-    await gateway?.close();
-    await sdk?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
+  test.override({ gatewayOptions: { historyStorage: "memory", presence: true } });
 
   /** The next `join` or `leave` of one user (a member sees its own join too). */
   async function nextOf(client: TestClient, type: "join" | "leave", user: string) {
@@ -46,17 +18,21 @@ describe("presence on a subscribed channel", () => {
     }
   }
 
-  async function subscribed(user: string, channel: string) {
-    const client = await TestClient.ready(gateway.url, user);
-    opened.push(client);
-    client.send({ type: "subscribe", channel });
-    return { client, frame: await client.next("subscribed") };
+  async function subscribed(client: OpenClient, user: string, channel: string) {
+    const opened = await client(user);
+    opened.send({ type: "subscribe", channel });
+    return { client: opened, frame: await opened.next("subscribed") };
   }
 
-  it("lists, joins and leaves a subscriber the grant gave presence; the others are not in it", async () => {
-    const amy = await subscribed("s-amy", "channel.lounge");
+  test("lists, joins and leaves a subscriber the grant gave presence; the others are not in it", async ({
+    backend,
+    publisher: sdk,
+    client,
+  }) => {
+    backend.subscribeReplies.set("channel.lounge", JSON.stringify({ ok: true, presence: true }));
+    const amy = await subscribed(client, "s-amy", "channel.lounge");
     expect(amy.frame).toMatchObject({ channel: "channel.lounge", presence: true });
-    const ben = await subscribed("s-ben", "channel.lounge");
+    const ben = await subscribed(client, "s-ben", "channel.lounge");
     expect(await nextOf(amy.client, "join", "s-ben")).toMatchObject({ channel: "channel.lounge" });
     await waitUntil(
       async () => (await sdk.presence("lounge")).members.length === 2,
@@ -65,7 +41,7 @@ describe("presence on a subscribed channel", () => {
     amy.client.send({ type: "presence", channel: "channel.lounge" });
     expect(await amy.client.next("presence")).toMatchObject({ channel: "channel.lounge", count: 2 });
     // a grant without presence: subscribed, but not in the channel's presence
-    const plain = await subscribed("s-cy", "channel.plain");
+    const plain = await subscribed(client, "s-cy", "channel.plain");
     expect(plain.frame).not.toHaveProperty("presence");
     plain.client.send({ type: "presence", channel: "channel.plain" });
     expect(await plain.client.next("presence_error")).toMatchObject({ code: "NOT_GRANTED" });
