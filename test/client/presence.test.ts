@@ -1,34 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
+import { afterEach, describe, expect } from "vitest";
+import { accept } from "../../src/backend/index.js";
 import type { JoinFrame, LeaveFrame } from "../../src/client/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import { type NatsServer, startNats, startTestGateway } from "../../src/testing/index.js";
+import { test } from "../fixtures.js";
 import { closeClients, observeClient } from "./observed-client.js";
 import { until } from "./scripted-gateway.js";
 
 /** The SDK's presence against a real gateway: `presence()`, `join` and `leave`. */
 describe("client SDK presence", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let gateway: RunningGateway;
-
-  beforeAll(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await HeraldBackend.connect({ servers: nats.url });
-    backend.serveAuth((token) =>
-      accept({ user: token, channels: ["room", "news"], presence: ["room"], info: { name: token } }),
-    );
-    gateway = await startTestGateway(nats, { presence: true, livenessTimeout: 2000 });
+  test.override({
+    backendOptions: {
+      authorize: (token) =>
+        accept({ user: token, channels: ["room", "news"], presence: ["room"], info: { name: token } }),
+    },
+    gatewayOptions: { history: false, presence: true, livenessTimeout: 2000 },
   });
+  afterEach(() => closeClients());
 
-  afterAll(async () => {
-    closeClients();
-    await gateway?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
-
-  it("asks who is in a channel, and hears users join and leave", async () => {
+  test("asks who is in a channel, and hears users join and leave", async ({ gateway }) => {
     const ann = observeClient(gateway.url, { getToken: async () => "ann" });
     await expect(ann.client.presence("channel.room")).rejects.toMatchObject({ code: "NOT_READY" });
     await until(() => ann.client.state === "ready", "ann ready", 10_000);
