@@ -1,52 +1,46 @@
-import type { Msg, NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend, RpcRefusal } from "../../src/backend/index.js";
+import type { Msg } from "@nats-io/nats-core";
+import { afterEach, describe, expect } from "vitest";
+import { RpcRefusal } from "../../src/backend/index.js";
 import { HeraldRpcError } from "../../src/client/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import { type NatsServer, startNats, startTestGateway, waitUntil } from "../../src/testing/index.js";
+import { waitUntil } from "../../src/testing/index.js";
+import { test as base } from "../fixtures.js";
 import { closeClients, observeClient } from "./observed-client.js";
+
+/** The backend's methods, and `held`: requests a raw responder got and has not answered. */
+const test = base.extend<{ held: Msg[] }>({
+  held: [
+    async ({ backend, raw }, use) => {
+      backend.onRpc("time", (_data, context) => ({ now: 1_764_000_000_000, user: context.user }));
+      backend.onRpc("order", (data) => {
+        if ((data as { id?: unknown })?.id !== 42) throw new RpcRefusal("not_found", "no such order");
+        return { id: 42, total: 9.5 };
+      });
+      const held: Msg[] = [];
+      raw.subscribe("herald.rpc.held", {
+        callback: (_err, msg) => {
+          held.push(msg);
+        },
+      });
+      await raw.flush();
+      await backend.flush();
+      await use(held);
+    },
+    { auto: true },
+  ],
+});
+
+// A nats-server without JetStream, and gateways and a backend without history.
+test.override({ natsOptions: {} });
 
 /** `client.rpc()` against a real gateway, nats-server and backend. */
 describe("client rpc", () => {
-  let nats: NatsServer;
-  let backend: HeraldBackend;
-  let raw: NatsConnection;
-  let gateway: RunningGateway;
-  /** Requests the `held` method got and has not answered. */
-  const held: Msg[] = [];
+  test.override({
+    backendOptions: { history: false, onError: () => undefined },
+    gatewayOptions: { history: false, maxFrameBytes: 1024 },
+  });
+  afterEach(() => closeClients());
 
-  beforeAll(async () => {
-    nats = await startNats();
-    backend = await HeraldBackend.connect({ servers: nats.url, history: false, onError: () => undefined });
-    backend.serveAuth((token) => accept({ user: token }));
-    backend.onRpc("time", (_data, context) => ({ now: 1_764_000_000_000, user: context.user }));
-    backend.onRpc("order", (data) => {
-      if ((data as { id?: unknown })?.id !== 42) throw new RpcRefusal("not_found", "no such order");
-      return { id: 42, total: 9.5 };
-    });
-    raw = await connect({ servers: nats.url });
-    raw.subscribe("herald.rpc.held", {
-      callback: (_err, msg) => {
-        held.push(msg);
-      },
-    });
-    await raw.flush();
-    await backend.flush();
-    gateway = await startTestGateway(nats, { maxFrameBytes: 1024 });
-  });
-  afterEach(() => {
-    closeClients();
-    held.splice(0);
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await raw?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
-
-  it("resolves with the backend's data, and rejects a refusal with a typed error", async () => {
+  test("resolves with the backend's data, and rejects a refusal with a typed error", async ({ gateway }) => {
     const { client } = observeClient(gateway.url, { getToken: () => "ann" });
     // called before the connection is ready: the call waits for it
     const time = client.rpc<{ now: number; user: string }>("time");
@@ -64,7 +58,10 @@ describe("client rpc", () => {
     expect(client.state).toBe("ready");
   });
 
-  it("rejects unsafe methods, unencodable data and frames over the gateway's limit without sending or closing", async () => {
+  test("rejects unsafe methods, unencodable data and frames over the gateway's limit without sending or closing", async ({
+    gateway,
+    held,
+  }) => {
     const observed = observeClient(gateway.url, { getToken: () => "bo" });
     const { client } = observed;
     await waitUntil(() => client.state === "ready", "ready");
@@ -83,7 +80,7 @@ describe("client rpc", () => {
     expect(observed.states).toEqual(["connecting", "authenticating", "ready"]);
   });
 
-  it("times out by itself, and ignores the late answer", async () => {
+  test("times out by itself, and ignores the late answer", async ({ gateway, held }) => {
     const { client } = observeClient(gateway.url, { getToken: () => "cy" });
     const call = client.rpc("held", { n: 1 }, { timeout: 300 });
     await expect(call).rejects.toMatchObject({ code: "TIMEOUT", retryable: true });
@@ -92,8 +89,11 @@ describe("client rpc", () => {
     expect(await client.rpc("time")).toMatchObject({ user: "cy" });
   });
 
-  it("fails a call in flight with RPC_INTERRUPTED when the connection drops, and never sends it again", async () => {
-    const own = await startTestGateway(nats);
+  test("fails a call in flight with RPC_INTERRUPTED when the connection drops, and never sends it again", async ({
+    startGateway,
+    held,
+  }) => {
+    const own = await startGateway({ history: false });
     try {
       const observed = observeClient(own.url, {
         getToken: () => "dee",
@@ -106,7 +106,7 @@ describe("client rpc", () => {
       const port = own.port;
       await own.close();
       await expect(call).rejects.toMatchObject({ code: "RPC_INTERRUPTED", retryable: true });
-      const again = await startTestGateway(nats, { port });
+      const again = await startGateway({ history: false, port });
       try {
         await waitUntil(() => observed.readies.length === 2, "ready again", { timeoutMs: 10_000 });
         expect(await client.rpc("time")).toMatchObject({ user: "dee" });
@@ -119,7 +119,10 @@ describe("client rpc", () => {
     }
   });
 
-  it("on close(), fails calls sent with RPC_INTERRUPTED, calls not sent and new ones with NOT_CONNECTED", async () => {
+  test("on close(), fails calls sent with RPC_INTERRUPTED, calls not sent and new ones with NOT_CONNECTED", async ({
+    gateway,
+    held,
+  }) => {
     const { client } = observeClient(gateway.url, { getToken: () => "eve" });
     await waitUntil(() => client.state === "ready", "ready");
     const sent = client.rpc("held", 1);
