@@ -63,15 +63,9 @@ export async function startGateway(
   let parts: HistoryParts | undefined;
   let tracking: Tracking | undefined;
   try {
-    if (config.history)
-      parts = await startHistory({
-        nc,
-        config,
-        subjects,
-        logger,
-        beforePositionMarker: options.beforePositionMarker,
-      });
-    tracking = await startTracking(nc, config, logger, metrics);
+    const { beforePositionMarker } = options;
+    if (config.history) parts = await startHistory({ nc, config, subjects, logger, beforePositionMarker });
+    tracking = await startTracking({ nc, config, logger, metrics });
   } catch (err) {
     await nc.close();
     throw err;
@@ -155,7 +149,8 @@ export async function startGateway(
     const headers = forwardedHeaders(req, config.forwardHeaders);
     wss.handleUpgrade(req, socket, head, (ws) => {
       const client = new WsClientSocket(ws, socket, config.compression);
-      const session = new Session(client, ctx, address, headers, sessions.forget);
+      const onClosed = sessions.forget;
+      const session = new Session({ socket: client, ctx, remoteAddress: address, headers, onClosed });
       client.listen(session);
       sessions.add(session);
     });

@@ -13,7 +13,7 @@ import { HistoryReader, type StoredMessage } from "./history-reader.js";
 import { isJetStreamBusy, isJetStreamError, JetStreamErrorCode } from "./jetstream-errors.js";
 import type { Logger } from "./logger.js";
 import { StreamReader } from "./stream-reader.js";
-import { createStream, desiredReplicas, type ReplicasSetting, reconcileReplicas } from "./stream-replicas.js";
+import { createStream, desiredReplicas, reconcileReplicas, type StreamReplicas } from "./stream-replicas.js";
 
 export interface HistoryOptions {
   readonly nc: NatsConnection;
@@ -31,9 +31,8 @@ interface OpenedStream {
   readonly subjects: Subjects;
   /** The stream's config as this gateway wants it. */
   readonly desired: Partial<StreamConfig> & { name: string; subjects: string[] };
-  readonly replicasSetting: ReplicasSetting;
-  /** The replicas `replicasSetting` comes to on this cluster. */
-  readonly replicas: number;
+  /** Its replicas, kept in line at each check. */
+  readonly replication: StreamReplicas;
   readonly logger: Logger;
 }
 
@@ -58,8 +57,7 @@ export class History {
   private readonly stream: string;
   private readonly subjects: Subjects;
   private readonly desired: OpenedStream["desired"];
-  private readonly replicasSetting: ReplicasSetting;
-  private readonly replicas: number;
+  private readonly replication: StreamReplicas;
   private readonly logger: Logger;
 
   private constructor(opened: OpenedStream) {
@@ -69,8 +67,7 @@ export class History {
     this.stream = opened.desired.name;
     this.subjects = opened.subjects;
     this.desired = opened.desired;
-    this.replicasSetting = opened.replicasSetting;
-    this.replicas = opened.replicas;
+    this.replication = opened.replication;
     this.logger = opened.logger;
   }
 
@@ -96,8 +93,8 @@ export class History {
     };
     const replicas = desiredReplicas(config.historyReplicas, nc.info);
     const reader = new StreamReader({ nc, jsm, stream: config.historyStream, logger, replicas });
-    const replicasSetting = config.historyReplicas;
-    const history = new History({ nc, jsm, reader, subjects, desired, replicasSetting, replicas, logger });
+    const replication = { jsm, setting: config.historyReplicas, replicas, logger };
+    const history = new History({ nc, jsm, reader, subjects, desired, replication, logger });
     // A stream created a moment ago (by this or another gateway starting at the same time) has no
     // leader yet on a cluster; its requests time out until one is elected.
     const deadline = Date.now() + 30_000;
@@ -134,17 +131,11 @@ export class History {
         info = await this.jsm.streams.update(this.stream, { ...this.desired });
         this.logger.info({ stream: this.stream }, "history stream updated");
       }
-      info = await reconcileReplicas(this.jsm, info, this.replicasSetting, this.replicas, this.logger);
+      info = await reconcileReplicas(this.replication, info);
     } catch (err) {
       if (!isJetStreamError(err, JetStreamErrorCode.StreamNotFound)) throw err;
       try {
-        const created = await createStream(
-          this.jsm,
-          this.desired,
-          this.replicasSetting,
-          this.replicas,
-          this.logger,
-        );
+        const created = await createStream(this.replication, this.desired);
         this.logger.info(
           { stream: this.stream, replicas: created.config.num_replicas },
           "history stream created",

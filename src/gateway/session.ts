@@ -33,6 +33,17 @@ const PONG = OutboundFrame.of({ type: "pong" });
 const PROCESS_TAG = randomBytes(3).toString("hex");
 let connectionCounter = 0;
 
+export interface SessionOptions {
+  readonly socket: ClientSocket;
+  readonly ctx: GatewayContext;
+  /** The client's address (behind a trusted proxy, from X-Forwarded-For). */
+  readonly remoteAddress: string;
+  /** The upgrade request's headers named by `--forward-headers`, passed on to auth. */
+  readonly headers: Record<string, string>;
+  /** Called once when the connection has ended (the registry forgets it). */
+  readonly onClosed: (session: Session) => void;
+}
+
 /**
  * One client connection as a state machine over a `ClientSocket`. Every frame is validated; every
  * failure sends an error frame (while the socket can carry it) and closes with the code the
@@ -67,14 +78,19 @@ export class Session
   /** Calls waiting for the backend; made on the first `rpc` frame. */
   private rpcs: RpcCalls | undefined;
 
-  constructor(
-    private readonly socket: ClientSocket,
-    private readonly ctx: GatewayContext,
-    /** The client's address (behind a trusted proxy, from X-Forwarded-For). */
-    readonly remoteAddress: string,
-    private readonly headers: Record<string, string>,
-    private readonly onClosed: (session: Session) => void,
-  ) {
+  private readonly socket: ClientSocket;
+  private readonly ctx: GatewayContext;
+  /** The client's address (behind a trusted proxy, from X-Forwarded-For). */
+  readonly remoteAddress: string;
+  private readonly headers: Record<string, string>;
+  private readonly onClosed: (session: Session) => void;
+
+  constructor({ socket, ctx, remoteAddress, headers, onClosed }: SessionOptions) {
+    this.socket = socket;
+    this.ctx = ctx;
+    this.remoteAddress = remoteAddress;
+    this.headers = headers;
+    this.onClosed = onClosed;
     ctx.metrics.connections.inc();
     this.budget = new FrameBudget(ctx.config.clientFrameRate, ctx.config.clientFrameBurst);
     this.token = new TokenRefresh(this, ctx);

@@ -6,6 +6,16 @@ import type { Logger } from "./logger.js";
 /** `--history-replicas`: a number of replicas, or "auto" to follow the cluster. */
 export type ReplicasSetting = "auto" | number;
 
+/** Where a stream's replicas are set, as configured and as that comes to on this cluster. */
+export interface StreamReplicas {
+  readonly jsm: JetStreamManager;
+  /** `--history-replicas` or `--events-replicas` as configured. */
+  readonly setting: ReplicasSetting;
+  /** What `setting` comes to on this cluster (see `desiredReplicas`). */
+  readonly replicas: number;
+  readonly logger: Logger;
+}
+
 /** Replicas "auto" asks for on a cluster: the stream survives the loss of any one server. */
 const CLUSTER_REPLICAS = 3;
 
@@ -26,11 +36,8 @@ export function desiredReplicas(setting: ReplicasSetting, server: ServerInfo | u
  * replicas (fewer JetStream servers than routed ones) gets a stream of 1, and a warning says so.
  */
 export async function createStream(
-  jsm: JetStreamManager,
+  { jsm, setting, replicas, logger }: StreamReplicas,
   config: Partial<StreamConfig> & { name: string },
-  setting: ReplicasSetting,
-  replicas: number,
-  logger: Logger,
 ): Promise<StreamInfo> {
   try {
     return await jsm.streams.add({ ...config, num_replicas: replicas });
@@ -52,11 +59,8 @@ export async function createStream(
  * a warning says why.
  */
 export async function reconcileReplicas(
-  jsm: JetStreamManager,
+  { jsm, setting, replicas, logger }: StreamReplicas,
   info: StreamInfo,
-  setting: ReplicasSetting,
-  replicas: number,
-  logger: Logger,
 ): Promise<StreamInfo> {
   const current = info.config.num_replicas;
   const wanted = setting === "auto" ? Math.max(current, replicas) : replicas;

@@ -29,18 +29,22 @@ export interface Tracking {
   stop(graceMs: number): Promise<void>;
 }
 
+export interface TrackingOptions {
+  readonly nc: NatsConnection;
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  /** The gateway's metrics: the registry's counters are added to them. */
+  readonly metrics: GatewayMetrics;
+}
+
 /**
  * Starts what `--events` and `--presence` need: the registry buckets and the events stream, this
  * gateway's registry instance (heartbeat and records), the reaper of dead gateways, and with
  * presence the replica of every gateway's connections and the answers to backends' requests.
  * Undefined when both are off.
  */
-export async function startTracking(
-  nc: NatsConnection,
-  config: GatewayConfig,
-  logger: Logger,
-  metrics: GatewayMetrics,
-): Promise<Tracking | undefined> {
+export async function startTracking(options: TrackingOptions): Promise<Tracking | undefined> {
+  const { nc, config, logger, metrics } = options;
   if (!config.events && !config.presence) return undefined;
   let jsm: JetStreamManager;
   try {
@@ -50,61 +54,72 @@ export async function startTracking(
       `connection events and presence need JetStream, and the NATS server does not offer it (${(err as Error).message}); start nats-server with -js or run the gateway with --events false --presence false`,
     );
   }
-  const buckets = new RegistryBuckets(jsm, config, nc, logger);
+  const buckets = new RegistryBuckets({ jsm, config, nc, logger });
   const ensure = async () => {
     await buckets.ensure();
-    if (config.events) await ensureEventStream(jsm, config, nc.info, logger);
+    if (config.events) await ensureEventStream({ jsm, config, server: nc.info, logger });
   };
   await ensure();
   const js = jetstream(nc);
   const publisher = new StoredPublisher(nc);
   const trackingMetrics = new TrackingMetrics(metrics.registry);
   const events = config.events
-    ? new EventPublisher(publisher, config.prefix, trackingMetrics, logger)
+    ? new EventPublisher({ publisher, prefix: config.prefix, metrics: trackingMetrics, logger })
     : undefined;
 
   const index = new PresenceIndex();
   let loaded = false;
   const hub = config.presence
-    ? new PresenceHub(index, () => loaded, config.presenceJoinLeaveLimit, config.presenceMaxListed)
+    ? new PresenceHub({
+        index,
+        isLoaded: () => loaded,
+        joinLeaveLimit: config.presenceJoinLeaveLimit,
+        maxListed: config.presenceMaxListed,
+      })
     : undefined;
   let tracker: ConnectionTracker | undefined;
-  const registry = new Registry(
+  const registry = new Registry({
     publisher,
     buckets,
-    config.gatewayId,
-    config.livenessTimeout,
-    trackingMetrics,
+    gatewayId: config.gatewayId,
+    timeoutMs: config.livenessTimeout,
+    metrics: trackingMetrics,
     logger,
-    (lapsed) => tracker?.lapsed(lapsed),
-  );
-  tracker = new ConnectionTracker(registry, events, hub, config.gatewayId);
+    onLapse: (lapsed) => tracker?.lapsed(lapsed),
+  });
+  tracker = new ConnectionTracker({ registry, events, presence: hub, gatewayId: config.gatewayId });
   const replica = hub
-    ? new PresenceReplica(
+    ? new PresenceReplica({
         js,
         jsm,
         buckets,
         index,
-        (changes) => hub.changed(changes),
+        onChanges: (changes) => hub.changed(changes),
         logger,
-        (key, msgId) => registry.current.records.written(key, msgId),
-      )
+        ownWrite: (key, msgId) => registry.current.records.written(key, msgId),
+      })
     : undefined;
   const connectionTracker = tracker;
-  const reaper = new Reaper(
+  const reaper = new Reaper({
     publisher,
     jsm,
     buckets,
-    () => registry.current.id,
-    config.livenessTimeout,
-    (marker, connections) => connectionTracker.reap(marker, connections),
+    self: () => registry.current.id,
+    timeoutMs: config.livenessTimeout,
+    reap: (marker, connections) => connectionTracker.reap(marker, connections),
     logger,
-    (connections) => {
+    onReaped: (connections) => {
       trackingMetrics.reapedGateways.inc();
       trackingMetrics.reapedConnections.inc(connections);
     },
-  );
-  const responder = new PresenceResponder(nc, config.prefix, index, config.presenceMaxListed, logger);
+  });
+  const responder = new PresenceResponder({
+    nc,
+    prefix: config.prefix,
+    index,
+    maxListed: config.presenceMaxListed,
+    logger,
+  });
 
   await registry.start();
   reaper.start();

@@ -83,7 +83,13 @@ function setup(
     metrics: new GatewayMetrics(false),
     connectionEvents,
   };
-  const session = new Session(socket, ctx, "198.51.100.1", {}, () => closedCount++);
+  const session = new Session({
+    socket,
+    ctx,
+    remoteAddress: "198.51.100.1",
+    headers: {},
+    onClosed: () => closedCount++,
+  });
   sessions.push(session);
   const frame = (value: unknown) => session.onFrame(Buffer.from(JSON.stringify(value)), false);
   const joinAll = async () => {

@@ -30,6 +30,15 @@ interface Tracked {
 /** Reaped connections' events stored at once at most. */
 const REAP_CONCURRENCY = 256;
 
+export interface ConnectionTrackerOptions {
+  readonly registry: Registry;
+  /** Undefined with `--events false`. */
+  readonly events: EventPublisher | undefined;
+  /** Undefined with `--presence false`. */
+  readonly presence: PresenceHub | undefined;
+  readonly gatewayId: string;
+}
+
 /**
  * Connection events and presence for this gateway's connections, driven by the session hooks
  * (`ConnectionEvents`). A ready connection is written to the registry first (so that, from then
@@ -42,12 +51,17 @@ export class ConnectionTracker implements ConnectionEvents {
   private readonly pending = new Set<Promise<unknown>>();
   private stopped = false;
 
-  constructor(
-    private readonly registry: Registry,
-    private readonly events: EventPublisher | undefined,
-    private readonly presence: PresenceHub | undefined,
-    private readonly gatewayId: string,
-  ) {}
+  private readonly registry: Registry;
+  private readonly events: EventPublisher | undefined;
+  private readonly presence: PresenceHub | undefined;
+  private readonly gatewayId: string;
+
+  constructor({ registry, events, presence, gatewayId }: ConnectionTrackerOptions) {
+    this.registry = registry;
+    this.events = events;
+    this.presence = presence;
+    this.gatewayId = gatewayId;
+  }
 
   ready(connection: TrackedConnection, grant: ConnectionGrant): void {
     const instance = this.registry.current;

@@ -5,6 +5,14 @@ import type { TrackingMetrics } from "../registry/tracking-metrics.js";
 
 const encoder = new TextEncoder();
 
+export interface EventPublisherOptions {
+  readonly publisher: StoredPublisher;
+  /** The subject prefix events are published under. */
+  readonly prefix: string;
+  readonly metrics: TrackingMetrics;
+  readonly logger: Logger;
+}
+
 /**
  * Stores connection events in the events stream with an acknowledged publish, its id as
  * `Nats-Msg-Id`, retried until stored or until `keepTrying` says stop. An event given up on is
@@ -13,12 +21,14 @@ const encoder = new TextEncoder();
 export class EventPublisher {
   private readonly subjects: ReturnType<typeof eventSubjects>;
 
-  constructor(
-    private readonly publisher: StoredPublisher,
-    prefix: string,
-    private readonly metrics: TrackingMetrics,
-    private readonly logger: Logger,
-  ) {
+  private readonly publisher: StoredPublisher;
+  private readonly metrics: TrackingMetrics;
+  private readonly logger: Logger;
+
+  constructor({ publisher, prefix, metrics, logger }: EventPublisherOptions) {
+    this.publisher = publisher;
+    this.metrics = metrics;
+    this.logger = logger;
     this.subjects = eventSubjects(prefix);
   }
 

@@ -6,21 +6,24 @@ import type { Logger } from "../logger.js";
 import { ensureStream } from "../registry/ensure-stream.js";
 import { desiredReplicas } from "../stream-replicas.js";
 
+export interface EventStreamOptions {
+  readonly jsm: JetStreamManager;
+  readonly config: GatewayConfig;
+  /** The connected server's INFO: "auto" replicas follow its cluster. */
+  readonly server: ServerInfo | undefined;
+  readonly logger: Logger;
+}
+
 /**
  * The stream of connection events (`--events-stream`, default HERALD_EVENTS): every
  * `<prefix>.events.>` subject, limits retention (`--events-max-age`, `--events-max-bytes`, oldest
  * dropped first), and a duplicate window (`--events-duplicate-window`) in which an event published
  * twice under one id is stored once.
  */
-export async function ensureEventStream(
-  jsm: JetStreamManager,
-  config: GatewayConfig,
-  server: ServerInfo | undefined,
-  logger: Logger,
-): Promise<void> {
+export async function ensureEventStream({ jsm, config, server, logger }: EventStreamOptions): Promise<void> {
   const replicas = desiredReplicas(config.eventsReplicas, server);
   await ensureStream(
-    jsm,
+    { jsm, setting: config.eventsReplicas, replicas, logger },
     {
       name: config.eventsStream,
       subjects: [eventSubjects(config.prefix).all],
@@ -31,8 +34,5 @@ export async function ensureEventStream(
       duplicate_window: config.eventsDuplicateWindow * 1_000_000_000,
       storage: config.eventsStorage === "memory" ? StorageType.Memory : StorageType.File,
     },
-    config.eventsReplicas,
-    replicas,
-    logger,
   );
 }

@@ -2,6 +2,16 @@ import type { TrackedConnection } from "../gateway-context.js";
 import { OutboundFrame } from "../outbound-frame.js";
 import type { PresenceChange, PresenceIndex } from "./presence-index.js";
 
+export interface PresenceHubOptions {
+  readonly index: PresenceIndex;
+  /** Whether the index holds the bucket's state yet (see `PresenceReplica.start`). */
+  readonly isLoaded: () => boolean;
+  /** `--presence-join-leave-limit` */
+  readonly joinLeaveLimit: number;
+  /** `--presence-max-listed` */
+  readonly maxListed: number;
+}
+
 /**
  * This gateway's connections with presence, per channel: they get the channel's `join` and
  * `leave` frames (each built once for all of them) and their `presence` requests answered from
@@ -16,12 +26,17 @@ export class PresenceHub {
   /** Per channel, the users of this gateway's connections there, with their connections. */
   private readonly localUsers = new Map<string, Map<string, number>>();
 
-  constructor(
-    private readonly index: PresenceIndex,
-    private readonly isLoaded: () => boolean,
-    private readonly joinLeaveLimit: number,
-    private readonly maxListed: number,
-  ) {}
+  private readonly index: PresenceIndex;
+  private readonly isLoaded: () => boolean;
+  private readonly joinLeaveLimit: number;
+  private readonly maxListed: number;
+
+  constructor({ index, isLoaded, joinLeaveLimit, maxListed }: PresenceHubOptions) {
+    this.index = index;
+    this.isLoaded = isLoaded;
+    this.joinLeaveLimit = joinLeaveLimit;
+    this.maxListed = maxListed;
+  }
 
   add(connection: TrackedConnection, user: string, channel: string): void {
     let set = this.listeners.get(channel);

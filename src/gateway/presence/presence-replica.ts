@@ -17,6 +17,19 @@ const PULL_EXPIRES_MS = 2000;
 const MISSED_HEARTBEATS = 3;
 const RELOAD_RETRY_MS = 1000;
 
+export interface PresenceReplicaOptions {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly buckets: RegistryBuckets;
+  /** The replica this keeps in line with the bucket. */
+  readonly index: PresenceIndex;
+  /** Told of each batch of changes applied (the presence hub). */
+  readonly onChanges: (changes: readonly PresenceChange[]) => void;
+  readonly logger: Logger;
+  /** This gateway's own last write of a shard, when `msgId` is it (no need to parse it again). */
+  readonly ownWrite: (key: string, msgId: string) => Readonly<Record<string, ConnectionEntry>> | undefined;
+}
+
 /**
  * Keeps a `PresenceIndex` in step with the registry bucket: an ordered consumer on every key,
  * starting with the last value of each (the state now), then every change as it is stored. Every
@@ -30,19 +43,23 @@ export class PresenceReplica {
   private stopped = false;
   private loadedOnce: Promise<void> | undefined;
 
-  constructor(
-    private readonly js: JetStreamClient,
-    private readonly jsm: JetStreamManager,
-    private readonly buckets: RegistryBuckets,
-    private readonly index: PresenceIndex,
-    private readonly onChanges: (changes: readonly PresenceChange[]) => void,
-    private readonly logger: Logger,
-    /** This gateway's own last write of a shard, when `msgId` is it (no need to parse it again). */
-    private readonly ownWrite: (
-      key: string,
-      msgId: string,
-    ) => Readonly<Record<string, ConnectionEntry>> | undefined,
-  ) {}
+  private readonly js: JetStreamClient;
+  private readonly jsm: JetStreamManager;
+  private readonly buckets: RegistryBuckets;
+  private readonly index: PresenceIndex;
+  private readonly onChanges: PresenceReplicaOptions["onChanges"];
+  private readonly logger: Logger;
+  private readonly ownWrite: PresenceReplicaOptions["ownWrite"];
+
+  constructor({ js, jsm, buckets, index, onChanges, logger, ownWrite }: PresenceReplicaOptions) {
+    this.js = js;
+    this.jsm = jsm;
+    this.buckets = buckets;
+    this.index = index;
+    this.onChanges = onChanges;
+    this.logger = logger;
+    this.ownWrite = ownWrite;
+  }
 
   /** Starts following the bucket; resolves once the state as it was at the start is applied. */
   start(): Promise<void> {

@@ -13,6 +13,17 @@ import type { PresenceIndex } from "./presence-index.js";
 
 const decoder = new TextDecoder();
 
+export interface PresenceResponderOptions {
+  readonly nc: NatsConnection;
+  /** The subject prefix its presence requests come on. */
+  readonly prefix: string;
+  /** This gateway's replica of who is online, from which it answers. */
+  readonly index: PresenceIndex;
+  /** `--presence-max-listed`: the most connections one answer lists. */
+  readonly maxListed: number;
+  readonly logger: Logger;
+}
+
 /**
  * Answers backends' presence requests from this gateway's index, in the queue group
  * `herald-presence` (each request reaches one gateway; every gateway's index holds everyone):
@@ -21,13 +32,19 @@ const decoder = new TextDecoder();
 export class PresenceResponder {
   private readonly subscriptions: Subscription[] = [];
 
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly prefix: string,
-    private readonly index: PresenceIndex,
-    private readonly maxListed: number,
-    private readonly logger: Logger,
-  ) {}
+  private readonly nc: NatsConnection;
+  private readonly prefix: string;
+  private readonly index: PresenceIndex;
+  private readonly maxListed: number;
+  private readonly logger: Logger;
+
+  constructor({ nc, prefix, index, maxListed, logger }: PresenceResponderOptions) {
+    this.nc = nc;
+    this.prefix = prefix;
+    this.index = index;
+    this.maxListed = maxListed;
+    this.logger = logger;
+  }
 
   start(): void {
     const subjects = presenceSubjects(this.prefix);

@@ -8,6 +8,13 @@ import { type DesiredStream, ensureStream } from "./ensure-stream.js";
 /** JetStream keeps message ids for dedupe at most this long, and never longer than a bucket's TTL. */
 const DUPLICATE_WINDOW_NS = 120 * 1_000_000_000;
 
+export interface RegistryBucketsOptions {
+  readonly jsm: JetStreamManager;
+  readonly config: GatewayConfig;
+  readonly nc: NatsConnection;
+  readonly logger: Logger;
+}
+
 /**
  * The two KV buckets of the connection registry (see docs/operations.md, "Presence and connection
  * events"), laid out as nats.js and the `nats kv` tool expect (stream `KV_<bucket>`, subjects
@@ -19,12 +26,16 @@ export class RegistryBuckets {
   readonly connections: string;
   readonly liveness: string;
 
-  constructor(
-    private readonly jsm: JetStreamManager,
-    private readonly config: GatewayConfig,
-    private readonly nc: NatsConnection,
-    private readonly logger: Logger,
-  ) {
+  private readonly jsm: JetStreamManager;
+  private readonly config: GatewayConfig;
+  private readonly nc: NatsConnection;
+  private readonly logger: Logger;
+
+  constructor({ jsm, config, nc, logger }: RegistryBucketsOptions) {
+    this.jsm = jsm;
+    this.config = config;
+    this.nc = nc;
+    this.logger = logger;
     this.connections = config.registryBucket;
     this.liveness = `${config.registryBucket}_LIVENESS`;
   }
@@ -58,7 +69,8 @@ export class RegistryBuckets {
         allow_direct: true,
         storage: this.config.eventsStorage === "memory" ? StorageType.Memory : StorageType.File,
       };
-      await ensureStream(this.jsm, desired, this.config.eventsReplicas, replicas, this.logger);
+      const target = { jsm: this.jsm, setting: this.config.eventsReplicas, replicas, logger: this.logger };
+      await ensureStream(target, desired);
     }
   }
 }

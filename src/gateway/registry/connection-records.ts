@@ -18,6 +18,17 @@ interface ShardState {
 
 const encoder = new TextEncoder();
 
+export interface ConnectionRecordsOptions {
+  readonly publisher: StoredPublisher;
+  readonly buckets: RegistryBuckets;
+  /** The instance whose records these are (`<gateway id>-<random>`). */
+  readonly instance: string;
+  readonly gatewayId: string;
+  /** Called when a reaper took the records (the instance is dead to the others). */
+  readonly onLost: () => void;
+  readonly logger: Logger;
+}
+
 /**
  * One gateway instance's open connections in the registry bucket, the only writer of its keys:
  * the marker `<instance>.gateway`, then `SHARDS` shards `<instance>.<n>`, each holding the entries
@@ -39,14 +50,20 @@ export class ConnectionRecords {
     { msgId: string; entries: Record<string, ConnectionEntry> }
   >();
 
-  constructor(
-    private readonly publisher: StoredPublisher,
-    private readonly buckets: RegistryBuckets,
-    readonly instance: string,
-    private readonly gatewayId: string,
-    private readonly onLost: () => void,
-    private readonly logger: Logger,
-  ) {
+  private readonly publisher: StoredPublisher;
+  private readonly buckets: RegistryBuckets;
+  readonly instance: string;
+  private readonly gatewayId: string;
+  private readonly onLost: () => void;
+  private readonly logger: Logger;
+
+  constructor({ publisher, buckets, instance, gatewayId, onLost, logger }: ConnectionRecordsOptions) {
+    this.publisher = publisher;
+    this.buckets = buckets;
+    this.instance = instance;
+    this.gatewayId = gatewayId;
+    this.onLost = onLost;
+    this.logger = logger;
     this.shards = Array.from({ length: SHARDS }, (_, index) => ({
       index,
       entries: new Map(),

@@ -1,6 +1,5 @@
-import type { JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream";
-import type { Logger } from "../logger.js";
-import { createStream, type ReplicasSetting, reconcileReplicas } from "../stream-replicas.js";
+import type { StreamConfig, StreamInfo } from "@nats-io/jetstream";
+import { createStream, reconcileReplicas, type StreamReplicas } from "../stream-replicas.js";
 
 export type DesiredStream = Partial<StreamConfig> & { name: string; subjects: string[] };
 
@@ -18,17 +17,12 @@ const KEPT: readonly (keyof StreamConfig)[] = [
  * many gateways at once: one creates it, the others find it. A stream created a moment ago on a
  * cluster has no leader yet, so "timeout" answers are retried for up to 30 s.
  */
-export async function ensureStream(
-  jsm: JetStreamManager,
-  desired: DesiredStream,
-  replicasSetting: ReplicasSetting,
-  replicas: number,
-  logger: Logger,
-): Promise<StreamInfo> {
+export async function ensureStream(target: StreamReplicas, desired: DesiredStream): Promise<StreamInfo> {
+  const { logger } = target;
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      return await ensureOnce(jsm, desired, replicasSetting, replicas, logger);
+      return await ensureOnce(target, desired);
     } catch (err) {
       if (!/timeout|temporarily unavailable/i.test((err as Error).message) || Date.now() > deadline)
         throw err;
@@ -41,20 +35,15 @@ export async function ensureStream(
   }
 }
 
-async function ensureOnce(
-  jsm: JetStreamManager,
-  desired: DesiredStream,
-  replicasSetting: ReplicasSetting,
-  replicas: number,
-  logger: Logger,
-): Promise<StreamInfo> {
+async function ensureOnce(target: StreamReplicas, desired: DesiredStream): Promise<StreamInfo> {
+  const { jsm, logger } = target;
   let info: StreamInfo;
   try {
     info = await jsm.streams.info(desired.name);
   } catch (err) {
     if (!/not found/i.test((err as Error).message)) throw err;
     try {
-      const created = await createStream(jsm, desired, replicasSetting, replicas, logger);
+      const created = await createStream(target, desired);
       logger.info({ stream: desired.name, replicas: created.config.num_replicas }, "stream created");
       return created;
     } catch (addErr) {
@@ -72,5 +61,5 @@ async function ensureOnce(
     info = await jsm.streams.update(desired.name, { ...desired });
     logger.info({ stream: desired.name }, "stream settings updated");
   }
-  return reconcileReplicas(jsm, info, replicasSetting, replicas, logger);
+  return reconcileReplicas(target, info);
 }

@@ -4,6 +4,19 @@ import { GaveUpError, type StoredPublisher, WrongRevisionError } from "./stored-
 
 const encoder = new TextEncoder();
 
+export interface LivenessOptions {
+  readonly publisher: StoredPublisher;
+  readonly buckets: RegistryBuckets;
+  /** The instance whose heartbeat this is (`<gateway id>-<random>`). */
+  readonly instance: string;
+  readonly gatewayId: string;
+  /** `--liveness-timeout`: a heartbeat older than this is dead to the other gateways. */
+  readonly timeoutMs: number;
+  /** Called when the heartbeat lapsed or was taken by a reaper. */
+  readonly onLost: () => void;
+  readonly logger: Logger;
+}
+
 /**
  * A gateway instance's heartbeat: its key in the liveness bucket, rewritten every quarter of
  * `--liveness-timeout`. The bucket keeps a value that long, so the key of an instance that stopped
@@ -19,15 +32,23 @@ export class Liveness {
   private lastStored = Date.now();
   private beats = 0;
 
-  constructor(
-    private readonly publisher: StoredPublisher,
-    private readonly buckets: RegistryBuckets,
-    private readonly instance: string,
-    private readonly gatewayId: string,
-    private readonly timeoutMs: number,
-    private readonly onLost: () => void,
-    private readonly logger: Logger,
-  ) {}
+  private readonly publisher: StoredPublisher;
+  private readonly buckets: RegistryBuckets;
+  private readonly instance: string;
+  private readonly gatewayId: string;
+  private readonly timeoutMs: number;
+  private readonly onLost: () => void;
+  private readonly logger: Logger;
+
+  constructor({ publisher, buckets, instance, gatewayId, timeoutMs, onLost, logger }: LivenessOptions) {
+    this.publisher = publisher;
+    this.buckets = buckets;
+    this.instance = instance;
+    this.gatewayId = gatewayId;
+    this.timeoutMs = timeoutMs;
+    this.onLost = onLost;
+    this.logger = logger;
+  }
 
   /**
    * Writes the first heartbeat (the key must not exist yet; tried until NATS takes it), then keeps

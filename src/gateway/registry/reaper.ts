@@ -17,6 +17,21 @@ export type ReapConnections = (
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+export interface ReaperOptions {
+  readonly publisher: StoredPublisher;
+  readonly jsm: JetStreamManager;
+  readonly buckets: RegistryBuckets;
+  /** This gateway's own instance now (never reaped by itself while it lives). */
+  readonly self: () => string;
+  /** `--liveness-timeout`: an instance whose heartbeat is older is dead. */
+  readonly timeoutMs: number;
+  /** Publishes the disconnects of a dead instance's connections (the connection tracker). */
+  readonly reap: ReapConnections;
+  readonly logger: Logger;
+  /** Counts a dead instance taken over, with its connections. */
+  readonly onReaped: (connections: number) => void;
+}
+
 /**
  * Finds gateway instances that died without a goodbye and takes over their connections, once.
  * Every quarter of `--liveness-timeout` (with jitter) it lists the instances that have a marker in
@@ -33,17 +48,25 @@ export class Reaper {
   private stopped = false;
   private scanning: Promise<void> | undefined;
 
-  constructor(
-    private readonly publisher: StoredPublisher,
-    private readonly jsm: JetStreamManager,
-    private readonly buckets: RegistryBuckets,
-    /** This gateway's own instance now (never reaped by itself while it lives). */
-    private readonly self: () => string,
-    private readonly timeoutMs: number,
-    private readonly reap: ReapConnections,
-    private readonly logger: Logger,
-    private readonly onReaped: (connections: number) => void,
-  ) {}
+  private readonly publisher: StoredPublisher;
+  private readonly jsm: JetStreamManager;
+  private readonly buckets: RegistryBuckets;
+  private readonly self: () => string;
+  private readonly timeoutMs: number;
+  private readonly reap: ReapConnections;
+  private readonly logger: Logger;
+  private readonly onReaped: (connections: number) => void;
+
+  constructor({ publisher, jsm, buckets, self, timeoutMs, reap, logger, onReaped }: ReaperOptions) {
+    this.publisher = publisher;
+    this.jsm = jsm;
+    this.buckets = buckets;
+    this.self = self;
+    this.timeoutMs = timeoutMs;
+    this.reap = reap;
+    this.logger = logger;
+    this.onReaped = onReaped;
+  }
 
   start(): void {
     this.schedule();

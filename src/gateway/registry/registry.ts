@@ -14,6 +14,18 @@ export interface Instance {
   readonly current: boolean;
 }
 
+export interface RegistryOptions {
+  readonly publisher: StoredPublisher;
+  readonly buckets: RegistryBuckets;
+  readonly gatewayId: string;
+  /** `--liveness-timeout` */
+  readonly timeoutMs: number;
+  readonly metrics: TrackingMetrics;
+  readonly logger: Logger;
+  /** Ends a lapsed instance's connections: they reconnect and register with the new one. */
+  readonly onLapse: (lapsed: Instance) => void;
+}
+
 /**
  * This gateway's place in the connection registry. It runs as an instance (`<gateway id>-<random>`)
  * with a heartbeat and its records. When the heartbeat lapses (NATS away for longer than
@@ -25,15 +37,22 @@ export class Registry {
   private active: InstanceState;
   private stopped = false;
 
-  constructor(
-    private readonly publisher: StoredPublisher,
-    private readonly buckets: RegistryBuckets,
-    private readonly gatewayId: string,
-    private readonly timeoutMs: number,
-    private readonly metrics: TrackingMetrics,
-    private readonly logger: Logger,
-    private readonly onLapse: (lapsed: Instance) => void,
-  ) {
+  private readonly publisher: StoredPublisher;
+  private readonly buckets: RegistryBuckets;
+  private readonly gatewayId: string;
+  private readonly timeoutMs: number;
+  private readonly metrics: TrackingMetrics;
+  private readonly logger: Logger;
+  private readonly onLapse: (lapsed: Instance) => void;
+
+  constructor({ publisher, buckets, gatewayId, timeoutMs, metrics, logger, onLapse }: RegistryOptions) {
+    this.publisher = publisher;
+    this.buckets = buckets;
+    this.gatewayId = gatewayId;
+    this.timeoutMs = timeoutMs;
+    this.metrics = metrics;
+    this.logger = logger;
+    this.onLapse = onLapse;
     this.active = this.create();
   }
 
@@ -62,19 +81,13 @@ export class Registry {
     const lapse = () => {
       if (state) this.lapse(state);
     };
+    const { publisher, buckets, gatewayId, logger } = this;
+    const parts = { publisher, buckets, instance: id, gatewayId, onLost: lapse, logger };
     state = {
       id,
       current: true,
-      records: new ConnectionRecords(this.publisher, this.buckets, id, this.gatewayId, lapse, this.logger),
-      liveness: new Liveness(
-        this.publisher,
-        this.buckets,
-        id,
-        this.gatewayId,
-        this.timeoutMs,
-        lapse,
-        this.logger,
-      ),
+      records: new ConnectionRecords(parts),
+      liveness: new Liveness({ ...parts, timeoutMs: this.timeoutMs }),
     };
     return state;
   }
