@@ -16,7 +16,6 @@ import { LiveInterruption } from "./live-interruption.js";
 import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats-connection.js";
-import { NatsHealth } from "./nats-health.js";
 import { Session } from "./session.js";
 import { SessionRegistry } from "./session-registry.js";
 import { startTracking, type Tracking } from "./tracking.js";
@@ -59,12 +58,13 @@ export async function startGateway(
   const logger = options.logger ?? createLogger(config.logLevel, config.gatewayId);
   const metrics = new GatewayMetrics(options.processMetrics ?? true);
   const subjects = subjectsFor(config.prefix);
-  const nc = await connectNats(config, logger);
+  const link = await connectNats(config, logger);
+  const nc = link.nc;
   let parts: HistoryParts | undefined;
   let tracking: Tracking | undefined;
   try {
     const { beforePositionMarker } = options;
-    if (config.history) parts = await startHistory({ nc, config, subjects, logger, beforePositionMarker });
+    if (config.history) parts = await startHistory({ link, config, subjects, logger, beforePositionMarker });
     tracking = await startTracking({ nc, config, logger, metrics });
   } catch (err) {
     await nc.close();
@@ -73,9 +73,8 @@ export async function startGateway(
   const history = parts?.history;
   const hub = new ChannelHub({ nc, feed: parts?.feed ?? new PlainFeed(nc, subjects), logger, metrics });
   const recovery = history ? createRecovery({ nc, config, history, live: hub, metrics }) : undefined;
-  if (history) LiveInterruption.watch({ nc, hub, history, logger });
-  const natsHealth = new NatsHealth(nc, logger);
-  const backend = backendRequests({ nc, usable: () => natsHealth.usable, subjects, config, logger, metrics });
+  if (history) LiveInterruption.watch({ link, hub, history, logger });
+  const backend = backendRequests({ nc, usable: () => link.usable, subjects, config, logger, metrics });
   const { auth, subscribe, rpc } = backend;
   const sessions = new SessionRegistry(config.heartbeatTimeout, config.heartbeatInterval);
   // An auth answer can arrive up to the request timeout after it was asked (a queued one later: the margin).
@@ -106,17 +105,7 @@ export async function startGateway(
     history?.close();
   };
   let draining = false;
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === "reconnect") {
-        tracking?.reconnected();
-        // a NATS restart without persistence loses the stream: recreate it (a new epoch)
-        history
-          ?.ensure()
-          .catch((err: Error) => logger.error({ err: err.message }, "history stream check failed"));
-      }
-    }
-  })();
+  link.onReconnect(() => tracking?.reconnected());
 
   const gate = new UpgradeGate(config, metrics, logger);
   const wss = new WebSocketServer({
@@ -126,7 +115,7 @@ export async function startGateway(
     clientTracking: false,
   });
   const readiness = {
-    notReadyReason: () => (draining ? "draining" : natsHealth.notReadyReason()),
+    notReadyReason: () => (draining ? "draining" : link.notReadyReason()),
   };
   // Headers must arrive within the upgrade timeout, checked every second: a slowloris costs nothing.
   const timeouts = {

@@ -5,6 +5,7 @@ import { History } from "./history.js";
 import { StreamFeed } from "./live-feed.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
+import type { NatsLink } from "./nats-link.js";
 import { type LiveKnowledge, Recovery } from "./recovery.js";
 import { RecoveryBudget } from "./recovery-budget.js";
 import { StreamMarker } from "./stream-marker.js";
@@ -16,7 +17,8 @@ export interface HistoryParts {
 }
 
 export interface StartHistoryOptions {
-  readonly nc: NatsConnection;
+  /** The gateway's connection: its errors and reconnects are listened to. */
+  readonly link: NatsLink;
   readonly config: GatewayConfig;
   readonly subjects: Subjects;
   readonly logger: Logger;
@@ -30,7 +32,8 @@ export interface StartHistoryOptions {
  * every connect, so it refuses to start instead, saying why.
  */
 export async function startHistory(options: StartHistoryOptions): Promise<HistoryParts> {
-  const { nc, config, subjects, logger, beforePositionMarker } = options;
+  const { link, config, subjects, logger, beforePositionMarker } = options;
+  const nc = link.nc;
   const history = await History.open({ nc, config, subjects, logger });
   // A marker lost may be a stream whose subjects another gateway (an older version) set back: one
   // check at a time, however many markers are lost at once.
@@ -52,6 +55,11 @@ export async function startHistory(options: StartHistoryOptions): Promise<Histor
     logger,
     onLost: ensure,
     beforePublish: beforePositionMarker,
+  });
+  link.onError((err) => marker.serverError(err));
+  // A NATS restart without persistence loses the stream: recreate it (a new epoch).
+  link.onReconnect(() => {
+    history.ensure().catch((err: Error) => logger.error({ err: err.message }, "history stream check failed"));
   });
   try {
     await marker.pass();

@@ -1,15 +1,15 @@
-import type { NatsConnection } from "@nats-io/nats-core";
 import type { ChannelHub } from "./channel-hub.js";
 import type { History } from "./history.js";
 import type { Logger } from "./logger.js";
+import type { NatsLink } from "./nats-link.js";
 
 /** Direct gets in flight at once while checking channels after a reconnect. */
 const CONCURRENCY = 64;
 const ATTEMPTS = 3;
 
 export interface LiveInterruptionOptions {
-  /** The connection whose reconnects are watched. */
-  readonly nc: NatsConnection;
+  /** The link whose disconnects and reconnects are listened to. */
+  readonly link: NatsLink;
   readonly hub: ChannelHub;
   /** Asked for the channels' last sequences after a reconnect. */
   readonly history: History;
@@ -34,36 +34,31 @@ export class LiveInterruption {
   /** Checks run one after another, one per reconnect. */
   private queue: Promise<void> = Promise.resolve();
 
-  /** Checks after every reconnect of `nc` from now on, for as long as the connection lives. */
+  /** Checks after every reconnect of the link from now on, for as long as the connection lives. */
   static watch(options: LiveInterruptionOptions): LiveInterruption {
     return new LiveInterruption(options);
   }
 
-  private readonly nc: NatsConnection;
+  private readonly link: NatsLink;
   private readonly hub: ChannelHub;
   private readonly history: History;
   private readonly logger: Logger;
 
-  private constructor({ nc, hub, history, logger }: LiveInterruptionOptions) {
-    this.nc = nc;
+  private constructor({ link, hub, history, logger }: LiveInterruptionOptions) {
+    this.link = link;
     this.hub = hub;
     this.history = history;
     this.logger = logger;
-    void this.watch();
-  }
-
-  private async watch(): Promise<void> {
-    for await (const status of this.nc.status()) {
-      if (status.type === "disconnect") {
-        this.disconnects++;
-        // An earlier interruption not checked yet keeps its (lower) sequence.
-        this.pendingSince ??= this.hub.highestSequence;
-        this.hub.forgetPositions(); // what the subscriptions get while away is lost to them
-      } else if (status.type === "reconnect") {
-        this.hub.forgetPositions();
-        this.queue = this.queue.then(() => this.checkPending());
-      }
-    }
+    link.onDisconnect(() => {
+      this.disconnects++;
+      // An earlier interruption not checked yet keeps its (lower) sequence.
+      this.pendingSince ??= this.hub.highestSequence;
+      this.hub.forgetPositions(); // what the subscriptions get while away is lost to them
+    });
+    link.onReconnect(() => {
+      this.hub.forgetPositions();
+      this.queue = this.queue.then(() => this.checkPending());
+    });
   }
 
   private async checkPending(): Promise<void> {
@@ -72,7 +67,7 @@ export class LiveInterruption {
     const disconnects = this.disconnects;
     try {
       // The restored subscriptions are in place: whatever is stored from now on arrives live.
-      await this.nc.flush();
+      await this.link.nc.flush();
     } catch {
       return; // disconnected again: the next reconnect checks
     }

@@ -4,15 +4,16 @@ import { connect } from "@nats-io/transport-node";
 import { natsAccess, natsClientOptions } from "../nats/connection-options.js";
 import type { GatewayConfig } from "./config.js";
 import type { Logger } from "./logger.js";
+import { NatsLink } from "./nats-link.js";
 
 /**
  * The gateway's one NATS connection, shared by all its sockets. It reconnects forever: while NATS
  * is away, /readyz says so and sockets stay open; subscriptions are restored by the client library.
  * It pings the server every `--nats-ping-interval` ms and, after `--nats-max-pings-out` unanswered
  * pings, leaves it for another: a hung server (alive to TCP, answering nothing) is noticed in
- * seconds, not at the next TCP timeout.
+ * seconds, not at the next TCP timeout. Its status is read by the returned `NatsLink` alone.
  */
-export async function connectNats(config: GatewayConfig, logger: Logger): Promise<NatsConnection> {
+export async function connectNats(config: GatewayConfig, logger: Logger): Promise<NatsLink> {
   const options: ConnectionOptions = {
     // servers, credentials and TLS
     ...(await natsClientOptions(natsAccess(config))),
@@ -31,21 +32,10 @@ export async function connectNats(config: GatewayConfig, logger: Logger): Promis
   const nc = await connect(options);
   dialOthersFirst(nc);
   logger.info({ server: nc.getServer() }, "connected to NATS");
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === "disconnect") logger.warn({ server: status.server }, "NATS disconnected");
-      else if (status.type === "reconnect") logger.info({ server: status.server }, "NATS reconnected");
-      // Servers the cluster advertises join the ring after the one in use.
-      else if (status.type === "update") dialOthersFirst(nc);
-      else if (status.type === "staleConnection")
-        // The disconnect that follows names the server; by now the client may be dialling the next.
-        logger.warn("NATS server stopped answering pings; leaving it");
-      else if (status.type === "error") logger.error({ err: status.error }, "NATS error");
-      else if (status.type === "slowConsumer")
-        logger.warn({ sub: status.sub.getSubject() }, "NATS slow consumer");
-    }
-  })();
-  return nc;
+  const link = new NatsLink(nc, logger);
+  // Servers the cluster advertises join the ring after the one in use.
+  link.onUpdate(() => dialOthersFirst(nc));
+  return link;
 }
 
 /**

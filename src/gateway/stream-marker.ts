@@ -78,21 +78,20 @@ export class StreamMarker {
         if (!err) this.arrived(msg);
       },
     });
-    void this.watchPermissions();
   }
 
-  /** A marker the server refuses to take will not come back: fail its joins now, saying why. */
-  private async watchPermissions(): Promise<void> {
-    for await (const status of this.nc.status()) {
-      if (this.closed) return;
-      const err = status.type === "error" ? status.error : undefined;
-      if (
-        err instanceof PermissionViolationError &&
-        err.operation === "publish" &&
-        err.subject.toLowerCase() === this.subject.toLowerCase()
-      ) {
-        for (const id of [...this.pending.keys()]) this.settle(id, undefined, this.refused());
-      }
+  /**
+   * An asynchronous error the server reported on this connection (its `NatsLink` tells). A marker
+   * the server refuses to take will not come back: fail its joins now, saying why.
+   */
+  serverError(err: Error): void {
+    if (this.closed) return;
+    if (
+      err instanceof PermissionViolationError &&
+      err.operation === "publish" &&
+      err.subject.toLowerCase() === this.subject.toLowerCase()
+    ) {
+      for (const id of [...this.pending.keys()]) this.settle(id, undefined, this.refused());
     }
   }
 
