@@ -1,4 +1,3 @@
-import type { NatsConnection } from "@nats-io/nats-core";
 import {
   type AuthAccepted,
   type AuthRefused,
@@ -13,7 +12,7 @@ import {
   type RequestKind,
   type Responder,
   type ResponderOptions,
-  type ResponderSettings,
+  type ServeOptions,
   serveKind,
 } from "./request-responder.js";
 
@@ -92,19 +91,14 @@ export type AuthResponder = Responder;
  * temporary refusal: "backend unavailable", so clients retry later). Nothing a request contains can
  * make it throw.
  */
-export function serveAuth(
-  nc: NatsConnection,
-  subject: string,
-  handler: AuthHandler,
-  settings: ResponderSettings,
-): AuthResponder {
+export function serveAuth(where: ServeOptions, handler: AuthHandler): AuthResponder {
   const kind: RequestKind<typeof AuthRequest> = {
     what: "auth",
     schema: AuthRequest,
     decide: ({ token, ...context }) => handler(token, context),
     check: (decision, request, report) => checkDecision(decision, request.connection, report),
   };
-  return serveKind(nc, subject, kind, settings);
+  return serveKind(where, kind);
 }
 
 /**

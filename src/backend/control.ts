@@ -31,8 +31,7 @@ export interface DisconnectOptions {
  * clients' next connect is refused.
  */
 export async function publishDisconnect(
-  nc: NatsConnection,
-  subjects: Subjects,
+  target: ControlTarget,
   user: string,
   options: DisconnectOptions,
 ): Promise<void> {
@@ -43,7 +42,7 @@ export async function publishDisconnect(
   const checked = v.safeParse(ControlDisconnect, message);
   if (!checked.success)
     throw new HeraldBackendError("INVALID_OPTIONS", `invalid disconnect: ${formatIssues(checked.issues)}`);
-  await publishControl(nc, subjects, "disconnect", checked.output, options.timeout);
+  await publishControl(target, { kind: "disconnect", message: checked.output, timeoutMs: options.timeout });
 }
 
 /**
@@ -52,8 +51,7 @@ export async function publishDisconnect(
  * right then misses it, so stop granting the channel to the user first.
  */
 export async function publishUnsubscribe(
-  nc: NatsConnection,
-  subjects: Subjects,
+  target: ControlTarget,
   user: string,
   channel: string,
 ): Promise<void> {
@@ -65,16 +63,26 @@ export async function publishUnsubscribe(
       `cannot unsubscribe from ${quote(channel)}: a channel is channel.<name>, the name 1 to 128 characters from A-Z a-z 0-9 _ - : @ = +`,
     );
   }
-  await publishControl(nc, subjects, "unsubscribe", checked.output);
+  await publishControl(target, { kind: "unsubscribe", message: checked.output });
+}
+
+/** Where control messages go: the backend's connection and the gateways' subjects. */
+export interface ControlTarget {
+  readonly nc: NatsConnection;
+  readonly subjects: Subjects;
+}
+
+interface ControlMessage {
+  readonly kind: ControlKind;
+  readonly message: unknown;
+  /** How long the NATS server has to confirm it; 5 s unless given. */
+  readonly timeoutMs?: number | undefined;
 }
 
 /** A plain publish of a control message, confirmed by the NATS server within `timeoutMs`. */
 async function publishControl(
-  nc: NatsConnection,
-  subjects: Subjects,
-  kind: ControlKind,
-  message: unknown,
-  timeoutMs = 5000,
+  { nc, subjects }: ControlTarget,
+  { kind, message, timeoutMs = 5000 }: ControlMessage,
 ): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -55,6 +55,14 @@ const PULL_EXPIRES_MS = 1000;
 const RETRY_DELAY_MS = 1000;
 const decoder = new TextDecoder();
 
+/** Where a backend reads events from, and where it reports a handler's failures. */
+export interface EventSource {
+  readonly nc: NatsConnection;
+  /** The gateways' subject prefix: events are `<prefix>.events.<kind>`. */
+  readonly prefix: string;
+  readonly report: (error: HeraldBackendError) => void;
+}
+
 /**
  * Reads the events stream with a durable consumer, one event at a time: the next is delivered
  * only once the handler has finished with the last and its acknowledgement is confirmed by the
@@ -63,11 +71,9 @@ const decoder = new TextDecoder();
  * handler failed, threw or outlived `ackWait` is delivered again, before any later one.
  */
 export async function consumeEvents(
-  nc: NatsConnection,
-  prefix: string,
+  { nc, prefix, report }: EventSource,
   handler: EventHandler,
   options: EventConsumerOptions,
-  report: (error: HeraldBackendError) => void,
 ): Promise<EventSubscription> {
   const parsed = v.safeParse(Options, options);
   if (!parsed.success)

@@ -120,7 +120,9 @@ export class HeraldBackend {
    */
   serveAuth(handler: AuthHandler, options: ResponderOptions = {}): AuthResponder {
     const settings = this.#responders.settings(options, "herald-auth");
-    return this.#responders.track(serveAuth(this.connection, this.subjects.auth, handler, settings));
+    return this.#responders.track(
+      serveAuth({ nc: this.connection, subject: this.subjects.auth, settings }, handler),
+    );
   }
 
   /**
@@ -131,7 +133,8 @@ export class HeraldBackend {
    */
   onSubscribe(handler: SubscribeHandler, options: ResponderOptions = {}): SubscribeResponder {
     const settings = this.#responders.settings(options, "herald-subscribe");
-    const responder = serveSubscribe(this.connection, this.subjects.subscribe, handler, settings);
+    const where = { nc: this.connection, subject: this.subjects.subscribe, settings };
+    const responder = serveSubscribe(where, handler);
     return this.#responders.track(responder);
   }
 
@@ -144,7 +147,8 @@ export class HeraldBackend {
     const subject = this.subjects.rpc(method); // throws UnsafeNameError for an unsafe method
     const settings = this.#responders.settings(options, "herald-rpc");
     this.#responders.checkMethod(method);
-    return this.#responders.track(serveRpc(this.connection, subject, method, handler, settings), method);
+    const responder = serveRpc({ nc: this.connection, subject, settings }, method, handler);
+    return this.#responders.track(responder, method);
   }
 
   /**
@@ -154,7 +158,7 @@ export class HeraldBackend {
    * gateway cut off from NATS at that moment misses it: revoke the user's tokens too.
    */
   async disconnect(user: string, options: DisconnectOptions = {}): Promise<void> {
-    await publishDisconnect(this.connection, this.subjects, user, options);
+    await publishDisconnect({ nc: this.connection, subjects: this.subjects }, user, options);
   }
 
   /**
@@ -164,7 +168,7 @@ export class HeraldBackend {
    * cut off from NATS at that moment misses it: stop granting the channel to the user first.
    */
   async unsubscribe(user: string, channel: string): Promise<void> {
-    await publishUnsubscribe(this.connection, this.subjects, user, channel);
+    await publishUnsubscribe({ nc: this.connection, subjects: this.subjects }, user, channel);
   }
 
   /**
@@ -218,12 +222,11 @@ export class HeraldBackend {
    * `id` to handle each once). A handler that throws gets the same event again a second later.
    */
   async onEvent(handler: EventHandler, options: EventConsumerOptions): Promise<EventSubscription> {
+    const report = options.onError ?? this.#onError;
     const subscription = await consumeEvents(
-      this.connection,
-      this.prefix,
+      { nc: this.connection, prefix: this.prefix, report },
       handler,
       options,
-      options.onError ?? this.#onError,
     );
     const tracked: EventSubscription = {
       durable: subscription.durable,

@@ -28,28 +28,36 @@ export interface ResponderSettings {
   readonly onError: Report;
 }
 
+/** Where a responder serves: its connection, its subject, and its queue group and error report. */
+export interface ServeOptions {
+  readonly nc: NatsConnection;
+  readonly subject: string;
+  readonly settings: ResponderSettings;
+}
+
+export interface ServeRequestsOptions extends ServeOptions {
+  /** What the requests are, for messages (`auth`, `rpc <method>`). */
+  readonly what: string;
+  /** Answers one request; must never throw. */
+  readonly answer: (msg: Msg, report: Report) => Promise<void>;
+}
+
 /**
  * Answers the requests on `subject` in a queue group, each with `answer`, which must never throw.
  * Tracks the answers under way so `stop()` can wait for them after draining the subscription.
  */
-export function serveRequests(
-  nc: NatsConnection,
-  subject: string,
-  what: string,
-  options: ResponderSettings,
-  answer: (msg: Msg, report: Report) => Promise<void>,
-): Responder {
+export function serveRequests({ nc, subject, settings, what, answer }: ServeRequestsOptions): Responder {
   const inFlight = new Set<Promise<void>>();
   const report: Report = (error) => {
     try {
-      options.onError(error);
+      settings.onError(error);
     } catch {
       // A failing error callback must not take the responder down.
     }
   };
 
   const subscription = nc.subscribe(subject, {
-    queue: options.queue,
+    queue: settings.queue,
     callback: (err, msg) => {
       if (err) {
         report(
@@ -68,7 +76,7 @@ export function serveRequests(
   let stopping: Promise<void> | undefined;
   return {
     subject,
-    queue: options.queue,
+    queue: settings.queue,
     stop() {
       stopping ??= (async () => {
         try {
@@ -96,12 +104,11 @@ export interface RequestKind<S extends v.GenericSchema<unknown, { readonly conne
 
 /** Answers the requests of one kind on `subject`, each with `answerRequest`. */
 export function serveKind<S extends v.GenericSchema<unknown, { readonly connection: string }>>(
-  nc: NatsConnection,
-  subject: string,
+  where: ServeOptions,
   kind: RequestKind<S>,
-  settings: ResponderSettings,
 ): Responder {
-  return serveRequests(nc, subject, kind.what, settings, (msg, report) => answerRequest(msg, kind, report));
+  const answer = (msg: Msg, report: Report) => answerRequest(msg, kind, report);
+  return serveRequests({ ...where, what: kind.what, answer });
 }
 
 /**

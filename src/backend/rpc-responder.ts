@@ -1,13 +1,8 @@
-import type { Msg, NatsConnection } from "@nats-io/nats-core";
+import type { Msg } from "@nats-io/nats-core";
 import * as v from "valibot";
 import { formatIssues, type RpcReply, RpcRequest } from "../protocol/index.js";
 import { HeraldBackendError } from "./errors.js";
-import {
-  type Report,
-  type ResponderOptions,
-  type ResponderSettings,
-  serveRequests,
-} from "./request-responder.js";
+import { type Report, type ResponderOptions, type ServeOptions, serveRequests } from "./request-responder.js";
 import { errorMessage, respondServiceError } from "./service-error.js";
 
 /** Who called: the authenticated user and their connection (the client's `data` comes separately). */
@@ -50,16 +45,12 @@ export interface RpcResponder {
  * one reply: an RpcReply, or an empty body with NATS service-error headers. Nothing a request
  * contains can make it throw.
  */
-export function serveRpc(
-  nc: NatsConnection,
-  subject: string,
-  method: string,
-  handler: RpcHandler,
-  options: ResponderSettings,
-): RpcResponder {
-  const responder = serveRequests(nc, subject, `rpc ${method}`, options, (msg, report) =>
-    answer(msg, method, handler, report),
-  );
+export function serveRpc(where: ServeOptions, method: string, handler: RpcHandler): RpcResponder {
+  const responder = serveRequests({
+    ...where,
+    what: `rpc ${method}`,
+    answer: (msg, report) => answer(msg, method, handler, report),
+  });
   return { method, ...responder };
 }
 

@@ -1,4 +1,3 @@
-import type { NatsConnection } from "@nats-io/nats-core";
 import { type SubscribeGranted, SubscribeReply, SubscribeRequest } from "../protocol/index.js";
 import { refuse } from "./auth-responder.js";
 import { readDecision } from "./decision-check.js";
@@ -8,7 +7,7 @@ import {
   type RequestKind,
   type Responder,
   type ResponderOptions,
-  type ResponderSettings,
+  type ServeOptions,
   serveKind,
 } from "./request-responder.js";
 
@@ -57,19 +56,14 @@ export type SubscribeResponder = Responder;
  * first: a grant that breaks the schema becomes a refusal (never grant on a broken decision), and
  * anything that is no decision at all becomes a service error (the client retries later).
  */
-export function serveSubscribe(
-  nc: NatsConnection,
-  subject: string,
-  handler: SubscribeHandler,
-  settings: ResponderSettings,
-): SubscribeResponder {
+export function serveSubscribe(where: ServeOptions, handler: SubscribeHandler): SubscribeResponder {
   const kind: RequestKind<typeof SubscribeRequest> = {
     what: "subscribe",
     schema: SubscribeRequest,
     decide: ({ channel, ...context }) => handler(channel, context),
     check: (decision, request, report) => checkDecision(decision, request, report),
   };
-  return serveKind(nc, subject, kind, settings);
+  return serveKind(where, kind);
 }
 
 function checkDecision(
