@@ -23,6 +23,7 @@ import {
 } from "../src/testing/index.js";
 import { describeEnvironment } from "./lib/environment.js";
 import { cpuTimes, rssBytes } from "./lib/proc-stats.js";
+import { sleep } from "./lib/wait.js";
 
 const { values } = parseArgs({
   options: {
@@ -39,7 +40,6 @@ const CHURN_SECONDS = Number(values["churn-seconds"]);
 const FAILOVERS = Number(values.failovers);
 const STREAM = "HERALD";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const cpu = (pid: number) => {
   const t = cpuTimes(pid);
   return t.user + t.system;
