@@ -9,6 +9,7 @@ import {
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
+import { isJetStreamError, JetStreamErrorCode } from "../nats/jetstream-errors.js";
 import { ConnectionEvent, type EventKind, eventSubjects, formatIssues } from "../protocol/index.js";
 import { HeraldBackendError, NotConnectedError } from "./errors.js";
 
@@ -115,8 +116,8 @@ async function ensureDurable(
       await jsm.consumers.update(stream, durable, { filter_subject: filter, ack_wait: ackWait * 1_000_000 });
     return;
   } catch (error) {
-    if (!/consumer not found/i.test((error as Error).message)) {
-      if (/stream not found/i.test((error as Error).message))
+    if (!isJetStreamError(error, JetStreamErrorCode.ConsumerNotFound)) {
+      if (isJetStreamError(error, JetStreamErrorCode.StreamNotFound))
         throw new HeraldBackendError(
           "NO_STREAM",
           `no events stream ${stream}: gateways create it when run with --events true`,

@@ -7,10 +7,10 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { isJetStreamBusy, isJetStreamError, JetStreamErrorCode } from "../nats/jetstream-errors.js";
 import type { Subjects } from "../protocol/index.js";
 import type { GatewayConfig } from "./config.js";
 import { HistoryReader, type StoredMessage } from "./history-reader.js";
-import { isJetStreamBusy, isJetStreamError, JetStreamErrorCode } from "./jetstream-errors.js";
 import type { Logger } from "./logger.js";
 import { StreamReader } from "./stream-reader.js";
 import { createStream, desiredReplicas, reconcileReplicas, type StreamReplicas } from "./stream-replicas.js";

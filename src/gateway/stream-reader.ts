@@ -1,7 +1,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
-import { JetStreamErrorCode } from "./jetstream-errors.js";
+import { JetStreamErrorCode } from "../nats/jetstream-errors.js";
 import type { Logger } from "./logger.js";
 import { RequestMux } from "./request-mux.js";
 

@@ -1,6 +1,6 @@
 import type { JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream";
 import type { ServerInfo } from "@nats-io/nats-core";
-import { isJetStreamError, JetStreamErrorCode } from "./jetstream-errors.js";
+import { isJetStreamError, JetStreamErrorCode } from "../nats/jetstream-errors.js";
 import type { Logger } from "./logger.js";
 
 /** `--history-replicas`: a number of replicas, or "auto" to follow the cluster. */

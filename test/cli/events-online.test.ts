@@ -101,6 +101,23 @@ describe("herald events", () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('unknown kind "joined"');
   });
+
+  it("says when the events stream does not exist, tailing or with a durable consumer", async () => {
+    const tail = await runCli(["events", "--nats", nats.url, "--stream", "NO_EVENTS_HERE"]);
+    expect(tail.code).toBe(1);
+    expect(tail.stderr).toContain("no events stream NO_EVENTS_HERE: gateways create it");
+    const durable = await runCli([
+      "events",
+      "--nats",
+      nats.url,
+      "--stream",
+      "NO_EVENTS_HERE",
+      "--durable",
+      "cli",
+    ]);
+    expect(durable.code).toBe(1);
+    expect(durable.stderr).toContain("no events stream NO_EVENTS_HERE: gateways create it");
+  });
 });
 
 describe("herald online", () => {

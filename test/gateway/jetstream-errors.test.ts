@@ -1,7 +1,13 @@
-import { jetstreamManager } from "@nats-io/jetstream";
+import { JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { describe, expect } from "vitest";
-import { isJetStreamBusy, isJetStreamError, JetStreamErrorCode } from "../../src/gateway/jetstream-errors.js";
+import { HeraldBackend, HeraldBackendError } from "../../src/backend/index.js";
+import {
+  isJetStreamBusy,
+  isJetStreamError,
+  isWrongLastSequence,
+  JetStreamErrorCode,
+} from "../../src/nats/jetstream-errors.js";
 import { test } from "../fixtures.js";
 
 /** The JetStream answers the gateway acts on, as a real nats-server gives them, told apart by code. */
@@ -37,6 +43,53 @@ describe("JetStream API errors", () => {
       expect(isJetStreamBusy(new Error("timeout"))).toBe(false);
     } finally {
       await nc.close();
+    }
+  });
+
+  test("tell a missing consumer from a missing stream", async ({ nats }) => {
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "HAS_NO_CONSUMER", subjects: ["no.consumer"] });
+      const noConsumer = await jsm.consumers.info("HAS_NO_CONSUMER", "absent").catch((err) => err);
+      expect(isJetStreamError(noConsumer, JetStreamErrorCode.ConsumerNotFound)).toBe(true);
+      expect(isJetStreamError(noConsumer, JetStreamErrorCode.StreamNotFound)).toBe(false);
+      const noStream = await jsm.consumers.info("NO_SUCH_STREAM", "absent").catch((err) => err);
+      expect(isJetStreamError(noStream, JetStreamErrorCode.StreamNotFound)).toBe(true);
+      expect(isJetStreamError(noStream, JetStreamErrorCode.ConsumerNotFound)).toBe(false);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  test("tell a write whose expected last sequence did not hold", async ({ nats }) => {
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "REVISIONS", subjects: ["revisions.>"] });
+      const first = await jetstream(nc).publish("revisions.a", "one");
+      const stale = await jetstream(nc)
+        .publish("revisions.a", "two", { expect: { lastSubjectSequence: first.seq + 5 } })
+        .catch((err: unknown) => err);
+      expect(stale).toBeInstanceOf(JetStreamApiError);
+      expect(isWrongLastSequence((stale as JetStreamApiError).code)).toBe(true);
+      expect(isWrongLastSequence(JetStreamErrorCode.StreamNotFound)).toBe(false);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  test("a backend's events read without an events stream is NO_STREAM", async ({ nats }) => {
+    const backend = await HeraldBackend.connect({ servers: nats.url });
+    try {
+      const error = await backend
+        .onEvent(() => undefined, { durable: "errors", stream: "NO_EVENTS_HERE" })
+        .catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(HeraldBackendError);
+      expect(error).toMatchObject({ code: "NO_STREAM" });
+      expect((error as Error).message).toMatch(/no events stream NO_EVENTS_HERE/);
+    } finally {
+      await backend.close();
     }
   });
 });

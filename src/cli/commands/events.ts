@@ -2,6 +2,7 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { Command, InvalidArgumentError, Option } from "commander";
 import * as v from "valibot";
 import type { HeraldBackend } from "../../backend/index.js";
+import { isJetStreamError, JetStreamErrorCode } from "../../nats/jetstream-errors.js";
 import { ConnectionEvent, EVENT_KINDS, type EventKind, eventSubjects } from "../../protocol/index.js";
 import { asCliError, connectBackend } from "../backend-connection.js";
 import { CliError, ExitCode } from "../cli-error.js";
@@ -82,7 +83,7 @@ async function tail(
     })
     .catch((error: Error) => {
       throw new CliError(
-        /not found/i.test(error.message)
+        isJetStreamError(error, JetStreamErrorCode.StreamNotFound)
           ? `no events stream ${flags.stream}: gateways create it when run with --events true`
           : `cannot read ${flags.stream}: ${error.message}`,
         ExitCode.Failure,

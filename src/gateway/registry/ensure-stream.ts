@@ -1,4 +1,5 @@
 import type { StreamConfig, StreamInfo } from "@nats-io/jetstream";
+import { isJetStreamBusy, isJetStreamError, JetStreamErrorCode } from "../../nats/jetstream-errors.js";
 import { createStream, reconcileReplicas, type StreamReplicas } from "../stream-replicas.js";
 
 export type DesiredStream = Partial<StreamConfig> & { name: string; subjects: string[] };
@@ -24,8 +25,7 @@ export async function ensureStream(target: StreamReplicas, desired: DesiredStrea
     try {
       return await ensureOnce(target, desired);
     } catch (err) {
-      if (!/timeout|temporarily unavailable/i.test((err as Error).message) || Date.now() > deadline)
-        throw err;
+      if (!isJetStreamBusy(err) || Date.now() > deadline) throw err;
       logger.warn(
         { stream: desired.name, err: (err as Error).message },
         "stream not answering yet; trying again",
@@ -41,14 +41,14 @@ async function ensureOnce(target: StreamReplicas, desired: DesiredStream): Promi
   try {
     info = await jsm.streams.info(desired.name);
   } catch (err) {
-    if (!/not found/i.test((err as Error).message)) throw err;
+    if (!isJetStreamError(err, JetStreamErrorCode.StreamNotFound)) throw err;
     try {
       const created = await createStream(target, desired);
       logger.info({ stream: desired.name, replicas: created.config.num_replicas }, "stream created");
       return created;
     } catch (addErr) {
       // another gateway created it at the same moment
-      if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;
+      if (!isJetStreamError(addErr, JetStreamErrorCode.StreamNameInUse)) throw addErr;
       info = await jsm.streams.info(desired.name);
     }
   }

@@ -1,5 +1,6 @@
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import * as v from "valibot";
+import { isJetStreamError, JetStreamErrorCode } from "../../nats/jetstream-errors.js";
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "./buckets.js";
 import { type ConnectionEntry, InstanceMarker, MARKER_KEY, SHARDS, Shard } from "./record.js";
@@ -195,7 +196,7 @@ export class Reaper {
         last_by_subj: this.buckets.subject(this.buckets.connections, key),
       })
       .catch((err: Error) => {
-        if (/no message found/i.test(err.message)) return null;
+        if (isJetStreamError(err, JetStreamErrorCode.NoMessageFound)) return null;
         throw err;
       });
   }

@@ -1,13 +1,12 @@
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
+import { isWrongLastSequence } from "../../nats/jetstream-errors.js";
 import { RequestMux } from "../request-mux.js";
 
 /** One attempt waits this long for the stream's acknowledgement before it is sent again. */
 const ATTEMPT_TIMEOUT_MS = 2000;
 const FIRST_RETRY_MS = 50;
 const MAX_RETRY_MS = 1000;
-/** JetStream's error code for a failed `Nats-Expected-Last-Subject-Sequence`. */
-const WRONG_LAST_SEQUENCE = [10071, 10164];
 
 /** The subject's last revision was not the one expected: another writer (a reaper) got there first. */
 export class WrongRevisionError extends Error {
@@ -105,8 +104,7 @@ export class StoredPublisher {
     }
     if ("stream" in answer) return { ack: answer };
     const { code, err_code: errCode, description = "" } = answer.error;
-    if (errCode !== undefined && WRONG_LAST_SEQUENCE.includes(errCode))
-      return { fail: new WrongRevisionError(`${subject}: ${description}`) };
+    if (isWrongLastSequence(errCode)) return { fail: new WrongRevisionError(`${subject}: ${description}`) };
     if (code === 503) return { retry: description || "unavailable" };
     return { fail: new Error(`${subject}: ${description || `JetStream error ${code}`}`) };
   }
