@@ -2,6 +2,7 @@ import { JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstre
 import { connect } from "@nats-io/transport-node";
 import { describe, expect } from "vitest";
 import { HeraldBackend, HeraldBackendError } from "../../src/backend/index.js";
+import { StoredPublisher, WrongRevisionError } from "../../src/gateway/registry/stored-publish.js";
 import {
   isJetStreamBusy,
   isJetStreamError,
@@ -62,8 +63,9 @@ describe("JetStream API errors", () => {
     }
   });
 
-  test("tell a write whose expected last sequence did not hold", async ({ nats }) => {
+  test("say a write whose expected last sequence did not hold was beaten to it", async ({ nats }) => {
     const nc = await connect({ servers: nats.url });
+    const publisher = new StoredPublisher(nc);
     try {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.add({ name: "REVISIONS", subjects: ["revisions.>"] });
@@ -74,7 +76,17 @@ describe("JetStream API errors", () => {
       expect(stale).toBeInstanceOf(JetStreamApiError);
       expect(isWrongLastSequence((stale as JetStreamApiError).code)).toBe(true);
       expect(isWrongLastSequence(JetStreamErrorCode.StreamNotFound)).toBe(false);
+
+      const write = (expectRevision: number, msgId: string) =>
+        publisher.publish("revisions.a", new TextEncoder().encode(msgId), {
+          msgId,
+          expectRevision,
+          keepTrying: () => true,
+        });
+      await expect(write(first.seq + 5, "stale")).rejects.toBeInstanceOf(WrongRevisionError);
+      await expect(write(first.seq, "current")).resolves.toMatchObject({ stream: "REVISIONS" });
     } finally {
+      publisher.close();
       await nc.close();
     }
   });

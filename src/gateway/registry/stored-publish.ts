@@ -31,9 +31,11 @@ export interface StoredPublishOptions {
   readonly kvDelete?: boolean;
 }
 
-/** A stream's answer to a publish: its acknowledgement, or an API error. */
+/**
+ * A stream's answer to a publish: an API error, or its acknowledgement. A refusal names the stream
+ * too (`{"error": {...}, "stream": "...", "seq": 0}`), so the error is looked for first.
+ */
 const PubAnswer = v.union([
-  v.object({ stream: v.string(), seq: v.number(), duplicate: v.optional(v.boolean()) }),
   v.object({
     error: v.object({
       code: v.number(),
@@ -41,6 +43,7 @@ const PubAnswer = v.union([
       description: v.optional(v.string()),
     }),
   }),
+  v.object({ stream: v.string(), seq: v.number(), duplicate: v.optional(v.boolean()) }),
 ]);
 export type PubAck = { readonly stream: string; readonly seq: number; readonly duplicate?: boolean };
 
@@ -102,7 +105,7 @@ export class StoredPublisher {
     } catch {
       return { fail: new Error(`${subject}: the stream's answer is not an acknowledgement`) };
     }
-    if ("stream" in answer) return { ack: answer };
+    if (!("error" in answer)) return { ack: answer };
     const { code, err_code: errCode, description = "" } = answer.error;
     if (isWrongLastSequence(errCode)) return { fail: new WrongRevisionError(`${subject}: ${description}`) };
     if (code === 503) return { retry: description || "unavailable" };
