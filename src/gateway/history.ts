@@ -7,13 +7,13 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { isJetStreamBusy, isJetStreamError, JetStreamErrorCode } from "../nats/jetstream-errors.js";
 import type { Subjects } from "../protocol/index.js";
 import type { GatewayConfig } from "./config.js";
+import { type DesiredStream, ensureStream } from "./ensure-stream.js";
 import { HistoryReader, type StoredMessage } from "./history-reader.js";
 import type { Logger } from "./logger.js";
 import { StreamReader } from "./stream-reader.js";
-import { createStream, desiredReplicas, reconcileReplicas, type StreamReplicas } from "./stream-replicas.js";
+import { desiredReplicas, type StreamReplicas } from "./stream-replicas.js";
 
 export interface HistoryOptions {
   readonly nc: NatsConnection;
@@ -26,11 +26,10 @@ export interface HistoryOptions {
 /** What an opened History holds. */
 interface OpenedStream {
   readonly nc: NatsConnection;
-  readonly jsm: JetStreamManager;
   readonly reader: StreamReader;
   readonly subjects: Subjects;
   /** The stream's config as this gateway wants it. */
-  readonly desired: Partial<StreamConfig> & { name: string; subjects: string[] };
+  readonly desired: DesiredStream;
   /** Its replicas, kept in line at each check. */
   readonly replication: StreamReplicas;
   readonly logger: Logger;
@@ -52,7 +51,6 @@ export class History {
   private readerJsm: Promise<JetStreamManager> | undefined;
 
   private readonly nc: NatsConnection;
-  private readonly jsm: JetStreamManager;
   private readonly reader: StreamReader;
   private readonly stream: string;
   private readonly subjects: Subjects;
@@ -62,7 +60,6 @@ export class History {
 
   private constructor(opened: OpenedStream) {
     this.nc = opened.nc;
-    this.jsm = opened.jsm;
     this.reader = opened.reader;
     this.stream = opened.desired.name;
     this.subjects = opened.subjects;
@@ -94,19 +91,9 @@ export class History {
     const replicas = desiredReplicas(config.historyReplicas, nc.info);
     const reader = new StreamReader({ nc, jsm, stream: config.historyStream, logger, replicas });
     const replication = { jsm, setting: config.historyReplicas, replicas, logger };
-    const history = new History({ nc, jsm, reader, subjects, desired, replication, logger });
-    // A stream created a moment ago (by this or another gateway starting at the same time) has no
-    // leader yet on a cluster; its requests time out until one is elected.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await history.ensure();
-        return history;
-      } catch (err) {
-        if (!isJetStreamBusy(err) || Date.now() > deadline) throw err;
-        logger.warn({ err: (err as Error).message }, "history stream not answering yet; trying again");
-      }
-    }
+    const history = new History({ nc, reader, subjects, desired, replication, logger });
+    await history.ensure();
+    return history;
   }
 
   /** Identity of the stream: changes when it is deleted and created again, which voids old sequences. */
@@ -114,43 +101,24 @@ export class History {
     return this.epochValue;
   }
 
-  /** Creates the stream, or brings its limits in line with the config. Safe to call from many gateways. */
+  /**
+   * Creates the stream, or brings its limits in line with the config (see `ensureStream`: safe to
+   * call from many gateways, retried while a new stream has no leader yet).
+   */
   async ensure(): Promise<void> {
-    let info: Awaited<ReturnType<JetStreamManager["streams"]["info"]>>;
-    try {
-      info = await this.jsm.streams.info(this.stream);
-      const c = info.config;
-      const differs =
-        c.max_age !== this.desired.max_age ||
-        c.max_msgs_per_subject !== this.desired.max_msgs_per_subject ||
-        c.republish?.src !== this.desired.republish?.src ||
-        c.republish?.dest !== this.desired.republish?.dest ||
-        c.subjects.join() !== this.desired.subjects.join() ||
-        !c.allow_direct;
-      if (differs) {
-        info = await this.jsm.streams.update(this.stream, { ...this.desired });
-        this.logger.info({ stream: this.stream }, "history stream updated");
-      }
-      info = await reconcileReplicas(this.replication, info);
-    } catch (err) {
-      if (!isJetStreamError(err, JetStreamErrorCode.StreamNotFound)) throw err;
-      try {
-        const created = await createStream(this.replication, this.desired);
-        this.logger.info(
-          { stream: this.stream, replicas: created.config.num_replicas },
-          "history stream created",
-        );
-        // The epoch comes from the stream as stored: on a cluster, gateways creating it at the same
-        // moment were each answered with a creation time of their own (4 ms apart), so their
-        // clients' recoveries from one to the other all said recovered: false.
-        info = await this.jsm.streams.info(this.stream);
-      } catch (addErr) {
-        // another gateway created it at the same moment
-        if (!isJetStreamError(addErr, JetStreamErrorCode.StreamNameInUse)) throw addErr;
-        info = await this.jsm.streams.info(this.stream);
-      }
-    }
+    const info = await ensureStream(this.replication, this.desired, (c) => this.differs(c));
     this.epochValue = String(Date.parse(info.created));
+  }
+
+  private differs(c: StreamConfig): boolean {
+    return (
+      c.max_age !== this.desired.max_age ||
+      c.max_msgs_per_subject !== this.desired.max_msgs_per_subject ||
+      c.republish?.src !== this.desired.republish?.src ||
+      c.republish?.dest !== this.desired.republish?.dest ||
+      c.subjects.join() !== this.desired.subjects.join() ||
+      !c.allow_direct
+    );
   }
 
   /** Lets go of pending reads. */

@@ -2,8 +2,8 @@ import { DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType } fr
 import type { ServerInfo } from "@nats-io/nats-core";
 import { eventSubjects } from "../../protocol/index.js";
 import type { GatewayConfig } from "../config.js";
+import { ensureStream } from "../ensure-stream.js";
 import type { Logger } from "../logger.js";
-import { ensureStream } from "../registry/ensure-stream.js";
 import { desiredReplicas } from "../stream-replicas.js";
 
 export interface EventStreamOptions {

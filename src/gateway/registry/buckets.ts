@@ -1,9 +1,9 @@
 import { DiscardPolicy, type JetStreamManager, StorageType } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { GatewayConfig } from "../config.js";
+import { type DesiredStream, ensureStream } from "../ensure-stream.js";
 import type { Logger } from "../logger.js";
 import { desiredReplicas } from "../stream-replicas.js";
-import { type DesiredStream, ensureStream } from "./ensure-stream.js";
 
 /** JetStream keeps message ids for dedupe at most this long, and never longer than a bucket's TTL. */
 const DUPLICATE_WINDOW_NS = 120 * 1_000_000_000;
