@@ -1,21 +1,17 @@
-import type { ClientFrame } from "../protocol/client-frames.js";
 import type { ReadyFrame } from "../protocol/server-frames.js";
 import type { ConnectOptions, HeraldEvents } from "./connect-options.js";
 import { MessageDelivery } from "./message-delivery.js";
 import { PresenceRequests } from "./presence.js";
-import { RpcCalls, type RpcLink } from "./rpc.js";
+import { RpcCalls } from "./rpc.js";
 import type { IncomingFrame } from "./server-frame.js";
 import { SubscriptionRegistry } from "./subscription-registry.js";
+import type { Transport } from "./websocket.js";
 
-/** How the parts reach the connection the client keeps up. */
-export interface FeatureOutlet {
-  /** Sends a frame on the current connection, if it is open. */
-  send(frame: ClientFrame): void;
-  /** The ready connection calls go out on, or undefined while there is none. */
-  link(): RpcLink | undefined;
-  /** An event for the application's listeners: a message, or a member's join or leave. */
-  emit<K extends "message" | "join" | "leave">(event: K, payload: HeraldEvents[K]): void;
-}
+/** An event for the application's listeners: a message, or a member's join or leave. */
+export type FeatureEvents = <K extends "message" | "join" | "leave">(
+  event: K,
+  payload: HeraldEvents[K],
+) => void;
 
 /**
  * What a ready connection carries besides its own upkeep: the application's messages (duplicates
@@ -26,31 +22,26 @@ export interface FeatureOutlet {
 export class ConnectionFeatures {
   readonly delivery: MessageDelivery;
   readonly subscriptions: SubscriptionRegistry;
-  readonly rpcs: RpcCalls;
+  readonly rpcs = new RpcCalls();
   readonly presence = new PresenceRequests();
 
   constructor(
     options: ConnectOptions,
-    private readonly outlet: FeatureOutlet,
+    private readonly emit: FeatureEvents,
   ) {
     const recover = options.recover ?? true;
-    this.subscriptions = new SubscriptionRegistry((frame) => outlet.send(frame), recover, options.backoff);
-    this.delivery = new MessageDelivery(
-      recover,
-      (frame) => outlet.emit("message", frame),
-      this.subscriptions,
-    );
-    this.rpcs = new RpcCalls(() => outlet.link());
+    this.subscriptions = new SubscriptionRegistry(recover, options.backoff);
+    this.delivery = new MessageDelivery(recover, (frame) => emit("message", frame), this.subscriptions);
   }
 
   /**
-   * A connection is ready: calls waiting for one and every subscription go out on it. True when
-   * messages of the channels granted at auth may have been missed since the last one (resync).
+   * A connection is ready on `transport`: calls waiting for one and every subscription go out on it.
+   * True when messages of the channels granted at auth may have been missed since the last one (resync).
    */
-  ready(frame: ReadyFrame): boolean {
+  ready(frame: ReadyFrame, transport: Transport): boolean {
     const resync = this.delivery.ready(frame);
-    this.rpcs.flush();
-    this.subscriptions.ready(frame);
+    this.rpcs.ready(transport, frame.maxFrameBytes);
+    this.subscriptions.ready(frame, transport);
     return resync;
   }
 
@@ -66,10 +57,10 @@ export class ConnectionFeatures {
         this.presence.answered(frame);
         return true;
       case "join":
-        this.outlet.emit("join", frame);
+        this.emit("join", frame);
         return true;
       case "leave":
-        this.outlet.emit("leave", frame);
+        this.emit("leave", frame);
         return true;
       case "unsubscribed":
         if (frame.reason) this.delivery.revoked(frame.channel);

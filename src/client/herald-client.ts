@@ -15,13 +15,7 @@ import type { ClientState } from "./state.js";
 import type { Subscription } from "./subscription.js";
 import { fetchToken } from "./token-source.js";
 import { Watchdog } from "./watchdog.js";
-import {
-  OPEN,
-  openSocket,
-  resolveWebSocket,
-  type WebSocketConstructor,
-  type WebSocketLike,
-} from "./websocket.js";
+import { type OpenTransport, resolveWebSocket, type Transport, webSocketTransport } from "./websocket.js";
 
 export type { ConnectOptions, HeraldEvents } from "./connect-options.js";
 
@@ -31,14 +25,15 @@ export type { ConnectOptions, HeraldEvents } from "./connect-options.js";
  */
 export class HeraldClient {
   private readonly events = new Emitter<HeraldEvents>();
-  private readonly WebSocketImpl: WebSocketConstructor;
+  private readonly openTransport: OpenTransport;
   private readonly schedule: ReconnectSchedule;
   /** Messages, subscriptions and calls: what the connection carries. */
   private readonly features: ConnectionFeatures;
   private readonly connectTimeoutMs: number;
   private current: ClientState = "connecting";
   private announced: ClientState = "closed";
-  private socket: WebSocketLike | undefined;
+  /** The current attempt's transport, from its opening to its end. */
+  private transport: Transport | undefined;
   private readyFrame: ReadyFrame | undefined;
   /** Bumped whenever a connection attempt ends: late results of an older attempt are ignored. */
   private generation = 0;
@@ -49,17 +44,9 @@ export class HeraldClient {
 
   constructor(private readonly options: ConnectOptions) {
     checkOptions(options);
-    this.WebSocketImpl = resolveWebSocket(options.WebSocket);
+    this.openTransport = webSocketTransport(resolveWebSocket(options.WebSocket));
     this.schedule = new ReconnectSchedule(options.backoff);
-    this.features = new ConnectionFeatures(options, {
-      send: (frame) => this.send(frame),
-      link: () => {
-        const { socket, readyFrame } = this;
-        if (!readyFrame || socket?.readyState !== OPEN) return undefined;
-        return { send: (text: string) => socket.send(text), maxFrameBytes: readyFrame.maxFrameBytes };
-      },
-      emit: (event, payload) => this.events.emit(event, payload),
-    });
+    this.features = new ConnectionFeatures(options, (event, payload) => this.events.emit(event, payload));
     this.connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
     watchOnline(this.onOnline, true);
     // Start on a microtask so listeners added right after `connect()` see the first state change.
@@ -110,11 +97,7 @@ export class HeraldClient {
    * no presence for this connection (`NOT_GRANTED`), or the connection ends first.
    */
   presence(channel: string): Promise<PresenceSnapshot> {
-    return this.features.presence.request(channel, () => {
-      if (!this.readyFrame || this.socket?.readyState !== OPEN) return false;
-      this.send({ type: "presence", channel });
-      return true;
-    });
+    return this.features.presence.request(channel, this.readyFrame && this.transport);
   }
 
   /**
@@ -167,7 +150,7 @@ export class HeraldClient {
     if (generation !== this.generation) return;
     if (token instanceof HeraldClientError) return this.fail(token);
     try {
-      this.socket = openSocket(this.WebSocketImpl, this.options.url, (socket) => socket === this.socket, {
+      this.transport = this.openTransport(this.options.url, {
         opened: () => {
           this.setState("authenticating");
           const recover = this.features.delivery.recoverRequest();
@@ -208,10 +191,11 @@ export class HeraldClient {
   }
 
   private onReady(frame: ReadyFrame): void {
+    const transport = this.transport!; // the frame came on it
     this.readyFrame = frame;
     this.schedule.reset();
     this.watchdog.alive(frame.heartbeat);
-    const resync = this.features.ready(frame);
+    const resync = this.features.ready(frame, transport);
     this.setState("ready");
     this.events.emit("ready", frame);
     if (resync) this.events.emit("resync", frame);
@@ -266,24 +250,20 @@ export class HeraldClient {
     this.schedule.wait(delayMs, () => void this.attempt());
   }
 
-  /** Ends the current attempt: its socket, timers and pending async steps. */
+  /** Ends the current attempt: its transport, timers and pending async steps. */
   private teardown(reason: string): void {
     this.generation++;
     this.schedule.cancel();
     this.watchdog.clear();
-    const socket = this.socket;
-    this.socket = undefined;
+    const transport = this.transport;
+    this.transport = undefined;
     this.readyFrame = undefined;
     this.features.interrupted();
-    try {
-      socket?.close(CloseCode.Normal, reason);
-    } catch {
-      // already closing: nothing left to do
-    }
+    transport?.close(CloseCode.Normal, reason);
   }
 
   private send(frame: ClientFrame): void {
-    if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(frame));
+    this.transport?.send(JSON.stringify(frame));
   }
 
   private setState(next: ClientState): void {
