@@ -10,9 +10,9 @@ import type { Transport } from "./websocket.js";
 type SubscriptionFrame = Extract<IncomingFrame, { type: "subscribed" | "subscribe_error" | "unsubscribed" }>;
 
 /**
- * The application's subscriptions, by channel: each is asked for on every ready connection (with
- * `recover`), retried after a retryable `subscribe_error`, and let go of by `unsubscribe()`, a
- * final refusal or the gateway.
+ * The channels the connection holds: those granted at auth, and the application's subscriptions by
+ * channel. Each subscription is asked for on every ready connection (with `recover`), retried after a
+ * retryable `subscribe_error`, and let go of by `unsubscribe()`, a final refusal or the gateway.
  */
 export class SubscriptionRegistry implements SubscriptionOwner {
   private readonly byChannel = new Map<string, Subscription>();
@@ -20,6 +20,8 @@ export class SubscriptionRegistry implements SubscriptionOwner {
   private transport: Transport | undefined;
   /** The ready connection's stream epoch. */
   private epoch: string | undefined;
+  /** The channels granted at auth that the ready connection still holds. */
+  private grantedChannels: readonly string[] = [];
 
   constructor(
     private readonly recover: boolean,
@@ -43,10 +45,16 @@ export class SubscriptionRegistry implements SubscriptionOwner {
     return subscription?.state === "subscribed" ? subscription : undefined;
   }
 
+  /** Whether the channel was granted at auth and not taken away since. */
+  granted(channel: string): boolean {
+    return this.grantedChannels.includes(channel);
+  }
+
   /** A connection is ready on `transport`: every subscription is asked for on it. */
   ready(frame: ReadyFrame, transport: Transport): void {
     this.transport = transport;
     this.epoch = frame.epoch;
+    this.grantedChannels = frame.channels;
     for (const subscription of this.byChannel.values()) this.ask(subscription);
   }
 
@@ -57,10 +65,18 @@ export class SubscriptionRegistry implements SubscriptionOwner {
   }
 
   receive(frame: SubscriptionFrame): void {
+    if (!this.transport) return;
     const subscription = this.byChannel.get(frame.channel);
-    if (!subscription || !this.transport) return;
+    if (frame.type === "unsubscribed") {
+      // Without a reason it only confirms the application's own `unsubscribe()`.
+      if (frame.reason) {
+        this.grantedChannels = this.grantedChannels.filter((held) => held !== frame.channel);
+        if (subscription) this.end(subscription, frame);
+      }
+      return;
+    }
+    if (!subscription) return;
     if (frame.type === "subscribed") return subscription.subscribed(frame, this.epoch);
-    if (frame.type === "unsubscribed") return frame.reason ? this.end(subscription, frame) : undefined;
     // a code this client does not know yet is taken as final
     const retryable = SUBSCRIBE_ERROR_RETRY[frame.code as keyof typeof SUBSCRIBE_ERROR_RETRY] === true;
     const error = new HeraldClientError(frame.code, frame.message, { retryable, reason: frame.reason });
