@@ -52,6 +52,12 @@ export const PRESENCE_OPTIONS = {
     default: 100,
     description: "Members of a channel above which its join and leave frames stop",
   }),
+  presenceInterval: option({
+    schema: int(0, 60_000),
+    default: 1000,
+    description:
+      "Least ms between two join/leave frames of one user in a channel, and between two writes of one registry shard; 0: no wait",
+  }),
   presenceMaxListed: option({
     schema: int(1, 100_000),
     default: 1000,

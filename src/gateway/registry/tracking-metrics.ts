@@ -5,6 +5,7 @@ export class TrackingMetrics {
   readonly eventsPublished: Counter<"kind">;
   readonly eventsFailed: Counter<"kind">;
   readonly eventRetries: Counter;
+  readonly presenceHeldBack: Counter;
   readonly reapedGateways: Counter;
   readonly reapedConnections: Counter;
   readonly lapses: Counter;
@@ -26,6 +27,11 @@ export class TrackingMetrics {
     this.eventRetries = new Counter({
       name: "herald_event_retries_total",
       help: "Event publish attempts that got no acknowledgement and were sent again",
+      registers,
+    });
+    this.presenceHeldBack = new Counter({
+      name: "herald_presence_held_back_total",
+      help: "Joins and leaves not sent on their own because their user changed less than --presence-interval before",
       registers,
     });
     this.reapedGateways = new Counter({
