@@ -22,8 +22,14 @@ export const PRESENCE_OPTIONS = {
   }),
   eventsMaxBytes: option({
     schema: int(0, Number.MAX_SAFE_INTEGER),
-    default: 0,
+    default: 1024 ** 3,
     description: "Bytes of connection events kept, oldest dropped first; 0: no limit but their age",
+  }),
+  eventsSubscribeLimit: option({
+    schema: int(1, 1_000_000),
+    default: 60,
+    description:
+      "Subscribed and unsubscribed events stored per connection per minute; past it one dropped event says how many were not",
   }),
   eventsStorage: option({
     schema: Storage,

@@ -91,7 +91,15 @@ export async function startTracking(options: TrackingOptions): Promise<Tracking 
     // Every presence gateway reads every shard write: a member coming and going costs one an interval.
     writeIntervalMs: config.presence ? config.presenceInterval : 0,
   });
-  tracker = new ConnectionTracker({ registry, events, presence: hub, gatewayId: config.gatewayId });
+  tracker = new ConnectionTracker({
+    registry,
+    events,
+    presence: hub,
+    gatewayId: config.gatewayId,
+    subscribeLimit: config.eventsSubscribeLimit,
+    metrics: trackingMetrics,
+    logger,
+  });
   const replica = hub
     ? new PresenceReplica({
         js,

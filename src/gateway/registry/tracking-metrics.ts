@@ -5,6 +5,7 @@ export class TrackingMetrics {
   readonly eventsPublished: Counter<"kind">;
   readonly eventsFailed: Counter<"kind">;
   readonly eventRetries: Counter;
+  readonly eventsDropped: Counter<"kind">;
   readonly presenceHeldBack: Counter;
   readonly reapedGateways: Counter;
   readonly reapedConnections: Counter;
@@ -27,6 +28,12 @@ export class TrackingMetrics {
     this.eventRetries = new Counter({
       name: "herald_event_retries_total",
       help: "Event publish attempts that got no acknowledgement and were sent again",
+      registers,
+    });
+    this.eventsDropped = new Counter({
+      name: "herald_events_dropped_total",
+      help: "Subscribed and unsubscribed events not stored because their connection was over --events-subscribe-limit, by kind (each connection's dropped event counts them too)",
+      labelNames: ["kind"] as const,
       registers,
     });
     this.presenceHeldBack = new Counter({
