@@ -1,7 +1,7 @@
+import { GaveUpError, type StoredPublisher, WrongRevisionError } from "../../nats/stored-publish.js";
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "./buckets.js";
 import { type ConnectionEntry, type InstanceMarker, MARKER_KEY, SHARDS, shardOf } from "./record.js";
-import { GaveUpError, type StoredPublisher, WrongRevisionError } from "./stored-publish.js";
 
 interface ShardState {
   readonly index: number;
