@@ -13,7 +13,7 @@ import { type DesiredStream, ensureStream } from "./ensure-stream.js";
 import { HistoryReader, type StoredMessage } from "./history-reader.js";
 import type { Logger } from "./logger.js";
 import { StreamReader } from "./stream-reader.js";
-import { desiredReplicas, type StreamReplicas } from "./stream-replicas.js";
+import { type StreamReplicas, streamReplicas } from "./stream-replicas.js";
 
 export interface HistoryOptions {
   readonly nc: NatsConnection;
@@ -88,9 +88,16 @@ export class History {
       allow_direct: true,
       republish: { src: subjects.republish.src, dest: subjects.republish.dest },
     };
-    const replicas = desiredReplicas(config.historyReplicas, nc.info);
+    const replication = streamReplicas({
+      jsm,
+      config,
+      role: "history stream",
+      option: "historyReplicas",
+      server: nc.info,
+      logger,
+    });
+    const { replicas } = replication;
     const reader = new StreamReader({ nc, jsm, stream: config.historyStream, logger, replicas });
-    const replication = { jsm, setting: config.historyReplicas, replicas, logger };
     const history = new History({ nc, reader, subjects, desired, replication, logger });
     await history.ensure();
     return history;

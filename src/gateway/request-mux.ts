@@ -5,15 +5,10 @@ import {
   type NatsConnection,
   type Subscription,
 } from "@nats-io/nats-core";
-
-export type MuxReply =
-  | { readonly kind: "reply"; readonly msg: Msg }
-  | { readonly kind: "no_responders" }
-  | { readonly kind: "timeout" }
-  | { readonly kind: "failed"; readonly message: string };
+import type { Requester, RequestReply } from "../nats/requester.js";
 
 interface Pending {
-  readonly resolve: (reply: MuxReply) => void;
+  readonly resolve: (reply: RequestReply) => void;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -22,7 +17,7 @@ interface Pending {
  * `<inbox>.<n>` and waits on a map entry. It does what the client library's `request` does, without
  * creating an Error with a stack trace for every request — the largest cost of a connection storm.
  */
-export class RequestMux {
+export class RequestMux implements Requester {
   private readonly inbox = `${createInbox()}.`;
   private readonly pending = new Map<string, Pending>();
   private readonly subscription: Subscription;
@@ -36,7 +31,7 @@ export class RequestMux {
     });
   }
 
-  request(subject: string, payload: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Promise<MuxReply> {
+  request(subject: string, payload: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Promise<RequestReply> {
     const token = (++this.counter).toString(36);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -53,7 +48,7 @@ export class RequestMux {
       } catch (err) {
         this.pending.delete(token);
         clearTimeout(timer);
-        resolve({ kind: "failed", message: (err as Error).message });
+        resolve({ kind: "failed", message: (err as Error).message, cause: err });
       }
     });
   }

@@ -1,5 +1,6 @@
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { StoredPublisher } from "../nats/stored-publish.js";
 import type { GatewayConfig } from "./config.js";
 import { ConnectionTracker } from "./events/connection-tracker.js";
 import { EventPublisher } from "./events/event-publisher.js";
@@ -14,8 +15,8 @@ import { PresenceResponder } from "./presence/presence-responder.js";
 import { RegistryBuckets } from "./registry/buckets.js";
 import { Reaper } from "./registry/reaper.js";
 import { Registry } from "./registry/registry.js";
-import { StoredPublisher } from "./registry/stored-publish.js";
 import { TrackingMetrics } from "./registry/tracking-metrics.js";
+import { RequestMux } from "./request-mux.js";
 
 /** Connection events and presence, running (see docs/operations.md, "Presence and connection events"). */
 export interface Tracking {
@@ -61,7 +62,9 @@ export async function startTracking(options: TrackingOptions): Promise<Tracking 
   };
   await ensure();
   const js = jetstream(nc);
-  const publisher = new StoredPublisher(nc);
+  // Registry writes come in storms (every connection opened or closed): no Error built per request.
+  const requests = new RequestMux(nc);
+  const publisher = new StoredPublisher(nc, requests);
   const trackingMetrics = new TrackingMetrics(metrics.registry);
   const events = config.events
     ? new EventPublisher({ publisher, prefix: config.prefix, metrics: trackingMetrics, logger })
@@ -153,7 +156,7 @@ export async function startTracking(options: TrackingOptions): Promise<Tracking 
       replica?.stop();
       hub?.stop();
       await registry.stop();
-      publisher.close();
+      requests.close();
     },
   };
 }

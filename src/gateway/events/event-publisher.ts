@@ -1,6 +1,6 @@
+import type { StoredPublisher } from "../../nats/stored-publish.js";
 import { type ConnectionEvent, eventSubjects } from "../../protocol/index.js";
 import type { Logger } from "../logger.js";
-import type { StoredPublisher } from "../registry/stored-publish.js";
 import type { TrackingMetrics } from "../registry/tracking-metrics.js";
 
 const encoder = new TextEncoder();

@@ -5,7 +5,7 @@ import { eventSubjects } from "../../protocol/index.js";
 import type { GatewayConfig } from "../config.js";
 import { ensureStream } from "../ensure-stream.js";
 import type { Logger } from "../logger.js";
-import { desiredReplicas } from "../stream-replicas.js";
+import { streamReplicas } from "../stream-replicas.js";
 
 export interface EventStreamOptions {
   readonly jsm: JetStreamManager;
@@ -24,9 +24,8 @@ export interface EventStreamOptions {
  * left refuses it, and the error says which option to change.
  */
 export async function ensureEventStream({ jsm, config, server, logger }: EventStreamOptions): Promise<void> {
-  const replicas = desiredReplicas(config.eventsReplicas, server);
   await ensureStream(
-    { jsm, setting: config.eventsReplicas, replicas, logger },
+    streamReplicas({ jsm, config, role: "events stream", option: "eventsReplicas", server, logger }),
     {
       name: config.eventsStream,
       subjects: [eventSubjects(config.prefix).all],

@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { GatewayConfig } from "../config.js";
 import { type DesiredStream, ensureStream } from "../ensure-stream.js";
 import type { Logger } from "../logger.js";
-import { desiredReplicas } from "../stream-replicas.js";
+import { streamReplicas } from "../stream-replicas.js";
 
 /** JetStream keeps message ids for dedupe at most this long, and never longer than a bucket's TTL. */
 const DUPLICATE_WINDOW_NS = 120 * 1_000_000_000;
@@ -51,7 +51,14 @@ export class RegistryBuckets {
 
   /** Creates the buckets or brings their settings in line; safe from many gateways at once. */
   async ensure(): Promise<void> {
-    const replicas = desiredReplicas(this.config.eventsReplicas, this.nc.info);
+    const target = streamReplicas({
+      jsm: this.jsm,
+      config: this.config,
+      role: "registry stream",
+      option: "eventsReplicas",
+      server: this.nc.info,
+      logger: this.logger,
+    });
     const ttlNs = this.config.livenessTimeout * 1_000_000;
     for (const [bucket, maxAge] of [
       [this.connections, 0],
@@ -69,7 +76,6 @@ export class RegistryBuckets {
         allow_direct: true,
         storage: this.config.eventsStorage === "memory" ? StorageType.Memory : StorageType.File,
       };
-      const target = { jsm: this.jsm, setting: this.config.eventsReplicas, replicas, logger: this.logger };
       await ensureStream(target, desired);
     }
   }

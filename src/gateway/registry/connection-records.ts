@@ -1,3 +1,4 @@
+import { GaveUpError, type StoredPublisher, WrongRevisionError } from "../../nats/stored-publish.js";
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "./buckets.js";
 import {
@@ -8,7 +9,6 @@ import {
   sameEntry,
   shardOf,
 } from "./record.js";
-import { GaveUpError, type StoredPublisher, WrongRevisionError } from "./stored-publish.js";
 
 interface ShardState {
   readonly index: number;

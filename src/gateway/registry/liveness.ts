@@ -1,6 +1,6 @@
+import { GaveUpError, type StoredPublisher, WrongRevisionError } from "../../nats/stored-publish.js";
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "./buckets.js";
-import { GaveUpError, type StoredPublisher, WrongRevisionError } from "./stored-publish.js";
 
 const encoder = new TextEncoder();
 

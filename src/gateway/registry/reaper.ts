@@ -1,10 +1,10 @@
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import * as v from "valibot";
 import { isJetStreamError, JetStreamErrorCode } from "../../nats/jetstream-errors.js";
+import { type StoredPublisher, WrongRevisionError } from "../../nats/stored-publish.js";
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "./buckets.js";
 import { type ConnectionEntry, InstanceMarker, MARKER_KEY, SHARDS, Shard } from "./record.js";
-import { type StoredPublisher, WrongRevisionError } from "./stored-publish.js";
 
 /** A dead instance's keys (delete markers by then) are purged this many timeouts after its reaping. */
 const PURGE_AFTER_TIMEOUTS = 30;

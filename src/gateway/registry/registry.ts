@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
+import type { StoredPublisher } from "../../nats/stored-publish.js";
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "./buckets.js";
 import { ConnectionRecords } from "./connection-records.js";
 import { Liveness } from "./liveness.js";
-import type { StoredPublisher } from "./stored-publish.js";
 import type { TrackingMetrics } from "./tracking-metrics.js";
 
 /** One life of this gateway in the registry: its own id, its connection records, its heartbeat. */
