@@ -3,12 +3,12 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import * as v from "valibot";
+import { packageRoot } from "../../local/package-root.js";
 import { DEFAULT_PREFIX, SubjectPrefix } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
 import { NatsServerList } from "../cli-schemas.js";
 import { writeLocalNatsUrl } from "../local-nats-file.js";
 import { NATS_FLAGS, prefixOption } from "../nats-options.js";
-import { packageRoot } from "../package-root.js";
 
 const Port = v.pipe(
   v.string(),
