@@ -8,14 +8,14 @@ import {
   natsAccess,
   unpairedNatsOptions,
 } from "../nats/connection-options.js";
-import { describeOptions } from "../options/option-spec.js";
+import { describeEnvOptions } from "../options/option-spec.js";
 import { SubjectPrefix } from "../protocol/index.js";
 import { CliError, ExitCode } from "./cli-error.js";
 import { NatsServerList } from "./cli-schemas.js";
 import { readLocalNatsUrl } from "./local-nats-file.js";
 
 /** The NATS connection options as flags and environment names: the gateway's, for every command. */
-export const NATS_FLAGS = describeOptions(NATS_CONNECTION_OPTIONS);
+export const NATS_FLAGS = describeEnvOptions(NATS_CONNECTION_OPTIONS);
 
 /** The flags of every command that talks to NATS as a backend does (`publish`, `disconnect`). */
 export interface NatsFlags {

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { type ConnectionOptions, credsAuthenticator } from "@nats-io/nats-core";
 import * as v from "valibot";
+import { together } from "../options/option-loader.js";
 import { option } from "../options/option-spec.js";
 
 /** A NATS server URL as the NATS client takes it. */
@@ -103,6 +104,9 @@ export function unpairedNatsOptions(settings: NatsSettings): readonly [string, s
     ? ["natsUser", "natsPassword"]
     : undefined;
 }
+
+/** The loader's check that a user comes with a password: `--nats-user and --nats-password go together`. */
+export const natsUserWithPassword = together("natsUser", "natsPassword");
 
 /** The settings in the backend SDK's terms. */
 export function natsAccess(settings: NatsSettings): NatsAccess {
