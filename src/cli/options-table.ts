@@ -22,7 +22,7 @@ export function gatewayOptionRows(): OptionRow[] {
   }));
 }
 
-export function formatDefault(option: GatewayConfigKey, value: unknown): string {
+function formatDefault(option: GatewayConfigKey, value: unknown): string {
   return defaultText(value) ?? (option === "gatewayId" ? "random" : "unset");
 }
 

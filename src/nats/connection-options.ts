@@ -98,13 +98,6 @@ export const NatsAccessSchema = v.pipe(
 );
 export type NatsAccess = v.InferOutput<typeof NatsAccessSchema>;
 
-/** The options that go together and were not given together, if any: `natsUser` and `natsPassword`. */
-export function unpairedNatsOptions(settings: NatsSettings): readonly [string, string] | undefined {
-  return (settings.natsUser === undefined) !== (settings.natsPassword === undefined)
-    ? ["natsUser", "natsPassword"]
-    : undefined;
-}
-
 /** The loader's check that a user comes with a password: `--nats-user and --nats-password go together`. */
 export const natsUserWithPassword = together("natsUser", "natsPassword");
 
