@@ -1,8 +1,8 @@
 import * as v from "valibot";
+import { int } from "../options/schemas.js";
 
 /** Schemas more than one group of gateway options uses. */
-export const int = (min: number, max: number) =>
-  v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
+export { int };
 
 export const StreamName = v.pipe(
   v.string(),

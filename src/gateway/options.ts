@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { NATS_CONNECTION_OPTIONS } from "../nats/connection-options.js";
-import { describeOptions, option } from "../options/option-spec.js";
+import { describeEnvOptions, option } from "../options/option-spec.js";
 import { DEFAULT_PREFIX, SubjectPrefix } from "../protocol/index.js";
 import { parseCidr } from "./client-address.js";
 import { HISTORY_OPTIONS } from "./history-options.js";
@@ -244,4 +244,4 @@ export const GatewayConfigSchema = v.object(
 export type GatewayConfig = Readonly<v.InferOutput<typeof GatewayConfigSchema>>;
 
 /** Each option with its flag, environment name and kind filled in. */
-export const GATEWAY_OPTIONS = describeOptions<GatewayConfigKey>(OPTION_SPECS);
+export const GATEWAY_OPTIONS = describeEnvOptions<GatewayConfigKey>(OPTION_SPECS);

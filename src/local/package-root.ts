@@ -20,7 +20,7 @@ function readManifest(file: string): Manifest | undefined {
 }
 
 /**
- * The folder of Herald's package.json. Searched upwards because this code runs from source (src/cli/),
+ * The folder of Herald's package.json. Searched upwards because this code runs from source (src/local/),
  * bundled into dist/cli/ or into a chunk at dist/, from a checkout or from node_modules/herald.
  */
 export function packageRoot(from: string = fileURLToPath(import.meta.url)): string {
