@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { HeraldConnectOptions } from "../backend/index.js";
-import { OPTION_SPECS } from "../gateway/options.js";
+import { OPTION_SPECS } from "../gateway/config/options.js";
 import { NATS_CONNECTION_OPTIONS, natsAccess, natsUserWithPassword } from "../nats/connection-options.js";
 import type { OptionSpecs, OptionValues } from "../options/option-spec.js";
 import { type ArgumentInputs, type CommandLineSettings, readCommandLine } from "./command-line.js";

@@ -1,4 +1,4 @@
-import { GATEWAY_OPTIONS, type GatewayConfigKey } from "../gateway/config.js";
+import { GATEWAY_OPTIONS, type GatewayConfigKey } from "../gateway/config/config.js";
 import { defaultText } from "../options/option-spec.js";
 
 export interface OptionRow {

@@ -1,6 +1,6 @@
 import { type Logger, pino } from "pino";
 import { secretOptions } from "../options/option-loader.js";
-import { OPTION_SPECS } from "./options.js";
+import { OPTION_SPECS } from "./config/options.js";
 
 export type { Logger };
 

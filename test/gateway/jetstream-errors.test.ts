@@ -2,13 +2,13 @@ import { JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstre
 import { connect } from "@nats-io/transport-node";
 import { describe, expect } from "vitest";
 import { HeraldBackend, HeraldBackendError } from "../../src/backend/index.js";
-import { RequestMux } from "../../src/gateway/request-mux.js";
 import {
   isJetStreamBusy,
   isJetStreamError,
   isWrongLastSequence,
   JetStreamErrorCode,
 } from "../../src/nats/jetstream-errors.js";
+import { RequestMux } from "../../src/nats/request-mux.js";
 import { StoredPublisher, WrongRevisionError } from "../../src/nats/stored-publish.js";
 import { test } from "../fixtures.js";
 

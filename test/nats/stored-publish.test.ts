@@ -1,7 +1,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { describe, expect } from "vitest";
-import { RequestMux } from "../../src/gateway/request-mux.js";
+import { RequestMux } from "../../src/nats/request-mux.js";
 import { GaveUpError, PublishRefusedError, StoredPublisher } from "../../src/nats/stored-publish.js";
 import { test } from "../fixtures.js";
 

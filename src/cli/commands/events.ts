@@ -2,7 +2,7 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { Command } from "commander";
 import * as v from "valibot";
 import type { HeraldBackend } from "../../backend/index.js";
-import { PRESENCE_OPTIONS } from "../../gateway/presence-options.js";
+import { PRESENCE_OPTIONS } from "../../gateway/tracking/tracking-options.js";
 import { isJetStreamError, JetStreamErrorCode } from "../../nats/jetstream-errors.js";
 import { type OptionValues, option } from "../../options/option-spec.js";
 import { int } from "../../options/schemas.js";

@@ -5,8 +5,8 @@ import {
   type GatewayConfig,
   loadGatewayConfig,
   redactConfig,
-} from "../../gateway/config.js";
-import { OPTION_SPECS } from "../../gateway/options.js";
+} from "../../gateway/config/config.js";
+import { OPTION_SPECS } from "../../gateway/config/options.js";
 import { option } from "../../options/option-spec.js";
 import { CliError, ExitCode } from "../cli-error.js";
 import { addOptions, givenFlags, readCommandLine } from "../command-line.js";

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import * as v from "valibot";
-import { OPTION_SPECS } from "../../gateway/options.js";
+import { OPTION_SPECS } from "../../gateway/config/options.js";
 import { packageRoot } from "../../local/package-root.js";
 import { NATS_CONNECTION_OPTIONS } from "../../nats/connection-options.js";
 import { type OptionValues, option } from "../../options/option-spec.js";
