@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { WebSocket } from "ws";
+import { type ClientOptions, WebSocket } from "ws";
 import { formatIssues, ServerFrame } from "../protocol/index.js";
 
 export interface ReceivedFrame {
@@ -49,9 +49,10 @@ export class TestClient {
     socket.on("error", () => undefined);
   }
 
+  /** `createConnection`: the TCP socket under the WebSocket (e.g. one that writes a PROXY header first). */
   static open(
     url: string,
-    options: { headers?: Record<string, string>; localAddress?: string } = {},
+    options: Pick<ClientOptions, "headers" | "localAddress" | "createConnection"> = {},
   ): Promise<TestClient> {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url, options);

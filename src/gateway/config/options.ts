@@ -146,13 +146,37 @@ export const OPTION_SPECS = {
   }),
   maxConnectionsPerIp: option({
     schema: int(0, 10_000_000),
+    default: 0,
+    description:
+      "Connections one client address may hold; more get 429. 0: no limit (many users may share an address)",
+  }),
+  connectRatePerIp: option({
+    schema: int(0, 1_000_000),
     default: 200,
-    description: "Connections one client address may hold; more get 429. 0: no limit",
+    description:
+      "New connections per second one client address may open on average; more get 429. 0: no limit",
+  }),
+  connectBurstPerIp: option({
+    schema: int(1, 10_000_000),
+    default: 2000,
+    description:
+      "New connections one client address may open at once above that rate (a NAT's users reconnecting)",
+  }),
+  ipv6Prefix: option({
+    schema: int(16, 128),
+    default: 64,
+    description: "Prefix length of the IPv6 network the per-address limits count as one address",
   }),
   trustedProxies: option({
     schema: v.array(v.pipe(v.string(), v.check(isCidr, "must be an address or CIDR like 10.0.0.0/8"))),
     default: [],
-    description: "Proxies (addresses or CIDRs) whose X-Forwarded-For names the client",
+    description: "Proxies (addresses or CIDRs) whose X-Forwarded-For (or PROXY header) names the client",
+  }),
+  proxyProtocol: option({
+    schema: v.boolean(),
+    default: false,
+    description:
+      "Read a PROXY protocol v1/v2 header from --trusted-proxies peers (L4 balancers); required from them, refused from others",
   }),
   allowedOrigins: option({
     schema: v.array(
