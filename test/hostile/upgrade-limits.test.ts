@@ -221,11 +221,12 @@ describe("upgrade limits", () => {
     startGateway,
     socket,
   }) => {
-    const defaults = {
-      maxConnectionsPerIp: GATEWAY_OPTIONS.maxConnectionsPerIp.default as number,
-      connectRatePerIp: GATEWAY_OPTIONS.connectRatePerIp.default as number,
-      connectBurstPerIp: GATEWAY_OPTIONS.connectBurstPerIp.default as number,
-    };
+    // every per-address option at the gateway's default (the test helper's gateways have none)
+    const defaults = Object.fromEntries(
+      Object.entries(GATEWAY_OPTIONS)
+        .filter(([key]) => key.endsWith("PerIp"))
+        .map(([key, option]) => [key, option.default]),
+    );
     const g = await startGateway({ history: false, ...defaults });
     for (let i = 0; i < 300; i += 50)
       await Promise.all(Array.from({ length: 50 }, () => socket({ at: g, localAddress: "127.0.0.6" })));
