@@ -49,10 +49,13 @@ export class TestClient {
     socket.on("error", () => undefined);
   }
 
-  /** `createConnection`: the TCP socket under the WebSocket (e.g. one that writes a PROXY header first). */
+  /**
+   * `createConnection`: the TCP socket under the WebSocket (e.g. one that writes a PROXY header
+   * first); `ca`: the certificate authority a `wss://` URL's server is trusted by.
+   */
   static open(
     url: string,
-    options: Pick<ClientOptions, "headers" | "localAddress" | "createConnection"> = {},
+    options: Pick<ClientOptions, "headers" | "localAddress" | "createConnection" | "ca"> = {},
   ): Promise<TestClient> {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url, options);
