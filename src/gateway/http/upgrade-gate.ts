@@ -4,7 +4,7 @@ import type { Duplex } from "node:stream";
 import type { GatewayConfig } from "../config/config.js";
 import type { Logger } from "../logger.js";
 import type { GatewayMetrics } from "../metrics.js";
-import { addressKey, ClientAddresses } from "./client-address.js";
+import { addressKey, ClientAddresses, normalizeAddress } from "./client-address.js";
 import { ConnectRate } from "./connect-rate.js";
 import { ConnectionLimits, derivedMaxConnections } from "./connection-limits.js";
 import { OriginPolicy } from "./origin-policy.js";
@@ -137,10 +137,12 @@ export class UpgradeGate {
    */
   clientError(err: Error & { rawPacket?: Buffer }, socket: Duplex): void {
     if (!err.rawPacket || !startsLikeProxyHeader(err.rawPacket)) return;
-    const peer = this.addresses.peerOf(socket as Socket);
-    const why = this.config.proxyProtocol
-      ? "it sent a PROXY protocol header and is not in --trusted-proxies"
-      : "it sent a PROXY protocol header and --proxy-protocol is off";
+    const peer = normalizeAddress((socket as Socket).remoteAddress ?? "");
+    const why = !this.config.proxyProtocol
+      ? "it sent a PROXY protocol header and --proxy-protocol is off"
+      : this.addresses.isTrusted(peer)
+        ? "it sent a second PROXY protocol header where its HTTP request belongs"
+        : "it sent a PROXY protocol header and is not in --trusted-proxies";
     this.metrics.refusedUpgrades.inc({ reason: "proxy_header" });
     this.refusals.refused("proxy_header", peer, why);
   }
