@@ -2,6 +2,7 @@ import { type Socket, connect as tcpConnect } from "node:net";
 import { pino } from "pino";
 import { describe, expect } from "vitest";
 import { GATEWAY_OPTIONS } from "../../src/gateway/config/config.js";
+import { RefusalLog } from "../../src/gateway/http/refusal-log.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
 import { waitUntil } from "../../src/testing/index.js";
 import { rawTest as test } from "../fixtures.js";
@@ -279,6 +280,25 @@ describe("upgrade limits", () => {
       /holds 2 connections.*--max-connections-per-ip.*--trusted-proxies.*--proxy-protocol/,
     );
     expect(await refusedUpgrades(g, "max_connections_per_ip")).toBe(1);
+  });
+});
+
+describe("the refusal warning", () => {
+  test("is one line at once, then at most one per window summing the rest, naming the address refused most", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(line) });
+    const log = new RefusalLog(logger, 100);
+    log.refused("connect_rate_per_ip", "198.51.100.1", 200);
+    for (const address of ["198.51.100.2", "198.51.100.3", "198.51.100.3", "198.51.100.3"])
+      log.refused("connect_rate_per_ip", address, 200);
+    expect(refusalLines(lines)).toHaveLength(1);
+    await waitUntil(() => refusalLines(lines).length === 2, "the window's summary");
+    expect(refusalLines(lines)[1]).toMatchObject({ address: "198.51.100.3", refused: 4, addresses: 2 });
+    // a quiet window ends it: the next refusal is logged at once again
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    log.refused("connect_rate_per_ip", "198.51.100.4", 200);
+    expect(refusalLines(lines)[2]).toMatchObject({ address: "198.51.100.4", refused: 1 });
+    log.close();
   });
 });
 
