@@ -113,6 +113,8 @@ export async function startGateway(
     maxPayload: config.maxFrameBytes,
     perMessageDeflate: config.compression,
     clientTracking: false,
+    // Pings are answered by the session, within the client's frame budget.
+    autoPong: false,
   });
   const readiness = {
     notReadyReason: () => (draining ? "draining" : link.notReadyReason()),
