@@ -3,6 +3,7 @@ import type { AuthClient } from "./auth-client.js";
 import type { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
 import type { ControlListener } from "./control-listener.js";
+import type { InFlightPerAddress } from "./in-flight-per-address.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { OutboundFrame } from "./outbound-frame.js";
@@ -24,6 +25,8 @@ export interface GatewayContext {
   readonly recovery: Recovery | undefined;
   /** Forwards clients' `rpc` frames to the backend. */
   readonly rpc: Pick<RpcRelay, "answer" | "refusal">;
+  /** RPC calls and subscribes waiting for the backend per client address (`--max-in-flight-per-ip`). */
+  readonly inFlightPerAddress: Pick<InFlightPerAddress, "limit" | "take" | "release">;
   /** Disconnects that arrived while a connection's auth was being answered. */
   readonly control: Pick<ControlListener, "disconnectedSince">;
   readonly logger: Logger;

@@ -11,6 +11,7 @@ import { UNTRACKED } from "./events/untracked.js";
 import type { GatewayContext } from "./gateway-context.js";
 import { createRecovery, type HistoryParts, startHistory } from "./history-setup.js";
 import { handleHttp } from "./http-routes.js";
+import { InFlightPerAddress } from "./in-flight-per-address.js";
 import { PlainFeed } from "./live-feed.js";
 import { LiveInterruption } from "./live-interruption.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -92,6 +93,7 @@ export async function startGateway(
     hub,
     recovery,
     rpc,
+    inFlightPerAddress: new InFlightPerAddress(config.maxInFlightPerIp, logger, metrics),
     control,
     logger,
     metrics,

@@ -131,7 +131,7 @@ export class Session
     else if (frame.type === "presence") this.ctx.connectionEvents.presenceRequested(this, frame.channel);
     else if (frame.type === "refresh") this.token.onRefresh(frame.token);
     else if (frame.type === "rpc") {
-      this.rpcs ??= new RpcCalls(this.ctx.rpc, this.ctx.config.maxRpcInFlight);
+      this.rpcs ??= new RpcCalls(this.ctx.rpc, this.ctx.config.maxRpcInFlight, this.ctx.inFlightPerAddress);
       this.rpcs.call(this, frame);
     } else if (frame.type === "subscribe") this.subscriptions.subscribe(frame);
     else if (frame.type === "unsubscribe") this.subscriptions.unsubscribe(frame.channel);

@@ -10,6 +10,7 @@ import type {
   ConnectionGrant,
   GatewayContext,
 } from "../../src/gateway/gateway-context.js";
+import { InFlightPerAddress } from "../../src/gateway/in-flight-per-address.js";
 import { createLogger } from "../../src/gateway/logger.js";
 import { GatewayMetrics } from "../../src/gateway/metrics.js";
 import { OutboundFrame } from "../../src/gateway/outbound-frame.js";
@@ -60,8 +61,11 @@ function setup(
   const joins: { channel: string; member: ChannelMember; done: () => void }[] = [];
   const left: string[] = [];
   let closedCount = 0;
+  const config = loadGatewayConfig({ overrides: { history: false, ...overrides } });
+  const logger = createLogger("silent", "unit");
+  const metrics = new GatewayMetrics(false);
   const ctx: GatewayContext = {
-    config: loadGatewayConfig({ overrides: { history: false, ...overrides } }),
+    config,
     auth: { authenticate: answer },
     subscribe: { authorize },
     hub: {
@@ -78,9 +82,10 @@ function setup(
         throw new Error("these tests make no rpc calls");
       },
     },
+    inFlightPerAddress: new InFlightPerAddress(config.maxInFlightPerIp, logger, metrics),
     control: { disconnectedSince: () => undefined },
-    logger: createLogger("silent", "unit"),
-    metrics: new GatewayMetrics(false),
+    logger,
+    metrics,
     connectionEvents,
   };
   const session = new Session({
