@@ -5,6 +5,7 @@ import { WebSocketServer } from "ws";
 import { CloseCode, subjectsFor } from "../protocol/index.js";
 import { backendRequests } from "./backend/backend-requests.js";
 import { ControlListener } from "./backend/control-listener.js";
+import { InFlightPerAddress } from "./backend/in-flight-per-address.js";
 import type { GatewayConfig } from "./config/config.js";
 import { Session } from "./connection/session.js";
 import { SessionRegistry } from "./connection/session-registry.js";
@@ -96,6 +97,7 @@ export async function startGateway(
     hub,
     recovery,
     rpc,
+    inFlightPerAddress: new InFlightPerAddress(config.maxInFlightPerIp, logger, metrics),
     control,
     logger,
     metrics,
@@ -117,6 +119,8 @@ export async function startGateway(
     maxPayload: config.maxFrameBytes,
     perMessageDeflate: config.compression,
     clientTracking: false,
+    // Pings are answered by the session, within the client's frame budget.
+    autoPong: false,
   });
   const readiness = {
     notReadyReason: () => (draining ? "draining" : link.notReadyReason()),

@@ -102,6 +102,12 @@ export const OPTION_SPECS = {
     default: 16,
     description: "RPC calls a connection may have waiting at once; more get rpc_error TOO_MANY_IN_FLIGHT",
   }),
+  maxInFlightPerIp: option({
+    schema: int(0, 10_000_000),
+    default: 512,
+    description:
+      "RPC calls and subscribes one client address may have waiting for the backend, counted until answered or timed out, also after their connection closed; more get TOO_MANY_FROM_ADDRESS. 0: no limit",
+  }),
   maxRpcReplyBytes: option({
     schema: int(256, 64 * 1024 * 1024),
     default: 262_144,
