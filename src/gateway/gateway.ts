@@ -22,6 +22,7 @@ import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats/nats-connection.js";
 import { UNTRACKED } from "./tracking/events/untracked.js";
 import { startTracking, type Tracking } from "./tracking/tracking.js";
+import { HttpTransports } from "./transports/http-transports.js";
 
 export interface RunningGateway {
   readonly id: string;
@@ -109,11 +110,36 @@ export async function startGateway(
     hub.close();
     backend.close();
     history?.close();
+    transports?.close();
   };
   let draining = false;
   link.onReconnect(() => tracking?.reconnected());
 
   const gate = new UpgradeGate(config, metrics, logger);
+  const transports = config.httpTransports
+    ? new HttpTransports({
+        config,
+        gate,
+        nc,
+        subjects,
+        usable: () => link.usable,
+        draining: () => draining,
+        logger,
+        metrics,
+        startSession: (socket, address, req) => {
+          const headers = forwardedHeaders(req, config.forwardHeaders);
+          const session = new Session({
+            socket,
+            ctx,
+            remoteAddress: address,
+            headers,
+            onClosed: sessions.forget,
+          });
+          sessions.add(session);
+          return session;
+        },
+      })
+    : undefined;
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxFrameBytes,
@@ -131,7 +157,9 @@ export async function startGateway(
     requestTimeout: config.upgradeTimeout * 2,
     connectionsCheckingInterval: Math.min(1000, config.upgradeTimeout),
   };
-  const server = createServer(timeouts, (req, res) => handleHttp(req, res, readiness, undefined));
+  const server = createServer(timeouts, (req, res) => {
+    if (!transports?.handle(req, res)) handleHttp(req, res, readiness, undefined);
+  });
   // Below the open-files limit even with every slot taken and more sockets waiting to be refused.
   server.maxConnections = gate.limits.maxTotal + 128;
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
