@@ -17,6 +17,7 @@ import { LiveInterruption } from "./live-interruption.js";
 import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats-connection.js";
+import { DEFLATE_WINDOW_BITS } from "./outbound-frame.js";
 import { Session } from "./session.js";
 import { SessionRegistry } from "./session-registry.js";
 import { startTracking, type Tracking } from "./tracking.js";
@@ -113,7 +114,7 @@ export async function startGateway(
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxFrameBytes,
-    perMessageDeflate: config.compression,
+    perMessageDeflate: config.compression && PER_MESSAGE_DEFLATE,
     clientTracking: false,
     // Pings are answered by the session, within the client's frame budget.
     autoPong: false,
@@ -141,7 +142,7 @@ export async function startGateway(
     // Read before the handshake: no closure that outlives it may hold the request (and its headers).
     const headers = forwardedHeaders(req, config.forwardHeaders);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const client = new WsClientSocket(ws, socket, config.compression);
+      const client = new WsClientSocket(ws, socket);
       const onClosed = sessions.forget;
       const session = new Session({ socket: client, ctx, remoteAddress: address, headers, onClosed });
       client.listen(session);
@@ -241,6 +242,20 @@ export async function startGateway(
     },
   };
 }
+
+/**
+ * permessage-deflate as the gateway offers it. Frames are deflated once per message for every
+ * socket (OutboundFrame.deflatedWire), so no socket keeps a deflate stream (~240 KiB each): that
+ * takes no context taken over between messages, and one window every client accepts (a client that
+ * asks for a smaller server window gets no compression). What a client sends `ws` inflates, in a
+ * stream per socket kept from the client's first compressed frame on (its 32 KiB window and state):
+ * its output buffer is sized for the small frames clients send, not the default 16 KiB.
+ */
+const PER_MESSAGE_DEFLATE = {
+  serverNoContextTakeover: true,
+  serverMaxWindowBits: DEFLATE_WINDOW_BITS,
+  zlibInflateOptions: { chunkSize: 4096 },
+};
 
 /** How long a drain waits for the connections' disconnected events to be stored. */
 const EVENTS_GRACE_MS = 5000;
