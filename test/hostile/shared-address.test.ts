@@ -296,7 +296,10 @@ describe("many users behind one address, at the default options", () => {
       .output()
       .split("\n")
       .filter((line) => line.includes("connections refused"));
-    expect(run.users.reduce((sum, user) => sum + user.refused, 0), refusals.join("\n")).toBe(0);
+    expect(
+      run.users.reduce((sum, user) => sum + user.refused, 0),
+      refusals.join("\n"),
+    ).toBe(0);
     expect(refusals).toEqual([]);
     for (const user of run.users) user.stop();
     await run.survivor.stop("SIGKILL");
