@@ -22,7 +22,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats/nats-connection.js";
 import { UNTRACKED } from "./tracking/events/untracked.js";
-import { startTracking, type Tracking } from "./tracking/tracking.js";
+import { startTracking, type TrackingService } from "./tracking/tracking.js";
 
 export interface RunningGateway {
   readonly id: string;
@@ -63,7 +63,7 @@ export async function startGateway(
   const link = await connectNats(config, logger);
   const nc = link.nc;
   let parts: HistoryParts | undefined;
-  let tracking: Tracking | undefined;
+  let tracking: TrackingService | undefined;
   try {
     const { beforePositionMarker } = options;
     if (config.history) parts = await startHistory({ link, config, subjects, logger, beforePositionMarker });
@@ -102,7 +102,7 @@ export async function startGateway(
     control,
     logger,
     metrics,
-    connectionEvents: tracking?.connectionEvents ?? UNTRACKED,
+    tracking: tracking?.tracker ?? UNTRACKED,
   };
   // NATS parts a stop lets go of, after the sessions.
   const stopNatsParts = () => {
