@@ -9,9 +9,9 @@ import type { ChannelMember } from "../../src/gateway/delivery/channel-hub.js";
 import { OutboundFrame } from "../../src/gateway/delivery/outbound-frame.js";
 import type {
   ConnectionClose,
-  ConnectionEvents,
   ConnectionGrant,
   GatewayContext,
+  Tracking,
 } from "../../src/gateway/gateway-context.js";
 import { createLogger } from "../../src/gateway/logger.js";
 import { GatewayMetrics } from "../../src/gateway/metrics.js";
@@ -51,7 +51,7 @@ function setup(
     reply: { ok: true, user: r.token },
   }),
   overrides: Partial<GatewayConfig> = {},
-  connectionEvents: ConnectionEvents = UNTRACKED,
+  tracking: Tracking = UNTRACKED,
   authorize: () => Promise<SubscribeOutcome> = async () => ({
     kind: "unavailable",
     message: "no backend in this test",
@@ -86,7 +86,7 @@ function setup(
     control: { disconnectedSince: () => undefined, removedSince: () => false },
     logger,
     metrics,
-    connectionEvents,
+    tracking,
   };
   const session = new Session({
     socket,
@@ -212,7 +212,7 @@ describe("session state machine", () => {
 
   it("holds a subscribed channel's live frames until subscribed has gone out, and tells connection events", async () => {
     const seen: string[] = [];
-    const events: ConnectionEvents = {
+    const events: Tracking = {
       ...UNTRACKED,
       subscribed: (_connection, channel, presence) => void seen.push(`+${channel} ${presence}`),
       unsubscribed: (_connection, channel) => void seen.push(`-${channel}`),
@@ -269,7 +269,7 @@ describe("session state machine", () => {
 
   it("tells connection events when it is ready, and how it ended: by the client or by the gateway", async () => {
     const seen: (ConnectionGrant | ConnectionClose | string)[] = [];
-    const events: ConnectionEvents = {
+    const events: Tracking = {
       ...UNTRACKED,
       ready: (_connection, grant) => void seen.push(grant),
       closed: (_connection, close) => void seen.push(close),

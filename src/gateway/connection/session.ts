@@ -128,7 +128,7 @@ export class Session
     }
     if (!this.isReady) return this.fail("NOT_AUTHENTICATED", `${frame.type} before authentication`);
     if (frame.type === "ping") this.send(PONG);
-    else if (frame.type === "presence") this.ctx.connectionEvents.presenceRequested(this, frame.channel);
+    else if (frame.type === "presence") this.ctx.tracking.presenceRequested(this, frame.channel);
     else if (frame.type === "refresh") this.token.onRefresh(frame.token);
     else if (frame.type === "rpc") {
       this.rpcs ??= new RpcCalls(this.ctx.rpc, this.ctx.config.maxRpcInFlight, this.ctx.inFlightPerAddress);
@@ -204,7 +204,7 @@ export class Session
     this.send(OutboundFrame.of(joined.ready));
     this.token.start(joined.ready.expiresAt);
     const { shared: channels, presence } = joined;
-    this.ctx.connectionEvents.ready(this, { user: reply.user, channels, presence, info: reply.info });
+    this.ctx.tracking.ready(this, { user: reply.user, channels, presence, info: reply.info });
     try {
       await replay.run(joined.replays);
     } catch (err) {
@@ -306,10 +306,7 @@ export class Session
     if (wasReady) {
       this.ctx.metrics.authenticated.dec();
       const byClient = code !== undefined && code !== 1005 && code !== 1006;
-      this.ctx.connectionEvents.closed(
-        this,
-        this.closing ?? { code: code ?? 1006, byClient, reason: undefined },
-      );
+      this.ctx.tracking.closed(this, this.closing ?? { code: code ?? 1006, byClient, reason: undefined });
     }
     this.onClosed(this);
   }

@@ -159,7 +159,7 @@ export class Subscriptions implements ExpiryListener {
     subscription.stage = "live";
     ctx.metrics.subscriptions.inc();
     this.send(subscribed);
-    ctx.connectionEvents.subscribed(host, channel, presence);
+    ctx.tracking.subscribed(host, channel, presence);
     if (outcome.expiresAt !== undefined) subscription.expireAt(outcome.expiresAt);
     try {
       await replay.run(plan.replays);
@@ -185,7 +185,7 @@ export class Subscriptions implements ExpiryListener {
       this.granted.splice(index, 1);
       this.ctx.hub.leave(channel, this.host);
       // before `ready`, connection events have not heard of the connection's channels yet
-      if (this.host.isReady) this.ctx.connectionEvents.unsubscribed(this.host, channel);
+      if (this.host.isReady) this.ctx.tracking.unsubscribed(this.host, channel);
     }
     this.host.letGo(channel);
     return true;
@@ -201,7 +201,7 @@ export class Subscriptions implements ExpiryListener {
     this.settle(subscription);
     if (!wasLive) return;
     this.ctx.metrics.subscriptions.dec();
-    if (tell) this.ctx.connectionEvents.unsubscribed(this.host, subscription.channel);
+    if (tell) this.ctx.tracking.unsubscribed(this.host, subscription.channel);
   }
 
   /** No longer under way: live, refused, or ended once the backend answered. */
