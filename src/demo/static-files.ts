@@ -1,11 +1,11 @@
 import { readFile } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 export interface StaticFiles {
   /** Folder with index.html, app.js, room.js and style.css. */
   readonly publicDir: string;
-  /** The client SDK's IIFE bundle. */
+  /** The client SDK's IIFE bundle; its fallbacks bundle (HTTP-streaming, SSE) lies beside it. */
   readonly clientBundle: string;
 }
 
@@ -22,18 +22,22 @@ const ASSETS: Readonly<Record<string, Asset>> = {
   "/room.js": { file: (f) => join(f.publicDir, "room.js"), type: "text/javascript; charset=utf-8" },
   "/style.css": { file: (f) => join(f.publicDir, "style.css"), type: "text/css; charset=utf-8" },
   "/herald-client.min.js": { file: (f) => f.clientBundle, type: "text/javascript; charset=utf-8" },
+  "/herald-client-fallbacks.min.js": {
+    file: (f) => join(dirname(f.clientBundle), "herald-client-fallbacks.min.js"),
+    type: "text/javascript; charset=utf-8",
+  },
 };
 
 /**
- * The page may run its own scripts and styles and open WebSockets (to the gateway) and nothing
- * else: even a rendering bug could not run an injected inline handler.
+ * The page may run its own scripts and styles and reach the gateway (a WebSocket, or its HTTP
+ * fallbacks) and nothing else: even a rendering bug could not run an injected inline handler.
  */
 const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
   "img-src 'self' data:",
-  "connect-src 'self' ws: wss:",
+  "connect-src 'self' ws: wss: http: https:",
   "base-uri 'none'",
   "form-action 'self'",
   "frame-ancestors 'none'",
@@ -58,7 +62,7 @@ export async function serveStatic(
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
     const text = missing
-      ? `${path} is missing on the server${path === "/herald-client.min.js" ? " (run npm run build)" : ""}\n`
+      ? `${path} is missing on the server${path.startsWith("/herald-client") ? " (run npm run build)" : ""}\n`
       : "cannot read the file\n";
     res.writeHead(missing ? 404 : 500, { "content-type": "text/plain; charset=utf-8" });
     res.end(text);

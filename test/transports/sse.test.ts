@@ -42,6 +42,7 @@ describe("server-sent events", () => {
     expect(stream.opening).toMatch(/^event: session\ndata: \S+\n\n:[ ]{2048}\n\n/);
     expect(stream.streamId).toMatch(new RegExp(`^${gateway.id}\\.`));
     raw.publish("herald.user.ann", '{\n"n": 1\n}');
+    await stream.waitForMessages(1);
     await backend.publish("ann", { n: 2 });
     expect((await stream.waitForMessages(2)).map((m) => m.data)).toEqual([{ n: 1 }, { n: 2 }]);
     expect(await stream.send({ type: "ping" })).toBe(204);
