@@ -19,7 +19,7 @@ export class TrackingMetrics {
     });
     this.eventsFailed = new Counter({
       name: "herald_events_failed_total",
-      help: "Connection events given up on, by kind (each is also logged at error level)",
+      help: "Connection events given up on, by kind (each is also logged at error level: alert on it)",
       labelNames: ["kind"] as const,
       registers,
     });
