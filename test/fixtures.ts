@@ -12,6 +12,7 @@ import {
   startTestGateway,
   TestClient,
 } from "../src/testing/index.js";
+import { Launcher } from "./launcher.js";
 
 /** How the SDK backend connects, and how it answers auth (default: any token is its own user). */
 export type BackendOptions = Partial<HeraldConnectOptions> & { authorize?: AuthHandler };
@@ -76,6 +77,13 @@ interface StackFixtures {
   client: OpenClient;
   /** Opens a socket without authenticating; closed after the test. */
   socket: (options?: SocketOptions) => Promise<TestClient>;
+  /**
+   * Starts what the test needs beyond its stack (more servers, a cluster, gateway processes,
+   * `herald` commands, clients at any gateway); all of it ended after the test, the last first.
+   */
+  launch: Launcher;
+  /** The same for a file whose tests build on one another: ended after the file's last test. */
+  launchForFile: Launcher;
 }
 
 /**
@@ -140,6 +148,21 @@ const stack = base.extend<StackFixtures>({
     });
     for (const client of opened) client.close();
   },
+  // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from its first parameter
+  launch: async ({}, use) => {
+    const launcher = new Launcher();
+    await use(launcher);
+    await launcher.end();
+  },
+  launchForFile: [
+    // biome-ignore lint/correctness/noEmptyPattern: as above
+    async ({}, use) => {
+      const launcher = new Launcher();
+      await use(launcher);
+      await launcher.end();
+    },
+    { scope: "file" },
+  ],
 });
 
 /** The stack for a backend of a test's own: extend it with one and name it the `authResponder`. */
