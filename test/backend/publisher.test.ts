@@ -1,49 +1,12 @@
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import type { Msg } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { describe, expect } from "vitest";
 import { HeraldBackend, HeraldBackendError, UnsafeNameError } from "../../src/backend/index.js";
-import { freePort, type NatsServer } from "../../src/testing/index.js";
-import { stackTest } from "../fixtures.js";
+import { freePort } from "../../src/testing/index.js";
+import { stackTest as test } from "../fixtures.js";
 
 /**
- * The SDK's publish on a nats-server per file; `raw` is an independent subscriber, as a gateway
- * would be. Tests that stop NATS start a server of their own.
+ * The SDK's publish on a nats-server per file; `raw` (and `collect`) is an independent subscriber,
+ * as a gateway would be. Tests that stop NATS start a server of their own.
  */
-const test = stackTest.extend<{
-  /** Collects every message on `subject` (wildcards allowed), from now until the test ends. */
-  collect: (subject: string) => Promise<Msg[]>;
-  /** The history stream on the file's server (deleted after the test), or on a server of the test's own. */
-  historyStream: (server?: NatsServer) => Promise<JetStreamManager>;
-}>({
-  collect: async ({ raw }, use) => {
-    await use(async (subject) => {
-      const messages: Msg[] = [];
-      // Ends with `raw`, after the test.
-      raw.subscribe(subject, { callback: (_err, msg) => void messages.push(msg) });
-      await raw.flush();
-      return messages;
-    });
-  },
-  historyStream: async ({ nats, raw, launch }, use) => {
-    const created: JetStreamManager[] = [];
-    await use(async (server = nats) => {
-      if (server === nats) {
-        const jsm = await jetstreamManager(raw);
-        await jsm.streams.add({ name: "HERALD", subjects: ["herald.user.>", "herald.channel.>"] });
-        created.push(jsm);
-        return jsm;
-      }
-      const nc = await connect({ servers: server.url, maxReconnectAttempts: -1 });
-      launch.own(nc, (own) => own.close());
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.add({ name: "HERALD", subjects: ["herald.user.>", "herald.channel.>"] });
-      return jsm;
-    });
-    for (const jsm of created) await jsm.streams.delete("HERALD");
-  },
-});
-
 describe("publish, history on (the default)", () => {
   test("resolves once the history stream stored the message, with its sequence", async ({
     nats,
