@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { configDefaults, defineConfig } from "vitest/config";
 
 /**
@@ -5,6 +6,7 @@ import { configDefaults, defineConfig } from "vitest/config";
  * `npm run test:unit` runs them in seconds. Every other test file is an integration test.
  */
 const UNIT = [
+  "test/cli/command-line.test.ts",
   "test/client/backoff.test.ts",
   "test/client/recovery.test.ts",
   "test/client/server-frame.test.ts",
@@ -15,9 +17,14 @@ const UNIT = [
   "test/gateway/message-frame.test.ts",
   "test/gateway/metrics-table.test.ts",
   "test/gateway/session-unit.test.ts",
+  "test/options/option-loader.test.ts",
+  "test/presence/event-churn-unit.test.ts",
   "test/presence/presence-index.test.ts",
   "test/protocol/protocol.test.ts",
 ];
+// A unit test moved or renamed without this list would silently become no test at all.
+const missing = UNIT.filter((file) => !existsSync(new URL(file, import.meta.url)));
+if (missing.length) throw new Error(`vitest.config.ts lists unit tests that do not exist: ${missing.join(", ")}`);
 
 export default defineConfig({
   test: {

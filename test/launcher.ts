@@ -121,10 +121,7 @@ export class Launcher {
   }
 
   /** Opens a socket at `at` without authenticating. */
-  async socket(
-    at: Reachable,
-    options: { headers?: Record<string, string>; localAddress?: string } = {},
-  ): Promise<TestClient> {
+  async socket(at: Reachable, options: Parameters<typeof TestClient.open>[1] = {}): Promise<TestClient> {
     return this.own(await TestClient.open(at.url, options), (client) => client.close());
   }
 

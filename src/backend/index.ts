@@ -1,4 +1,3 @@
-export { DEFAULT_PUBLISH_TIMEOUT_MS } from "./acknowledged-publish.js";
 export {
   type Acceptance,
   type AuthContext,
@@ -31,6 +30,7 @@ export type {
 export { HeraldBackend, type HeraldBackendOptions, type HeraldConnectOptions } from "./herald-backend.js";
 export type { PresenceRequestOptions } from "./presence-client.js";
 export {
+  DEFAULT_PUBLISH_TIMEOUT_MS,
   encodePayload,
   type PublishOptions,
   type PublishResult,

@@ -1,14 +1,14 @@
 import type { ErrorCodeName, PresenceInfo } from "../protocol/index.js";
-import type { AuthClient } from "./auth-client.js";
-import type { ChannelHub } from "./channel-hub.js";
-import type { GatewayConfig } from "./config.js";
-import type { ControlListener } from "./control-listener.js";
+import type { AuthClient } from "./backend/auth-client.js";
+import type { ControlListener } from "./backend/control-listener.js";
+import type { RpcRelay } from "./backend/rpc-relay.js";
+import type { SubscribeAuthorizer } from "./backend/subscribe-authorizer.js";
+import type { GatewayConfig } from "./config/config.js";
+import type { ChannelHub } from "./delivery/channel-hub.js";
+import type { OutboundFrame } from "./delivery/outbound-frame.js";
+import type { Recovery } from "./history/recovery.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
-import type { OutboundFrame } from "./outbound-frame.js";
-import type { Recovery } from "./recovery.js";
-import type { RpcRelay } from "./rpc-relay.js";
-import type { SubscribeAuthorizer } from "./subscribe-authorizer.js";
 
 /**
  * What every session of one gateway shares: only the parts a session calls, so a session can be
@@ -24,8 +24,8 @@ export interface GatewayContext {
   readonly recovery: Recovery | undefined;
   /** Forwards clients' `rpc` frames to the backend. */
   readonly rpc: Pick<RpcRelay, "answer" | "refusal">;
-  /** Disconnects that arrived while a connection's auth was being answered. */
-  readonly control: Pick<ControlListener, "disconnectedSince">;
+  /** Disconnects and removals that arrived while a connection's auth was being answered. */
+  readonly control: Pick<ControlListener, "disconnectedSince" | "removedSince">;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
   /** Connection events and presence (src/gateway/events, src/gateway/presence); no-ops when both are off. */

@@ -3,24 +3,24 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { CloseCode, subjectsFor } from "../protocol/index.js";
-import { backendRequests } from "./backend-requests.js";
-import { ChannelHub } from "./channel-hub.js";
-import type { GatewayConfig } from "./config.js";
-import { ControlListener } from "./control-listener.js";
-import { UNTRACKED } from "./events/untracked.js";
+import { backendRequests } from "./backend/backend-requests.js";
+import { ControlListener } from "./backend/control-listener.js";
+import type { GatewayConfig } from "./config/config.js";
+import { Session } from "./connection/session.js";
+import { SessionRegistry } from "./connection/session-registry.js";
+import { WsClientSocket } from "./connection/ws-client-socket.js";
+import { ChannelHub } from "./delivery/channel-hub.js";
 import type { GatewayContext } from "./gateway-context.js";
-import { createRecovery, type HistoryParts, startHistory } from "./history-setup.js";
-import { handleHttp } from "./http-routes.js";
-import { PlainFeed } from "./live-feed.js";
-import { LiveInterruption } from "./live-interruption.js";
+import { createRecovery, type HistoryParts, startHistory } from "./history/history-setup.js";
+import { PlainFeed } from "./history/live-feed.js";
+import { LiveInterruption } from "./history/live-interruption.js";
+import { handleHttp } from "./http/http-routes.js";
+import { UpgradeGate } from "./http/upgrade-gate.js";
 import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
-import { connectNats } from "./nats-connection.js";
-import { Session } from "./session.js";
-import { SessionRegistry } from "./session-registry.js";
-import { startTracking, type Tracking } from "./tracking.js";
-import { UpgradeGate } from "./upgrade-gate.js";
-import { WsClientSocket } from "./ws-client-socket.js";
+import { connectNats } from "./nats/nats-connection.js";
+import { UNTRACKED } from "./tracking/events/untracked.js";
+import { startTracking, type Tracking } from "./tracking/tracking.js";
 
 export interface RunningGateway {
   readonly id: string;
@@ -77,13 +77,17 @@ export async function startGateway(
   const backend = backendRequests({ nc, usable: () => link.usable, subjects, config, logger, metrics });
   const { auth, subscribe, rpc } = backend;
   const sessions = new SessionRegistry(config.heartbeatTimeout, config.heartbeatInterval);
-  // An auth answer can arrive up to the request timeout after it was asked (a queued one later: the margin).
+  // An auth answer arrives at most the request timeout after its request went out, and a control
+  // message that came before the request went out was not overtaken by it (the backend stops
+  // granting first): remembering them that long, and a margin, is enough.
   const control = new ControlListener({
     nc,
     subjects,
     connections: sessions,
     logger,
     rememberMs: config.authRequestTimeout + 10_000,
+    capacity: config.rememberedRevocations,
+    forgottenEarly: metrics.revocationsForgotten,
   });
   const ctx: GatewayContext = {
     config,
@@ -131,9 +135,9 @@ export async function startGateway(
     if (path !== config.path) return reject(socket, 404, "Not Found");
     if (draining) return reject(socket, 503, "Service Unavailable");
     const answer = gate.admit(req);
-    if (!answer.admitted) return reject(socket, answer.status, answer.text);
+    if (!answer.admitted) return reject(socket, answer.status, answer.text, answer.retryAfter);
     const address = answer.address;
-    gate.holdUntilClose(socket, address);
+    gate.holdUntilClose(socket, answer.key);
     // Read before the handshake: no closure that outlives it may hold the request (and its headers).
     const headers = forwardedHeaders(req, config.forwardHeaders);
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -144,7 +148,11 @@ export async function startGateway(
       sessions.add(session);
     });
   });
-  server.on("clientError", (_err, socket) => socket.destroy());
+  server.on("clientError", (err, socket) => {
+    gate.clientError(err, socket);
+    socket.destroy();
+  });
+  gate.attach(server);
 
   try {
     await control.ready();
@@ -183,6 +191,7 @@ export async function startGateway(
   let closed: Promise<void> | undefined;
   const stopServer = () =>
     new Promise<void>((resolve) => {
+      gate.close();
       metricsServer?.close();
       metricsServer?.closeAllConnections();
       server.close(() => resolve());
@@ -259,8 +268,9 @@ async function listen(server: Server, port: number, host: string, what: "" | " (
   }
 }
 
-function reject(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+function reject(socket: Duplex, status: number, text: string, retryAfter?: number): void {
+  const wait = retryAfter === undefined ? "" : `Retry-After: ${retryAfter}\r\n`;
+  socket.end(`HTTP/1.1 ${status} ${text}\r\n${wait}Connection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 /** No headers to forward (the default): every session shares one empty record. */

@@ -1,7 +1,7 @@
 import { Registry } from "prom-client";
 import * as v from "valibot";
 import { GatewayMetrics } from "./metrics.js";
-import { TrackingMetrics } from "./registry/tracking-metrics.js";
+import { TrackingMetrics } from "./tracking/registry/tracking-metrics.js";
 
 /** One metric as docs/operations.md lists it. */
 export interface MetricRow {

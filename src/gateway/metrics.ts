@@ -96,8 +96,13 @@ export class GatewayMetrics {
 
   readonly refusedUpgrades = new Counter({
     name: "herald_refused_upgrades_total",
-    help: "WebSocket upgrades refused before any WebSocket work, by reason: origin, max_connections, max_connections_per_ip",
+    help: "WebSocket upgrades refused before any WebSocket work, by reason: origin, max_connections, and per client address (each also logged) max_connections_per_ip, connect_rate_per_ip, pending_per_ip (sockets not upgraded yet), proxy_header (a PROXY header from a peer it is not read from, or none or a broken one from a trusted peer with --proxy-protocol)",
     labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly revocationsForgotten = new Counter({
+    name: "herald_revocations_forgotten_total",
+    help: "control.disconnect / control.unsubscribe messages forgotten before their window ended (more than --remembered-revocations arrived)",
     registers: [this.registry],
   });
   readonly internalErrors = new Counter({

@@ -1,4 +1,4 @@
-import { type GatewayConfig, loadGatewayConfig } from "../gateway/config.js";
+import { type GatewayConfig, loadGatewayConfig } from "../gateway/config/config.js";
 import { type RunningGateway, type StartOptions, startGateway } from "../gateway/gateway.js";
 import type { NatsServer } from "../local/nats-server.js";
 
@@ -16,8 +16,6 @@ export function startTestGateway(
       logLevel: "silent",
       history: false,
       metricsPort: 0,
-      // Tests open many sockets from 127.0.0.1; the per-address limit has tests of its own.
-      maxConnectionsPerIp: 0,
       ...overrides,
     },
   });

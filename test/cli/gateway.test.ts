@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect } from "vitest";
-import { GATEWAY_OPTIONS } from "../../src/gateway/config.js";
+import { GATEWAY_OPTIONS } from "../../src/gateway/config/config.js";
 import { answersOk, freePort, type NatsServer, waitUntil } from "../../src/testing/index.js";
 import { stackTest as test } from "../fixtures.js";
 import type { Launcher } from "../launcher.js";

@@ -2,7 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { describe, expect } from "vitest";
-import type { RunningGateway } from "../../src/gateway/index.js";
+import type { GatewayConfig, RunningGateway } from "../../src/gateway/index.js";
 import { type ClusterNode, TestClient, waitUntil } from "../../src/testing/index.js";
 import { stackTest } from "../fixtures.js";
 import type { Launcher } from "../launcher.js";
@@ -274,11 +274,12 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
 });
 
 describe("history replicas", { timeout: 60_000 }, () => {
-  /** An in-process gateway with history on whose warnings are kept. */
+  /** An in-process gateway with history on (and `more`) whose warnings are kept. */
   async function gatewayOn(
     launch: Launcher,
     urls: readonly string[],
     historyReplicas: "auto" | number,
+    more: Partial<GatewayConfig> = {},
   ): Promise<{ gateway: RunningGateway; warnings: string[] }> {
     const warnings: string[] = [];
     const logger = pino(
@@ -287,7 +288,7 @@ describe("history replicas", { timeout: 60_000 }, () => {
     );
     const gateway = await launch.gateway(
       urls[0] ?? "",
-      { nats: [...urls], history: true, historyReplicas },
+      { nats: [...urls], history: true, historyReplicas, ...more },
       { logger },
     );
     return { gateway, warnings };
@@ -311,7 +312,7 @@ describe("history replicas", { timeout: 60_000 }, () => {
     for (let n = 0; n < 5; n++) await jsm.jetstream().publish("herald.user.r", `${n}`);
     await first.gateway.close();
 
-    await gatewayOn(launch, cluster.urls, "auto");
+    await gatewayOn(launch, cluster.urls, "auto", { events: true });
     expect(await replicas()).toBe(3);
     expect(await stored()).toBe(5);
 
@@ -319,10 +320,15 @@ describe("history replicas", { timeout: 60_000 }, () => {
     expect(await replicas()).toBe(1);
     expect(down.warnings.filter((warning) => /replica/.test(warning))).toEqual([]);
 
-    // More replicas than servers: the stream keeps working as it is, and a warning says why.
-    const tooMany = await gatewayOn(launch, cluster.urls, 5);
+    // More replicas than servers: each stream keeps working as it is, and a warning names it and its option.
+    const tooMany = await gatewayOn(launch, cluster.urls, 5, { events: true, eventsReplicas: 5 });
     expect(await replicas()).toBe(1);
-    expect(tooMany.warnings.join("\n")).toMatch(/history stream keeps 1 replica\(s\): JetStream refused 5/);
+    expect(tooMany.warnings.filter((warning) => /replica/.test(warning)).sort()).toEqual([
+      "events stream HERALD_EVENTS keeps 3 replica(s): JetStream refused 5 (--events-replicas 5)",
+      "history stream HERALD keeps 1 replica(s): JetStream refused 5 (--history-replicas 5)",
+      "registry stream KV_HERALD_CONNECTIONS keeps 3 replica(s): JetStream refused 5 (--events-replicas 5)",
+      "registry stream KV_HERALD_CONNECTIONS_LIVENESS keeps 3 replica(s): JetStream refused 5 (--events-replicas 5)",
+    ]);
     expect(await stored()).toBe(5);
   });
 
