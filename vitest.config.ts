@@ -24,7 +24,8 @@ const UNIT = [
 ];
 // A unit test moved or renamed without this list would silently become no test at all.
 const missing = UNIT.filter((file) => !existsSync(new URL(file, import.meta.url)));
-if (missing.length) throw new Error(`vitest.config.ts lists unit tests that do not exist: ${missing.join(", ")}`);
+if (missing.length)
+  throw new Error(`vitest.config.ts lists unit tests that do not exist: ${missing.join(", ")}`);
 
 export default defineConfig({
   test: {
