@@ -42,13 +42,12 @@ const MAX_TIMER_MS = 2_000_000_000;
 export class ChannelSubscription implements ChannelMember, CatchingUp {
   stage: SubscriptionStage;
   /**
-   * A `subscribe`: counted among the connection's subscribes under way until it is announced or
-   * left, and in any case until the backend answered its request or it timed out: an unsubscribe
-   * does not free the slot of a request still waiting at the backend.
+   * A `subscribe` is counted among the connection's subscribes under way from the frame (`asked`),
+   * through the backend's answer (`answered`), until it is announced or left (`settled`): an
+   * unsubscribe does not free the slot of a request still waiting at the backend. A channel
+   * granted at auth is never counted.
    */
-  underWay: boolean;
-  /** The backend's answer came (or the request timed out); granted at auth, it came with the auth. */
-  answered: boolean;
+  slot: "asked" | "answered" | "settled";
   private expiresAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -59,8 +58,7 @@ export class ChannelSubscription implements ChannelMember, CatchingUp {
     private readonly owner: SubscriptionOwner,
   ) {
     this.stage = subscribed ? "authorizing" : "joining";
-    this.underWay = subscribed;
-    this.answered = !subscribed;
+    this.slot = subscribed ? "asked" : "settled";
   }
 
   get left(): boolean {

@@ -91,7 +91,7 @@ export class Subscriptions implements SubscriptionOwner {
    * all. A connection holds few (`--max-subscriptions`): a scan, not a Map per connection.
    */
   private held: ChannelSubscription[] = [];
-  /** Subscribes counted against `--max-subscribes-in-flight` (see `ChannelSubscription.underWay`). */
+  /** Subscribes counted against `--max-subscribes-in-flight` (see `ChannelSubscription.slot`). */
   private underWay = 0;
   /** Where live frames wait while channels catch up: made when one waits, let go of once idle. */
   private replay: Replay | undefined;
@@ -231,7 +231,7 @@ export class Subscriptions implements SubscriptionOwner {
       ctx.inFlightPerAddress.release(connection.remoteAddress);
     }
     ctx.metrics.subscribeResults.inc({ result: outcome.kind });
-    subscription.answered = true;
+    subscription.slot = "answered";
     if (subscription.left) return this.settle(subscription);
     if (outcome.kind !== "granted") return this.fail(subscription, ...refusal(outcome));
     subscription.advance("joining");
@@ -359,10 +359,10 @@ export class Subscriptions implements SubscriptionOwner {
     if (tell) this.ctx.connectionEvents.unsubscribed(this.connection, subscription.channel);
   }
 
-  /** No longer under way: announced, refused, or left once the backend answered. */
+  /** No longer under way once the backend answered: announced, refused, or left. */
   private settle(subscription: ChannelSubscription): void {
-    if (!subscription.underWay || !subscription.answered) return;
-    subscription.underWay = false;
+    if (subscription.slot !== "answered") return;
+    subscription.slot = "settled";
     this.underWay--;
   }
 
