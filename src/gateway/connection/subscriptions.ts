@@ -68,6 +68,7 @@ export interface Joined {
   /** The granted shared channels, as clients name them (the user's own channel left out). */
   readonly shared: string[];
   readonly presence: string[];
+  /** The granted channels `ready` lists, and what they replay after it. */
   readonly channels: readonly ChannelSubscription[];
   readonly replays: readonly ChannelReplay[];
 }
