@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import { grant, HeraldBackend } from "../../src/backend/index.js";
+import { accept, grant, HeraldBackend } from "../../src/backend/index.js";
 import { CloseCode } from "../../src/protocol/index.js";
 import { send, text } from "../../src/testing/http-stream-client.js";
 import { httpBase, type ReceivedFrame, waitUntil } from "../../src/testing/index.js";
@@ -116,6 +116,35 @@ describe("HTTP-streaming", () => {
       expect(answering.closed).toBeUndefined();
       expect(answering.frames.filter((f) => f.type === "ping").length).toBeGreaterThan(3);
     });
+  });
+
+  describe("with tokens that expire", () => {
+    test.override({
+      gatewayOptions: { refreshBefore: 60_000 },
+      backendOptions: {
+        authorize: (token) => accept({ user: token.split(":")[0]!, expiresAt: Date.now() + 30_000 }),
+      },
+    });
+
+    test("asks for a refresh down the stream; a refresh POSTed keeps the connection", async ({
+      streamClient,
+    }) => {
+      const stream = await streamClient("ivy:1");
+      expect(await stream.next("token_expiring")).toMatchObject({ expiresAt: expect.any(Number) });
+      expect(await stream.send({ type: "refresh", token: "ivy:2" })).toBe(204);
+      expect(await stream.next("refreshed")).toMatchObject({ expiresAt: expect.any(Number) });
+      expect(stream.closed).toBeUndefined();
+    });
+  });
+
+  test("the backend's control.disconnect closes a stream as it closes a WebSocket", async ({
+    streamClient,
+    backend,
+  }) => {
+    const stream = await streamClient("jay");
+    await backend.disconnect("jay", { reason: "signed out" });
+    expect(await stream.next("error")).toMatchObject({ code: "DISCONNECTED" });
+    expect(await stream.waitClose()).toEqual({ code: CloseCode.Disconnected, reason: "DISCONNECTED" });
   });
 
   test("a drain tells a stream to reconnect and ends it with 1012", async ({ gateway, streamClient }) => {

@@ -279,28 +279,38 @@ const UPSTREAM_ERRORS: Readonly<Record<number, string>> = {
   502: "the gateway holding the stream did not answer",
 };
 
-/** Reads a request body of at most `max` bytes. */
+/**
+ * Reads a request body of at most `max` bytes. Its listeners go once it is read: a stream's request
+ * lives as long as the stream, and must not keep the body's chunks with it.
+ */
 function readBody(req: IncomingMessage, max: number): Promise<Buffer | "too_large" | "aborted"> {
   const declared = Number(req.headers["content-length"]);
   if (declared > max) return Promise.resolve("too_large");
   return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let length = 0;
+    const settle = (outcome: Buffer | "too_large" | "aborted") => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onAbort);
+      req.off("close", onClose);
+      chunks = [];
+      resolve(outcome);
+    };
     const onData = (chunk: Buffer) => {
       length += chunk.length;
-      if (length > max) {
-        req.off("data", onData);
-        resolve("too_large");
-        return;
-      }
-      chunks.push(chunk);
+      if (length > max) settle("too_large");
+      else chunks.push(chunk);
+    };
+    const onEnd = () => settle(Buffer.concat(chunks, length));
+    const onAbort = () => settle("aborted");
+    const onClose = () => {
+      if (!req.complete) settle("aborted");
     };
     req.on("data", onData);
-    req.once("end", () => resolve(length > max ? "too_large" : Buffer.concat(chunks, length)));
-    req.once("error", () => resolve("aborted"));
-    req.once("close", () => {
-      if (!req.complete) resolve("aborted");
-    });
+    req.on("end", onEnd);
+    req.on("error", onAbort);
+    req.on("close", onClose);
   });
 }
 
