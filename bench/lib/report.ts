@@ -14,6 +14,10 @@ export const SYSTEM_LEGEND: Record<SystemName, string> = {
     "herald-nohistory = the same gateway with --history false (at-most-once); gateway + nats-server counted",
   "herald-presence":
     "herald-presence = herald with --events true --presence true (every user with presence on the shared channel); gateway + nats-server counted, storm CPU until every event is stored",
+  "herald-http-stream":
+    "herald-http-stream = herald, its clients on HTTP-streaming (POST /ws/stream, pongs as POSTs to /ws/send); gateway + nats-server counted",
+  "herald-sse":
+    "herald-sse = herald, its clients on server-sent events (a ticket POST, then GET /ws/sse; pongs as POSTs); gateway + nats-server counted",
   "nats-ws": "nats-ws = nats-server's own WebSocket listener, clients speaking NATS",
   socketio: "socketio = Socket.IO 4.8 + @socket.io/redis-adapter; Node server + redis counted",
 };

@@ -1,6 +1,7 @@
 import * as hdr from "hdr-histogram-js";
 import type { BenchClient, ClientFactory } from "../clients/client.js";
 import { heraldClient } from "../clients/herald.js";
+import { httpStreamClient, sseClient } from "../clients/herald-http.js";
 import { natsWsClient } from "../clients/nats-ws.js";
 import { socketIoClient } from "../clients/socketio.js";
 import {
@@ -38,6 +39,8 @@ const FACTORIES: Record<SystemName, ClientFactory> = {
   herald: heraldClient,
   "herald-nohistory": heraldClient,
   "herald-presence": heraldClient,
+  "herald-http-stream": httpStreamClient,
+  "herald-sse": sseClient,
   "nats-ws": natsWsClient,
   socketio: socketIoClient,
 };

@@ -29,9 +29,15 @@ export const SCENARIO_SYSTEMS: Partial<Record<ScenarioName, readonly SystemName[
   reconnect: ["herald"],
   churn: ["herald", "herald-nohistory"],
 };
-/** Systems that only some scenarios measure: events and presence cost connects and memory. */
+/**
+ * Systems that only some scenarios measure: events and presence cost connects and memory; the
+ * HTTP fallbacks cost a connection, its memory and its deliveries.
+ */
 export const SYSTEM_SCENARIOS: Partial<Record<SystemName, readonly ScenarioName[]>> = {
   "herald-presence": ["storm", "idle"],
+  // What a connection costs over each HTTP fallback: connects, memory, and a delivery.
+  "herald-http-stream": ["unicast", "storm", "idle"],
+  "herald-sse": ["unicast", "storm", "idle"],
 };
 
 export interface ScenarioParams {

@@ -88,11 +88,13 @@ async function profileArgs(options: SystemOptions, name: string): Promise<string
 export async function startSystem(name: SystemName, options: SystemOptions): Promise<RunningSystem> {
   switch (name) {
     case "herald":
-      return startHerald(options, true, false);
+    case "herald-http-stream":
+    case "herald-sse":
+      return startHerald(name, options, true, false);
     case "herald-nohistory":
-      return startHerald(options, false, false);
+      return startHerald(name, options, false, false);
     case "herald-presence":
-      return startHerald(options, true, true);
+      return startHerald(name, options, true, true);
     case "nats-ws":
       return startNatsWs(options);
     case "socketio":
@@ -108,13 +110,13 @@ export interface HeraldGateway {
 }
 
 async function startHerald(
+  name: SystemName,
   options: SystemOptions,
   history: boolean,
   tracking: boolean,
 ): Promise<RunningSystem> {
   const cli = join(REPO_DIR, "dist", "cli", "main.js");
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build (scripts/bench.sh does)`);
-  const name: SystemName = tracking ? "herald-presence" : history ? "herald" : "herald-nohistory";
   const nats = await startNatsServer({
     core: options.serverCore,
     websocket: false,
