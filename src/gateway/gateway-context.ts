@@ -3,6 +3,7 @@ import type { AuthClient } from "./auth-client.js";
 import type { ChannelHub } from "./channel-hub.js";
 import type { GatewayConfig } from "./config.js";
 import type { ControlListener } from "./control-listener.js";
+import type { InboxConnections } from "./inbox/inbox-connections.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { OutboundFrame } from "./outbound-frame.js";
@@ -30,6 +31,8 @@ export interface GatewayContext {
   readonly metrics: GatewayMetrics;
   /** Connection events and presence (src/gateway/events, src/gateway/presence); no-ops when both are off. */
   readonly connectionEvents: ConnectionEvents;
+  /** The notification inbox (src/gateway/inbox); answers `UNAVAILABLE` when it is off. */
+  readonly inbox: InboxConnections;
 }
 
 /** A connection as connection events and presence see it (a Session). */

@@ -11,6 +11,8 @@ import { UNTRACKED } from "./events/untracked.js";
 import type { GatewayContext } from "./gateway-context.js";
 import { createRecovery, type HistoryParts, startHistory } from "./history-setup.js";
 import { handleHttp } from "./http-routes.js";
+import { NO_INBOX } from "./inbox/inbox-connections.js";
+import { type Inbox, startInbox } from "./inbox/start-inbox.js";
 import { PlainFeed } from "./live-feed.js";
 import { LiveInterruption } from "./live-interruption.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -62,10 +64,12 @@ export async function startGateway(
   const nc = link.nc;
   let parts: HistoryParts | undefined;
   let tracking: Tracking | undefined;
+  let inbox: Inbox | undefined;
   try {
     const { beforePositionMarker } = options;
     if (config.history) parts = await startHistory({ link, config, subjects, logger, beforePositionMarker });
     tracking = await startTracking({ nc, config, logger, metrics });
+    if (config.inbox) inbox = await startInbox({ nc, config, logger, metrics });
   } catch (err) {
     await nc.close();
     throw err;
@@ -96,6 +100,7 @@ export async function startGateway(
     logger,
     metrics,
     connectionEvents: tracking?.connectionEvents ?? UNTRACKED,
+    inbox: inbox?.connections ?? NO_INBOX,
   };
   // NATS parts a stop lets go of, after the sessions.
   const stopNatsParts = () => {
@@ -103,9 +108,13 @@ export async function startGateway(
     hub.close();
     backend.close();
     history?.close();
+    void inbox?.stop();
   };
   let draining = false;
-  link.onReconnect(() => tracking?.reconnected());
+  link.onReconnect(() => {
+    tracking?.reconnected();
+    inbox?.reconnected();
+  });
 
   const gate = new UpgradeGate(config, metrics, logger);
   const wss = new WebSocketServer({

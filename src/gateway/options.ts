@@ -4,6 +4,7 @@ import { describeOptions, option } from "../options/option-spec.js";
 import { DEFAULT_PREFIX, SubjectPrefix } from "../protocol/index.js";
 import { parseCidr } from "./client-address.js";
 import { HISTORY_OPTIONS } from "./history-options.js";
+import { INBOX_OPTIONS } from "./inbox/inbox-options.js";
 import { int } from "./option-schemas.js";
 import { ORIGIN_PATTERN } from "./origin-policy.js";
 import { PRESENCE_OPTIONS } from "./presence-options.js";
@@ -192,6 +193,8 @@ export const OPTION_SPECS = {
   ...HISTORY_OPTIONS,
   // connection events and presence, off by default (see docs/operations.md for their cost)
   ...PRESENCE_OPTIONS,
+  // the notification inbox, off by default (see docs/operations.md for its cost)
+  ...INBOX_OPTIONS,
   drainWindow: option({
     schema: int(0, 3_600_000),
     default: 5000,

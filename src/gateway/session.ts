@@ -6,6 +6,7 @@ import {
   decodeClientFrame,
   ErrorCode,
   type ErrorCodeName,
+  type InboxRecover,
   type RecoverRequest,
 } from "../protocol/index.js";
 import { authRequest, connectFailure } from "./auth-exchange.js";
@@ -135,6 +136,7 @@ export class Session
       this.rpcs.call(this, frame);
     } else if (frame.type === "subscribe") this.subscriptions.subscribe(frame);
     else if (frame.type === "unsubscribe") this.subscriptions.unsubscribe(frame.channel);
+    else if (frame.type === "inbox_list" || frame.type === "inbox_mark") this.ctx.inbox.request(this, frame);
     // pong: lastSeen is all it is for
   }
 
@@ -158,11 +160,15 @@ export class Session
     // The backend disconnected this user while its answer was on the way: it applies here too.
     const disconnected = this.ctx.control.disconnectedSince(outcome.reply.user, askedAt);
     if (disconnected) return this.fail(disconnected.code, disconnected.message);
-    return this.join(outcome.reply, frame.recover);
+    return this.join(outcome.reply, frame.recover, frame.inbox);
   }
 
   /** Subscribes to the granted channels, sends `ready`, replays what was missed, then goes live. */
-  private async join(reply: AuthAccepted, recover: RecoverRequest | undefined): Promise<void> {
+  private async join(
+    reply: AuthAccepted,
+    recover: RecoverRequest | undefined,
+    inbox: InboxRecover | undefined,
+  ): Promise<void> {
     this.stateValue = "joining";
     this.user = reply.user;
     // Live frames that arrive before `ready` wait, so they follow it (and any replay) in order.
@@ -180,6 +186,7 @@ export class Session
     this.token.start(joined.ready.expiresAt);
     const { shared: channels, presence } = joined;
     this.ctx.connectionEvents.ready(this, { user: reply.user, channels, presence, info: reply.info });
+    this.ctx.inbox.ready(this, inbox);
     try {
       await replay.run(joined.replays);
     } catch (err) {
@@ -281,6 +288,7 @@ export class Session
         this,
         this.closing ?? { code: code ?? 1006, byClient, reason: undefined },
       );
+      this.ctx.inbox.closed(this);
     }
     this.onClosed(this);
   }

@@ -10,6 +10,7 @@ import type {
   ConnectionGrant,
   GatewayContext,
 } from "../../src/gateway/gateway-context.js";
+import { NO_INBOX } from "../../src/gateway/inbox/inbox-connections.js";
 import { createLogger } from "../../src/gateway/logger.js";
 import { GatewayMetrics } from "../../src/gateway/metrics.js";
 import { OutboundFrame } from "../../src/gateway/outbound-frame.js";
@@ -82,6 +83,7 @@ function setup(
     logger: createLogger("silent", "unit"),
     metrics: new GatewayMetrics(false),
     connectionEvents,
+    inbox: NO_INBOX,
   };
   const session = new Session({
     socket,

@@ -1,0 +1,76 @@
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { GatewayConfig } from "../config.js";
+import type { Logger } from "../logger.js";
+import type { GatewayMetrics } from "../metrics.js";
+import type { InboxConnections } from "./inbox-connections.js";
+import { InboxHub } from "./inbox-hub.js";
+import { InboxMetrics } from "./inbox-metrics.js";
+import { InboxResponder } from "./inbox-responder.js";
+import { InboxStore } from "./inbox-store.js";
+import { ensureInboxStreams } from "./inbox-streams.js";
+
+/** The notification inbox, running (see docs/operations.md, "The notification inbox"). */
+export interface Inbox {
+  readonly connections: InboxConnections;
+  /** After a NATS reconnect: the streams are checked again, and every user held catches up. */
+  reconnected(): void;
+  stop(): Promise<void>;
+}
+
+export interface InboxOptions {
+  readonly nc: NatsConnection;
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  /** The gateway's metrics: the inbox's are added to them. */
+  readonly metrics: GatewayMetrics;
+}
+
+/**
+ * Starts what `--inbox` needs: the notification stream and the state bucket, the hub of the users
+ * held here, and the answers to backends' inbox requests.
+ */
+export async function startInbox({ nc, config, logger, metrics }: InboxOptions): Promise<Inbox> {
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(nc, { timeout: 5000 });
+  } catch (err) {
+    throw new Error(
+      `the inbox needs JetStream, and the NATS server does not offer it (${(err as Error).message}); start nats-server with -js or run the gateway with --inbox false`,
+    );
+  }
+  const ensure = () => ensureInboxStreams({ jsm, config, server: nc.info, logger });
+  let epoch = await ensure();
+  const inboxMetrics = new InboxMetrics(metrics.registry);
+  const store = new InboxStore({ nc, jsm, js: jetstream(nc), config, metrics: inboxMetrics });
+  const hub = new InboxHub({
+    nc,
+    store,
+    logger,
+    metrics: inboxMetrics,
+    epoch: () => epoch,
+    cap: config.inboxUnreadCap,
+    maxPerUser: config.inboxMaxPerUser,
+    maxAgeMs: config.inboxMaxAge * 1000,
+    recoveryMax: config.inboxRecoveryMax,
+  });
+  const responder = new InboxResponder({ nc, subjects: store.subjects, hub, metrics: inboxMetrics, logger });
+  responder.start();
+  return {
+    connections: hub,
+    reconnected() {
+      // A NATS restart without persistence loses the streams: they are made again (a new epoch).
+      ensure()
+        .then((ensured) => {
+          epoch = ensured;
+          hub.reconnected();
+        })
+        .catch((err: Error) => logger.error({ err: err.message }, "inbox stream check failed"));
+    },
+    async stop() {
+      responder.stop();
+      hub.close();
+      store.close();
+    },
+  };
+}
