@@ -10,7 +10,13 @@ import {
 import type { NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
 import { isJetStreamError, JetStreamErrorCode } from "../nats/jetstream-errors.js";
-import { ConnectionEvent, type EventKind, eventSubjects, formatIssues } from "../protocol/index.js";
+import {
+  ConnectionEvent,
+  EVENT_KINDS,
+  type EventKind,
+  eventSubjects,
+  formatIssues,
+} from "../protocol/index.js";
 import { HeraldBackendError, NotConnectedError } from "./errors.js";
 
 /** A connection event as a handler gets it: with its stream sequence, which only grows. */
@@ -45,7 +51,7 @@ export interface EventSubscription {
 
 const Options = v.object({
   durable: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 _ -")),
-  kinds: v.optional(v.array(v.picklist(["connected", "disconnected", "subscribed", "unsubscribed"]))),
+  kinds: v.optional(v.array(v.picklist(EVENT_KINDS))),
   start: v.optional(v.picklist(["all", "new"]), "all"),
   stream: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/)), "HERALD_EVENTS"),
   ackWait: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1000), v.maxValue(3_600_000)), 30_000),

@@ -4,41 +4,47 @@ import type { PresenceSnapshot } from "../protocol/presence.js";
 import type { MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
 import { closeError, openError } from "./close-error.js";
 import { type ConnectOptions, checkOptions, type HeraldEvents } from "./connect-options.js";
-import { ConnectionFeatures } from "./connection-features.js";
 import { HeraldClientError } from "./errors.js";
 import { Emitter, type Listener } from "./events.js";
+import { MessageDelivery } from "./message-delivery.js";
 import { watchOnline } from "./network-watch.js";
+import { PresenceRequests } from "./presence.js";
 import { ReconnectSchedule } from "./reconnect-schedule.js";
-import { HeraldRpcError, type RpcOptions } from "./rpc.js";
+import { HeraldRpcError, RpcCalls, type RpcOptions } from "./rpc.js";
 import { parseServerFrame } from "./server-frame.js";
 import type { ClientState } from "./state.js";
 import type { Subscription } from "./subscription.js";
+import { SubscriptionRegistry } from "./subscription-registry.js";
 import { fetchToken } from "./token-source.js";
 import { Watchdog } from "./watchdog.js";
-import {
-  OPEN,
-  openSocket,
-  resolveWebSocket,
-  type WebSocketConstructor,
-  type WebSocketLike,
-} from "./websocket.js";
+import { type OpenTransport, resolveWebSocket, type Transport, webSocketTransport } from "./websocket.js";
 
 export type { ConnectOptions, HeraldEvents } from "./connect-options.js";
 
 /**
  * A connection to a Herald gateway that keeps itself up: it reconnects with backoff, recovers missed
  * messages, answers heartbeats, detects a silent gateway and refreshes its token when asked.
+ *
+ * Every frame from the gateway is parsed once and dispatched once, in `receive`, to the part that owns
+ * its concern: messages to `delivery`, a channel's subscribe answers to `subscriptions`, call answers
+ * to `rpcs`, presence answers to `presenceRequests`; the connection's own frames are handled here.
+ * Those parts keep their state across connections; the ready connection's transport is handed to
+ * them on `ready` and taken back when it ends.
  */
 export class HeraldClient {
   private readonly events = new Emitter<HeraldEvents>();
-  private readonly WebSocketImpl: WebSocketConstructor;
+  private readonly openTransport: OpenTransport;
   private readonly schedule: ReconnectSchedule;
-  /** Messages, subscriptions and calls: what the connection carries. */
-  private readonly features: ConnectionFeatures;
+  private readonly subscriptions: SubscriptionRegistry;
+  /** Messages to the application, duplicates dropped and gaps noticed. */
+  private readonly delivery: MessageDelivery;
+  private readonly rpcs = new RpcCalls();
+  private readonly presenceRequests = new PresenceRequests();
   private readonly connectTimeoutMs: number;
   private current: ClientState = "connecting";
   private announced: ClientState = "closed";
-  private socket: WebSocketLike | undefined;
+  /** The current attempt's transport, from its opening to its end. */
+  private transport: Transport | undefined;
   private readyFrame: ReadyFrame | undefined;
   /** Bumped whenever a connection attempt ends: late results of an older attempt are ignored. */
   private generation = 0;
@@ -49,17 +55,11 @@ export class HeraldClient {
 
   constructor(private readonly options: ConnectOptions) {
     checkOptions(options);
-    this.WebSocketImpl = resolveWebSocket(options.WebSocket);
+    this.openTransport = webSocketTransport(resolveWebSocket(options.WebSocket));
     this.schedule = new ReconnectSchedule(options.backoff);
-    this.features = new ConnectionFeatures(options, {
-      send: (frame) => this.send(frame),
-      link: () => {
-        const { socket, readyFrame } = this;
-        if (!readyFrame || socket?.readyState !== OPEN) return undefined;
-        return { send: (text: string) => socket.send(text), maxFrameBytes: readyFrame.maxFrameBytes };
-      },
-      emit: (event, payload) => this.events.emit(event, payload),
-    });
+    const recover = options.recover ?? true;
+    this.subscriptions = new SubscriptionRegistry(recover, options.backoff);
+    this.delivery = new MessageDelivery(recover, this.events, this.subscriptions);
     this.connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
     watchOnline(this.onOnline, true);
     // Start on a microtask so listeners added right after `connect()` see the first state change.
@@ -89,7 +89,7 @@ export class HeraldClient {
 
   /** Listens to the messages of one channel (`user.<id>` or `channel.<name>`); returns an unsubscribe. */
   channel(name: string, listener: Listener<MessageFrame>): () => void {
-    return this.features.delivery.onChannel(name, listener);
+    return this.delivery.onChannel(name, listener);
   }
 
   /**
@@ -101,7 +101,7 @@ export class HeraldClient {
   rpc<T = unknown>(method: string, data?: unknown, options?: RpcOptions): Promise<T> {
     if (this.current === "closed")
       return Promise.reject(new HeraldRpcError(method, "NOT_CONNECTED", "the client is closed"));
-    return this.features.rpcs.call(method, data, options) as Promise<T>;
+    return this.rpcs.call(method, data, options) as Promise<T>;
   }
 
   /**
@@ -110,11 +110,7 @@ export class HeraldClient {
    * no presence for this connection (`NOT_GRANTED`), or the connection ends first.
    */
   presence(channel: string): Promise<PresenceSnapshot> {
-    return this.features.presence.request(channel, () => {
-      if (!this.readyFrame || this.socket?.readyState !== OPEN) return false;
-      this.send({ type: "presence", channel });
-      return true;
-    });
+    return this.presenceRequests.request(channel, this.readyFrame && this.transport);
   }
 
   /**
@@ -123,7 +119,7 @@ export class HeraldClient {
    * a channel twice gives the same subscription.
    */
   subscribe(channel: string): Subscription {
-    return this.features.subscriptions.subscribe(channel);
+    return this.subscriptions.subscribe(channel);
   }
 
   /** Starts again after `close()` or after a failure that stopped the client; no-op while running. */
@@ -147,7 +143,10 @@ export class HeraldClient {
   /** Closes for good: no reconnect, and the recovery position is forgotten. */
   close(): void {
     this.teardown("client closed");
-    this.features.closed();
+    // Calls fail, subscriptions end, recovery positions are forgotten.
+    this.delivery.reset();
+    this.subscriptions.close();
+    this.rpcs.stop();
     watchOnline(this.onOnline, false);
     this.setState("closed");
   }
@@ -167,10 +166,10 @@ export class HeraldClient {
     if (generation !== this.generation) return;
     if (token instanceof HeraldClientError) return this.fail(token);
     try {
-      this.socket = openSocket(this.WebSocketImpl, this.options.url, (socket) => socket === this.socket, {
+      this.transport = this.openTransport(this.options.url, {
         opened: () => {
           this.setState("authenticating");
-          const recover = this.features.delivery.recoverRequest();
+          const recover = this.delivery.recoverRequest();
           this.send(recover ? { type: "auth", token, recover } : { type: "auth", token });
         },
         received: (data) => this.receive(data),
@@ -181,6 +180,7 @@ export class HeraldClient {
     }
   }
 
+  /** The one dispatch of the gateway's frames. */
   private receive(data: unknown): void {
     // Any frame proves the gateway alive, not only its pings.
     if (this.readyFrame) this.watchdog.alive(this.readyFrame.heartbeat);
@@ -202,16 +202,32 @@ export class HeraldClient {
         return void this.refresh();
       case "ping":
         return this.send({ type: "pong" });
-      default:
-        this.features.receive(frame);
+      case "subscribed":
+      case "subscribe_error":
+      case "unsubscribed":
+        return this.subscriptions.receive(frame);
+      case "rpc_result":
+      case "rpc_error":
+        return this.rpcs.settle(frame);
+      case "presence":
+      case "presence_error":
+        return this.presenceRequests.answered(frame);
+      case "join":
+      case "leave":
+        return this.events.emit(frame.type, frame);
+      // `refreshed` and `pong` need nothing: that a frame came is what counts.
     }
   }
 
+  /** A connection is ready: calls waiting for one and every subscription go out on it. */
   private onReady(frame: ReadyFrame): void {
+    const transport = this.transport!; // the frame came on it
     this.readyFrame = frame;
     this.schedule.reset();
     this.watchdog.alive(frame.heartbeat);
-    const resync = this.features.ready(frame);
+    const resync = this.delivery.ready(frame);
+    this.rpcs.ready(transport, frame.maxFrameBytes);
+    this.subscriptions.ready(frame, transport);
     this.setState("ready");
     this.events.emit("ready", frame);
     if (resync) this.events.emit("resync", frame);
@@ -219,7 +235,7 @@ export class HeraldClient {
 
   private onMessage(frame: MessageFrame): void {
     if (!this.readyFrame) return;
-    const verdict = this.features.delivery.deliver(frame);
+    const verdict = this.delivery.deliver(frame);
     if (verdict === "gap") {
       this.teardown("sequence gap");
       return this.scheduleRetry(this.schedule.afterGap());
@@ -257,7 +273,8 @@ export class HeraldClient {
     this.teardown(error.code);
     // The error first: an application that drops the client on `closed` still learns why.
     this.events.emit("error", error);
-    this.features.stopped();
+    // Waiting calls fail; subscriptions stay for a later `connect()`.
+    this.rpcs.stop();
     this.setState("closed");
   }
 
@@ -266,24 +283,25 @@ export class HeraldClient {
     this.schedule.wait(delayMs, () => void this.attempt());
   }
 
-  /** Ends the current attempt: its socket, timers and pending async steps. */
+  /**
+   * Ends the current attempt: its transport, timers and pending async steps. Calls and presence
+   * requests sent on it fail; subscriptions wait for the next connection.
+   */
   private teardown(reason: string): void {
     this.generation++;
     this.schedule.cancel();
     this.watchdog.clear();
-    const socket = this.socket;
-    this.socket = undefined;
+    const transport = this.transport;
+    this.transport = undefined;
     this.readyFrame = undefined;
-    this.features.interrupted();
-    try {
-      socket?.close(CloseCode.Normal, reason);
-    } catch {
-      // already closing: nothing left to do
-    }
+    this.rpcs.interrupt();
+    this.presenceRequests.lost();
+    this.subscriptions.disconnected();
+    transport?.close(CloseCode.Normal, reason);
   }
 
   private send(frame: ClientFrame): void {
-    if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(frame));
+    this.transport?.send(JSON.stringify(frame));
   }
 
   private setState(next: ClientState): void {

@@ -1,5 +1,6 @@
 import type { RecoverRequest } from "../protocol/client-frames.js";
 import type { MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
+import type { HeraldEvents } from "./connect-options.js";
 import { Emitter, type Listener } from "./events.js";
 import { RecoveryTracker, type Verdict } from "./recovery.js";
 import type { SubscriptionRegistry } from "./subscription-registry.js";
@@ -14,13 +15,12 @@ export class MessageDelivery {
   private readonly recovery = new RecoveryTracker();
   private readonly channels = new Emitter<Record<string, MessageFrame>>();
   private wasReady = false;
-  /** The channels granted at auth that the connection still holds. */
-  private granted: readonly string[] = [];
 
   constructor(
     private readonly recover: boolean,
-    private readonly emit: (frame: MessageFrame) => void,
-    private readonly subscriptions: Pick<SubscriptionRegistry, "live">,
+    /** The client's own listeners. */
+    private readonly events: Emitter<HeraldEvents>,
+    private readonly subscriptions: Pick<SubscriptionRegistry, "live" | "granted">,
   ) {}
 
   /** The `recover` part of the next auth frame, if any. */
@@ -33,7 +33,6 @@ export class MessageDelivery {
     const resync = this.wasReady && frame.recovered !== true;
     this.wasReady = true;
     this.recovery.ready(frame);
-    this.granted = frame.channels;
     return resync;
   }
 
@@ -42,23 +41,18 @@ export class MessageDelivery {
     return this.channels.on(name, listener);
   }
 
-  /** The gateway took away a channel granted at auth. */
-  revoked(channel: string): void {
-    this.granted = this.granted.filter((held) => held !== channel);
-  }
-
   /** Delivers a message unless it is a duplicate; a gap is left for the connection to recover. */
   deliver(frame: MessageFrame): Verdict {
     const subscription = this.subscriptions.live(frame.channel);
     // A channel let go of (unsubscribed, or not yet subscribed again) may still have messages on their way.
-    if (!subscription && !this.granted.includes(frame.channel)) return "duplicate";
+    if (!subscription && !this.subscriptions.granted(frame.channel)) return "duplicate";
     const verdict = !this.recover
       ? "deliver"
       : subscription
         ? subscription.accept(frame)
         : this.recovery.accept(frame);
     if (verdict !== "deliver") return verdict;
-    this.emit(frame);
+    this.events.emit("message", frame);
     this.channels.emit(frame.channel, frame);
     subscription?.emit("message", frame);
     return verdict;

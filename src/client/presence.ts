@@ -1,6 +1,8 @@
+import type { ClientFrame } from "../protocol/client-frames.js";
 import type { PresenceSnapshot } from "../protocol/presence.js";
 import type { PresenceErrorFrame, PresenceFrame } from "../protocol/server-frames.js";
 import { HeraldClientError } from "./errors.js";
+import type { Transport } from "./websocket.js";
 
 interface Waiter {
   resolve(snapshot: PresenceSnapshot): void;
@@ -14,12 +16,13 @@ interface Waiter {
 export class PresenceRequests {
   private readonly waiting = new Map<string, Waiter[]>();
 
-  /** `send` returns false when there is no ready connection to send the request on. */
-  request(channel: string, send: () => boolean): Promise<PresenceSnapshot> {
+  /** Asks on `ready`, the ready connection's transport (undefined while there is none). */
+  request(channel: string, ready: Transport | undefined): Promise<PresenceSnapshot> {
     return new Promise((resolve, reject) => {
       const waiters = this.waiting.get(channel);
       if (waiters) return void waiters.push({ resolve, reject });
-      if (!send()) return reject(new HeraldClientError("NOT_READY", "presence needs a ready connection"));
+      if (!ready?.send(JSON.stringify({ type: "presence", channel } satisfies ClientFrame)))
+        return reject(new HeraldClientError("NOT_READY", "presence needs a ready connection"));
       this.waiting.set(channel, [{ resolve, reject }]);
     });
   }

@@ -2,6 +2,7 @@ import { SAFE_NAME_PATTERN } from "../protocol/name-pattern.js";
 import type { RpcErrorCodeName } from "../protocol/rpc-error-codes.js";
 import type { RpcResultFrame } from "../protocol/server-frames.js";
 import { HeraldClientError } from "./errors.js";
+import type { Transport } from "./websocket.js";
 
 export interface RpcOptions {
   /** ms to wait for the answer, waiting for a connection included. Default 10 000. */
@@ -62,13 +63,6 @@ export type GatewayRpcErrorFrame = {
   reason?: string;
 };
 
-/** The open connection calls go out on. */
-export interface RpcLink {
-  send(text: string): void;
-  /** The gateway's `--max-frame-bytes`, from `ready`. */
-  readonly maxFrameBytes: number | undefined;
-}
-
 interface Call {
   readonly method: string;
   readonly data: unknown;
@@ -90,9 +84,10 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 export class RpcCalls {
   private nextId = 1;
   private readonly calls = new Map<number, Call>();
-
-  /** `link()` is the ready connection, or undefined while there is none. */
-  constructor(private readonly link: () => RpcLink | undefined) {}
+  /** The ready connection calls go out on; undefined while there is none. */
+  private transport: Transport | undefined;
+  /** Its gateway's `--max-frame-bytes`, from `ready`. */
+  private maxFrameBytes: number | undefined;
 
   call(method: string, data: unknown, options: RpcOptions = {}): Promise<unknown> {
     return new Promise((resolve, reject) => {
@@ -117,8 +112,10 @@ export class RpcCalls {
     });
   }
 
-  /** A ready connection: calls that waited for one go out, in order. */
-  flush(): void {
+  /** A ready connection: calls that waited for one go out on it, in order. */
+  ready(transport: Transport, maxFrameBytes: number | undefined): void {
+    this.transport = transport;
+    this.maxFrameBytes = maxFrameBytes;
     for (const [id, call] of this.calls) if (!call.sent) this.send(id);
   }
 
@@ -131,6 +128,7 @@ export class RpcCalls {
 
   /** The connection ended: what was sent on it will not be answered; the rest waits for the next. */
   interrupt(): void {
+    this.transport = undefined;
     for (const [id, call] of this.calls)
       if (call.sent)
         this.finish(
@@ -146,9 +144,9 @@ export class RpcCalls {
   }
 
   private send(id: number): void {
-    const link = this.link();
+    const { transport, maxFrameBytes } = this;
     const call = this.calls.get(id);
-    if (!link || !call) return;
+    if (!transport || !call) return;
     let text: string;
     try {
       const timeout = Math.max(1, call.deadline - Date.now());
@@ -157,17 +155,13 @@ export class RpcCalls {
       return this.finish(id, new HeraldRpcError(call.method, "INVALID_DATA", `data is not JSON: ${err}`));
     }
     // Over the gateway's limit the whole connection would close (1009): refuse the call instead.
-    if (link.maxFrameBytes !== undefined && new TextEncoder().encode(text).length > link.maxFrameBytes)
+    if (maxFrameBytes !== undefined && new TextEncoder().encode(text).length > maxFrameBytes)
       return this.finish(
         id,
-        new HeraldRpcError(
-          call.method,
-          "PAYLOAD_TOO_LARGE",
-          `over the gateway's ${link.maxFrameBytes} bytes`,
-        ),
+        new HeraldRpcError(call.method, "PAYLOAD_TOO_LARGE", `over the gateway's ${maxFrameBytes} bytes`),
       );
-    call.sent = true;
-    link.send(text);
+    // Not sent on a transport already closing: the call waits for the next ready connection.
+    call.sent = transport.send(text);
   }
 
   private finish(id: number, error: HeraldRpcError | undefined, data?: unknown): void {

@@ -5,21 +5,25 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 import { HeraldClientError } from "./errors.js";
 import type { GatewayUnsubscribedFrame, IncomingFrame } from "./server-frame.js";
 import { Subscription, type SubscriptionOwner } from "./subscription.js";
+import type { Transport } from "./websocket.js";
 
 type SubscriptionFrame = Extract<IncomingFrame, { type: "subscribed" | "subscribe_error" | "unsubscribed" }>;
 
 /**
- * The application's subscriptions, by channel: each is asked for on every ready connection (with
- * `recover`), retried after a retryable `subscribe_error`, and let go of by `unsubscribe()`, a
- * final refusal or the gateway.
+ * The channels the connection holds: those granted at auth, and the application's subscriptions by
+ * channel. Each subscription is asked for on every ready connection (with `recover`), retried after a
+ * retryable `subscribe_error`, and let go of by `unsubscribe()`, a final refusal or the gateway.
  */
 export class SubscriptionRegistry implements SubscriptionOwner {
   private readonly byChannel = new Map<string, Subscription>();
-  /** The ready connection's stream epoch; `null` while no connection is ready. */
-  private epoch: string | undefined | null = null;
+  /** The ready connection's transport; undefined while no connection is ready. */
+  private transport: Transport | undefined;
+  /** The ready connection's stream epoch. */
+  private epoch: string | undefined;
+  /** The channels granted at auth that the ready connection still holds. */
+  private grantedChannels: readonly string[] = [];
 
   constructor(
-    private readonly send: (frame: ClientFrame) => void,
     private readonly recover: boolean,
     private readonly backoff: BackoffOptions | undefined,
   ) {}
@@ -41,23 +45,38 @@ export class SubscriptionRegistry implements SubscriptionOwner {
     return subscription?.state === "subscribed" ? subscription : undefined;
   }
 
-  /** A connection is ready: every subscription is asked for on it. */
-  ready(frame: ReadyFrame): void {
+  /** Whether the channel was granted at auth and not taken away since. */
+  granted(channel: string): boolean {
+    return this.grantedChannels.includes(channel);
+  }
+
+  /** A connection is ready on `transport`: every subscription is asked for on it. */
+  ready(frame: ReadyFrame, transport: Transport): void {
+    this.transport = transport;
     this.epoch = frame.epoch;
+    this.grantedChannels = frame.channels;
     for (const subscription of this.byChannel.values()) this.ask(subscription);
   }
 
   /** The connection ended: subscriptions wait for the next one. */
   disconnected(): void {
-    this.epoch = null;
+    this.transport = undefined;
     for (const subscription of this.byChannel.values()) subscription.interrupted();
   }
 
   receive(frame: SubscriptionFrame): void {
+    if (!this.transport) return;
     const subscription = this.byChannel.get(frame.channel);
-    if (!subscription || this.epoch === null) return;
+    if (frame.type === "unsubscribed") {
+      // Without a reason it only confirms the application's own `unsubscribe()`.
+      if (frame.reason) {
+        this.grantedChannels = this.grantedChannels.filter((held) => held !== frame.channel);
+        if (subscription) this.end(subscription, frame);
+      }
+      return;
+    }
+    if (!subscription) return;
     if (frame.type === "subscribed") return subscription.subscribed(frame, this.epoch);
-    if (frame.type === "unsubscribed") return frame.reason ? this.end(subscription, frame) : undefined;
     // a code this client does not know yet is taken as final
     const retryable = SUBSCRIBE_ERROR_RETRY[frame.code as keyof typeof SUBSCRIBE_ERROR_RETRY] === true;
     const error = new HeraldClientError(frame.code, frame.message, { retryable, reason: frame.reason });
@@ -69,7 +88,7 @@ export class SubscriptionRegistry implements SubscriptionOwner {
 
   release(subscription: Subscription): void {
     this.end(subscription);
-    if (this.epoch !== null) this.send({ type: "unsubscribe", channel: subscription.channel });
+    this.send({ type: "unsubscribe", channel: subscription.channel });
   }
 
   /** The client closed for good: every subscription ends. */
@@ -79,8 +98,12 @@ export class SubscriptionRegistry implements SubscriptionOwner {
 
   /** Sends the subscribe when a connection is ready; otherwise `ready` will. */
   private ask(subscription: Subscription): void {
-    if (this.epoch !== null && this.byChannel.get(subscription.channel) === subscription)
+    if (this.byChannel.get(subscription.channel) === subscription)
       this.send(subscription.request(this.recover));
+  }
+
+  private send(frame: ClientFrame): void {
+    this.transport?.send(JSON.stringify(frame));
   }
 
   private end(subscription: Subscription, frame?: GatewayUnsubscribedFrame): void {

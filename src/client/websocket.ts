@@ -1,6 +1,27 @@
 import { HeraldClientError } from "./errors.js";
 
 /**
+ * How the client reaches a gateway, whatever carries the frames: the client holds one per connection
+ * attempt and knows nothing else of it. A WebSocket is the only kind so far.
+ */
+export interface Transport {
+  /** Sends one frame's text; false, and the text is dropped, when the transport is not open. */
+  send(text: string): boolean;
+  /** Ends the transport; a transport the client closed is not heard from again. */
+  close(code: number, reason: string): void;
+}
+
+/** What a transport tells its client. */
+export interface TransportEvents {
+  opened(): void;
+  received(data: unknown): void;
+  closed(code: number, reason: string): void;
+}
+
+/** Opens a transport to `url`; throws when it cannot even start (e.g. a malformed URL). */
+export type OpenTransport = (url: string, events: TransportEvents) => Transport;
+
+/**
  * Handler types are declared through a method so that their parameter is checked bivariantly: both
  * the DOM's WebSocket and the `ws` package's event types then fit, though each is richer than what
  * the client reads.
@@ -21,7 +42,7 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 /** WebSocket.OPEN, spelled out because `ws` and the DOM expose it in different places. */
-export const OPEN = 1;
+const OPEN = 1;
 
 /** The injected constructor, else the platform's; a clear error when there is neither (Node < 22). */
 export function resolveWebSocket(injected: WebSocketConstructor | undefined): WebSocketConstructor {
@@ -36,35 +57,36 @@ export function resolveWebSocket(injected: WebSocketConstructor | undefined): We
   return found;
 }
 
-/** What a socket tells its client. */
-export interface SocketEvents {
-  opened(): void;
-  received(data: unknown): void;
-  closed(code: number, reason: string): void;
-}
-
-/**
- * Opens a WebSocket whose events reach `events` only while `isCurrent(socket)`: a socket the client
- * has moved on from (a new attempt, a close) is not heard from again. Throws what the constructor
- * throws (e.g. on a malformed URL).
- */
-export function openSocket(
-  Impl: WebSocketConstructor,
-  url: string,
-  isCurrent: (socket: WebSocketLike) => boolean,
-  events: SocketEvents,
-): WebSocketLike {
-  const socket = new Impl(url);
-  socket.onopen = () => {
-    if (isCurrent(socket)) events.opened();
+/** Transports over WebSockets made by `Impl`. */
+export function webSocketTransport(Impl: WebSocketConstructor): OpenTransport {
+  return (url, events) => {
+    const socket = new Impl(url);
+    let current = true;
+    socket.onopen = () => {
+      if (current) events.opened();
+    };
+    socket.onmessage = (event) => {
+      if (current) events.received(event.data);
+    };
+    socket.onclose = (event) => {
+      if (current) events.closed(event.code, event.reason);
+    };
+    // A close event always follows an error event and carries the code; the error itself says less.
+    socket.onerror = () => {};
+    return {
+      send(text) {
+        if (socket.readyState !== OPEN) return false;
+        socket.send(text);
+        return true;
+      },
+      close(code, reason) {
+        current = false;
+        try {
+          socket.close(code, reason);
+        } catch {
+          // already closing: nothing left to do
+        }
+      },
+    };
   };
-  socket.onmessage = (event) => {
-    if (isCurrent(socket)) events.received(event.data);
-  };
-  socket.onclose = (event) => {
-    if (isCurrent(socket)) events.closed(event.code, event.reason);
-  };
-  // A close event always follows an error event and carries the code; the error itself says less.
-  socket.onerror = () => {};
-  return socket;
 }

@@ -111,6 +111,10 @@ export class ChannelHub {
     return joined;
   }
 
+  /**
+   * Removes a member, even one whose join still waits; the last one out ends the subscription. Joins
+   * still waiting then resolve without a position: all of their members have left.
+   */
   leave(channel: string, member: ChannelMember): void {
     const entry = this.channels.get(channel);
     if (!entry || !hasMember(entry.members, member)) return;
@@ -119,6 +123,9 @@ export class ChannelHub {
     this.channels.delete(channel);
     this.metrics.subjects.set(this.channels.size);
     if (!this.nc.isClosed()) entry.subscription.unsubscribe();
+    const waiting = entry.waiting;
+    entry.waiting = undefined;
+    for (const waiter of waiting ?? []) waiter.resolve(undefined);
   }
 
   /**

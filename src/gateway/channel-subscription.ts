@@ -11,6 +11,8 @@ export interface SubscriptionHost extends ChannelMember, ReplayOutlet, TrackedCo
   readonly isReady: boolean;
   /** An exception in the connection's own code: it closes with 1011. */
   internalError(err: unknown, during: string): void;
+  /** It no longer holds `channel`: live frames of it waiting behind the connection's replay go. */
+  letGo(channel: string): void;
 }
 
 /** Told when a subscription's grant runs out. */
@@ -55,7 +57,7 @@ export class ChannelSubscription implements ChannelMember {
   deliver(channel: string, frame: OutboundFrame, seq: number | undefined): void {
     const replay = this.replay;
     if (replay && !replay.done) {
-      if (!replay.hold(frame))
+      if (!replay.hold(channel, frame))
         this.host.fail("SLOW_CONSUMER", "too many live messages waited during recovery");
       return;
     }

@@ -25,8 +25,8 @@ export interface GatewayContext {
   readonly recovery: Recovery | undefined;
   /** Forwards clients' `rpc` frames to the backend. */
   readonly rpc: Pick<RpcRelay, "answer" | "refusal">;
-  /** Disconnects that arrived while a connection's auth was being answered. */
-  readonly control: Pick<ControlListener, "disconnectedSince">;
+  /** Disconnects and removals that arrived while a connection's auth was being answered. */
+  readonly control: Pick<ControlListener, "disconnectedSince" | "removedSince">;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
   /** Connection events and presence (src/gateway/events, src/gateway/presence); no-ops when both are off. */

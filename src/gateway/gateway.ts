@@ -81,13 +81,17 @@ export async function startGateway(
   const backend = backendRequests({ nc, usable: () => link.usable, subjects, config, logger, metrics });
   const { auth, subscribe, rpc } = backend;
   const sessions = new SessionRegistry(config.heartbeatTimeout, config.heartbeatInterval);
-  // An auth answer can arrive up to the request timeout after it was asked (a queued one later: the margin).
+  // An auth answer arrives at most the request timeout after its request went out, and a control
+  // message that came before the request went out was not overtaken by it (the backend stops
+  // granting first): remembering them that long, and a margin, is enough.
   const control = new ControlListener({
     nc,
     subjects,
     connections: sessions,
     logger,
     rememberMs: config.authRequestTimeout + 10_000,
+    capacity: config.rememberedRevocations,
+    forgottenEarly: metrics.revocationsForgotten,
   });
   const ctx: GatewayContext = {
     config,

@@ -100,6 +100,11 @@ export class GatewayMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+  readonly revocationsForgotten = new Counter({
+    name: "herald_revocations_forgotten_total",
+    help: "control.disconnect / control.unsubscribe messages forgotten before their window ended (more than --remembered-revocations arrived)",
+    registers: [this.registry],
+  });
   readonly internalErrors = new Counter({
     name: "herald_internal_errors_total",
     help: "Exceptions caught in a connection's handling (that connection closed with 1011)",

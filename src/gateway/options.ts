@@ -87,6 +87,12 @@ export const OPTION_SPECS = {
     default: 20_000,
     description: "Auth requests waiting beyond that; more get 1013",
   }),
+  rememberedRevocations: option({
+    schema: int(100, 10_000_000),
+    default: 50_000,
+    description:
+      "Recent control.disconnect / control.unsubscribe messages (each kind) kept for auths still under way; more: the oldest go",
+  }),
   rpcTimeout: option({
     schema: int(50, 600_000),
     default: 10_000,

@@ -22,8 +22,14 @@ export const PRESENCE_OPTIONS = {
   }),
   eventsMaxBytes: option({
     schema: int(0, Number.MAX_SAFE_INTEGER),
-    default: 0,
+    default: 1024 ** 3,
     description: "Bytes of connection events kept, oldest dropped first; 0: no limit but their age",
+  }),
+  eventsSubscribeLimit: option({
+    schema: int(1, 1_000_000),
+    default: 60,
+    description:
+      "Subscribed and unsubscribed events stored per connection per minute; past it one dropped event says how many were not",
   }),
   eventsStorage: option({
     schema: Storage,
@@ -51,6 +57,12 @@ export const PRESENCE_OPTIONS = {
     schema: int(0, 1_000_000),
     default: 100,
     description: "Members of a channel above which its join and leave frames stop",
+  }),
+  presenceInterval: option({
+    schema: int(0, 60_000),
+    default: 1000,
+    description:
+      "Least ms between two join/leave frames of one user in a channel, and between two writes of one registry shard; 0: no wait",
   }),
   presenceMaxListed: option({
     schema: int(1, 100_000),

@@ -25,9 +25,13 @@ export class Replay {
   /** True once live frames go straight to the socket again. */
   done = false;
   private held: OutboundFrame[] = [];
+  /** The channel of each held frame (the connection may let go of one meanwhile); shared strings. */
+  private heldChannels: string[] = [];
   private heldBytes = 0;
   private inFlight = 0;
   private cancelled = false;
+  /** Channels the connection let go of meanwhile: nothing more of them is written. */
+  private dropped: Set<string> | undefined;
   private wake: (() => void) | undefined;
   private readers: HistoryReader[] = [];
 
@@ -49,11 +53,35 @@ export class Replay {
   }
 
   /** Keeps a live frame until the replay is written; false when too many wait already. */
-  hold(frame: OutboundFrame): boolean {
+  hold(channel: string, frame: OutboundFrame): boolean {
     this.heldBytes += frame.payload.length;
     if (this.heldBytes > this.heldLimit) return false;
     this.held.push(frame);
+    this.heldChannels.push(channel);
     return true;
+  }
+
+  /**
+   * The connection let go of `channel` (unsubscribed, or taken away): what of it waits goes now,
+   * and its replay, begun or not, writes nothing more, so nothing of it follows `unsubscribed`.
+   */
+  drop(channel: string): void {
+    if (this.done) return;
+    this.dropped ??= new Set();
+    this.dropped.add(channel);
+    const held: OutboundFrame[] = [];
+    const heldChannels: string[] = [];
+    for (let i = 0; i < this.held.length; i++) {
+      const frame = this.held[i]!;
+      if (this.heldChannels[i] === channel) {
+        this.heldBytes -= frame.payload.length;
+      } else {
+        held.push(frame);
+        heldChannels.push(this.heldChannels[i]!);
+      }
+    }
+    this.held = held;
+    this.heldChannels = heldChannels;
   }
 
   /** Writes each channel's replay, then the frames that waited; resolves when live can take over. */
@@ -62,17 +90,23 @@ export class Replay {
     this.readers = replays.flatMap((r) => (r.reader ? [r.reader] : []));
     let next = 0;
     try {
-      while (next < replays.length && !this.cancelled) await this.replayChannel(recovery!, replays[next++]!);
+      while (next < replays.length && !this.cancelled) {
+        const replay = replays[next++]!;
+        if (this.dropped?.has(replay.channel)) recovery!.discard([replay]);
+        else await this.replayChannel(recovery!, replay);
+      }
       while (!this.cancelled && this.held.length > 0) {
         const frame = this.held.shift()!;
+        const channel = this.heldChannels.shift()!;
         this.heldBytes -= frame.payload.length;
-        await this.send(frame);
+        await this.send(channel, frame);
       }
     } finally {
       // a replay cut short leaves channels it never started: their first pages go back
       recovery?.discard(replays.slice(next));
       for (const reader of this.readers) reader.close();
       this.held = [];
+      this.heldChannels = [];
       this.done = true;
     }
   }
@@ -86,14 +120,15 @@ export class Replay {
 
   private async replayChannel(recovery: Recovery, replay: ChannelReplay): Promise<void> {
     const prefix = channelFramePrefix(replay.channel);
+    const stopped = () => this.cancelled || this.dropped?.has(replay.channel) === true;
     let prev = replay.since;
     let page = replay.firstPage;
     for (;;) {
       let index = 0;
       try {
-        for (; index < page.length && !this.cancelled; index++) {
+        for (; index < page.length && !stopped(); index++) {
           const message = page[index]!;
-          await this.send(buildMessageFrame(prefix, message.data, message.seq, prev));
+          await this.send(replay.channel, buildMessageFrame(prefix, message.data, message.seq, prev));
           recovery.budget.release(message.data.byteLength);
           prev = message.seq;
         }
@@ -101,22 +136,25 @@ export class Replay {
         recovery.replayed(index);
         for (; index < page.length; index++) recovery.budget.release(page[index]!.data.byteLength);
       }
-      if (this.cancelled || !replay.reader || replay.reader.pending <= 0) break;
+      if (stopped() || !replay.reader || replay.reader.pending <= 0) break;
       page = await recovery.readPage(replay.reader, replay.upTo);
     }
     replay.reader?.close();
-    if (!this.cancelled && replay.mustReach !== undefined && prev < replay.mustReach) {
+    if (!stopped() && replay.mustReach !== undefined && prev < replay.mustReach) {
       throw new ReplicaBehind(replay.channel, replay.mustReach);
     }
   }
 
-  /** Writes once the window has room; a frame larger than the window goes alone. */
-  private async send(frame: OutboundFrame): Promise<void> {
+  /**
+   * Writes once the window has room; a frame larger than the window goes alone. Not at all when the
+   * channel was let go of meanwhile: `unsubscribed` may have gone out while it waited.
+   */
+  private async send(channel: string, frame: OutboundFrame): Promise<void> {
     const size = frame.wire.length;
     while (!this.cancelled && this.inFlight > 0 && this.inFlight + size > this.windowBytes) {
       await this.drained();
     }
-    if (this.cancelled) return;
+    if (this.cancelled || this.dropped?.has(channel)) return;
     this.inFlight += size;
     void this.outlet.writeReplayed(frame).then(() => {
       this.inFlight -= size;

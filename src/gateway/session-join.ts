@@ -9,7 +9,7 @@ import {
 import { readyFrame } from "./auth-exchange.js";
 import type { ChannelMember } from "./channel-hub.js";
 import type { GatewayContext } from "./gateway-context.js";
-import type { ChannelReplay } from "./recovery.js";
+import type { ChannelReplay, RecoveryResult } from "./recovery.js";
 import type { Subscriptions } from "./subscriptions.js";
 
 /** The connection a join is for (the session). */
@@ -38,20 +38,30 @@ export type JoinResult =
 /**
  * Step 5 of a connect: subscribes the connection to its granted channels and, when it asked to
  * recover, decides what it gets replayed. Live frames that arrive meanwhile wait in the session's
- * replay; the session sends `ready` and runs the replay with what this returns.
+ * replay; the session sends `ready` and runs the replay with what this returns. A channel the
+ * backend took away (`control.unsubscribe`) after the auth was asked, `askedAt`, is not joined, and
+ * one taken away while joining is left out of `ready`: the removal wins over the grant it raced.
  */
 export async function joinGranted(
   connection: JoiningConnection,
-  ctx: Pick<GatewayContext, "hub" | "recovery" | "config" | "logger">,
+  ctx: Pick<GatewayContext, "hub" | "recovery" | "config" | "logger" | "control">,
   reply: AuthAccepted,
   recover: RecoverRequest | undefined,
+  askedAt: number,
 ): Promise<JoinResult> {
-  const { hub, recovery, config, logger } = ctx;
+  const { hub, recovery, config, logger, control } = ctx;
+  const { user } = reply;
   // The schema already checked the alphabet; building the names checks it again, in one place.
   // Spread from a Set: an array of exactly this length (one built by appending keeps spare slots).
-  const channels = connection.subscriptions.grant([
-    ...new Set([userChannel(reply.user), ...(reply.channels ?? []).map(sharedChannel)]),
-  ]);
+  const channels = [
+    ...new Set([
+      userChannel(user),
+      ...(reply.channels ?? [])
+        .map(sharedChannel)
+        .filter((channel) => !control.removedSince(user, channel, askedAt)),
+    ]),
+  ];
+  connection.subscriptions.grant(channels);
   let joined: (number | undefined)[];
   try {
     joined = await Promise.all(channels.map((channel) => hub.join(channel, connection)));
@@ -60,27 +70,34 @@ export async function joinGranted(
     return unavailable("NATS is not reachable right now");
   }
   if (!connection.isOpen) return { kind: "closed" };
-  const presence = config.presence ? (reply.presence ?? []).map(sharedChannel) : [];
-  const ready = readyFrame(reply, connection.id, channels, presence, config);
-  let replays: readonly ChannelReplay[] = [];
+  const holds = (channel: string) => connection.subscriptions.grantedChannels.includes(channel);
+  let prepared: RecoveryResult | undefined;
   if (recovery) {
-    const positions = new Map(channels.map((channel, i) => [channel, joined[i] ?? 0]));
+    const positions = new Map<string, number>();
+    channels.forEach((channel, i) => {
+      if (holds(channel)) positions.set(channel, joined[i] ?? 0);
+    });
     try {
-      const result = await recovery.prepare(positions, recover);
-      ready.epoch = result.epoch;
-      ready.positions = result.positions;
-      if (result.recovered !== undefined) ready.recovered = result.recovered;
-      replays = result.replays;
+      prepared = await recovery.prepare(positions, recover);
     } catch (err) {
       logger.error({ connection: connection.id, err: (err as Error).message }, "history lookup failed");
       return unavailable("history is not reachable right now");
     }
     if (!connection.isOpen) {
-      recovery.discard(replays);
+      recovery.discard(prepared.replays);
       return { kind: "closed" };
     }
   }
-  return { kind: "joined", ready, shared: channels.slice(1), presence, replays };
+  // Taken away meanwhile: left out of `ready` (the session's replay drops what it had of them).
+  const kept = connection.subscriptions.grantedChannels.slice();
+  const presence = config.presence ? (reply.presence ?? []).map(sharedChannel).filter(holds) : [];
+  const ready = readyFrame(reply, connection.id, kept, presence, config);
+  if (prepared) {
+    ready.epoch = prepared.epoch;
+    ready.positions = Object.fromEntries(Object.entries(prepared.positions).filter(([c]) => holds(c)));
+    if (prepared.recovered !== undefined) ready.recovered = prepared.recovered;
+  }
+  return { kind: "joined", ready, shared: kept.slice(1), presence, replays: prepared?.replays ?? [] };
 }
 
 function unavailable(what: string): JoinResult {

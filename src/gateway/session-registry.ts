@@ -34,8 +34,10 @@ export class SessionRegistry {
   }
 
   /**
-   * The sessions of one user (those past auth). A scan, not an index: it serves control messages,
-   * which are rare, and an index would cost every connection memory.
+   * The sessions of one user: every one whose auth was accepted, joining, replaying or ready (those
+   * still authenticating have no user yet: the control listener remembers recent messages for
+   * them). A scan, not an index: it serves control messages, which are rare, and an index would
+   * cost every connection memory.
    */
   ofUser(user: string): Session[] {
     const found: Session[] = [];

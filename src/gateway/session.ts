@@ -150,7 +150,8 @@ export class Session
     this.stateValue = "authenticating";
     clearTimeout(this.authTimer);
     this.authTimer = undefined; // a cleared Timeout kept for the connection's life is 120 bytes each
-    const askedAt = Date.now();
+    // on the monotonic clock, as the control listener stamps what arrives
+    const askedAt = performance.now();
     const outcome = await this.ctx.auth.authenticate(this.authRequest("connect", frame.token));
     if (!this.isOpen) return;
     if (outcome.kind !== "accepted") {
@@ -160,13 +161,18 @@ export class Session
     // The backend disconnected this user while its answer was on the way: it applies here too.
     const disconnected = this.ctx.control.disconnectedSince(outcome.reply.user, askedAt);
     if (disconnected) return this.fail(disconnected.code, disconnected.message);
-    return this.join(outcome.reply, frame.recover, frame.inbox);
+    return this.join(outcome.reply, frame.recover, askedAt, frame.inbox);
   }
 
-  /** Subscribes to the granted channels, sends `ready`, replays what was missed, then goes live. */
+  /**
+   * Subscribes to the granted channels (less those taken away since `askedAt`), sends `ready`,
+   * replays what was missed, then goes live. From here on the connection has a user: control
+   * messages reach it directly.
+   */
   private async join(
     reply: AuthAccepted,
     recover: RecoverRequest | undefined,
+    askedAt: number,
     inbox: InboxRecover | undefined,
   ): Promise<void> {
     this.stateValue = "joining";
@@ -174,7 +180,7 @@ export class Session
     // Live frames that arrive before `ready` wait, so they follow it (and any replay) in order.
     const replay = new Replay(this, this.ctx.recovery, this.ctx.config);
     this.replay = replay;
-    const joined = await joinGranted(this, this.ctx, reply, recover);
+    const joined = await joinGranted(this, this.ctx, reply, recover, askedAt);
     if (joined.kind === "closed") return; // onClose already left the channels
     if (joined.kind === "failed") return this.fail(joined.code, joined.message);
     // Only now do heartbeats, refreshes and writes start, so nothing ever precedes `ready`. The
@@ -200,6 +206,10 @@ export class Session
     this.stateValue = "ready";
   }
 
+  letGo(channel: string): void {
+    this.replay?.drop(channel);
+  }
+
   /** Replay writes: whatever the socket holds (the replay paces itself), resolved once taken. */
   writeReplayed(frame: OutboundFrame): Promise<void> {
     return new Promise((resolve) => this.socket.send(frame, resolve));
@@ -208,9 +218,9 @@ export class Session
   // ---- frames to the client ----
 
   /** Called by the hub for each message of one of this session's channels. */
-  deliver(_channel: string, frame: OutboundFrame): void {
+  deliver(channel: string, frame: OutboundFrame): void {
     if (this.replay && !this.replay.done) {
-      if (!this.replay.hold(frame))
+      if (!this.replay.hold(channel, frame))
         this.fail("SLOW_CONSUMER", "too many live messages waited during recovery");
       return;
     }

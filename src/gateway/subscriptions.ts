@@ -21,13 +21,17 @@ const NOTHING_TO_REPLAY: RecoveryPlan = { recovered: undefined, replays: [] };
  * Every channel one connection receives: `user.<id>` and the shared channels granted at auth (the
  * session joins them before `ready`), and the channels it subscribes to afterwards, each asked of
  * the backend on `<prefix>.subscribe`. Answers `subscribe` and `unsubscribe`, takes channels away
- * when told (`control.unsubscribe`, a grant's expiry), and lets go of them all when the connection
- * closes. A refused subscribe never closes the connection. Connection events and presence are
- * told each channel a ready connection starts or stops receiving after `ready` (the session tells
- * them about the granted ones at `ready`, and about all of them at the close).
+ * when told (`control.unsubscribe`, a grant's expiry) in every state from the grant on, and lets go
+ * of them all when the connection closes. A refused subscribe never closes the connection.
+ * Connection events and presence are told each channel a ready connection starts or stops
+ * receiving after `ready` (the session tells them about the granted ones at `ready`, and about all
+ * of them at the close).
  */
 export class Subscriptions implements ExpiryListener {
-  /** `user.<id>` first, then the shared channels granted at auth; the session is their hub member. */
+  /**
+   * `user.<id>` first, then the shared channels granted at auth and not taken away since; the
+   * session is their hub member.
+   */
   private granted: string[] = [];
   /** Channels asked for with `subscribe`, from the frame until they end; made on first use. */
   private subscribed: Map<string, ChannelSubscription> | undefined;
@@ -38,10 +42,14 @@ export class Subscriptions implements ExpiryListener {
     private readonly ctx: GatewayContext,
   ) {}
 
-  /** The channels granted at auth, which the session joins; returned as given. */
-  grant(channels: string[]): string[] {
-    this.granted = channels;
-    return channels;
+  /** The channels granted at auth, which the session joins (a copy is kept: some may be taken away). */
+  grant(channels: readonly string[]): void {
+    this.granted = channels.slice();
+  }
+
+  /** The channels granted at auth that the connection still holds, `user.<id>` first. */
+  get grantedChannels(): readonly string[] {
+    return this.granted;
   }
 
   subscribe(frame: SubscribeFrame): void {
@@ -81,10 +89,13 @@ export class Subscriptions implements ExpiryListener {
     this.send({ type: "unsubscribed", channel });
   }
 
-  /** Takes a shared channel away, telling the client why; false when the connection does not hold it. */
+  /**
+   * Takes a shared channel away, in any state: before `ready` it is left out of `ready`, after it
+   * the client is told why. False when the connection does not hold it.
+   */
   remove(channel: string, reason: UnsubscribeReason): boolean {
-    if (!this.host.isReady || !this.drop(channel)) return false;
-    this.send({ type: "unsubscribed", channel, reason });
+    if (!this.drop(channel)) return false;
+    if (this.host.isReady) this.send({ type: "unsubscribed", channel, reason });
     return true;
   }
 
@@ -145,18 +156,23 @@ export class Subscriptions implements ExpiryListener {
     if (subscription.replay === replay) subscription.replay = undefined; // live frames go straight out
   }
 
-  /** Lets go of a channel the connection holds; false when it holds none by that name. */
+  /**
+   * Lets go of a channel the connection holds, and of its live frames waiting behind a replay; false
+   * when it holds none by that name.
+   */
   private drop(channel: string): boolean {
     const subscription = this.subscribed?.get(channel);
     if (subscription) {
       this.end(subscription, true);
-      return true;
+    } else {
+      const index = this.granted.indexOf(channel);
+      if (index < 0 || !isSharedChannel(channel)) return false;
+      this.granted.splice(index, 1);
+      this.ctx.hub.leave(channel, this.host);
+      // before `ready`, connection events have not heard of the connection's channels yet
+      if (this.host.isReady) this.ctx.connectionEvents.unsubscribed(this.host, channel);
     }
-    const index = this.granted.indexOf(channel);
-    if (index < 0 || !isSharedChannel(channel)) return false;
-    this.granted.splice(index, 1);
-    this.ctx.hub.leave(channel, this.host);
-    this.ctx.connectionEvents.unsubscribed(this.host, channel);
+    this.host.letGo(channel);
     return true;
   }
 

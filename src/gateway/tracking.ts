@@ -75,6 +75,8 @@ export async function startTracking(options: TrackingOptions): Promise<Tracking 
         isLoaded: () => loaded,
         joinLeaveLimit: config.presenceJoinLeaveLimit,
         maxListed: config.presenceMaxListed,
+        intervalMs: config.presenceInterval,
+        onHeldBack: () => trackingMetrics.presenceHeldBack.inc(),
       })
     : undefined;
   let tracker: ConnectionTracker | undefined;
@@ -86,8 +88,18 @@ export async function startTracking(options: TrackingOptions): Promise<Tracking 
     metrics: trackingMetrics,
     logger,
     onLapse: (lapsed) => tracker?.lapsed(lapsed),
+    // Every presence gateway reads every shard write: a member coming and going costs one an interval.
+    writeIntervalMs: config.presence ? config.presenceInterval : 0,
   });
-  tracker = new ConnectionTracker({ registry, events, presence: hub, gatewayId: config.gatewayId });
+  tracker = new ConnectionTracker({
+    registry,
+    events,
+    presence: hub,
+    gatewayId: config.gatewayId,
+    subscribeLimit: config.eventsSubscribeLimit,
+    metrics: trackingMetrics,
+    logger,
+  });
   const replica = hub
     ? new PresenceReplica({
         js,
@@ -139,6 +151,7 @@ export async function startTracking(options: TrackingOptions): Promise<Tracking 
       await connectionTracker.settle(graceMs);
       responder.stop();
       replica?.stop();
+      hub?.stop();
       await registry.stop();
       publisher.close();
     },

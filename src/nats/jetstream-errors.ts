@@ -25,6 +25,10 @@ export const JetStreamErrorCode = {
   NoSuitablePeers: 10005,
   /** "insufficient resources" */
   InsufficientResources: 10023,
+  /** "insufficient storage resources available": a stream's `max_bytes` does not fit in the file store */
+  StorageResourcesExceeded: 10047,
+  /** "insufficient memory resources available": the same in the memory store */
+  MemoryResourcesExceeded: 10028,
   /** "replicas > 1 not supported in non-clustered mode" */
   ReplicasNotSupported: 10074,
 } as const;

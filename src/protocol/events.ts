@@ -6,7 +6,7 @@ import { SafeName } from "./names.js";
  * option `--events`), on `<prefix>.events.<kind>.<user>`, for backends to read with a durable
  * consumer. One schema for the gateway that writes them and the SDK and CLI that read them.
  */
-export const EVENT_KINDS = ["connected", "disconnected", "subscribed", "unsubscribed"] as const;
+export const EVENT_KINDS = ["connected", "disconnected", "subscribed", "unsubscribed", "dropped"] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 /** Why a connection ended when the gateway ended it, or the gateway died (see docs/protocol.md). */
@@ -33,6 +33,13 @@ export const ConnectionEvent = v.object({
   clean: v.optional(v.boolean()),
   /** disconnected: the error code the gateway closed it with, or `GATEWAY_LOST`. */
   reason: v.optional(v.pipe(v.string(), v.maxLength(64))),
+  /**
+   * dropped: how many subscribed and unsubscribed events of the connection were not stored (it
+   * went over the gateway's `--events-subscribe-limit`) since its last stored event.
+   */
+  count: v.optional(v.number()),
+  /** dropped: every shared channel the connection holds now (`channel.<name>`): its state, as it is. */
+  channels: v.optional(v.array(v.string())),
 });
 export type ConnectionEvent = v.InferOutput<typeof ConnectionEvent>;
 

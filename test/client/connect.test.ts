@@ -1,6 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
-import { connect, HeraldClientError, type MessageFrame } from "../../src/client/index.js";
+import {
+  connect,
+  HeraldClientError,
+  type MessageFrame,
+  type UnsubscribedFrame,
+} from "../../src/client/index.js";
 import { closeClients, observeClient } from "./observed-client.js";
 import { ScriptedGateway, sleep, until } from "./scripted-gateway.js";
 
@@ -53,6 +58,29 @@ describe("client: connect, events, close", () => {
     await until(() => observed.messages.length === 3, "a third message");
     expect(userOne).toHaveLength(1);
     expect(observed.messages.map((m) => m.channel)).toEqual(["user.1", "channel.news", "user.1"]);
+  });
+
+  it("drops what is still on its way for a channel the gateway took away, granted at auth or subscribed", async () => {
+    const observed = observeClient(gateway.url);
+    const peer = await gateway.connection(0);
+    await peer.ready({ channels: ["user.1", "channel.news"] });
+    const room = observed.client.subscribe("channel.room");
+    const ended: UnsubscribedFrame[] = [];
+    room.on("unsubscribed", (frame) => ended.push(frame));
+    await peer.frame("subscribe");
+    peer.send({ type: "subscribed", channel: "channel.room" });
+    await until(() => room.state === "subscribed", "subscribed");
+
+    peer.send({ type: "unsubscribed", channel: "channel.news", reason: "removed" });
+    peer.send({ type: "unsubscribed", channel: "channel.room", reason: "expired" });
+    peer.send({ type: "message", channel: "channel.news", data: "late news" });
+    peer.send({ type: "message", channel: "channel.room", data: "late room" });
+    // One socket keeps the order: once this one is in, the two before it were dropped.
+    peer.send({ type: "message", channel: "user.1", data: "still held" });
+    await until(() => observed.messages.length > 0, "the message of the channel still held");
+    expect(observed.messages.map((m) => m.data)).toEqual(["still held"]);
+    expect(room.state).toBe("closed");
+    expect(ended).toEqual([{ type: "unsubscribed", channel: "channel.room", reason: "expired" }]);
   });
 
   it("keeps delivering to the other listeners when one throws", async () => {

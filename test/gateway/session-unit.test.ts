@@ -79,7 +79,7 @@ function setup(
         throw new Error("these tests make no rpc calls");
       },
     },
-    control: { disconnectedSince: () => undefined },
+    control: { disconnectedSince: () => undefined, removedSince: () => false },
     logger: createLogger("silent", "unit"),
     metrics: new GatewayMetrics(false),
     connectionEvents,

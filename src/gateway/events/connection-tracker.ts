@@ -10,9 +10,11 @@ import type {
   ConnectionGrant,
   TrackedConnection,
 } from "../gateway-context.js";
+import type { Logger } from "../logger.js";
 import type { PresenceHub } from "../presence/presence-hub.js";
 import type { ConnectionEntry, InstanceMarker } from "../registry/record.js";
 import type { Instance, Registry } from "../registry/registry.js";
+import type { TrackingMetrics } from "../registry/tracking-metrics.js";
 import type { EventPublisher } from "./event-publisher.js";
 import { UNTRACKED } from "./untracked.js";
 
@@ -21,14 +23,33 @@ interface Tracked {
   readonly instance: Instance;
   readonly presence: string[];
   readonly info: PresenceInfo | undefined;
+  /** The shared channels the connection holds (`channel.<name>`), for its `dropped` events. */
+  readonly channels: string[];
   /** This connection's events, stored one after the other, so they are stored in order. */
   chain: Promise<unknown>;
   /** Events made so far: the next event's id. */
   events: number;
+  /** Its subscribed and unsubscribed events of this minute. */
+  churn: Churn | undefined;
+}
+
+/** A connection's subscribed and unsubscribed events in one minute, from the first of them. */
+interface Churn {
+  /** `performance.now()` of the first. */
+  readonly start: number;
+  stored: number;
+  /** Not stored: over the limit. */
+  dropped: number;
+  /** The minute's end, when its `dropped` event is stored; set once one is dropped. */
+  timer: NodeJS.Timeout | undefined;
 }
 
 /** Reaped connections' events stored at once at most. */
 const REAP_CONCURRENCY = 256;
+/** `--events-subscribe-limit` counts per this long. */
+const CHURN_WINDOW_MS = 60_000;
+/** At most one warning this often about events over the limit, with the count since the last. */
+const WARN_EVERY_MS = 10_000;
 
 export interface ConnectionTrackerOptions {
   readonly registry: Registry;
@@ -37,6 +58,10 @@ export interface ConnectionTrackerOptions {
   /** Undefined with `--presence false`. */
   readonly presence: PresenceHub | undefined;
   readonly gatewayId: string;
+  /** `--events-subscribe-limit`: subscribed and unsubscribed events stored per connection per minute. */
+  readonly subscribeLimit: number;
+  readonly metrics: TrackingMetrics;
+  readonly logger: Logger;
 }
 
 /**
@@ -45,22 +70,45 @@ export interface ConnectionTrackerOptions {
  * on, a gateway that outlives this one publishes its `disconnected`), then its `connected` and
  * its `subscribed` events are stored, one after the other. When it closes, its record says so
  * (presence drops it at once), its `disconnected` is stored, and only then is the record deleted.
+ *
+ * A connection's subscribes and unsubscribes after `ready` store at most `subscribeLimit` events
+ * in each minute (counted from the first of them): the rest are not stored, and at the minute's
+ * end (or before its `disconnected`) one `dropped` event says how many were not and lists the
+ * channels the connection holds then. So subscribe churn cannot fill the stream, and a consumer
+ * always knows when it missed something and where the connection stands.
  */
 export class ConnectionTracker implements ConnectionEvents {
   private readonly tracked = new Map<TrackedConnection, Tracked>();
   private readonly pending = new Set<Promise<unknown>>();
   private stopped = false;
+  /** Events over the limit since the last warning, and when that was. */
+  private droppedSinceWarning = 0;
+  private warnedAt = Number.NEGATIVE_INFINITY;
 
   private readonly registry: Registry;
   private readonly events: EventPublisher | undefined;
   private readonly presence: PresenceHub | undefined;
   private readonly gatewayId: string;
+  private readonly subscribeLimit: number;
+  private readonly metrics: TrackingMetrics;
+  private readonly logger: Logger;
 
-  constructor({ registry, events, presence, gatewayId }: ConnectionTrackerOptions) {
+  constructor({
+    registry,
+    events,
+    presence,
+    gatewayId,
+    subscribeLimit,
+    metrics,
+    logger,
+  }: ConnectionTrackerOptions) {
     this.registry = registry;
     this.events = events;
     this.presence = presence;
     this.gatewayId = gatewayId;
+    this.subscribeLimit = subscribeLimit;
+    this.metrics = metrics;
+    this.logger = logger;
   }
 
   ready(connection: TrackedConnection, grant: ConnectionGrant): void {
@@ -70,8 +118,10 @@ export class ConnectionTracker implements ConnectionEvents {
       instance,
       presence: [...grant.presence],
       info: grant.info,
+      channels: [...grant.channels],
       chain: Promise.resolve(),
       events: 0,
+      churn: undefined,
     };
     this.tracked.set(connection, tracked);
     for (const channel of tracked.presence) this.presence?.add(connection, tracked.user, channel);
@@ -87,24 +137,27 @@ export class ConnectionTracker implements ConnectionEvents {
   subscribed(connection: TrackedConnection, channel: string, presence: boolean): void {
     const tracked = this.tracked.get(connection);
     if (!tracked) return;
+    if (!tracked.channels.includes(channel)) tracked.channels.push(channel);
     if (presence && !tracked.presence.includes(channel)) {
       tracked.presence.push(channel);
       this.presence?.add(connection, tracked.user, channel);
       void tracked.instance.records.set(connection.id, this.entryOf(tracked));
     }
-    this.queue(tracked, () => this.emit(connection, tracked, "subscribed", { channel }));
+    this.churn(connection, tracked, "subscribed", channel);
   }
 
   unsubscribed(connection: TrackedConnection, channel: string): void {
     const tracked = this.tracked.get(connection);
     if (!tracked) return;
+    const held = tracked.channels.indexOf(channel);
+    if (held >= 0) tracked.channels.splice(held, 1);
     const at = tracked.presence.indexOf(channel);
     if (at >= 0) {
       tracked.presence.splice(at, 1);
       this.presence?.remove(connection, tracked.user, channel);
       void tracked.instance.records.set(connection.id, this.entryOf(tracked));
     }
-    this.queue(tracked, () => this.emit(connection, tracked, "unsubscribed", { channel }));
+    this.churn(connection, tracked, "unsubscribed", channel);
   }
 
   closed(connection: TrackedConnection, close: ConnectionClose): void {
@@ -114,6 +167,7 @@ export class ConnectionTracker implements ConnectionEvents {
     for (const channel of tracked.presence) this.presence?.remove(connection, tracked.user, channel);
     const { records } = tracked.instance;
     if (!this.events) return records.delete(connection.id);
+    this.storeDropped(connection, tracked);
     const ended = {
       code: close.code,
       clean: close.byClient,
@@ -205,6 +259,66 @@ export class ConnectionTracker implements ConnectionEvents {
     return entry;
   }
 
+  /**
+   * A subscribed or unsubscribed event after `ready`: stored while the connection's minute is
+   * under the limit, else counted for the minute's `dropped` event.
+   */
+  private churn(
+    connection: TrackedConnection,
+    tracked: Tracked,
+    kind: "subscribed" | "unsubscribed",
+    channel: string,
+  ): void {
+    if (!this.events) return;
+    const now = performance.now();
+    // A minute over without a drop has no timer: the next event starts the next minute.
+    if (tracked.churn && now - tracked.churn.start >= CHURN_WINDOW_MS) tracked.churn = undefined;
+    tracked.churn ??= { start: now, stored: 0, dropped: 0, timer: undefined };
+    const churn = tracked.churn;
+    if (churn.stored < this.subscribeLimit) {
+      churn.stored++;
+      this.queue(tracked, () => this.emit(connection, tracked, kind, { channel }));
+      return;
+    }
+    churn.dropped++;
+    this.metrics.eventsDropped.inc({ kind });
+    this.warnDropped(connection, tracked);
+    if (churn.timer) return;
+    churn.timer = setTimeout(
+      () => this.storeDropped(connection, tracked),
+      churn.start + CHURN_WINDOW_MS - now,
+    );
+    churn.timer.unref();
+  }
+
+  /** Ends the connection's minute: its `dropped` event is stored if any were. */
+  private storeDropped(connection: TrackedConnection, tracked: Tracked): void {
+    const churn = tracked.churn;
+    if (!churn) return;
+    clearTimeout(churn.timer);
+    tracked.churn = undefined;
+    if (churn.dropped === 0) return;
+    const extra = { count: churn.dropped, channels: [...tracked.channels] };
+    this.queue(tracked, () => this.emit(connection, tracked, "dropped", extra));
+  }
+
+  private warnDropped(connection: TrackedConnection, tracked: Tracked): void {
+    this.droppedSinceWarning++;
+    const now = performance.now();
+    if (now - this.warnedAt < WARN_EVERY_MS) return;
+    this.logger.warn(
+      {
+        connection: connection.id,
+        user: tracked.user,
+        notStored: this.droppedSinceWarning,
+        limit: this.subscribeLimit,
+      },
+      "subscribed/unsubscribed events over --events-subscribe-limit (per connection per minute) not stored; each such connection's dropped event says how many. Raise the limit if your clients subscribe this often",
+    );
+    this.warnedAt = now;
+    this.droppedSinceWarning = 0;
+  }
+
   /** Runs `step` after the connection's earlier events, keeping track of it for `settle`. */
   private queue(tracked: Tracked, step: () => Promise<unknown>): void {
     // Nothing in a step throws on purpose; whatever does must not stop the connection's later events.
@@ -219,7 +333,7 @@ export class ConnectionTracker implements ConnectionEvents {
     connection: TrackedConnection,
     tracked: Tracked,
     kind: Exclude<EventKind, "disconnected">,
-    extra: { channel?: string } = {},
+    extra: { channel?: string; count?: number; channels?: string[] } = {},
   ): Promise<boolean> {
     const event = this.event(
       connection.id,
@@ -229,6 +343,8 @@ export class ConnectionTracker implements ConnectionEvents {
       Date.now(),
     );
     if (extra.channel !== undefined) event.channel = extra.channel;
+    if (extra.count !== undefined) event.count = extra.count;
+    if (extra.channels !== undefined) event.channels = extra.channels;
     // Only while the instance lives: after a lapse its `disconnected` may already be stored.
     return (
       this.events?.publish(event, () => tracked.instance.current && !this.stopped) ?? Promise.resolve(false)

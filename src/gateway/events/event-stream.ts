@@ -1,5 +1,6 @@
 import { DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { ServerInfo } from "@nats-io/nats-core";
+import { isJetStreamError, JetStreamErrorCode } from "../../nats/jetstream-errors.js";
 import { eventSubjects } from "../../protocol/index.js";
 import type { GatewayConfig } from "../config.js";
 import { ensureStream } from "../ensure-stream.js";
@@ -18,7 +19,9 @@ export interface EventStreamOptions {
  * The stream of connection events (`--events-stream`, default HERALD_EVENTS): every
  * `<prefix>.events.>` subject, limits retention (`--events-max-age`, `--events-max-bytes`, oldest
  * dropped first), and a duplicate window (`--events-duplicate-window`) in which an event published
- * twice under one id is stored once.
+ * twice under one id is stored once. A stream made before with other limits is brought in line.
+ * JetStream reserves `max_bytes` in its store when the stream is made: a store with less room
+ * left refuses it, and the error says which option to change.
  */
 export async function ensureEventStream({ jsm, config, server, logger }: EventStreamOptions): Promise<void> {
   const replicas = desiredReplicas(config.eventsReplicas, server);
@@ -34,5 +37,19 @@ export async function ensureEventStream({ jsm, config, server, logger }: EventSt
       duplicate_window: config.eventsDuplicateWindow * 1_000_000_000,
       storage: config.eventsStorage === "memory" ? StorageType.Memory : StorageType.File,
     },
-  );
+  ).catch((err: unknown) => {
+    if (
+      !isJetStreamError(
+        err,
+        JetStreamErrorCode.StorageResourcesExceeded,
+        JetStreamErrorCode.MemoryResourcesExceeded,
+      )
+    )
+      throw err;
+    const store = config.eventsStorage === "memory" ? "max_memory_store" : "max_file_store";
+    throw new Error(
+      `JetStream has no room to reserve --events-max-bytes (${config.eventsMaxBytes} bytes) for the events stream ${config.eventsStream} (${(err as Error).message}): lower --events-max-bytes, or raise the NATS servers' jetstream ${store}`,
+      { cause: err },
+    );
+  });
 }

@@ -98,6 +98,11 @@ export class PresenceIndex {
     return count > listed.length ? { count, members: listed, truncated: true } : { count, members: listed };
   }
 
+  /** A user in a channel now, with the info of its latest connection there; undefined when not in it. */
+  member(channel: string, user: string): { readonly info: PresenceInfo | undefined } | undefined {
+    return this.channels.get(channel)?.get(user);
+  }
+
   memberCount(channel: string): number {
     return this.channels.get(channel)?.size ?? 0;
   }

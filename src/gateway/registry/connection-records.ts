@@ -1,6 +1,13 @@
 import type { Logger } from "../logger.js";
 import type { RegistryBuckets } from "./buckets.js";
-import { type ConnectionEntry, type InstanceMarker, MARKER_KEY, SHARDS, shardOf } from "./record.js";
+import {
+  type ConnectionEntry,
+  type InstanceMarker,
+  MARKER_KEY,
+  SHARDS,
+  sameEntry,
+  shardOf,
+} from "./record.js";
 import { GaveUpError, type StoredPublisher, WrongRevisionError } from "./stored-publish.js";
 
 interface ShardState {
@@ -11,6 +18,12 @@ interface ShardState {
   /** Changed since the value being (or last) written. */
   dirty: boolean;
   writing: boolean;
+  /** When the last write started (`performance.now()`), for the interval between two. */
+  writtenAt: number;
+  /** The next write, waiting for the interval since the last one to end. */
+  timer: NodeJS.Timeout | undefined;
+  /** The entries last stored: the same again are not written. */
+  stored: Readonly<Record<string, ConnectionEntry>> | undefined;
   /** Told whether the next write stored the shard (with every change made before it started). */
   waiting: ((stored: boolean) => void)[];
   writes: number;
@@ -27,6 +40,8 @@ export interface ConnectionRecordsOptions {
   /** Called when a reaper took the records (the instance is dead to the others). */
   readonly onLost: () => void;
   readonly logger: Logger;
+  /** Least ms between two writes of one shard (`--presence-interval` with presence on, else 0). */
+  readonly writeIntervalMs: number;
 }
 
 /**
@@ -34,7 +49,10 @@ export interface ConnectionRecordsOptions {
  * the marker `<instance>.gateway`, then `SHARDS` shards `<instance>.<n>`, each holding the entries
  * of the connections that hash to it. A change marks its shard; each shard has at most one write
  * in flight, and every change made meanwhile goes into the next one, so a connect storm costs a
- * few writes per shard, not one per connection. Every write expects the shard's last revision:
+ * few writes per shard, not one per connection. With presence on, a shard is written at most once
+ * per `writeIntervalMs` (every presence gateway reads every write): the first change after a quiet
+ * interval goes out at once, those after it together at the interval's end, and a shard changed
+ * back to the value stored is not written again. Every write expects the shard's last revision:
  * when another gateway has declared this instance dead and deleted its keys, the next write fails
  * and `onLost` says so.
  */
@@ -56,20 +74,35 @@ export class ConnectionRecords {
   private readonly gatewayId: string;
   private readonly onLost: () => void;
   private readonly logger: Logger;
+  private readonly writeIntervalMs: number;
+  /** Shards due for a write at the next turn of the event loop. */
+  private readonly due = new Set<ShardState>();
 
-  constructor({ publisher, buckets, instance, gatewayId, onLost, logger }: ConnectionRecordsOptions) {
+  constructor({
+    publisher,
+    buckets,
+    instance,
+    gatewayId,
+    onLost,
+    logger,
+    writeIntervalMs,
+  }: ConnectionRecordsOptions) {
     this.publisher = publisher;
     this.buckets = buckets;
     this.instance = instance;
     this.gatewayId = gatewayId;
     this.onLost = onLost;
     this.logger = logger;
+    this.writeIntervalMs = writeIntervalMs;
     this.shards = Array.from({ length: SHARDS }, (_, index) => ({
       index,
       entries: new Map(),
       revision: 0,
       dirty: false,
       writing: false,
+      writtenAt: Number.NEGATIVE_INFINITY,
+      timer: undefined,
+      stored: undefined,
       waiting: [],
       writes: 0,
     }));
@@ -84,8 +117,7 @@ export class ConnectionRecords {
       keepTrying: () => !this.lostOrClosed,
     });
     this.registered = true;
-    const first = this.shards.find((shard) => shard.dirty);
-    if (first) this.mark(first);
+    for (const shard of this.shards) if (shard.dirty) this.mark(shard);
   }
 
   /** Adds or replaces a connection's entry; resolves true once a write holding it is stored. */
@@ -160,26 +192,41 @@ export class ConnectionRecords {
 
   private mark(shard: ShardState): void {
     shard.dirty = true;
-    if (shard.writing || this.scheduled || !this.registered) return;
+    if (shard.writing || shard.timer || !this.registered) return;
+    const wait = shard.writtenAt + this.writeIntervalMs - performance.now();
+    if (wait > 0) {
+      shard.timer = setTimeout(() => {
+        shard.timer = undefined;
+        this.mark(shard);
+      }, wait);
+      shard.timer.unref();
+      return;
+    }
+    this.due.add(shard);
+    if (this.scheduled) return;
     // The changes of one event-loop turn go out together.
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      for (const each of this.shards) if (each.dirty && !each.writing) this.write(each);
+      const due = [...this.due];
+      this.due.clear();
+      for (const each of due) if (each.dirty && !each.writing) this.write(each);
     });
   }
 
   private write(shard: ShardState): void {
     if (this.lostOrClosed) return this.settle(shard.waiting.splice(0), false);
-    shard.writing = true;
     shard.dirty = false;
     const waiters = shard.waiting.splice(0);
+    // Changed back to what is stored (a member that came and went): nothing to write.
+    if (shard.stored && sameEntries(shard.entries, shard.stored)) return this.settle(waiters, true);
     const entries = Object.fromEntries(shard.entries);
-    const value = encoder.encode(JSON.stringify({ e: entries }));
+    shard.writing = true;
+    shard.writtenAt = performance.now();
     const msgId = `${this.instance}.${shard.index}.${++shard.writes}`;
     this.lastWritten.set(`${this.instance}.${shard.index}`, { msgId, entries });
     this.publisher
-      .publish(this.key(String(shard.index)), value, {
+      .publish(this.key(String(shard.index)), encoder.encode(JSON.stringify({ e: entries })), {
         msgId,
         expectRevision: shard.revision,
         keepTrying: () => !this.lostOrClosed,
@@ -187,6 +234,7 @@ export class ConnectionRecords {
       .then(
         (ack) => {
           shard.revision = ack.seq;
+          shard.stored = entries;
           this.settle(waiters, true);
         },
         (err: unknown) => {
@@ -221,4 +269,18 @@ export class ConnectionRecords {
     for (const shard of this.shards) this.settle(shard.waiting.splice(0), false);
     this.onLost();
   }
+}
+
+function sameEntries(
+  entries: ReadonlyMap<string, ConnectionEntry>,
+  stored: Readonly<Record<string, ConnectionEntry>>,
+): boolean {
+  const keys = Object.keys(stored);
+  if (keys.length !== entries.size) return false;
+  for (const key of keys) {
+    const entry = entries.get(key);
+    const was = stored[key] as ConnectionEntry;
+    if (!entry || (entry !== was && !sameEntry(entry, was))) return false;
+  }
+  return true;
 }

@@ -24,6 +24,8 @@ export interface RegistryOptions {
   readonly logger: Logger;
   /** Ends a lapsed instance's connections: they reconnect and register with the new one. */
   readonly onLapse: (lapsed: Instance) => void;
+  /** Least ms between two writes of one shard of connection records. */
+  readonly writeIntervalMs: number;
 }
 
 /**
@@ -44,8 +46,18 @@ export class Registry {
   private readonly metrics: TrackingMetrics;
   private readonly logger: Logger;
   private readonly onLapse: (lapsed: Instance) => void;
+  private readonly writeIntervalMs: number;
 
-  constructor({ publisher, buckets, gatewayId, timeoutMs, metrics, logger, onLapse }: RegistryOptions) {
+  constructor({
+    publisher,
+    buckets,
+    gatewayId,
+    timeoutMs,
+    metrics,
+    logger,
+    onLapse,
+    writeIntervalMs,
+  }: RegistryOptions) {
     this.publisher = publisher;
     this.buckets = buckets;
     this.gatewayId = gatewayId;
@@ -53,6 +65,7 @@ export class Registry {
     this.metrics = metrics;
     this.logger = logger;
     this.onLapse = onLapse;
+    this.writeIntervalMs = writeIntervalMs;
     this.active = this.create();
   }
 
@@ -86,7 +99,7 @@ export class Registry {
     state = {
       id,
       current: true,
-      records: new ConnectionRecords(parts),
+      records: new ConnectionRecords({ ...parts, writeIntervalMs: this.writeIntervalMs }),
       liveness: new Liveness({ ...parts, timeoutMs: this.timeoutMs }),
     };
     return state;

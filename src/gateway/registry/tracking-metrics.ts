@@ -5,6 +5,8 @@ export class TrackingMetrics {
   readonly eventsPublished: Counter<"kind">;
   readonly eventsFailed: Counter<"kind">;
   readonly eventRetries: Counter;
+  readonly eventsDropped: Counter<"kind">;
+  readonly presenceHeldBack: Counter;
   readonly reapedGateways: Counter;
   readonly reapedConnections: Counter;
   readonly lapses: Counter;
@@ -26,6 +28,17 @@ export class TrackingMetrics {
     this.eventRetries = new Counter({
       name: "herald_event_retries_total",
       help: "Event publish attempts that got no acknowledgement and were sent again",
+      registers,
+    });
+    this.eventsDropped = new Counter({
+      name: "herald_events_dropped_total",
+      help: "Subscribed and unsubscribed events not stored because their connection was over --events-subscribe-limit, by kind (each connection's dropped event counts them too)",
+      labelNames: ["kind"] as const,
+      registers,
+    });
+    this.presenceHeldBack = new Counter({
+      name: "herald_presence_held_back_total",
+      help: "Joins and leaves not sent on their own because their user changed less than --presence-interval before",
       registers,
     });
     this.reapedGateways = new Counter({
