@@ -29,6 +29,15 @@ export type {
   StoredConnectionEvent,
 } from "./event-consumer.js";
 export { HeraldBackend, type HeraldBackendOptions, type HeraldConnectOptions } from "./herald-backend.js";
+export type {
+  InboxMark,
+  InboxPage,
+  InboxPageOptions,
+  InboxRequestOptions,
+  Notified,
+  NotifyOptions,
+  UnreadCount,
+} from "./inbox-client.js";
 export type { PresenceRequestOptions } from "./presence-client.js";
 export {
   encodePayload,

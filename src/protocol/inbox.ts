@@ -174,6 +174,14 @@ export const InboxMarkRequest = v.pipe(
   v.check(whole, NOT_WHOLE),
 );
 
+/** `<prefix>.inbox.list` request: a page of a user's inbox, as `inbox_list` asks for one. */
+export const InboxListRequest = v.object({
+  user: SafeName,
+  before: v.optional(NotificationId),
+  limit: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(INBOX_LIST_MAX))),
+  archived: v.optional(v.boolean()),
+});
+
 const InboxRequestError = v.object({
   ok: v.literal(false),
   error: v.object({ code: v.picklist(["INVALID_REQUEST", "UNAVAILABLE"]), message: v.string() }),
@@ -192,10 +200,23 @@ export const InboxUnreadReply = v.variant("ok", [
 
 export const InboxMarkReply = v.variant("ok", [v.object({ ok: v.literal(true) }), InboxRequestError]);
 
+export const InboxListReply = v.variant("ok", [
+  v.object({
+    ok: v.literal(true),
+    items: v.array(InboxItem),
+    unread: Count,
+    capped: v.optional(v.boolean()),
+    more: v.boolean(),
+  }),
+  InboxRequestError,
+]);
+
 export type InboxUnreadRequest = v.InferOutput<typeof InboxUnreadRequest>;
 export type InboxMarkRequest = v.InferOutput<typeof InboxMarkRequest>;
 export type InboxUnreadReply = v.InferOutput<typeof InboxUnreadReply>;
 export type InboxMarkReply = v.InferOutput<typeof InboxMarkReply>;
+export type InboxListRequest = v.InferOutput<typeof InboxListRequest>;
+export type InboxListReply = v.InferOutput<typeof InboxListReply>;
 
 /** The queue group gateways answer inbox requests in: each request reaches one gateway. */
 export const INBOX_QUEUE = "herald-inbox";
@@ -234,6 +255,8 @@ export interface InboxSubjects {
   readonly unread: string;
   /** Request/reply: a mark made by the backend. */
   readonly mark: string;
+  /** Request/reply: a page of a user's inbox. */
+  readonly list: string;
   /** Where an `unseen` event is stored: `<prefix>.events.unseen.<user>`. */
   unseen(user: string): string;
 }
@@ -248,6 +271,7 @@ export function inboxSubjects(prefix: string): InboxSubjects {
     liveStateAll: `${prefix}.live.inboxstate.*`,
     unread: `${prefix}.inbox.unread`,
     mark: `${prefix}.inbox.mark`,
+    list: `${prefix}.inbox.list`,
     unseen: (user) => `${prefix}.events.unseen.${user}`,
   };
 }

@@ -1,11 +1,18 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { InboxChange, InboxListFrame, InboxMarkFrame, InboxRecover } from "../../protocol/index.js";
+import type {
+  InboxChange,
+  InboxItem,
+  InboxListFrame,
+  InboxMarkFrame,
+  InboxRecover,
+} from "../../protocol/index.js";
 import type { TrackedConnection } from "../gateway-context.js";
 import type { Logger } from "../logger.js";
 import type { InboxConnections } from "./inbox-connections.js";
 import { inboxErrorFrame, markedFrame, type UnreadCount } from "./inbox-frames.js";
-import { type CountSettings, countUnread, detachedTarget, markInbox } from "./inbox-marks.js";
+import { type CountSettings, countUnread, detachedTarget, markInbox, pageDetached } from "./inbox-marks.js";
 import type { InboxMetrics } from "./inbox-metrics.js";
+import type { PageQuery } from "./inbox-pages.js";
 import { type InboxStore, InboxUnavailable } from "./inbox-store.js";
 import { type InboxDeps, type InboxMember, UserInbox } from "./user-inbox.js";
 
@@ -126,6 +133,16 @@ export class InboxHub implements InboxConnections {
     const held = this.users.get(user);
     if (held) return held.mark(change);
     return markInbox(this.store, detachedTarget(this.store, user), change);
+  }
+
+  /** A backend's page of a user's inbox: held here, or read. */
+  async pageFor(
+    user: string,
+    query: PageQuery,
+  ): Promise<{ items: InboxItem[]; more: boolean; count: UnreadCount }> {
+    const held = this.users.get(user);
+    if (held) return held.page(query);
+    return pageDetached(this.store, user, query, this.countSettings);
   }
 
   /** A backend's unread count: held here, or read. */

@@ -1,6 +1,7 @@
-import type { InboxChange } from "../../protocol/index.js";
+import type { InboxChange, InboxItem } from "../../protocol/index.js";
 import { WrongRevisionError } from "../registry/stored-publish.js";
 import type { UnreadCount } from "./inbox-frames.js";
+import { type PageQuery, readPage } from "./inbox-pages.js";
 import { applyChange, countsUnread, effectiveIds, type InboxState } from "./inbox-state.js";
 import { type InboxStore, InboxUnavailable, type NotificationRef, type StoredState } from "./inbox-store.js";
 import { KnownNotifications } from "./known-notifications.js";
@@ -133,6 +134,20 @@ export async function countUnread(
   if (state.unread.some((id) => id < walk.from))
     known.setFirst((await store.next(user, 1))?.id ?? lastId + 1);
   return known.count(state, settings.cap, Date.now());
+}
+
+/** A page of the inbox of a user no connection of this gateway holds: its state, its index, the page. */
+export async function pageDetached(
+  store: InboxStore,
+  user: string,
+  query: PageQuery,
+  settings: CountSettings,
+): Promise<{ items: InboxItem[]; more: boolean; count: UnreadCount }> {
+  const [{ state }, lastId] = await Promise.all([store.state(user), store.lastId(user)]);
+  const known = new KnownNotifications(settings.maxPerUser, settings.maxAgeMs);
+  known.indexedAll(await store.index(user, lastId), lastId);
+  const page = await readPage(store, user, known, state, query);
+  return { ...page, count: known.count(state, settings.cap, Date.now()) };
 }
 
 /** A mark for a user no connection of this gateway holds: everything it needs is read. */

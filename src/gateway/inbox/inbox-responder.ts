@@ -4,6 +4,7 @@ import {
   formatIssues,
   INBOX_QUEUE,
   type InboxChange,
+  InboxListRequest,
   InboxMarkRequest,
   type InboxSubjects,
   InboxUnreadRequest,
@@ -27,8 +28,8 @@ export interface InboxResponderOptions {
 
 /**
  * Answers backends' inbox requests in the queue group `herald-inbox` (each request reaches one
- * gateway): `<prefix>.inbox.unread` (counts) and `<prefix>.inbox.mark` (a mark made by the
- * backend, e.g. from an email's link). A user held here is answered from what this gateway holds;
+ * gateway): `<prefix>.inbox.unread` (counts), `<prefix>.inbox.mark` (a mark made by the backend,
+ * e.g. from an email's link) and `<prefix>.inbox.list` (a page). A user held here is answered from what this gateway holds;
  * any other is read from JetStream.
  */
 export class InboxResponder {
@@ -71,6 +72,22 @@ export class InboxResponder {
                   : { state: request.state, ids: request.ids };
               await hub.markFor(request.user, change);
               return { ok: true };
+            });
+        },
+      }),
+      nc.subscribe(subjects.list, {
+        queue: INBOX_QUEUE,
+        callback: (err, msg) => {
+          if (!err)
+            this.answer(msg, "backend_list", InboxListRequest, async ({ user, ...query }) => {
+              const { items, more, count } = await hub.pageFor(user, query);
+              return {
+                ok: true,
+                items,
+                unread: count.unread,
+                ...(count.capped ? { capped: true } : {}),
+                more,
+              };
             });
         },
       }),

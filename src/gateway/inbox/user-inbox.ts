@@ -1,14 +1,14 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { InboxChange, InboxItem, InboxListFrame, InboxRecover } from "../../protocol/index.js";
-import { INBOX_LIST_DEFAULT } from "../../protocol/index.js";
 import type { TrackedConnection } from "../gateway-context.js";
 import { liveSequence } from "../live-sequence.js";
 import type { Logger } from "../logger.js";
 import type { OutboundFrame } from "../outbound-frame.js";
-import { inboxFrame, notificationFrame, pageFrame, payloadValue, type UnreadCount } from "./inbox-frames.js";
+import { inboxFrame, notificationFrame, pageFrame, type UnreadCount } from "./inbox-frames.js";
 import { type MarkTarget, markInbox, walkUnread } from "./inbox-marks.js";
 import type { InboxMetrics } from "./inbox-metrics.js";
-import { decodeState, EMPTY_STATE, type InboxState, isArchived, isRead, isSeen } from "./inbox-state.js";
+import { type PageQuery, readPage } from "./inbox-pages.js";
+import { decodeState, EMPTY_STATE, type InboxState } from "./inbox-state.js";
 import type { InboxStore, StoredState } from "./inbox-store.js";
 import { KnownNotifications } from "./known-notifications.js";
 
@@ -123,29 +123,16 @@ export class UserInbox {
 
   /** A page of the inbox, newest first. */
   async list(frame: InboxListFrame): Promise<OutboundFrame> {
+    const page = await this.page(frame);
+    return pageFrame(frame.id, page.items, page.count, page.more);
+  }
+
+  /** A page of the inbox and the count, for a connection or a backend. */
+  async page(query: PageQuery): Promise<{ items: InboxItem[]; more: boolean; count: UnreadCount }> {
     await this.loaded;
     if (!this.known.indexed) await this.index();
-    const state = this.state;
-    const include = frame.archived ? () => true : (id: number) => !isArchived(state, id);
-    const before = frame.before ?? Number.MAX_SAFE_INTEGER;
-    const limit = frame.limit ?? INBOX_LIST_DEFAULT;
-    const { ids, more } = this.known.page(before, limit, include, Date.now());
-    const stored = await Promise.all(ids.map((id) => this.deps.store.notification(id)));
-    const items: InboxItem[] = [];
-    for (const notification of stored) {
-      // Dropped by retention since it was indexed.
-      if (notification?.user !== this.user) continue;
-      const { id } = notification;
-      items.push({
-        id,
-        time: notification.time,
-        data: payloadValue(notification.data),
-        read: isRead(this.state, id),
-        seen: isSeen(this.state, id),
-        archived: isArchived(this.state, id),
-      });
-    }
-    return pageFrame(frame.id, items, this.count(), more);
+    const page = await readPage(this.deps.store, this.user, this.known, this.state, query);
+    return { ...page, count: this.count() };
   }
 
   /** Applies a mark (from a connection of the user, or the backend); resolves once stored. */
