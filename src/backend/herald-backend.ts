@@ -43,6 +43,7 @@ import type { ResponderOptions } from "./request-responder.js";
 import { ResponderSet } from "./responder-set.js";
 import { type RpcHandler, type RpcResponder, serveRpc } from "./rpc-responder.js";
 import { type SubscribeHandler, type SubscribeResponder, serveSubscribe } from "./subscribe-responder.js";
+import { consumeUnseen, type UnseenConsumerOptions, type UnseenHandler } from "./unseen-consumer.js";
 
 function writeToStderr(error: HeraldBackendError): void {
   console.error(`[herald backend] ${error.code}: ${error.message}`);
@@ -239,6 +240,34 @@ export class HeraldBackend {
       { nc: this.connection, prefix: this.prefix, report },
       handler,
       options,
+    );
+    const tracked: EventSubscription = {
+      durable: subscription.durable,
+      stop: async () => {
+        this.#eventSubscriptions.delete(tracked);
+        await subscription.stop();
+      },
+    };
+    this.#eventSubscriptions.add(tracked);
+    return tracked;
+  }
+
+  /**
+   * Reads the inbox's `unseen` events (gateways with `--inbox-unseen-after`): one per notification
+   * no connection of its user marked seen in time, for the email or mobile push. A durable consumer
+   * named `options.durable`, one event at a time, each acknowledged once `handler` resolves, as
+   * `onEvent` reads connection events.
+   */
+  async onUnseen(
+    handler: UnseenHandler,
+    options: UnseenConsumerOptions & { onError?: (error: HeraldBackendError) => void },
+  ): Promise<EventSubscription> {
+    const { onError, ...rest } = options;
+    const report = onError ?? this.#onError;
+    const subscription = await consumeUnseen(
+      { nc: this.connection, prefix: this.prefix, report },
+      handler,
+      rest,
     );
     const tracked: EventSubscription = {
       durable: subscription.durable,

@@ -65,3 +65,4 @@ export {
   type SubscribeHandler,
   type SubscribeResponder,
 } from "./subscribe-responder.js";
+export type { StoredUnseenEvent, UnseenConsumerOptions, UnseenHandler } from "./unseen-consumer.js";

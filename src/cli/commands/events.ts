@@ -3,7 +3,13 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import * as v from "valibot";
 import type { HeraldBackend } from "../../backend/index.js";
 import { isJetStreamError, JetStreamErrorCode } from "../../nats/jetstream-errors.js";
-import { ConnectionEvent, EVENT_KINDS, type EventKind, eventSubjects } from "../../protocol/index.js";
+import {
+  ConnectionEvent,
+  EVENT_KINDS,
+  type EventKind,
+  eventSubjects,
+  UnseenEvent,
+} from "../../protocol/index.js";
 import { asCliError, connectBackend } from "../backend-connection.js";
 import { CliError, ExitCode } from "../cli-error.js";
 import { type NatsFlags, withNatsOptions } from "../nats-options.js";
@@ -91,7 +97,11 @@ async function tail(
     });
   const messages = await consumer.consume({
     callback: (msg) => {
-      const parsed = v.safeParse(ConnectionEvent, safeJson(msg.data));
+      const json = safeJson(msg.data);
+      const parsed = v.safeParse(ConnectionEvent, json);
+      // The inbox's unseen events share the stream; shown when no kind is asked for.
+      const unseen = parsed.success ? undefined : v.safeParse(UnseenEvent, json);
+      if (unseen?.success) return void (kinds ? undefined : print({ ...unseen.output, seq: msg.seq }));
       if (!parsed.success)
         return void process.stderr.write(`herald: event at ${msg.seq} is not valid; skipped\n`);
       if (!kinds || kinds.has(parsed.output.kind)) print({ ...parsed.output, seq: msg.seq });

@@ -1,14 +1,20 @@
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { GatewayConfig } from "../config.js";
+import { ensureEventStream } from "../events/event-stream.js";
 import type { Logger } from "../logger.js";
 import type { GatewayMetrics } from "../metrics.js";
+import { StoredPublisher } from "../registry/stored-publish.js";
 import type { InboxConnections } from "./inbox-connections.js";
 import { InboxHub } from "./inbox-hub.js";
 import { InboxMetrics } from "./inbox-metrics.js";
 import { InboxResponder } from "./inbox-responder.js";
 import { InboxStore } from "./inbox-store.js";
 import { ensureInboxStreams } from "./inbox-streams.js";
+import { UnseenWatch } from "./unseen-watch.js";
+
+/** A redelivered check (its acknowledgement lost) must still fall in the events stream's duplicate window. */
+const MIN_DUPLICATE_WINDOW_S = 60;
 
 /** The notification inbox, running (see docs/operations.md, "The notification inbox"). */
 export interface Inbox {
@@ -28,9 +34,15 @@ export interface InboxOptions {
 
 /**
  * Starts what `--inbox` needs: the notification stream and the state bucket, the hub of the users
- * held here, and the answers to backends' inbox requests.
+ * held here, the answers to backends' inbox requests, and with `--inbox-unseen-after` the events
+ * stream and the shared consumer that finds notifications not seen in time.
  */
 export async function startInbox({ nc, config, logger, metrics }: InboxOptions): Promise<Inbox> {
+  const unseen = config.inboxUnseenAfter > 0;
+  if (unseen && config.eventsDuplicateWindow < MIN_DUPLICATE_WINDOW_S)
+    throw new Error(
+      `--inbox-unseen-after needs --events-duplicate-window of at least ${MIN_DUPLICATE_WINDOW_S} s, so that an unseen event is stored once`,
+    );
   let jsm: JetStreamManager;
   try {
     jsm = await jetstreamManager(nc, { timeout: 5000 });
@@ -39,10 +51,15 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
       `the inbox needs JetStream, and the NATS server does not offer it (${(err as Error).message}); start nats-server with -js or run the gateway with --inbox false`,
     );
   }
-  const ensure = () => ensureInboxStreams({ jsm, config, server: nc.info, logger });
+  const ensure = async () => {
+    const ensured = await ensureInboxStreams({ jsm, config, server: nc.info, logger });
+    if (unseen) await ensureEventStream({ jsm, config, server: nc.info, logger });
+    return ensured;
+  };
   let epoch = await ensure();
   const inboxMetrics = new InboxMetrics(metrics.registry);
-  const store = new InboxStore({ nc, jsm, js: jetstream(nc), config, metrics: inboxMetrics });
+  const js = jetstream(nc);
+  const store = new InboxStore({ nc, jsm, js, config, metrics: inboxMetrics });
   const hub = new InboxHub({
     nc,
     store,
@@ -56,6 +73,22 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
   });
   const responder = new InboxResponder({ nc, subjects: store.subjects, hub, metrics: inboxMetrics, logger });
   responder.start();
+  const publisher = unseen ? new StoredPublisher(nc) : undefined;
+  const watch = publisher
+    ? new UnseenWatch({
+        jsm,
+        js,
+        store,
+        publisher,
+        stream: config.inboxStream,
+        afterMs: config.inboxUnseenAfter * 1000,
+        gatewayId: config.gatewayId,
+        epoch: () => epoch,
+        metrics: inboxMetrics,
+        logger,
+      })
+    : undefined;
+  await watch?.start();
   return {
     connections: hub,
     reconnected() {
@@ -68,6 +101,8 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
         .catch((err: Error) => logger.error({ err: err.message }, "inbox stream check failed"));
     },
     async stop() {
+      await watch?.stop();
+      publisher?.close();
       responder.stop();
       hub.close();
       store.close();
