@@ -8,8 +8,8 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { MsgHdrsImpl, headers as natsHeaders } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { rawHeaderBlock, sequenceInHeaderBlock } from "../../src/gateway/live-sequence.js";
-import { isJson } from "../../src/gateway/message-frame.js";
+import { isJson } from "../../src/gateway/delivery/message-frame.js";
+import { rawHeaderBlock, sequenceInHeaderBlock } from "../../src/gateway/history/live-sequence.js";
 import { startNats } from "../../src/testing/index.js";
 import { isJsonText } from "./json-validator.js";
 

@@ -122,7 +122,7 @@ export class HeraldBackend {
     this.subjects = subjectsFor(prefix);
     this.#publisher = new Publisher(connection, this.subjects, history);
     this.#presence = new PresenceClient(connection, prefix);
-    this.#inbox = new InboxClient(connection, prefix);
+    this.#inbox = new InboxClient(connection, prefix, this.#publisher);
     this.#onError = options.onError ?? writeToStderr;
     this.#responders = new ResponderSet(() => connection.isClosed(), this.#onError);
   }

@@ -1,4 +1,4 @@
-import { type NatsConnection, nuid, RequestError } from "@nats-io/nats-core";
+import { type NatsConnection, RequestError } from "@nats-io/nats-core";
 import * as v from "valibot";
 import {
   formatIssues,
@@ -17,9 +17,8 @@ import {
   NotificationId,
   UnsafeNameError,
 } from "../protocol/index.js";
-import { AcknowledgedPublisher, DEFAULT_PUBLISH_TIMEOUT_MS } from "./acknowledged-publish.js";
 import { HeraldBackendError, NotConnectedError } from "./errors.js";
-import { encodePayload } from "./publisher.js";
+import { DEFAULT_PUBLISH_TIMEOUT_MS, type Publisher } from "./publisher.js";
 
 export interface NotifyOptions {
   /**
@@ -100,23 +99,24 @@ const Mark = v.object({
  */
 export class InboxClient {
   private readonly subjects: InboxSubjects;
-  private readonly publisher: AcknowledgedPublisher;
 
   constructor(
     private readonly nc: NatsConnection,
     prefix: string,
+    /** The backend's publisher: its acknowledged publish, retries and errors. */
+    private readonly publisher: Publisher,
   ) {
     this.subjects = inboxSubjects(prefix);
-    this.publisher = new AcknowledgedPublisher(nc);
   }
 
   async notify(user: string, data: unknown, options: NotifyOptions = {}): Promise<Notified> {
     const name = safe(user);
     const { id, timeout } = check(Notify, options, "notify options");
-    const payload = encodePayload(data);
-    if (this.nc.isClosed()) throw new NotConnectedError("the NATS connection is closed");
-    const ack = await this.publisher.publish(this.subjects.notify(name), payload, id ?? nuid.next(), timeout);
-    return { id: ack.seq, duplicate: ack.duplicate };
+    const stored = await this.publisher.store(this.subjects.notify(name), data, {
+      timeout,
+      ...(id === undefined ? {} : { msgId: id }),
+    });
+    return { id: stored.seq, duplicate: stored.duplicate };
   }
 
   async unread(

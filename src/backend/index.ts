@@ -1,4 +1,3 @@
-export { DEFAULT_PUBLISH_TIMEOUT_MS } from "./acknowledged-publish.js";
 export {
   type Acceptance,
   type AuthContext,
@@ -40,6 +39,7 @@ export type {
 } from "./inbox-client.js";
 export type { PresenceRequestOptions } from "./presence-client.js";
 export {
+  DEFAULT_PUBLISH_TIMEOUT_MS,
   encodePayload,
   type PublishOptions,
   type PublishResult,

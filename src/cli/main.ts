@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { ConfigError } from "../options/option-loader.js";
 import { CliError, ExitCode } from "./cli-error.js";
 import { configCommand } from "./commands/config.js";
 import { disconnectCommand } from "./commands/disconnect.js";
@@ -42,9 +43,9 @@ async function main(argv: readonly string[]): Promise<never> {
       // commander has printed the message or the help already.
       return await exitAfterFlush(error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage);
     }
-    if (error instanceof CliError) {
+    if (error instanceof CliError || error instanceof ConfigError) {
       process.stderr.write(`herald: ${error.message}\n`);
-      return await exitAfterFlush(error.exitCode);
+      return await exitAfterFlush(error instanceof CliError ? error.exitCode : ExitCode.Usage);
     }
     process.stderr.write(
       `herald: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

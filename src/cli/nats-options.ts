@@ -1,77 +1,46 @@
-import { type Command, Option } from "commander";
-import type * as v from "valibot";
+import type { Command } from "commander";
 import type { HeraldConnectOptions } from "../backend/index.js";
-import { GATEWAY_OPTIONS } from "../gateway/options.js";
-import {
-  NATS_CONNECTION_OPTIONS,
-  NatsSettingsSchema,
-  natsAccess,
-  unpairedNatsOptions,
-} from "../nats/connection-options.js";
-import { describeOptions } from "../options/option-spec.js";
-import { SubjectPrefix } from "../protocol/index.js";
-import { CliError, ExitCode } from "./cli-error.js";
-import { NatsServerList } from "./cli-schemas.js";
+import { OPTION_SPECS } from "../gateway/config/options.js";
+import { NATS_CONNECTION_OPTIONS, natsAccess, natsUserWithPassword } from "../nats/connection-options.js";
+import type { OptionSpecs, OptionValues } from "../options/option-spec.js";
+import { type ArgumentInputs, type CommandLineSettings, readCommandLine } from "./command-line.js";
 import { readLocalNatsUrl } from "./local-nats-file.js";
 
-/** The NATS connection options as flags and environment names: the gateway's, for every command. */
-export const NATS_FLAGS = describeOptions(NATS_CONNECTION_OPTIONS);
+const { nats, ...natsAccessOptions } = NATS_CONNECTION_OPTIONS;
 
-/** The flags of every command that talks to NATS as a backend does (`publish`, `disconnect`). */
-export interface NatsFlags {
-  nats?: string;
-  prefix: string;
-  natsUser?: string;
-  natsPassword?: string;
-  natsToken?: string;
-  natsCreds?: string;
-  natsTlsCa?: string;
-  natsTlsCert?: string;
-  natsTlsKey?: string;
-}
-
-/** Their checks, for a command's input schema: the gateway's, with `--nats` as a comma-separated list. */
-export const NatsInputEntries = {
-  ...NatsSettingsSchema.entries,
-  nats: NatsServerList,
-  prefix: SubjectPrefix,
+/**
+ * The options of every command that talks to NATS as a backend does: the gateway's NATS servers,
+ * credentials, TLS and prefix, with the same flags and environment names.
+ */
+export const BACKEND_OPTIONS = {
+  nats: {
+    ...nats,
+    placeholder: "servers",
+    description:
+      "NATS servers, comma-separated; by default the one a `herald start` in this folder or above runs",
+  },
+  prefix: { ...OPTION_SPECS.prefix, placeholder: "prefix" },
+  ...natsAccessOptions,
 };
+type BackendOptions = OptionValues<typeof BACKEND_OPTIONS>;
 
-type NatsInput = v.InferOutput<v.ObjectSchema<typeof NatsInputEntries, undefined>>;
-
-/** Adds --nats, --prefix and the NATS credentials and TLS, each with the gateway's environment name. */
-export function withNatsOptions(command: Command): Command {
-  command
-    .addOption(
-      new Option(
-        `${NATS_FLAGS.nats.flag} <servers>`,
-        "NATS servers, comma-separated (default: the one `herald start` runs, else nats://127.0.0.1:4222)",
-      ).env(NATS_FLAGS.nats.env),
-    )
-    .addOption(prefixOption());
-  for (const [key, def] of Object.entries(NATS_FLAGS)) {
-    if (key !== "nats") command.addOption(new Option(`${def.flag} <value>`, def.description).env(def.env));
-  }
-  return command;
+/**
+ * A backend command's arguments and options, read as every command reads them; unset, `--nats` is
+ * the nats-server a `herald start` runs in this folder or above, if any.
+ */
+export function readBackendCommandLine<
+  T extends OptionSpecs & typeof BACKEND_OPTIONS,
+  A extends ArgumentInputs = Record<never, never>,
+>(command: Command, specs: T, settings: CommandLineSettings<T, A> = {}) {
+  const local = readLocalNatsUrl();
+  return readCommandLine(command, specs, {
+    ...settings,
+    ...(local === undefined ? {} : { defaults: { nats: [local] } as CommandLineSettings<T, A>["defaults"] }),
+    checks: [natsUserWithPassword, ...(settings.checks ?? [])],
+  });
 }
 
-/** `--prefix` with the gateway's flag, environment name, description and default. */
-export function prefixOption(): Option {
-  const { flag, env, description } = GATEWAY_OPTIONS.prefix;
-  return new Option(`${flag} <prefix>`, description).env(env).default(GATEWAY_OPTIONS.prefix.default);
-}
-
-/** `--nats` as given, else the server `herald start` runs, else the default local one. */
-export function natsServers(flags: NatsFlags): string {
-  return flags.nats ?? readLocalNatsUrl() ?? "nats://127.0.0.1:4222";
-}
-
-/** How HeraldBackend.connect reaches NATS for a command line's input. */
-export function backendConnection(input: NatsInput, timeout: number): HeraldConnectOptions {
-  const unpaired = unpairedNatsOptions(input);
-  if (unpaired) {
-    const flags = unpaired.map((key) => NATS_FLAGS[key as keyof typeof NATS_FLAGS].flag);
-    throw new CliError(`${flags.join(" and ")} go together`, ExitCode.Usage);
-  }
-  return { ...natsAccess(input), prefix: input.prefix, timeout, name: "herald-cli" };
+/** How HeraldBackend.connect reaches NATS with a command's options. */
+export function backendConnection(options: BackendOptions, timeout: number): HeraldConnectOptions {
+  return { ...natsAccess(options), prefix: options.prefix, timeout, name: "herald-cli" };
 }

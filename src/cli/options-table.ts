@@ -1,4 +1,5 @@
-import { GATEWAY_OPTIONS, type GatewayConfigKey } from "../gateway/config.js";
+import { GATEWAY_OPTIONS, type GatewayConfigKey } from "../gateway/config/config.js";
+import { defaultText } from "../options/option-spec.js";
 
 export interface OptionRow {
   readonly option: GatewayConfigKey;
@@ -21,10 +22,8 @@ export function gatewayOptionRows(): OptionRow[] {
   }));
 }
 
-export function formatDefault(option: GatewayConfigKey, value: unknown): string {
-  if (value === undefined) return option === "gatewayId" ? "random" : "unset";
-  if (Array.isArray(value)) return value.length ? value.join(",") : "unset";
-  return String(value);
+function formatDefault(option: GatewayConfigKey, value: unknown): string {
+  return defaultText(value) ?? (option === "gatewayId" ? "random" : "unset");
 }
 
 /** A GitHub-flavoured markdown table of every gateway option. */

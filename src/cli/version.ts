@@ -1,4 +1,4 @@
-import { packageManifest } from "./package-root.js";
+import { packageManifest } from "../local/package-root.js";
 
 /** Herald's version from its package.json, or "unknown" when that cannot be read. */
 export function heraldVersion(): string {

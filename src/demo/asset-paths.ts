@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { packageRoot } from "../cli/package-root.js";
+import { packageRoot } from "../local/package-root.js";
 
 /** The demo page's files, served as they are. */
 export function defaultPublicDir(): string {

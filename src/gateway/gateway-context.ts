@@ -1,15 +1,15 @@
 import type { ErrorCodeName, PresenceInfo } from "../protocol/index.js";
-import type { AuthClient } from "./auth-client.js";
-import type { ChannelHub } from "./channel-hub.js";
-import type { GatewayConfig } from "./config.js";
-import type { ControlListener } from "./control-listener.js";
+import type { AuthClient } from "./backend/auth-client.js";
+import type { ControlListener } from "./backend/control-listener.js";
+import type { RpcRelay } from "./backend/rpc-relay.js";
+import type { SubscribeAuthorizer } from "./backend/subscribe-authorizer.js";
+import type { GatewayConfig } from "./config/config.js";
+import type { ChannelHub } from "./delivery/channel-hub.js";
+import type { OutboundFrame } from "./delivery/outbound-frame.js";
+import type { Recovery } from "./history/recovery.js";
 import type { InboxConnections } from "./inbox/inbox-connections.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
-import type { OutboundFrame } from "./outbound-frame.js";
-import type { Recovery } from "./recovery.js";
-import type { RpcRelay } from "./rpc-relay.js";
-import type { SubscribeAuthorizer } from "./subscribe-authorizer.js";
 
 /**
  * What every session of one gateway shares: only the parts a session calls, so a session can be

@@ -6,7 +6,7 @@ export {
   GatewayConfigSchema,
   loadGatewayConfig,
   redactConfig,
-} from "./config.js";
+} from "./config/config.js";
 export { type RunningGateway, type StartOptions, startGateway } from "./gateway.js";
 export { createLogger, type Logger } from "./logger.js";
 export { installProcessGuard } from "./process-guard.js";

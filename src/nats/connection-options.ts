@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { type ConnectionOptions, credsAuthenticator } from "@nats-io/nats-core";
 import * as v from "valibot";
+import { together } from "../options/option-loader.js";
 import { option } from "../options/option-spec.js";
 
 /** A NATS server URL as the NATS client takes it. */
@@ -97,12 +98,8 @@ export const NatsAccessSchema = v.pipe(
 );
 export type NatsAccess = v.InferOutput<typeof NatsAccessSchema>;
 
-/** The options that go together and were not given together, if any: `natsUser` and `natsPassword`. */
-export function unpairedNatsOptions(settings: NatsSettings): readonly [string, string] | undefined {
-  return (settings.natsUser === undefined) !== (settings.natsPassword === undefined)
-    ? ["natsUser", "natsPassword"]
-    : undefined;
-}
+/** The loader's check that a user comes with a password: `--nats-user and --nats-password go together`. */
+export const natsUserWithPassword = together("natsUser", "natsPassword");
 
 /** The settings in the backend SDK's terms. */
 export function natsAccess(settings: NatsSettings): NatsAccess {

@@ -1,4 +1,4 @@
-import { type GatewayConfig, loadGatewayConfig } from "../gateway/config.js";
+import { type GatewayConfig, loadGatewayConfig } from "../gateway/config/config.js";
 import { type RunningGateway, type StartOptions, startGateway } from "../gateway/gateway.js";
 import type { NatsServer } from "../local/nats-server.js";
 

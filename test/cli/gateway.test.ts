@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { GATEWAY_OPTIONS } from "../../src/gateway/config.js";
+import { GATEWAY_OPTIONS } from "../../src/gateway/config/config.js";
 import { answersOk, freePort, type NatsServer, startNats, waitUntil } from "../../src/testing/index.js";
 import { type CliProcess, runCli, startCli } from "./run-cli.js";
 

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as v from "valibot";
-import { GATEWAY_OPTIONS, type GatewayConfig, loadGatewayConfig } from "../../src/gateway/config.js";
+import { GATEWAY_OPTIONS, type GatewayConfig, loadGatewayConfig } from "../../src/gateway/config/config.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 

@@ -2,7 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import type { RunningGateway } from "../../src/gateway/index.js";
+import type { GatewayConfig, RunningGateway } from "../../src/gateway/index.js";
 import {
   type ClusterNode,
   startNats,
@@ -277,10 +277,11 @@ describe("history replicas", { timeout: 60_000 }, () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   });
 
-  /** An in-process gateway with history on whose warnings are kept. */
+  /** An in-process gateway with history on (and `more`) whose warnings are kept. */
   async function gatewayOn(
     urls: readonly string[],
     historyReplicas: "auto" | number,
+    more: Partial<GatewayConfig> = {},
   ): Promise<{ gateway: RunningGateway; warnings: string[] }> {
     const warnings: string[] = [];
     const logger = pino(
@@ -289,7 +290,7 @@ describe("history replicas", { timeout: 60_000 }, () => {
     );
     const gateway = await startTestGateway(
       urls[0] ?? "",
-      { nats: [...urls], history: true, historyReplicas },
+      { nats: [...urls], history: true, historyReplicas, ...more },
       { logger },
     );
     cleanups.push(() => gateway.close());
@@ -314,7 +315,7 @@ describe("history replicas", { timeout: 60_000 }, () => {
     for (let n = 0; n < 5; n++) await jsm.jetstream().publish("herald.user.r", `${n}`);
     await first.gateway.close();
 
-    await gatewayOn(cluster.urls, "auto");
+    await gatewayOn(cluster.urls, "auto", { events: true });
     expect(await replicas()).toBe(3);
     expect(await stored()).toBe(5);
 
@@ -322,10 +323,15 @@ describe("history replicas", { timeout: 60_000 }, () => {
     expect(await replicas()).toBe(1);
     expect(down.warnings.filter((warning) => /replica/.test(warning))).toEqual([]);
 
-    // More replicas than servers: the stream keeps working as it is, and a warning says why.
-    const tooMany = await gatewayOn(cluster.urls, 5);
+    // More replicas than servers: each stream keeps working as it is, and a warning names it and its option.
+    const tooMany = await gatewayOn(cluster.urls, 5, { events: true, eventsReplicas: 5 });
     expect(await replicas()).toBe(1);
-    expect(tooMany.warnings.join("\n")).toMatch(/history stream keeps 1 replica\(s\): JetStream refused 5/);
+    expect(tooMany.warnings.filter((warning) => /replica/.test(warning)).sort()).toEqual([
+      "events stream HERALD_EVENTS keeps 3 replica(s): JetStream refused 5 (--events-replicas 5)",
+      "history stream HERALD keeps 1 replica(s): JetStream refused 5 (--history-replicas 5)",
+      "registry stream KV_HERALD_CONNECTIONS keeps 3 replica(s): JetStream refused 5 (--events-replicas 5)",
+      "registry stream KV_HERALD_CONNECTIONS_LIVENESS keeps 3 replica(s): JetStream refused 5 (--events-replicas 5)",
+    ]);
     expect(await stored()).toBe(5);
   });
 

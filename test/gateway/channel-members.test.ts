@@ -7,7 +7,7 @@ import {
   memberCount,
   memberList,
   removeMember,
-} from "../../src/gateway/channel-members.js";
+} from "../../src/gateway/delivery/channel-members.js";
 import { seededRandom } from "../client/seeded-random.js";
 
 interface Member {

@@ -63,7 +63,10 @@ describe("gateway configuration", () => {
   });
 
   it.each([
-    [{ HERALD_PORT: "abc" }, /port \(from HERALD_PORT; --port \/ HERALD_PORT\): expected a whole number/],
+    [
+      { HERALD_PORT: "abc" },
+      /port \(--port \/ HERALD_PORT\): invalid HERALD_PORT "abc": expected a whole number/,
+    ],
     [{ HERALD_PORT: "70000" }, /port .*--port \/ HERALD_PORT/],
     [{ HERALD_PREFIX: "a.*" }, /prefix .*must be dot-separated/],
     [{ HERALD_NATS_URL: "not a url" }, /nats .*must be like nats:\/\/host:4222/],
@@ -73,13 +76,33 @@ describe("gateway configuration", () => {
       { HERALD_HEARTBEAT_INTERVAL: "5000", HERALD_HEARTBEAT_TIMEOUT: "4000" },
       /heartbeatTimeout must be larger/,
     ],
-    [{ HERALD_NATS_USER: "u" }, /natsUser and natsPassword go together/],
+    [{ HERALD_NATS_USER: "u" }, /--nats-user and --nats-password go together/],
     [{ HERALD_HISTORY_REPLICAS: "6" }, /historyReplicas .*must be "auto" or a whole number from 1 to 5/],
     [{ HERALD_HISTORY_REPLICAS: "three" }, /historyReplicas .*--history-replicas/],
     [{ HERALD_NATS_PING_INTERVAL: "0" }, /natsPingInterval .*--nats-ping-interval/],
   ])("refuses %j with a message naming it", (env, message) => {
     expect(() => loadGatewayConfig({ env })).toThrow(ConfigError);
     expect(() => loadGatewayConfig({ env })).toThrow(message);
+  });
+
+  it("names every bad value at once, and never shows a secret one", async () => {
+    const secret = join(dir, "secret.json");
+    await writeFile(secret, JSON.stringify({ natsToken: 31337 }));
+    let error: unknown;
+    try {
+      loadGatewayConfig({ configFile: secret, env: { HERALD_PORT: "abc", HERALD_HISTORY_STORAGE: "disk" } });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      'port (--port / HERALD_PORT): invalid HERALD_PORT "abc": expected a whole number',
+      `natsToken (--nats-token / HERALD_NATS_TOKEN): invalid value in config file ${secret}: expected string`,
+      expect.stringMatching(
+        /^historyStorage \(--history-storage \/ HERALD_HISTORY_STORAGE\): invalid HERALD_HISTORY_STORAGE "disk": /,
+      ),
+    ]);
+    expect((error as ConfigError).message).not.toContain("31337");
   });
 
   it("refuses unknown keys and bad JSON in the file", async () => {

@@ -2,13 +2,14 @@ import { JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstre
 import { connect } from "@nats-io/transport-node";
 import { describe, expect } from "vitest";
 import { HeraldBackend, HeraldBackendError } from "../../src/backend/index.js";
-import { StoredPublisher, WrongRevisionError } from "../../src/gateway/registry/stored-publish.js";
 import {
   isJetStreamBusy,
   isJetStreamError,
   isWrongLastSequence,
   JetStreamErrorCode,
 } from "../../src/nats/jetstream-errors.js";
+import { RequestMux } from "../../src/nats/request-mux.js";
+import { StoredPublisher, WrongRevisionError } from "../../src/nats/stored-publish.js";
 import { test } from "../fixtures.js";
 
 /** The JetStream answers the gateway acts on, as a real nats-server gives them, told apart by code. */
@@ -65,7 +66,8 @@ describe("JetStream API errors", () => {
 
   test("say a write whose expected last sequence did not hold was beaten to it", async ({ nats }) => {
     const nc = await connect({ servers: nats.url });
-    const publisher = new StoredPublisher(nc);
+    // The gateway's registry sends through its request mux, the backend SDK through the client's request.
+    const mux = new RequestMux(nc);
     try {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.add({ name: "REVISIONS", subjects: ["revisions.>"] });
@@ -77,16 +79,26 @@ describe("JetStream API errors", () => {
       expect(isWrongLastSequence((stale as JetStreamApiError).code)).toBe(true);
       expect(isWrongLastSequence(JetStreamErrorCode.StreamNotFound)).toBe(false);
 
-      const write = (expectRevision: number, msgId: string) =>
-        publisher.publish("revisions.a", new TextEncoder().encode(msgId), {
-          msgId,
-          expectRevision,
-          keepTrying: () => true,
+      let revision = first.seq;
+      for (const publisher of [new StoredPublisher(nc, mux), new StoredPublisher(nc)]) {
+        const write = (expectRevision: number, msgId: string) =>
+          publisher.publish("revisions.a", new TextEncoder().encode(msgId), {
+            msgId,
+            expectRevision,
+            keepTrying: () => true,
+          });
+        await expect(write(revision + 5, `stale-${revision}`)).rejects.toBeInstanceOf(WrongRevisionError);
+        const current = await write(revision, `current-${revision}`);
+        expect(current).toMatchObject({ stream: "REVISIONS", seq: revision + 1, duplicate: false });
+        // A retry of a stored write is a duplicate, not a conflict: the msgId is checked first.
+        await expect(write(revision, `current-${revision}`)).resolves.toEqual({
+          ...current,
+          duplicate: true,
         });
-      await expect(write(first.seq + 5, "stale")).rejects.toBeInstanceOf(WrongRevisionError);
-      await expect(write(first.seq, "current")).resolves.toMatchObject({ stream: "REVISIONS" });
+        revision = current.seq;
+      }
     } finally {
-      publisher.close();
+      mux.close();
       await nc.close();
     }
   });

@@ -1,13 +1,13 @@
 import { connect } from "@nats-io/transport-node";
 import { describe, expect } from "vitest";
 import type { HeraldBackend } from "../../src/backend/index.js";
-import { ChannelHub } from "../../src/gateway/channel-hub.js";
-import { loadGatewayConfig } from "../../src/gateway/config.js";
-import { History } from "../../src/gateway/history.js";
-import { StreamFeed } from "../../src/gateway/live-feed.js";
+import { loadGatewayConfig } from "../../src/gateway/config/config.js";
+import { ChannelHub } from "../../src/gateway/delivery/channel-hub.js";
+import { History } from "../../src/gateway/history/history.js";
+import { StreamFeed } from "../../src/gateway/history/live-feed.js";
+import { StreamMarker } from "../../src/gateway/history/stream-marker.js";
 import { createLogger } from "../../src/gateway/logger.js";
 import { GatewayMetrics } from "../../src/gateway/metrics.js";
-import { StreamMarker } from "../../src/gateway/stream-marker.js";
 import { subjectsFor } from "../../src/protocol/index.js";
 import { type NatsServer, type ReceivedFrame, waitUntil } from "../../src/testing/index.js";
 import { connectReady, test } from "../fixtures.js";

@@ -2,7 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { headers, type Msg } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { describe, expect } from "vitest";
-import { liveSequence, rawHeaderBlock } from "../../src/gateway/live-sequence.js";
+import { liveSequence, rawHeaderBlock } from "../../src/gateway/history/live-sequence.js";
 import { waitUntil } from "../../src/testing/index.js";
 import { test as base } from "../fixtures.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildMessageFrame, channelFramePrefix, isJson } from "../../src/gateway/message-frame.js";
+import { buildMessageFrame, channelFramePrefix, isJson } from "../../src/gateway/delivery/message-frame.js";
 import { seededRandom } from "../client/seeded-random.js";
 
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

@@ -1,7 +1,7 @@
 import { expect } from "vitest";
-import { loadGatewayConfig } from "../../src/gateway/config.js";
+import { loadGatewayConfig } from "../../src/gateway/config/config.js";
 import { createLogger } from "../../src/gateway/logger.js";
-import { connectNats } from "../../src/gateway/nats-connection.js";
+import { connectNats } from "../../src/gateway/nats/nats-connection.js";
 import { waitUntil } from "../../src/testing/index.js";
 import { test } from "../fixtures.js";
 

@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { AuthOutcome } from "../../src/gateway/auth-client.js";
-import type { ChannelMember } from "../../src/gateway/channel-hub.js";
-import type { ClientSocket } from "../../src/gateway/client-socket.js";
-import { type GatewayConfig, loadGatewayConfig } from "../../src/gateway/config.js";
-import { UNTRACKED } from "../../src/gateway/events/untracked.js";
+import type { AuthOutcome } from "../../src/gateway/backend/auth-client.js";
+import type { SubscribeOutcome } from "../../src/gateway/backend/subscribe-authorizer.js";
+import { type GatewayConfig, loadGatewayConfig } from "../../src/gateway/config/config.js";
+import type { ClientSocket } from "../../src/gateway/connection/client-socket.js";
+import { Session } from "../../src/gateway/connection/session.js";
+import type { ChannelMember } from "../../src/gateway/delivery/channel-hub.js";
+import { OutboundFrame } from "../../src/gateway/delivery/outbound-frame.js";
 import type {
   ConnectionClose,
   ConnectionEvents,
@@ -13,9 +15,7 @@ import type {
 import { NO_INBOX } from "../../src/gateway/inbox/inbox-connections.js";
 import { createLogger } from "../../src/gateway/logger.js";
 import { GatewayMetrics } from "../../src/gateway/metrics.js";
-import { OutboundFrame } from "../../src/gateway/outbound-frame.js";
-import { Session } from "../../src/gateway/session.js";
-import type { SubscribeOutcome } from "../../src/gateway/subscribe-authorizer.js";
+import { UNTRACKED } from "../../src/gateway/tracking/events/untracked.js";
 import type { AuthRequest } from "../../src/protocol/index.js";
 import { waitUntil } from "../../src/testing/index.js";
 

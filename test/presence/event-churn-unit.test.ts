@@ -1,11 +1,11 @@
 import { Registry as MetricsRegistry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ConnectionTracker } from "../../src/gateway/events/connection-tracker.js";
-import type { EventPublisher } from "../../src/gateway/events/event-publisher.js";
 import type { TrackedConnection } from "../../src/gateway/gateway-context.js";
 import { createLogger } from "../../src/gateway/logger.js";
-import type { Registry } from "../../src/gateway/registry/registry.js";
-import { TrackingMetrics } from "../../src/gateway/registry/tracking-metrics.js";
+import { ConnectionTracker } from "../../src/gateway/tracking/events/connection-tracker.js";
+import type { EventPublisher } from "../../src/gateway/tracking/events/event-publisher.js";
+import type { Registry } from "../../src/gateway/tracking/registry/registry.js";
+import { TrackingMetrics } from "../../src/gateway/tracking/registry/tracking-metrics.js";
 import type { ConnectionEvent } from "../../src/protocol/index.js";
 
 /**

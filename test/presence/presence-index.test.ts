@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { PresenceIndex } from "../../src/gateway/presence/presence-index.js";
-import type { ConnectionEntry } from "../../src/gateway/registry/record.js";
+import { PresenceIndex } from "../../src/gateway/tracking/presence/presence-index.js";
+import type { ConnectionEntry } from "../../src/gateway/tracking/registry/record.js";
 
 /** The index as shards change: user-level joins and leaves, counts, closing connections. */
 const room = (user: string, extra: Partial<ConnectionEntry> = {}): ConnectionEntry => ({

@@ -1,61 +1,53 @@
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import * as v from "valibot";
-import { HeraldBackend, isHeraldBackendError } from "../../backend/index.js";
+import { HeraldBackend } from "../../backend/index.js";
+import { type OptionValues, option } from "../../options/option-spec.js";
 import { CloseCode } from "../../protocol/index.js";
-import { CliError, ExitCode } from "../cli-error.js";
-import { SafeNameArgument, TimeoutMsFlag } from "../cli-schemas.js";
-import {
-  backendConnection,
-  type NatsFlags,
-  NatsInputEntries,
-  natsServers,
-  withNatsOptions,
-} from "../nats-options.js";
+import { asCliError } from "../backend-connection.js";
+import { SafeNameArgument, TimeoutMs } from "../cli-schemas.js";
+import { addOptions } from "../command-line.js";
+import { BACKEND_OPTIONS, backendConnection, readBackendCommandLine } from "../nats-options.js";
 
-/** The command line of `herald disconnect`, checked before anything connects. */
-const DisconnectInput = v.object({
-  user: SafeNameArgument,
-  reconnect: v.boolean(),
-  reason: v.optional(v.pipe(v.string(), v.maxLength(1024, "must be at most 1024 characters"))),
-  ...NatsInputEntries,
-  timeout: TimeoutMsFlag,
-});
-type DisconnectInput = v.InferOutput<typeof DisconnectInput>;
-
-interface DisconnectFlags extends NatsFlags {
-  reconnect?: boolean;
-  reason?: string;
-  timeout: string;
-}
+/** The options of `herald disconnect`, checked before anything connects. */
+const DISCONNECT_OPTIONS = {
+  ...BACKEND_OPTIONS,
+  reconnect: option({
+    schema: v.boolean(),
+    default: false,
+    switch: true,
+    env: false,
+    description: "let the clients reconnect at once with a fresh token (default: they stop)",
+  }),
+  reason: option({
+    schema: v.optional(v.pipe(v.string(), v.maxLength(1024, "must be at most 1024 characters"))),
+    default: undefined,
+    env: false,
+    placeholder: "text",
+    description: "told to the user's clients, quoted and cut to 64 characters",
+  }),
+  timeout: option({
+    schema: TimeoutMs,
+    default: 5000,
+    env: false,
+    placeholder: "ms",
+    description: "ms to wait for NATS to take the message",
+  }),
+};
+type DisconnectInput = OptionValues<typeof DISCONNECT_OPTIONS> & { user: string };
 
 /** `herald disconnect <userId>`: closes every connection of a user, on every gateway. */
 export function disconnectCommand(): Command {
-  return withNatsOptions(
-    new Command("disconnect")
-      .description("Close every connection of a user, on every gateway (sign out everywhere)")
-      .argument("<userId>", "user id"),
-  )
-    .option("--reconnect", "let the clients reconnect at once with a fresh token (default: they stop)")
-    .option("--reason <text>", "told to the user's clients, quoted and cut to 64 characters")
-    .addOption(new Option("--timeout <ms>", "ms to wait for NATS to take the message").default("5000"))
-    .action(async (user: string, flags: DisconnectFlags) => {
-      const parsed = v.safeParse(DisconnectInput, {
-        ...flags,
-        user,
-        reconnect: !!flags.reconnect,
-        nats: natsServers(flags),
-      });
-      if (!parsed.success) {
-        const lines = parsed.issues.map((issue) => {
-          const key = String(issue.path?.[0]?.key ?? "");
-          const value = issue.path?.[0]?.value;
-          const shown = typeof value === "string" && key !== "natsPassword" && key !== "natsToken";
-          return `invalid ${key === "user" ? "user id" : `--${kebab(key)}`}${shown ? ` ${JSON.stringify(value)}` : ""}: ${issue.message}`;
-        });
-        throw new CliError(lines.join("\n"), ExitCode.Usage);
-      }
-      await disconnect(parsed.output);
-    });
+  const command = new Command("disconnect")
+    .description("Close every connection of a user, on every gateway (sign out everywhere)")
+    .argument("<userId>", "user id");
+  addOptions(command, DISCONNECT_OPTIONS);
+  return command.action(async (user: string, _options: unknown, self: Command) => {
+    await disconnect(
+      readBackendCommandLine(self, DISCONNECT_OPTIONS, {
+        arguments: { user: { value: user, schema: SafeNameArgument, label: "user id" } },
+      }),
+    );
+  });
 }
 
 async function disconnect(input: DisconnectInput): Promise<void> {
@@ -77,17 +69,4 @@ async function disconnect(input: DisconnectInput): Promise<void> {
   } finally {
     await backend.close().catch(() => undefined);
   }
-}
-
-function asCliError(error: unknown): never {
-  if (isHeraldBackendError(error)) {
-    throw new CliError(error.message, error.code === "UNSAFE_NAME" ? ExitCode.Usage : ExitCode.Failure, {
-      cause: error,
-    });
-  }
-  throw error;
-}
-
-function kebab(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }

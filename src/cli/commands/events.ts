@@ -1,26 +1,74 @@
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command } from "commander";
 import * as v from "valibot";
 import type { HeraldBackend } from "../../backend/index.js";
+import { PRESENCE_OPTIONS } from "../../gateway/tracking/tracking-options.js";
 import { isJetStreamError, JetStreamErrorCode } from "../../nats/jetstream-errors.js";
+import { type OptionValues, option } from "../../options/option-spec.js";
+import { int } from "../../options/schemas.js";
 import {
   ConnectionEvent,
   EVENT_KINDS,
   type EventKind,
   eventSubjects,
+  quote,
   UnseenEvent,
 } from "../../protocol/index.js";
 import { asCliError, connectBackend } from "../backend-connection.js";
 import { CliError, ExitCode } from "../cli-error.js";
-import { type NatsFlags, withNatsOptions } from "../nats-options.js";
+import { addOptions } from "../command-line.js";
+import { BACKEND_OPTIONS, readBackendCommandLine } from "../nats-options.js";
 
-interface EventsFlags extends NatsFlags {
-  durable?: string;
-  kind?: EventKind[];
-  all?: boolean;
-  stream: string;
-  count?: number;
-}
+/** The options of `herald events`. */
+const EVENTS_OPTIONS = {
+  durable: option({
+    schema: v.optional(v.string()),
+    default: undefined,
+    env: false,
+    placeholder: "name",
+    description: "read with this durable consumer (acknowledging), as a backend would",
+  }),
+  kind: option({
+    schema: v.optional(
+      v.pipe(
+        v.array(
+          v.picklist(
+            EVENT_KINDS,
+            (issue) => `unknown kind ${quote(issue.input, 32)}; kinds are ${EVENT_KINDS.join(", ")}`,
+          ),
+        ),
+        v.minLength(1, "needs at least one kind"),
+      ),
+    ),
+    default: undefined,
+    env: false,
+    placeholder: "kinds",
+    description: `only these kinds, comma-separated (${EVENT_KINDS.join(", ")})`,
+  }),
+  all: option({
+    schema: v.boolean(),
+    default: false,
+    switch: true,
+    env: false,
+    description: "start from the oldest event kept, not from now (without --durable)",
+  }),
+  // The gateway's events stream, by default the one it writes.
+  stream: option({
+    ...PRESENCE_OPTIONS.eventsStream,
+    env: false,
+    placeholder: "name",
+    description: "the events stream",
+  }),
+  count: option({
+    schema: v.optional(int(1, 999_999_999)),
+    default: undefined,
+    env: false,
+    placeholder: "n",
+    description: "exit after this many events",
+  }),
+  ...BACKEND_OPTIONS,
+};
+type EventsInput = OptionValues<typeof EVENTS_OPTIONS>;
 
 /**
  * `herald events`: prints the gateways' connection events (`--events true`) as JSON lines, as they
@@ -29,18 +77,20 @@ interface EventsFlags extends NatsFlags {
  * acknowledges) with a backend's durable consumer, going on where that name stopped.
  */
 export function eventsCommand(): Command {
-  return withNatsOptions(
-    new Command("events")
-      .description("Print connection events as JSON lines as gateways store them (Ctrl-C stops)")
-      .option("--durable <name>", "read with this durable consumer (acknowledging), as a backend would")
-      .option("--kind <kinds>", `only these kinds, comma-separated (${EVENT_KINDS.join(", ")})`, kinds)
-      .option("--all", "start from the oldest event kept, not from now (without --durable)")
-      .addOption(new Option("--stream <name>", "the events stream").default("HERALD_EVENTS"))
-      .option("--count <n>", "exit after this many events", count),
-  ).action(async (flags: EventsFlags) => {
-    if (flags.durable !== undefined && flags.all)
-      throw new CliError("--all is for a tail without --durable", ExitCode.Usage);
-    const backend = await connectBackend(flags, "herald-cli-events");
+  const command = new Command("events").description(
+    "Print connection events as JSON lines as gateways store them (Ctrl-C stops)",
+  );
+  addOptions(command, EVENTS_OPTIONS);
+  return command.action(async (_options: unknown, self: Command) => {
+    const input = readBackendCommandLine(self, EVENTS_OPTIONS, {
+      checks: [
+        (options, defs) =>
+          options.durable !== undefined && options.all
+            ? `${defs.all.flag} is for a tail without ${defs.durable.flag}`
+            : undefined,
+      ],
+    });
+    const backend = await connectBackend(input, "herald-cli-events");
     let printed = 0;
     let done: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => {
@@ -48,24 +98,24 @@ export function eventsCommand(): Command {
     });
     const print = (event: object) => {
       process.stdout.write(`${JSON.stringify(event)}\n`);
-      if (flags.count !== undefined && ++printed >= flags.count) done();
+      if (input.count !== undefined && ++printed >= input.count) done();
     };
     process.once("SIGINT", () => done());
     process.once("SIGTERM", () => done());
     try {
-      if (flags.durable !== undefined) {
+      if (input.durable !== undefined) {
         const subscription = await backend
           .onEvent((event) => print(event), {
-            durable: flags.durable,
-            stream: flags.stream,
-            ...(flags.kind ? { kinds: flags.kind } : {}),
+            durable: input.durable,
+            stream: input.stream,
+            ...(input.kind ? { kinds: input.kind } : {}),
             onError: (error) => process.stderr.write(`herald: ${error.message}\n`),
           })
           .catch(asCliError);
         await finished;
         await subscription.stop();
       } else {
-        await tail(backend, flags, print, finished);
+        await tail(backend, input, print, finished);
       }
     } finally {
       await backend.close().catch(() => undefined);
@@ -76,22 +126,22 @@ export function eventsCommand(): Command {
 /** An ordered consumer from now (or the oldest event): no acknowledgements, nothing left behind. */
 async function tail(
   backend: HeraldBackend,
-  flags: EventsFlags,
+  input: EventsInput,
   print: (event: object) => void,
   finished: Promise<void>,
 ): Promise<void> {
   const subjects = eventSubjects(backend.prefix);
-  const kinds = flags.kind ? new Set<string>(flags.kind) : undefined;
+  const kinds = input.kind ? new Set<string>(input.kind) : undefined;
   const consumer = await jetstream(backend.connection)
-    .consumers.get(flags.stream, {
-      filter_subjects: flags.kind?.length === 1 ? subjects.kind(flags.kind[0] as EventKind) : subjects.all,
-      deliver_policy: flags.all ? DeliverPolicy.All : DeliverPolicy.New,
+    .consumers.get(input.stream, {
+      filter_subjects: input.kind?.length === 1 ? subjects.kind(input.kind[0] as EventKind) : subjects.all,
+      deliver_policy: input.all ? DeliverPolicy.All : DeliverPolicy.New,
     })
     .catch((error: Error) => {
       throw new CliError(
         isJetStreamError(error, JetStreamErrorCode.StreamNotFound)
-          ? `no events stream ${flags.stream}: gateways create it when run with --events true`
-          : `cannot read ${flags.stream}: ${error.message}`,
+          ? `no events stream ${input.stream}: gateways create it when run with --events true`
+          : `cannot read ${input.stream}: ${error.message}`,
         ExitCode.Failure,
       );
     });
@@ -117,20 +167,4 @@ function safeJson(data: Uint8Array): unknown {
   } catch {
     return undefined;
   }
-}
-
-function kinds(value: string): EventKind[] {
-  const list = value.split(",").map((s) => s.trim());
-  for (const kind of list)
-    if (!(EVENT_KINDS as readonly string[]).includes(kind))
-      throw new InvalidArgumentError(
-        `unknown kind "${kind.slice(0, 32)}"; kinds are ${EVENT_KINDS.join(", ")}`,
-      );
-  return list as EventKind[];
-}
-
-function count(value: string): number {
-  if (!/^\d{1,9}$/.test(value) || Number(value) < 1)
-    throw new InvalidArgumentError("must be a whole number from 1");
-  return Number(value);
 }

@@ -1,100 +1,86 @@
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import * as v from "valibot";
 import { HeraldBackend, isHeraldBackendError, NoStreamError } from "../../backend/index.js";
+import { type OptionValues, option } from "../../options/option-spec.js";
 import { CliError, ExitCode } from "../cli-error.js";
-import { SafeNameArgument, TimeoutMsFlag } from "../cli-schemas.js";
-import {
-  backendConnection,
-  type NatsFlags,
-  NatsInputEntries,
-  natsServers,
-  withNatsOptions,
-} from "../nats-options.js";
+import { SafeNameArgument, TimeoutMs } from "../cli-schemas.js";
+import { addOptions } from "../command-line.js";
+import { BACKEND_OPTIONS, backendConnection, readBackendCommandLine } from "../nats-options.js";
 
-/** The command line of `herald publish`, checked before anything connects. */
-const PublishInput = v.object({
-  target: SafeNameArgument,
-  message: v.string(),
-  ...NatsInputEntries,
-  channel: v.boolean(),
-  ack: v.boolean(),
-  msgId: v.optional(
-    v.pipe(v.string(), v.regex(/^[^\r\n]{1,256}$/, "must be 1 to 256 characters, no line breaks")),
-  ),
-  timeout: TimeoutMsFlag,
-});
-type PublishInput = v.InferOutput<typeof PublishInput>;
-
-interface PublishFlags extends NatsFlags {
-  channel?: boolean;
-  ack: boolean;
-  msgId?: string;
-  timeout: string;
-}
+/** The options of `herald publish`, checked before anything connects. */
+const PUBLISH_OPTIONS = {
+  ...BACKEND_OPTIONS,
+  channel: option({
+    schema: v.boolean(),
+    default: false,
+    switch: true,
+    env: false,
+    description: "treat the first argument as a shared channel name",
+  }),
+  ack: option({
+    schema: v.boolean(),
+    default: true,
+    switch: true,
+    env: false,
+    description:
+      "fire and forget: no acknowledgement, no retry; the message is lost silently if no stream " +
+      "stores it at that moment (needed for gateways run with --history false)",
+  }),
+  stored: option({
+    schema: v.boolean(),
+    default: false,
+    switch: true,
+    env: false,
+    hidden: true,
+    description: "the default; kept for old scripts",
+  }),
+  msgId: option({
+    schema: v.optional(
+      v.pipe(v.string(), v.regex(/^[^\r\n]{1,256}$/, "must be 1 to 256 characters, no line breaks")),
+    ),
+    default: undefined,
+    env: false,
+    placeholder: "id",
+    description: "idempotency key: a message published again with the same id is stored once",
+  }),
+  timeout: option({
+    schema: TimeoutMs,
+    default: 15_000,
+    env: false,
+    placeholder: "ms",
+    description:
+      "ms to wait for NATS and for the stream's acknowledgement, retries through a failover included",
+  }),
+};
 
 /** `herald publish <userId> <message>`: one message to a user (or, with --channel, a shared channel). */
 export function publishCommand(): Command {
-  return withNatsOptions(
-    new Command("publish")
-      .description("Publish a message to a user's channel (or a shared channel with --channel)")
-      .argument("<userId>", "user id (with --channel: shared channel name)")
-      .argument("<message>", 'message text, sent as given: {"a":1} arrives as JSON, hello! as a string'),
-  )
-    .option("--channel", "treat the first argument as a shared channel name")
-    .option(
-      "--no-ack",
-      "fire and forget: no acknowledgement, no retry; the message is lost silently if no stream " +
-        "stores it at that moment (needed for gateways run with --history false)",
-    )
-    .addOption(new Option("--stored", "the default; kept for old scripts").hideHelp())
-    .option("--msg-id <id>", "idempotency key: a message published again with the same id is stored once")
-    .addOption(
-      new Option(
-        "--timeout <ms>",
-        "ms to wait for NATS and for the stream's acknowledgement, retries through a failover included",
-      ).default("15000"),
-    )
-    .action(async (target: string, message: string, flags: PublishFlags) => {
-      const input = parseInput({
-        target,
-        message,
-        ...flags,
-        nats: natsServers(flags),
-        channel: !!flags.channel,
-      });
-      if (!input.ack && input.msgId !== undefined) {
-        throw new CliError("--msg-id needs an acknowledged publish: drop --no-ack", ExitCode.Usage);
-      }
-      await publish(input);
+  const command = new Command("publish")
+    .description("Publish a message to a user's channel (or a shared channel with --channel)")
+    .argument("<userId>", "user id (with --channel: shared channel name)")
+    .argument("<message>", 'message text, sent as given: {"a":1} arrives as JSON, hello! as a string');
+  addOptions(command, PUBLISH_OPTIONS);
+  return command.action(async (target: string, message: string, _options: unknown, self: Command) => {
+    const input = readBackendCommandLine(self, PUBLISH_OPTIONS, {
+      arguments: {
+        target: {
+          value: target,
+          schema: SafeNameArgument,
+          label: self.opts().channel ? "channel name" : "user id",
+        },
+      },
+      checks: [
+        (options, defs) =>
+          !options.ack && options.msgId !== undefined
+            ? `${defs.msgId.flag} needs an acknowledged publish: drop ${defs.ack.flag}`
+            : undefined,
+      ],
     });
-}
-
-function parseInput(raw: Record<string, unknown>): PublishInput {
-  const parsed = v.safeParse(PublishInput, raw);
-  if (parsed.success) return parsed.output;
-  const lines = parsed.issues.map((issue) => {
-    const key = String(issue.path?.[0]?.key ?? "");
-    const label =
-      key === "target"
-        ? raw.channel
-          ? "channel name"
-          : "user id"
-        : key === "message"
-          ? "message"
-          : `--${kebab(key)}`;
-    const value = issue.path?.[0]?.value;
-    const shown =
-      typeof value === "string" && key !== "natsPassword" && key !== "natsToken"
-        ? ` ${JSON.stringify(value)}`
-        : "";
-    return `invalid ${label}${shown}: ${issue.message}`;
+    await publish({ ...input, message });
   });
-  throw new CliError(lines.join("\n"), ExitCode.Usage);
 }
 
-function kebab(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
+type PublishInput = OptionValues<typeof PUBLISH_OPTIONS> & { target: string; message: string };
 
 async function publish(input: PublishInput): Promise<void> {
   const backend = await HeraldBackend.connect(backendConnection(input, input.timeout)).catch(asCliError);

@@ -1,65 +1,81 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import * as v from "valibot";
-import { DEFAULT_PREFIX, SubjectPrefix } from "../../protocol/index.js";
+import { OPTION_SPECS } from "../../gateway/config/options.js";
+import { packageRoot } from "../../local/package-root.js";
+import { NATS_CONNECTION_OPTIONS } from "../../nats/connection-options.js";
+import { type OptionValues, option } from "../../options/option-spec.js";
+import { DEFAULT_PREFIX } from "../../protocol/index.js";
 import { CliError, ExitCode } from "../cli-error.js";
-import { NatsServerList } from "../cli-schemas.js";
+import { addOptions, readCommandLine } from "../command-line.js";
 import { writeLocalNatsUrl } from "../local-nats-file.js";
-import { NATS_FLAGS, prefixOption } from "../nats-options.js";
-import { packageRoot } from "../package-root.js";
 
-const Port = v.pipe(
-  v.string(),
-  v.regex(/^\d+$/, "must be a port number"),
-  v.transform(Number),
-  v.maxValue(65535, "must be at most 65535"),
-);
+const { nats } = NATS_CONNECTION_OPTIONS;
 
-const StartInput = v.object({
-  nats: v.optional(NatsServerList),
-  dataDir: v.optional(v.pipe(v.string(), v.minLength(1))),
-  host: v.pipe(v.string(), v.minLength(1)),
-  port: Port,
-  gatewayPort: Port,
-  prefix: SubjectPrefix,
-  gatewayUrl: v.optional(v.pipe(v.string(), v.regex(/^wss?:\/\/[^\s]+$/, "must be like wss://host/ws"))),
-  logLevel: v.picklist(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
-});
-type StartInput = v.InferOutput<typeof StartInput>;
+/** The options of `herald start`; those it passes on to the gateway are the gateway's own. */
+const START_OPTIONS = {
+  nats: option({
+    ...nats,
+    schema: v.optional(nats.schema),
+    default: undefined,
+    placeholder: "servers",
+    description: "use these NATS servers instead of starting nats-server",
+  }),
+  dataDir: option({
+    schema: v.optional(v.pipe(v.string(), v.minLength(1))),
+    default: undefined,
+    env: false,
+    placeholder: "dir",
+    description: "JetStream folder of the embedded nats-server (default: a temporary one)",
+  }),
+  host: option({
+    ...OPTION_SPECS.host,
+    default: "127.0.0.1",
+    env: false,
+    placeholder: "host",
+    description: "address the demo page and the gateway listen on",
+  }),
+  port: option({
+    ...OPTION_SPECS.port,
+    default: 3000,
+    env: false,
+    description: "demo page port (another free one when taken)",
+  }),
+  gatewayPort: option({
+    ...OPTION_SPECS.port,
+    default: 8080,
+    env: false,
+    description: "gateway port (another free one when taken)",
+  }),
+  prefix: { ...OPTION_SPECS.prefix, placeholder: "prefix" },
+  gatewayUrl: option({
+    schema: v.optional(v.pipe(v.string(), v.regex(/^wss?:\/\/[^\s]+$/, "must be like wss://host/ws"))),
+    default: undefined,
+    env: false,
+    placeholder: "url",
+    description: "WebSocket URL the page connects to (default: the gateway started here)",
+  }),
+  logLevel: option({
+    ...OPTION_SPECS.logLevel,
+    default: "warn",
+    env: false,
+    placeholder: "level",
+    description: "gateway log level",
+  }),
+};
+type StartInput = OptionValues<typeof START_OPTIONS>;
 
 /** `herald start`: NATS (embedded when none is given), a gateway and the demo page, in one command. */
 export function startCommand(): Command {
-  return new Command("start")
-    .description("Run the demo on this machine: nats-server (unless --nats), a gateway and the demo page")
-    .addOption(
-      new Option(
-        `${NATS_FLAGS.nats.flag} <servers>`,
-        "use these NATS servers instead of starting nats-server",
-      ).env(NATS_FLAGS.nats.env),
-    )
-    .option("--data-dir <dir>", "JetStream folder of the embedded nats-server (default: a temporary one)")
-    .option("--host <host>", "address the demo page and the gateway listen on", "127.0.0.1")
-    .option("--port <n>", "demo page port (another free one when taken)", "3000")
-    .option("--gateway-port <n>", "gateway port (another free one when taken)", "8080")
-    .addOption(prefixOption())
-    .option("--gateway-url <url>", "WebSocket URL the page connects to (default: the gateway started here)")
-    .option("--log-level <level>", "gateway log level", "warn")
-    .action(async (flags: Record<string, string | undefined>) => {
-      process.exitCode = await runStart(parseInput(flags));
-    });
-}
-
-function parseInput(flags: Record<string, string | undefined>): StartInput {
-  const parsed = v.safeParse(StartInput, flags);
-  if (parsed.success) return parsed.output;
-  const lines = parsed.issues.map((issue) => {
-    const key = String(issue.path?.[0]?.key ?? "");
-    const value = issue.path?.[0]?.value;
-    return `invalid --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}${typeof value === "string" ? ` ${JSON.stringify(value)}` : ""}: ${issue.message}`;
+  const command = new Command("start").description(
+    "Run the demo on this machine: nats-server (unless --nats), a gateway and the demo page",
+  );
+  addOptions(command, START_OPTIONS);
+  return command.action(async (_options: unknown, self: Command) => {
+    process.exitCode = await runStart(readCommandLine(self, START_OPTIONS));
   });
-  throw new CliError(lines.join("\n"), ExitCode.Usage);
 }
 
 async function runStart(input: StartInput): Promise<number> {

@@ -1,6 +1,6 @@
 import type { InboxChange, InboxErrorCode, InboxItem } from "../../protocol/index.js";
-import { isJson } from "../message-frame.js";
-import { OutboundFrame } from "../outbound-frame.js";
+import { isJson } from "../delivery/message-frame.js";
+import { OutboundFrame } from "../delivery/outbound-frame.js";
 
 const lenientUtf8 = new TextDecoder("utf-8");
 

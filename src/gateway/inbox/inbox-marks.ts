@@ -1,5 +1,5 @@
+import { WrongRevisionError } from "../../nats/stored-publish.js";
 import type { InboxChange, InboxItem } from "../../protocol/index.js";
-import { WrongRevisionError } from "../registry/stored-publish.js";
 import type { UnreadCount } from "./inbox-frames.js";
 import { type PageQuery, readPage } from "./inbox-pages.js";
 import { applyChange, countsUnread, effectiveIds, type InboxState } from "./inbox-state.js";

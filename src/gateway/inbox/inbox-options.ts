@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { option } from "../../options/option-spec.js";
-import { int, Replicas, Storage, StreamName } from "../option-schemas.js";
+import { int, Replicas, Storage, StreamName } from "../config/option-schemas.js";
 
 /** The notification inbox: options of `OPTION_SPECS`, in their place there. */
 export const INBOX_OPTIONS = {

@@ -1,11 +1,11 @@
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { type NatsConnection, nuid } from "@nats-io/nats-core";
 import * as v from "valibot";
 import { JetStreamErrorCode } from "../../nats/jetstream-errors.js";
+import { RequestMux } from "../../nats/request-mux.js";
+import { StoredPublisher, WrongRevisionError } from "../../nats/stored-publish.js";
 import { type InboxSubjects, inboxSubjects } from "../../protocol/index.js";
-import type { GatewayConfig } from "../config.js";
-import { StoredPublisher } from "../registry/stored-publish.js";
-import { RequestMux } from "../request-mux.js";
+import type { GatewayConfig } from "../config/config.js";
 import type { InboxMetrics } from "./inbox-metrics.js";
 import { decodeState, EMPTY_STATE, encodeState, type InboxState } from "./inbox-state.js";
 import { stateStream, stateSubject } from "./inbox-streams.js";
@@ -90,13 +90,12 @@ export class InboxStore {
   private readonly jsm: JetStreamManager;
   private readonly js: JetStreamClient;
   private readonly metrics: InboxMetrics;
-  private writes = 0;
 
   constructor({ nc, jsm, js, config, metrics }: InboxStoreOptions) {
     this.metrics = metrics;
     this.subjects = inboxSubjects(config.prefix);
     this.mux = new RequestMux(nc);
-    this.publisher = new StoredPublisher(nc);
+    this.publisher = new StoredPublisher(nc, this.mux);
     this.notifyStream = config.inboxStream;
     this.bucket = config.inboxStateBucket;
     this.jsm = jsm;
@@ -142,16 +141,16 @@ export class InboxStore {
    * Rejects with WrongRevisionError when another write came first.
    */
   async writeState(user: string, state: InboxState, revision: number): Promise<number> {
-    const deadline = Date.now() + WRITE_TIMEOUT_MS;
     const ack = await this.publisher
       .publish(stateSubject(this.bucket, user), encodeState(state), {
-        // One id for every attempt of this write: a retry whose first attempt was stored is not a conflict.
-        msgId: `${user}:${revision}:${process.pid}:${++this.writes}`,
+        // One id for every attempt of this write, unique to it: a retry whose first attempt was
+        // stored is answered as a duplicate, not as a conflict.
+        msgId: nuid.next(),
         expectRevision: revision,
-        keepTrying: () => Date.now() < deadline,
+        timeout: WRITE_TIMEOUT_MS,
       })
       .catch((err: Error) => {
-        if (err.name === "WrongRevisionError") {
+        if (err instanceof WrongRevisionError) {
           this.metrics.stateWrites.inc({ result: "conflict" });
           throw err;
         }
@@ -216,7 +215,6 @@ export class InboxStore {
 
   close(): void {
     this.mux.close();
-    this.publisher.close();
   }
 
   private async get(

@@ -7,10 +7,10 @@ import {
 } from "@nats-io/jetstream";
 import type { ServerInfo } from "@nats-io/nats-core";
 import { inboxSubjects } from "../../protocol/index.js";
-import type { GatewayConfig } from "../config.js";
-import { type DesiredStream, ensureStream } from "../ensure-stream.js";
+import type { GatewayConfig } from "../config/config.js";
 import type { Logger } from "../logger.js";
-import { desiredReplicas } from "../stream-replicas.js";
+import { type DesiredStream, ensureStream } from "../nats/ensure-stream.js";
+import { streamReplicas } from "../nats/stream-replicas.js";
 
 /** JetStream keeps message ids for dedupe this long: a backend's retry of one notify is stored once. */
 const DUPLICATE_WINDOW_NS = 120 * 1_000_000_000;
@@ -52,8 +52,8 @@ export async function ensureInboxStreams({
   logger,
 }: InboxStreamsOptions): Promise<string> {
   const subjects = inboxSubjects(config.prefix);
-  const replicas = desiredReplicas(config.inboxReplicas, server);
-  const target = { jsm, setting: config.inboxReplicas, replicas, logger };
+  const replicasOf = (role: string) =>
+    streamReplicas({ jsm, config, role, option: "inboxReplicas", server, logger });
   const storage = config.inboxStorage === "memory" ? StorageType.Memory : StorageType.File;
   const maxAge = config.inboxMaxAge * 1_000_000_000;
   const notifications: DesiredStream = {
@@ -68,7 +68,9 @@ export async function ensureInboxStreams({
     storage,
     republish: { src: subjects.notifyAll, dest: `${config.prefix}.live.notify.{{wildcard(1)}}` },
   };
-  const info = await ensureStream(target, notifications, (current) => differs(current, notifications));
+  const info = await ensureStream(replicasOf("inbox stream"), notifications, (current) =>
+    differs(current, notifications),
+  );
   const bucket = config.inboxStateBucket;
   const state: DesiredStream = {
     name: stateStream(bucket),
@@ -86,7 +88,7 @@ export async function ensureInboxStreams({
       dest: `${config.prefix}.live.inboxstate.{{wildcard(1)}}`,
     },
   };
-  await ensureStream(target, state, (current) => differs(current, state));
+  await ensureStream(replicasOf("inbox state bucket"), state, (current) => differs(current, state));
   return String(Date.parse(info.created));
 }
 

@@ -1,10 +1,10 @@
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { GatewayConfig } from "../config.js";
-import { ensureEventStream } from "../events/event-stream.js";
+import { StoredPublisher } from "../../nats/stored-publish.js";
+import type { GatewayConfig } from "../config/config.js";
 import type { Logger } from "../logger.js";
 import type { GatewayMetrics } from "../metrics.js";
-import { StoredPublisher } from "../registry/stored-publish.js";
+import { ensureEventStream } from "../tracking/events/event-stream.js";
 import type { InboxConnections } from "./inbox-connections.js";
 import { InboxHub } from "./inbox-hub.js";
 import { InboxMetrics } from "./inbox-metrics.js";
@@ -102,7 +102,6 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
     },
     async stop() {
       await watch?.stop();
-      publisher?.close();
       responder.stop();
       hub.close();
       store.close();

@@ -1,15 +1,14 @@
 import {
   AckPolicy,
-  type ConsumerMessages,
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
 } from "@nats-io/jetstream";
 import { isJetStreamError, JetStreamErrorCode } from "../../nats/jetstream-errors.js";
+import type { StoredPublisher } from "../../nats/stored-publish.js";
 import type { UnseenEvent } from "../../protocol/index.js";
 import type { Logger } from "../logger.js";
-import type { StoredPublisher } from "../registry/stored-publish.js";
 import type { InboxMetrics } from "./inbox-metrics.js";
 import { isSeen } from "./inbox-state.js";
 import type { InboxStore } from "./inbox-store.js";
@@ -24,6 +23,9 @@ const ACK_WAIT_NS = 30 * 1_000_000_000;
  * them stays bounded however many notifications are sent.
  */
 const MAX_WAITING = 1000;
+/** Notifications taken per pull, and how long a pull waits for one (and a stop for the pull). */
+const BATCH = 50;
+const PULL_EXPIRES_MS = 1000;
 /** A check that failed (JetStream not answering) is tried again after this long. */
 const RETRY_MS = 1000;
 const encoder = new TextEncoder();
@@ -54,7 +56,6 @@ export interface UnseenWatchOptions {
  * across the restart of every gateway.
  */
 export class UnseenWatch {
-  private messages: ConsumerMessages | undefined;
   private stopped = false;
   private running: Promise<void> | undefined;
 
@@ -65,9 +66,9 @@ export class UnseenWatch {
     this.running = this.run();
   }
 
+  /** Resolves once the pull under way has ended (within PULL_EXPIRES_MS) and what it took is handed back. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.messages?.close().catch(() => undefined);
     await this.running;
   }
 
@@ -102,9 +103,14 @@ export class UnseenWatch {
     while (!this.stopped) {
       try {
         const consumer = await js.consumers.get(stream, UNSEEN_CONSUMER);
-        this.messages = await consumer.consume({ max_messages: 100 });
-        if (this.stopped) break;
-        for await (const msg of this.messages) await this.check(msg);
+        while (!this.stopped) {
+          const batch = await consumer.fetch({ max_messages: BATCH, expires: PULL_EXPIRES_MS });
+          for await (const msg of batch) {
+            // Taken while stopping: handed back at once for another gateway, not after the ack wait.
+            if (this.stopped) msg.nak();
+            else await this.check(msg);
+          }
+        }
       } catch (err) {
         if (this.stopped) break;
         logger.warn({ err: (err as Error).message }, "unseen notifications: pulling failed; trying again");
@@ -153,11 +159,12 @@ export class UnseenWatch {
       time: Date.now(),
       gateway: gatewayId,
     };
-    const deadline = Date.now() + ACK_WAIT_NS / 2_000_000;
     await publisher.publish(store.subjects.unseen(user), encoder.encode(JSON.stringify(event)), {
       // The same id for a redelivery of the same notification: the events stream stores one event.
       msgId: event.id,
-      keepTrying: () => !this.stopped && Date.now() < deadline,
+      // Within the check's acknowledgement wait: a check that runs out is tried again, by anyone.
+      timeout: ACK_WAIT_NS / 2_000_000,
+      keepTrying: () => !this.stopped,
     });
   }
 }

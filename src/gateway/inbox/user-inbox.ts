@@ -1,9 +1,9 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { InboxChange, InboxItem, InboxListFrame, InboxRecover } from "../../protocol/index.js";
+import type { OutboundFrame } from "../delivery/outbound-frame.js";
 import type { TrackedConnection } from "../gateway-context.js";
-import { liveSequence } from "../live-sequence.js";
+import { liveSequence } from "../history/live-sequence.js";
 import type { Logger } from "../logger.js";
-import type { OutboundFrame } from "../outbound-frame.js";
 import { inboxFrame, notificationFrame, pageFrame, type UnreadCount } from "./inbox-frames.js";
 import { type MarkTarget, markInbox, walkUnread } from "./inbox-marks.js";
 import type { InboxMetrics } from "./inbox-metrics.js";

@@ -1,0 +1,72 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Subjects } from "../../protocol/index.js";
+import type { GatewayConfig } from "../config/config.js";
+import type { Logger } from "../logger.js";
+import type { GatewayMetrics } from "../metrics.js";
+import { AuthClient } from "./auth-client.js";
+import { RpcRelay } from "./rpc-relay.js";
+import { SubscribeAuthorizer } from "./subscribe-authorizer.js";
+
+/** What the gateway asks the backend over NATS request/reply, each kind with its own limits. */
+export interface BackendRequests {
+  /** `<prefix>.auth`: who a token is. */
+  readonly auth: AuthClient;
+  /** `<prefix>.subscribe`: whether a user may have a channel. */
+  readonly subscribe: SubscribeAuthorizer;
+  /** `<prefix>.rpc.<method>`: a client's call. */
+  readonly rpc: RpcRelay;
+  /** Lets go of their inbox subscriptions; requests still waiting are answered as failed. */
+  close(): void;
+}
+
+export interface BackendRequestsOptions {
+  readonly nc: NatsConnection;
+  /** False while NATS is away: then no request waits for a reply. */
+  readonly usable: () => boolean;
+  readonly subjects: Subjects;
+  /** Each kind's timeout and limits. */
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+}
+
+export function backendRequests(options: BackendRequestsOptions): BackendRequests {
+  const { nc, usable, subjects, config, logger, metrics } = options;
+  const auth = new AuthClient({
+    nc,
+    isConnected: usable,
+    subject: subjects.auth,
+    timeoutMs: config.authRequestTimeout,
+    concurrency: config.authConcurrency,
+    queueLimit: config.authQueue,
+    logger,
+    metrics,
+  });
+  const subscribe = new SubscribeAuthorizer({
+    nc,
+    isConnected: usable,
+    subject: subjects.subscribe,
+    timeoutMs: config.subscribeRequestTimeout,
+    logger,
+  });
+  const rpc = new RpcRelay({
+    nc,
+    isConnected: usable,
+    subjects,
+    logger,
+    metrics,
+    gatewayId: config.gatewayId,
+    timeoutMs: config.rpcTimeout,
+    maxReplyBytes: config.maxRpcReplyBytes,
+  });
+  return {
+    auth,
+    subscribe,
+    rpc,
+    close() {
+      auth.close();
+      subscribe.close();
+      rpc.close();
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import type { Duplex } from "node:stream";
+import type { WebSocket } from "ws";
+import type { OutboundFrame } from "../delivery/outbound-frame.js";
+import type { ClientSocket, ClientSocketEvents } from "./client-socket.js";
+import { closeReason } from "./close-reason.js";
+
+/** A peer that never answers the close handshake is not waited for longer. */
+const CLOSE_GRACE_MS = 5000;
+const EVENTS = Symbol("herald.events");
+type Carrier = WebSocket & { [EVENTS]?: ClientSocketEvents };
+
+/**
+ * A client connection over `ws`. With compression off (the default) a frame's shared, pre-framed
+ * bytes go straight to the TCP socket under `ws` — one write per socket for a fan-out — and `ws`
+ * writes whole frames synchronously then, so the two never interleave. With compression on, `ws`
+ * frames and deflates each one.
+ */
+export class WsClientSocket implements ClientSocket {
+  constructor(
+    private readonly ws: WebSocket,
+    /** The upgraded TCP socket under `ws`. */
+    private readonly tcp: Duplex,
+    private readonly compression: boolean,
+  ) {}
+
+  /**
+   * Hands the socket's events to `events`, through module-level listeners that find it on the
+   * socket (no closure per connection) and that no exception passes.
+   */
+  listen(events: ClientSocketEvents): void {
+    (this.ws as Carrier)[EVENTS] = events;
+    this.ws.on("message", onMessage);
+    this.ws.on("close", onClose);
+    this.ws.on("error", ignoreError);
+  }
+
+  /**
+   * What the TCP socket holds unsent to the peer. Frames still waiting in the deflate queue are not
+   * counted: a burst fanned out to compressed sockets queues there at once, however fast its
+   * readers are, and counting it cut healthy clients. A client that stops reading fills the TCP
+   * queue soon enough, since deflated frames go to it without waiting for the peer.
+   */
+  get bufferedBytes(): number {
+    return this.tcp.writableLength;
+  }
+
+  send(frame: OutboundFrame, taken?: () => void): void {
+    if (this.ws.readyState !== this.ws.OPEN) return taken?.();
+    if (this.compression)
+      this.ws.send(frame.payload, { binary: false, compress: true }, taken && (() => taken()));
+    else this.tcp.write(frame.wire, taken && (() => taken()));
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, closeReason(reason));
+    setTimeout(terminate, CLOSE_GRACE_MS, this.ws).unref();
+  }
+}
+
+function onMessage(this: Carrier, data: Buffer, isBinary: boolean): void {
+  const events = this[EVENTS];
+  try {
+    events?.onFrame(data, isBinary);
+  } catch (err) {
+    events?.internalError(err, "handling a frame");
+  }
+}
+
+function onClose(this: Carrier, code: number): void {
+  const events = this[EVENTS];
+  try {
+    events?.onClose(code);
+  } catch (err) {
+    events?.internalError(err, "closing");
+  }
+}
+
+/** A socket error ends in `close`, which is what the session acts on. */
+function ignoreError(): void {}
+
+function terminate(ws: WebSocket): void {
+  ws.terminate();
+}
