@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HeraldBackend } from "../../src/backend/index.js";
+import { pollFor } from "../../src/testing/index.js";
+import { type BrowserStack, startBrowserStack } from "./browser-stack.js";
+import { openDemoPage, subscribeAs, UI_TIMEOUT } from "./demo-page.js";
+
+/**
+ * A page opened after an absence shows what the inbox retains: with `--inbox-max-age` of 3 s
+ * standing in for the 90 days, a notification older than that is gone from the bell, a newer one
+ * is there.
+ */
+let env: BrowserStack;
+let backend: HeraldBackend;
+
+beforeAll(async () => {
+  env = await startBrowserStack({ gatewayEnv: { HERALD_INBOX_MAX_AGE: "3" } });
+  backend = await HeraldBackend.connect({ servers: env.nats.url });
+}, 120_000);
+
+afterAll(async () => {
+  await backend?.close();
+  await env?.stop();
+}, 60_000);
+
+describe("demo page: the bell after an absence", () => {
+  it("shows only what is retained", async () => {
+    await backend.notify("alice", { text: "from before the absence" });
+    // The absence: the old one expires; one sent since is kept.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await backend.notify("alice", { text: "from yesterday evening" });
+    await pollFor(
+      async () => ((await backend.inbox("alice")).items.length === 1 ? true : undefined),
+      "the old notification to expire",
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
+    const { page, errors, close } = await openDemoPage(env.browser, env.stack.pageUrl);
+    try {
+      await subscribeAs(page, "alice");
+      await expect
+        .poll(() => page.locator("#bell").getAttribute("data-unread"), { timeout: UI_TIMEOUT })
+        .toBe("1");
+      await page.click("#bell");
+      await expect
+        .poll(() => page.locator("#bell-list .bell-text").allTextContents(), { timeout: UI_TIMEOUT })
+        .toEqual(["from yesterday evening"]);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+});
