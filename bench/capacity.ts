@@ -106,7 +106,7 @@ async function gatewayFigures(cluster: NatsCluster) {
   const backend = await HeraldBackend.connect({ servers: cluster.urls, name: "capacity-backend" });
   backend.serveAuth((token) => accept({ user: token, channels: ["all"] }));
   // Every client comes from 127.0.0.1 through the balancer: no per-address limit.
-  const args = ["--log-level", "error", "--max-connections-per-ip", "0"];
+  const args = ["--log-level", "error", "--max-connections-per-ip", "0", "--connect-rate-per-ip", "0"];
   const gateways = await startGatewayProcesses(cluster.url, ["cap-a", "cap-b"], args).catch(async (err) => {
     await backend.close();
     throw err;

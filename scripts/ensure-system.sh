@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages Herald's tests and demo run against are installed:
 # nats-server always, chromium for the browser tests (pass "browser"), redis-server for benchmarks (pass "redis"),
-# php-cli, Go and Go's NATS client for the backend examples in examples/ (pass "examples"), nginx and
-# systemd-analyze for the checks of the deployment recipes in deploy/ (pass "deploy").
+# php-cli, Go and Go's NATS client for the backend examples in examples/ (pass "examples"), nginx,
+# HAProxy and systemd-analyze for the checks of the deployment recipes in deploy/ (pass "deploy").
 set -euo pipefail
 # Debian puts nginx and nats-server in /usr/sbin, which an ordinary user's PATH may lack.
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
@@ -20,6 +20,7 @@ for extra in "$@"; do
       ;;
     deploy)
       have nginx || need+=(nginx)
+      have haproxy || need+=(haproxy)
       have systemd-analyze || need+=(systemd)
       ;;
   esac
@@ -29,10 +30,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "herald: installing ${need[*]} with apt-get" >&2
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # The tests run nginx themselves: the service Debian starts on port 80 after installing is not wanted.
-  case " ${need[*]} " in
-    *" nginx "*) systemctl disable --now nginx >/dev/null 2>&1 || true ;;
-  esac
+  # The tests run nginx and HAProxy themselves: the services Debian starts after installing are not wanted.
+  for service in nginx haproxy; do
+    case " ${need[*]} " in
+      *" $service "*) systemctl disable --now "$service" >/dev/null 2>&1 || true ;;
+    esac
+  done
 else
   echo "herald: missing ${need[*]}. Install with: sudo apt-get install ${need[*]}" >&2
   exit 1

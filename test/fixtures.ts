@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { test as base } from "vitest";
+import type { ClientOptions as WsClientOptions } from "ws";
 import { type AuthHandler, accept, HeraldBackend, type HeraldConnectOptions } from "../src/backend/index.js";
 import type { GatewayConfig, RunningGateway, StartOptions } from "../src/gateway/index.js";
 import {
@@ -32,6 +33,8 @@ export interface SocketOptions {
   at?: RunningGateway;
   headers?: Record<string, string>;
   localAddress?: string;
+  /** The TCP socket under the WebSocket (e.g. one that writes a PROXY header first). */
+  createConnection?: WsClientOptions["createConnection"];
 }
 
 export type OpenClient = (token: string, options?: ClientOptions) => Promise<TestClient>;

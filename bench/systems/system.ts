@@ -147,6 +147,8 @@ async function startHerald(
         ...[
           "--max-connections-per-ip",
           "0",
+          "--connect-rate-per-ip",
+          "0",
           "--metrics-port",
           String(metricsPort),
           "--metrics-host",

@@ -1,6 +1,7 @@
 import type { ErrorCodeName, PresenceInfo } from "../protocol/index.js";
 import type { AuthClient } from "./backend/auth-client.js";
 import type { ControlListener } from "./backend/control-listener.js";
+import type { InFlightPerAddress } from "./backend/in-flight-per-address.js";
 import type { RpcRelay } from "./backend/rpc-relay.js";
 import type { SubscribeAuthorizer } from "./backend/subscribe-authorizer.js";
 import type { GatewayConfig } from "./config/config.js";
@@ -25,6 +26,8 @@ export interface GatewayContext {
   readonly recovery: Recovery | undefined;
   /** Forwards clients' `rpc` frames to the backend. */
   readonly rpc: Pick<RpcRelay, "answer" | "refusal">;
+  /** RPC calls and subscribes waiting for the backend per client address (`--max-in-flight-per-ip`). */
+  readonly inFlightPerAddress: Pick<InFlightPerAddress, "limit" | "take" | "release">;
   /** Disconnects and removals that arrived while a connection's auth was being answered. */
   readonly control: Pick<ControlListener, "disconnectedSince" | "removedSince">;
   readonly logger: Logger;

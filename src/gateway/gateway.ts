@@ -5,6 +5,7 @@ import { WebSocketServer } from "ws";
 import { CloseCode, subjectsFor } from "../protocol/index.js";
 import { backendRequests } from "./backend/backend-requests.js";
 import { ControlListener } from "./backend/control-listener.js";
+import { InFlightPerAddress } from "./backend/in-flight-per-address.js";
 import type { GatewayConfig } from "./config/config.js";
 import { Session } from "./connection/session.js";
 import { SessionRegistry } from "./connection/session-registry.js";
@@ -100,6 +101,7 @@ export async function startGateway(
     hub,
     recovery,
     rpc,
+    inFlightPerAddress: new InFlightPerAddress(config.maxInFlightPerIp, logger, metrics),
     control,
     logger,
     metrics,
@@ -126,6 +128,8 @@ export async function startGateway(
     maxPayload: config.maxFrameBytes,
     perMessageDeflate: config.compression,
     clientTracking: false,
+    // Pings are answered by the session, within the client's frame budget.
+    autoPong: false,
   });
   const readiness = {
     notReadyReason: () => (draining ? "draining" : link.notReadyReason()),
@@ -144,9 +148,9 @@ export async function startGateway(
     if (path !== config.path) return reject(socket, 404, "Not Found");
     if (draining) return reject(socket, 503, "Service Unavailable");
     const answer = gate.admit(req);
-    if (!answer.admitted) return reject(socket, answer.status, answer.text);
+    if (!answer.admitted) return reject(socket, answer.status, answer.text, answer.retryAfter);
     const address = answer.address;
-    gate.holdUntilClose(socket, address);
+    gate.holdUntilClose(socket, answer.key);
     // Read before the handshake: no closure that outlives it may hold the request (and its headers).
     const headers = forwardedHeaders(req, config.forwardHeaders);
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -157,7 +161,11 @@ export async function startGateway(
       sessions.add(session);
     });
   });
-  server.on("clientError", (_err, socket) => socket.destroy());
+  server.on("clientError", (err, socket) => {
+    gate.clientError(err, socket);
+    socket.destroy();
+  });
+  gate.attach(server);
 
   try {
     await control.ready();
@@ -196,6 +204,7 @@ export async function startGateway(
   let closed: Promise<void> | undefined;
   const stopServer = () =>
     new Promise<void>((resolve) => {
+      gate.close();
       metricsServer?.close();
       metricsServer?.closeAllConnections();
       server.close(() => resolve());
@@ -272,8 +281,9 @@ async function listen(server: Server, port: number, host: string, what: "" | " (
   }
 }
 
-function reject(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+function reject(socket: Duplex, status: number, text: string, retryAfter?: number): void {
+  const wait = retryAfter === undefined ? "" : `Retry-After: ${retryAfter}\r\n`;
+  socket.end(`HTTP/1.1 ${status} ${text}\r\n${wait}Connection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 /** No headers to forward (the default): every session shares one empty record. */

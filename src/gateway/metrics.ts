@@ -48,6 +48,12 @@ export class GatewayMetrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+  readonly inFlightRefused = new Counter({
+    name: "herald_in_flight_per_ip_refused_total",
+    help: "RPC calls and subscribes refused because their client address had --max-in-flight-per-ip waiting for the backend, by kind (rpc, subscribe)",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
   readonly subscriptions = new Gauge({
     name: "herald_subscriptions",
     help: "Channels connections receive through subscribe frames now",

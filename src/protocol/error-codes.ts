@@ -70,7 +70,7 @@ export const ERROR_CATALOGUE = {
   RATE_LIMITED: {
     close: "PolicyViolation",
     meaning:
-      "the client passed its frame rate (`--client-frame-rate`, `--client-frame-burst`), or sent a `refresh` that no `token_expiring` asked for, or a second one while one is being checked",
+      "the client passed its frame rate (`--client-frame-rate`, `--client-frame-burst`; WebSocket pings and pongs count like JSON frames), or sent a `refresh` that no `token_expiring` asked for, or a second one while one is being checked",
     advice: "yes, with backoff",
   },
   SLOW_CONSUMER: {

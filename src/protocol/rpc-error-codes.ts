@@ -39,6 +39,11 @@ export const RPC_ERROR_CATALOGUE = {
       "the connection already has `--max-rpc-in-flight` calls waiting for an answer; this one was not sent",
     advice: "yes, once one of them is answered",
   },
+  TOO_MANY_FROM_ADDRESS: {
+    meaning:
+      "the client's address already has `--max-in-flight-per-ip` calls and subscribes waiting for the backend, from all its connections, those closed while their calls wait included; this one was not sent",
+    advice: "yes, with backoff",
+  },
   DUPLICATE_ID: {
     meaning: "the connection already has a call with this `id` waiting; this one was not sent",
     advice: "no (client bug): ids must be unique among calls in flight",

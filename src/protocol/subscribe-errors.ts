@@ -8,6 +8,7 @@ export const SUBSCRIBE_ERROR_RETRY = {
   ALREADY_SUBSCRIBED: false,
   TOO_MANY_SUBSCRIPTIONS: false,
   TOO_MANY_REQUESTS: true,
+  TOO_MANY_FROM_ADDRESS: true,
   SUBSCRIBE_REFUSED: false,
   BACKEND_UNAVAILABLE: true,
   BACKEND_INVALID_REPLY: true,
@@ -24,7 +25,9 @@ export const SUBSCRIBE_ERROR_MEANINGS: Readonly<Record<SubscribeErrorCode, strin
   TOO_MANY_SUBSCRIPTIONS:
     "the connection holds `--max-subscriptions` subscriptions (those under way included); unsubscribe first",
   TOO_MANY_REQUESTS:
-    "`--max-subscribes-in-flight` subscribes of this connection are under way; retry once one is answered",
+    "`--max-subscribes-in-flight` subscribes of this connection are under way (one unsubscribed before the backend answered counts until it does); retry once one is answered",
+  TOO_MANY_FROM_ADDRESS:
+    "the client's address already has `--max-in-flight-per-ip` calls and subscribes waiting for the backend, from all its connections, those closed meanwhile included",
   SUBSCRIBE_REFUSED:
     "the backend refused (`reason` holds its code), or granted with an `expiresAt` that is not in the future (`reason: expired`)",
   BACKEND_UNAVAILABLE:

@@ -16,8 +16,6 @@ export function startTestGateway(
       logLevel: "silent",
       history: false,
       metricsPort: 0,
-      // Tests open many sockets from 127.0.0.1; the per-address limit has tests of its own.
-      maxConnectionsPerIp: 0,
       ...overrides,
     },
   });

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { WebSocket } from "ws";
+import { type ClientOptions, WebSocket } from "ws";
 import { formatIssues, ServerFrame } from "../protocol/index.js";
 
 export interface ReceivedFrame {
@@ -49,9 +49,13 @@ export class TestClient {
     socket.on("error", () => undefined);
   }
 
+  /**
+   * `createConnection`: the TCP socket under the WebSocket (e.g. one that writes a PROXY header
+   * first); `ca`: the certificate authority a `wss://` URL's server is trusted by.
+   */
   static open(
     url: string,
-    options: { headers?: Record<string, string>; localAddress?: string } = {},
+    options: Pick<ClientOptions, "headers" | "localAddress" | "createConnection" | "ca"> = {},
   ): Promise<TestClient> {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url, options);

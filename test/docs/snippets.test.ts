@@ -34,13 +34,14 @@ describe("code in the docs", () => {
     );
   });
 
-  it("the operations guide shows the systemd, Kubernetes, Docker and nginx recipes", () => {
+  it("the operations guide shows the systemd, Kubernetes, Docker, nginx and HAProxy recipes", () => {
     expect(snippets("docs/operations.md").map((s) => s.path)).toEqual(
       expect.arrayContaining([
         "deploy/systemd/herald-gateway.service",
         "deploy/kubernetes/herald-gateway.yaml",
         "deploy/Dockerfile",
         "deploy/nginx/herald.conf",
+        "deploy/haproxy/herald.cfg",
       ]),
     );
   });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { AuthOutcome } from "../../src/gateway/backend/auth-client.js";
+import { InFlightPerAddress } from "../../src/gateway/backend/in-flight-per-address.js";
 import type { SubscribeOutcome } from "../../src/gateway/backend/subscribe-authorizer.js";
 import { type GatewayConfig, loadGatewayConfig } from "../../src/gateway/config/config.js";
 import type { ClientSocket } from "../../src/gateway/connection/client-socket.js";
@@ -61,8 +62,11 @@ function setup(
   const joins: { channel: string; member: ChannelMember; done: () => void }[] = [];
   const left: string[] = [];
   let closedCount = 0;
+  const config = loadGatewayConfig({ overrides: { history: false, ...overrides } });
+  const logger = createLogger("silent", "unit");
+  const metrics = new GatewayMetrics(false);
   const ctx: GatewayContext = {
-    config: loadGatewayConfig({ overrides: { history: false, ...overrides } }),
+    config,
     auth: { authenticate: answer },
     subscribe: { authorize },
     hub: {
@@ -79,9 +83,10 @@ function setup(
         throw new Error("these tests make no rpc calls");
       },
     },
+    inFlightPerAddress: new InFlightPerAddress(config.maxInFlightPerIp, logger, metrics),
     control: { disconnectedSince: () => undefined, removedSince: () => false },
-    logger: createLogger("silent", "unit"),
-    metrics: new GatewayMetrics(false),
+    logger,
+    metrics,
     connectionEvents,
     inbox: NO_INBOX,
   };

@@ -72,7 +72,11 @@ export class RpcRelay {
   }
 
   /** An `rpc_error` for a call refused before it was sent (a connection's own limits), counted. */
-  refusal(id: number, code: "TOO_MANY_IN_FLIGHT" | "DUPLICATE_ID", message: string): OutboundFrame {
+  refusal(
+    id: number,
+    code: "TOO_MANY_IN_FLIGHT" | "TOO_MANY_FROM_ADDRESS" | "DUPLICATE_ID",
+    message: string,
+  ): OutboundFrame {
     this.metrics.rpcResults.inc({ result: code });
     return rpcErrorFrame(id, code, message);
   }

@@ -103,6 +103,12 @@ export const OPTION_SPECS = {
     default: 16,
     description: "RPC calls a connection may have waiting at once; more get rpc_error TOO_MANY_IN_FLIGHT",
   }),
+  maxInFlightPerIp: option({
+    schema: int(0, 10_000_000),
+    default: 512,
+    description:
+      "RPC calls and subscribes one client address may have waiting for the backend, counted until answered or timed out, also after their connection closed; more get TOO_MANY_FROM_ADDRESS. 0: no limit",
+  }),
   maxRpcReplyBytes: option({
     schema: int(256, 64 * 1024 * 1024),
     default: 262_144,
@@ -147,13 +153,37 @@ export const OPTION_SPECS = {
   }),
   maxConnectionsPerIp: option({
     schema: int(0, 10_000_000),
+    default: 0,
+    description:
+      "Connections one client address may hold; more get 429. 0: no limit (many users may share an address)",
+  }),
+  connectRatePerIp: option({
+    schema: int(0, 1_000_000),
     default: 200,
-    description: "Connections one client address may hold; more get 429. 0: no limit",
+    description:
+      "New connections per second one client address may open on average; more get 429. 0: no limit",
+  }),
+  connectBurstPerIp: option({
+    schema: int(1, 10_000_000),
+    default: 2000,
+    description:
+      "New connections one client address may open at once above that rate (a NAT's users reconnecting)",
+  }),
+  ipv6Prefix: option({
+    schema: int(16, 128),
+    default: 64,
+    description: "Prefix length of the IPv6 network the per-address limits count as one address",
   }),
   trustedProxies: option({
     schema: v.array(v.pipe(v.string(), v.check(isCidr, "must be an address or CIDR like 10.0.0.0/8"))),
     default: [],
-    description: "Proxies (addresses or CIDRs) whose X-Forwarded-For names the client",
+    description: "Proxies (addresses or CIDRs) whose X-Forwarded-For (or PROXY header) names the client",
+  }),
+  proxyProtocol: option({
+    schema: v.boolean(),
+    default: false,
+    description:
+      "Read a PROXY protocol v1/v2 header from --trusted-proxies peers (L4 balancers); required from them, refused from others",
   }),
   allowedOrigins: option({
     schema: v.array(

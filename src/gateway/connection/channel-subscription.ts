@@ -7,6 +7,8 @@ import type { Replay, ReplayOutlet } from "../history/replay.js";
 /** What a subscription needs of its connection: the session. */
 export interface SubscriptionHost extends ChannelMember, ReplayOutlet, TrackedConnection {
   readonly isOpen: boolean;
+  /** The client's address, whose share of requests waiting for the backend a subscribe takes. */
+  readonly remoteAddress: string;
   /** `ready` went out: frames may be sent. */
   readonly isReady: boolean;
   /** An exception in the connection's own code: it closes with 1011. */
@@ -33,8 +35,14 @@ export class ChannelSubscription implements ChannelMember {
   stage: "authorizing" | "joining" | "live" | "ended" = "authorizing";
   /** While joining and replaying: live frames of the channel wait in it. */
   replay: Replay | undefined;
-  /** Counted among the connection's subscribes under way until it is live or ends. */
+  /**
+   * Counted among the connection's subscribes under way until it is live or ends, and in any case
+   * until the backend answered its request or it timed out: an unsubscribe does not free the slot
+   * of a request still waiting at the backend.
+   */
   underWay = true;
+  /** The backend's answer came (or the request timed out). */
+  answered = false;
   private expiresAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
 

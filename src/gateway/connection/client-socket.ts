@@ -16,6 +16,8 @@ export interface ClientSocket {
 /** What a client socket reports to the session it carries. */
 export interface ClientSocketEvents {
   onFrame(data: Buffer, isBinary: boolean): void;
+  /** A ping or pong control frame: true while the client is within its frame budget (a ping is then answered). */
+  onControlFrame(): boolean;
   /** `code`: the close code received, 1006 when the connection dropped without one. */
   onClose(code?: number): void;
   /** An exception escaped the session's handling of an event: that connection ends with 1011. */

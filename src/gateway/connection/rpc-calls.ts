@@ -1,4 +1,5 @@
 import type { RpcFrame } from "../../protocol/index.js";
+import type { InFlightPerAddress } from "../backend/in-flight-per-address.js";
 import type { RpcCaller, RpcRelay } from "../backend/rpc-relay.js";
 import type { OutboundFrame } from "../delivery/outbound-frame.js";
 
@@ -6,14 +7,17 @@ import type { OutboundFrame } from "../delivery/outbound-frame.js";
 export interface RpcOutlet {
   readonly id: string;
   readonly user: string | undefined;
+  /** The client's address, whose share of calls waiting for the backend a call takes. */
+  readonly remoteAddress: string;
   send(frame: OutboundFrame): void;
   internalError(err: unknown, during: string): void;
 }
 
 /**
- * One connection's calls waiting for an answer, by id: at most `limit` at once, and no id twice. The
- * connection makes one on its first `rpc` frame. A call outlives its connection only until the
- * backend answers or its timeout passes; its answer then goes nowhere (`send` on a closed session).
+ * One connection's calls waiting for an answer, by id: at most `limit` at once, and no id twice; and
+ * each holds a slot of its client address's share until the backend answers or its timeout passes.
+ * The connection makes one on its first `rpc` frame. A call outlives its connection only until
+ * then, still holding its address's slot; its answer goes nowhere (`send` on a closed session).
  */
 export class RpcCalls {
   private readonly waiting = new Set<number>();
@@ -21,6 +25,7 @@ export class RpcCalls {
   constructor(
     private readonly relay: Pick<RpcRelay, "answer" | "refusal">,
     private readonly limit: number,
+    private readonly perAddress: Pick<InFlightPerAddress, "limit" | "take" | "release">,
   ) {}
 
   get inFlight(): number {
@@ -36,10 +41,20 @@ export class RpcCalls {
       return outlet.send(
         this.relay.refusal(id, "TOO_MANY_IN_FLIGHT", `${this.limit} calls are already waiting for an answer`),
       );
+    const address = outlet.remoteAddress;
+    if (!this.perAddress.take(address, "rpc"))
+      return outlet.send(
+        this.relay.refusal(
+          id,
+          "TOO_MANY_FROM_ADDRESS",
+          `${this.perAddress.limit} calls and subscribes from this address are already waiting for an answer`,
+        ),
+      );
     this.waiting.add(id);
     const caller: RpcCaller = { user: outlet.user, connection: outlet.id };
     this.relay
       .answer(caller, frame)
+      .finally(() => this.perAddress.release(address))
       .then((answer) => {
         this.waiting.delete(id);
         outlet.send(answer);

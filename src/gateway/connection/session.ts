@@ -117,7 +117,7 @@ export class Session
   onFrame(data: Buffer, isBinary: boolean): void {
     if (!this.isOpen) return;
     this.lastSeen = Date.now();
-    if (!this.budget.take(this.lastSeen)) return this.fail("RATE_LIMITED", "too many frames; slow down");
+    if (!this.withinBudget(this.lastSeen)) return;
     const decoded = decodeClientFrame(data, isBinary);
     if (!decoded.ok) return this.fail(decoded.code, decoded.message);
     const frame = decoded.frame;
@@ -132,12 +132,28 @@ export class Session
     else if (frame.type === "presence") this.ctx.connectionEvents.presenceRequested(this, frame.channel);
     else if (frame.type === "refresh") this.token.onRefresh(frame.token);
     else if (frame.type === "rpc") {
-      this.rpcs ??= new RpcCalls(this.ctx.rpc, this.ctx.config.maxRpcInFlight);
+      this.rpcs ??= new RpcCalls(this.ctx.rpc, this.ctx.config.maxRpcInFlight, this.ctx.inFlightPerAddress);
       this.rpcs.call(this, frame);
     } else if (frame.type === "subscribe") this.subscriptions.subscribe(frame);
     else if (frame.type === "unsubscribe") this.subscriptions.unsubscribe(frame.channel);
     else if (frame.type === "inbox_list" || frame.type === "inbox_mark") this.ctx.inbox.request(this, frame);
     // pong: lastSeen is all it is for
+  }
+
+  /**
+   * A WebSocket ping or pong: it costs the gateway about what a JSON frame does, so it takes a token
+   * of the same budget, before authentication too. It does not count as heard from for heartbeats,
+   * which are JSON `ping` and `pong`.
+   */
+  onControlFrame(): boolean {
+    return this.isOpen && this.withinBudget(Date.now());
+  }
+
+  /** Takes one frame's token, or closes the connection with RATE_LIMITED. */
+  private withinBudget(now: number): boolean {
+    if (this.budget.take(now)) return true;
+    this.fail("RATE_LIMITED", "too many frames; slow down");
+    return false;
   }
 
   // ---- auth (steps 2 to 4) ----

@@ -35,6 +35,7 @@ export class Subscriptions implements ExpiryListener {
   private granted: string[] = [];
   /** Channels asked for with `subscribe`, from the frame until they end; made on first use. */
   private subscribed: Map<string, ChannelSubscription> | undefined;
+  /** Subscribes counted against `--max-subscribes-in-flight` (see `ChannelSubscription.underWay`). */
   private underWay = 0;
 
   constructor(
@@ -69,6 +70,13 @@ export class Subscriptions implements ExpiryListener {
       return this.refuse(channel, "TOO_MANY_SUBSCRIPTIONS", `at most ${maxSubscriptions} subscriptions`);
     if (this.underWay >= maxSubscribesInFlight)
       return this.refuse(channel, "TOO_MANY_REQUESTS", `at most ${maxSubscribesInFlight} subscribes at once`);
+    const { inFlightPerAddress } = this.ctx;
+    if (!inFlightPerAddress.take(this.host.remoteAddress, "subscribe"))
+      return this.refuse(
+        channel,
+        "TOO_MANY_FROM_ADDRESS",
+        `${inFlightPerAddress.limit} calls and subscribes from this address are already waiting for an answer`,
+      );
     const subscription = new ChannelSubscription(channel, this.host, this);
     subscribed.set(channel, subscription);
     this.underWay++;
@@ -114,14 +122,21 @@ export class Subscriptions implements ExpiryListener {
   private async run(subscription: ChannelSubscription, recover: ChannelRecover | undefined): Promise<void> {
     const { ctx, host } = this;
     const { channel } = subscription;
-    const outcome = await ctx.subscribe.authorize({
-      user: host.user ?? "",
-      connection: host.id,
-      gateway: ctx.config.gatewayId,
-      channel,
-    });
+    let outcome: SubscribeOutcome;
+    try {
+      outcome = await ctx.subscribe.authorize({
+        user: host.user ?? "",
+        connection: host.id,
+        gateway: ctx.config.gatewayId,
+        channel,
+      });
+    } finally {
+      // The address's slot is held until the backend answered, also when the connection closed meanwhile.
+      ctx.inFlightPerAddress.release(host.remoteAddress);
+    }
     ctx.metrics.subscribeResults.inc({ result: outcome.kind });
-    if (subscription.ended) return;
+    subscription.answered = true;
+    if (subscription.ended) return this.settle(subscription);
     if (outcome.kind !== "granted") return this.fail(subscription, ...refusal(outcome));
     const replay = new Replay(host, ctx.recovery, ctx.config);
     subscription.joining(replay);
@@ -189,9 +204,9 @@ export class Subscriptions implements ExpiryListener {
     if (tell) this.ctx.connectionEvents.unsubscribed(this.host, subscription.channel);
   }
 
-  /** No longer under way: live, refused or ended. */
+  /** No longer under way: live, refused, or ended once the backend answered. */
   private settle(subscription: ChannelSubscription): void {
-    if (!subscription.underWay) return;
+    if (!subscription.underWay || !subscription.answered) return;
     subscription.underWay = false;
     this.underWay--;
   }

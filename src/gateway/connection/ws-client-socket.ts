@@ -30,6 +30,8 @@ export class WsClientSocket implements ClientSocket {
   listen(events: ClientSocketEvents): void {
     (this.ws as Carrier)[EVENTS] = events;
     this.ws.on("message", onMessage);
+    this.ws.on("ping", onPing);
+    this.ws.on("pong", onPong);
     this.ws.on("close", onClose);
     this.ws.on("error", ignoreError);
   }
@@ -63,6 +65,25 @@ function onMessage(this: Carrier, data: Buffer, isBinary: boolean): void {
     events?.onFrame(data, isBinary);
   } catch (err) {
     events?.internalError(err, "handling a frame");
+  }
+}
+
+/** Answered here, not by `ws` (autoPong is off): only while the client is within its frame budget. */
+function onPing(this: Carrier, data: Buffer): void {
+  const events = this[EVENTS];
+  try {
+    if (events?.onControlFrame() && this.readyState === this.OPEN) this.pong(data);
+  } catch (err) {
+    events?.internalError(err, "answering a ping");
+  }
+}
+
+function onPong(this: Carrier): void {
+  const events = this[EVENTS];
+  try {
+    events?.onControlFrame();
+  } catch (err) {
+    events?.internalError(err, "handling a pong");
   }
 }
 

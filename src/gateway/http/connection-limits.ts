@@ -10,8 +10,9 @@ export interface Refusal {
 export const FD_HEADROOM = 256;
 
 /**
- * Open connections per process and per client address: the one owner of both counts. Checked at the
- * HTTP upgrade, so a refused client costs one short HTTP answer and never a WebSocket.
+ * Open connections per process and per client address (its `addressKey`): the one owner of both
+ * counts. Checked at the HTTP upgrade, so a refused client costs one short HTTP answer and never a
+ * WebSocket. Addresses are counted only when a per-address limit is set.
  */
 export class ConnectionLimits {
   private total = 0;
@@ -31,8 +32,12 @@ export class ConnectionLimits {
   /** Counts the connection in, or says why not. A counted connection must be released exactly once. */
   admit(address: string): Refusal | undefined {
     if (this.total >= this.maxTotal) return { status: 503, reason: "total" };
+    if (this.maxPerAddress === 0) {
+      this.total++;
+      return undefined;
+    }
     const held = this.perAddress.get(address) ?? 0;
-    if (this.maxPerAddress > 0 && held >= this.maxPerAddress) return { status: 429, reason: "per_ip" };
+    if (held >= this.maxPerAddress) return { status: 429, reason: "per_ip" };
     this.total++;
     this.perAddress.set(address, held + 1);
     return undefined;
@@ -40,6 +45,7 @@ export class ConnectionLimits {
 
   release(address: string): void {
     this.total--;
+    if (this.maxPerAddress === 0) return;
     const held = (this.perAddress.get(address) ?? 1) - 1;
     if (held > 0) this.perAddress.set(address, held);
     else this.perAddress.delete(address);
