@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import type {
   InboxChange,
   InboxItem,
@@ -21,7 +21,7 @@ export const MAX_INBOX_IN_FLIGHT = 4;
 /** A refusal is logged at most this often per gateway. */
 const REFUSAL_LOG_MS = 10_000;
 
-export interface InboxHubOptions extends Omit<InboxDeps, "settle"> {
+export interface InboxHubOptions extends InboxDeps {
   readonly nc: NatsConnection;
 }
 
@@ -29,12 +29,18 @@ export interface InboxHubOptions extends Omit<InboxDeps, "settle"> {
  * Every user's inbox this gateway holds: one `UserInbox` per user with connections here, made at
  * the user's first connection and let go of at its last. Connections' frames and the backend's
  * requests go to it; a user no connection here holds is read from JetStream.
+ *
+ * Two NATS subscriptions for every user, made once (the live copies of all notifications and of
+ * all state records, `<prefix>.live.notify.*` and `<prefix>.live.inboxstate.*`), handed to the
+ * user held by a map lookup: a connect makes no subscription. The cost is that every gateway gets
+ * every notification and every mark once, whether it holds the user or not.
  */
 export class InboxHub implements InboxConnections {
   private readonly users = new Map<string, UserInbox>();
   private readonly members = new Map<TrackedConnection, InboxMember>();
   private readonly deps: InboxDeps;
-  private flushing: Promise<void> | undefined;
+  private readonly subscriptions: Subscription[];
+  private readonly nc: NatsConnection;
   private lastRefusalLog = 0;
 
   private readonly store: InboxStore;
@@ -45,18 +51,23 @@ export class InboxHub implements InboxConnections {
     this.store = options.store;
     this.logger = options.logger;
     this.metrics = options.metrics;
-    const nc = options.nc;
-    this.deps = {
-      ...options,
-      // One PING/PONG for the new users of one event-loop turn: their subscriptions are live after it.
-      settle: () => {
-        this.flushing ??= Promise.resolve().then(() => {
-          this.flushing = undefined;
-          return nc.flush();
-        });
-        return this.flushing;
-      },
-    };
+    const { nc, ...deps } = options;
+    this.nc = nc;
+    this.deps = deps;
+    const { subjects } = options.store;
+    const userOf = (subject: string) => subject.slice(subject.lastIndexOf(".") + 1);
+    this.subscriptions = [
+      nc.subscribe(subjects.liveNotifyAll, {
+        callback: (err, msg) => {
+          if (!err) this.users.get(userOf(msg.subject))?.liveNotification(msg);
+        },
+      }),
+      nc.subscribe(subjects.liveStateAll, {
+        callback: (err, msg) => {
+          if (!err) this.users.get(userOf(msg.subject))?.liveState(msg);
+        },
+      }),
+    ];
   }
 
   ready(connection: TrackedConnection, recover: InboxRecover | undefined): void {
@@ -164,6 +175,7 @@ export class InboxHub implements InboxConnections {
   }
 
   close(): void {
+    if (!this.nc.isClosed()) for (const subscription of this.subscriptions) subscription.unsubscribe();
     for (const inbox of this.users.values()) inbox.close();
     this.users.clear();
     this.members.clear();

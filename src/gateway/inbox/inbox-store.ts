@@ -90,9 +90,19 @@ export class InboxStore {
   private readonly jsm: JetStreamManager;
   private readonly js: JetStreamClient;
   private readonly metrics: InboxMetrics;
+  /** The reads' counters, each looked up once (a labelled `inc` costs a lookup every time). */
+  private readonly counted: Record<"notification" | "walk" | "last" | "state" | "index", { inc(): void }>;
 
   constructor({ nc, jsm, js, config, metrics }: InboxStoreOptions) {
     this.metrics = metrics;
+    const reads = (kind: string) => metrics.reads.labels({ kind });
+    this.counted = {
+      notification: reads("notification"),
+      walk: reads("walk"),
+      last: reads("last"),
+      state: reads("state"),
+      index: reads("index"),
+    };
     this.subjects = inboxSubjects(config.prefix);
     this.mux = new RequestMux(nc);
     this.publisher = new StoredPublisher(nc, this.mux);
@@ -104,7 +114,7 @@ export class InboxStore {
 
   /** A notification by id, or null when there is none (never was, or retention dropped it). */
   async notification(id: number): Promise<(StoredNotification & { readonly user: string }) | null> {
-    this.metrics.reads.inc({ kind: "notification" });
+    this.counted.notification.inc();
     const msg = await this.get(this.notifyStream, { seq: id });
     if (!msg) return null;
     const user = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
@@ -113,7 +123,7 @@ export class InboxStore {
 
   /** The user's first notification with an id of `from` or more, or null. */
   async next(user: string, from: number): Promise<StoredNotification | null> {
-    this.metrics.reads.inc({ kind: "walk" });
+    this.counted.walk.inc();
     const msg = await this.get(this.notifyStream, {
       seq: Math.max(1, from),
       next_by_subj: this.subjects.notify(user),
@@ -123,14 +133,14 @@ export class InboxStore {
 
   /** The id of the user's newest notification, 0 when there is none. */
   async lastId(user: string): Promise<number> {
-    this.metrics.reads.inc({ kind: "last" });
+    this.counted.last.inc();
     const msg = await this.get(this.notifyStream, { last_by_subj: this.subjects.notify(user) });
     return msg?.seq ?? 0;
   }
 
   /** A user's state, or the empty state at revision 0 (a record that is not valid counts as empty). */
   async state(user: string): Promise<StoredState> {
-    this.metrics.reads.inc({ kind: "state" });
+    this.counted.state.inc();
     const msg = await this.get(stateStream(this.bucket), { last_by_subj: stateSubject(this.bucket, user) });
     if (!msg) return { state: EMPTY_STATE, revision: 0 };
     return { state: decodeState(msg.data) ?? EMPTY_STATE, revision: msg.seq };
@@ -167,7 +177,7 @@ export class InboxStore {
    */
   async index(user: string, upTo: number): Promise<NotificationRef[]> {
     if (upTo <= 0) return [];
-    this.metrics.reads.inc({ kind: "index" });
+    this.counted.index.inc();
     let created: Awaited<ReturnType<JetStreamManager["consumers"]["add"]>>;
     try {
       created = await this.jsm.consumers.add(this.notifyStream, {

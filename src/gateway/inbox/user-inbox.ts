@@ -1,4 +1,4 @@
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import type { Msg } from "@nats-io/nats-core";
 import type { InboxChange, InboxItem, InboxListFrame, InboxRecover } from "../../protocol/index.js";
 import type { OutboundFrame } from "../delivery/outbound-frame.js";
 import type { TrackedConnection } from "../gateway-context.js";
@@ -23,12 +23,9 @@ export interface InboxMember {
 
 /** What every user's inbox on a gateway shares. */
 export interface InboxDeps {
-  readonly nc: NatsConnection;
   readonly store: InboxStore;
   readonly logger: Logger;
   readonly metrics: InboxMetrics;
-  /** Resolves once every subscription made before the call is live at the NATS server. */
-  readonly settle: () => Promise<void>;
   /** The inbox stream's identity, which notification ids belong to. */
   readonly epoch: () => string;
   readonly cap: number;
@@ -39,13 +36,12 @@ export interface InboxDeps {
 
 /**
  * One user's inbox on this gateway, held while one or more of the user's connections are here and
- * shared by them: two NATS subscriptions (the user's live notifications, and the live copy of the
- * user's state record), the state, and what is known of the user's notification ids, from which
- * the unread count is kept without asking JetStream per notification or per connection.
+ * shared by them: the state, and what is known of the user's notification ids, from which the
+ * unread count is kept without asking JetStream per notification or per connection. Its live
+ * notifications and state records come from the hub's two subscriptions (every user's).
  */
 export class UserInbox {
   private readonly members = new Set<InboxMember>();
-  private readonly subscriptions: Subscription[];
   private readonly known: KnownNotifications;
   private state: InboxState = EMPTY_STATE;
   private revision = 0;
@@ -62,32 +58,13 @@ export class UserInbox {
   /** Resolves once the state and the unread count are known; rejects when JetStream did not answer. */
   readonly loaded: Promise<void>;
   /** What a mark made here reads and writes: this inbox's state and what it knows of the ids. */
-  private readonly markTarget: MarkTarget;
+  private markTarget: MarkTarget | undefined;
 
   constructor(
     readonly user: string,
     private readonly deps: InboxDeps,
   ) {
-    const { nc, store } = deps;
     this.known = new KnownNotifications(deps.maxPerUser, deps.maxAgeMs);
-    this.markTarget = this.targetForMarks();
-    const live = (msg: Msg, apply: (msg: Msg) => void) => {
-      if (this.closed) return;
-      if (this.waiting) this.waiting.push(msg);
-      else apply(msg);
-    };
-    this.subscriptions = [
-      nc.subscribe(store.subjects.liveNotify(user), {
-        callback: (err, msg) => {
-          if (!err) live(msg, (m) => this.notified(m));
-        },
-      }),
-      nc.subscribe(store.subjects.liveState(user), {
-        callback: (err, msg) => {
-          if (!err) live(msg, (m) => this.stateArrived(m));
-        },
-      }),
-    ];
     this.loaded = this.load();
     // A load that failed is seen by each join; nothing else waits on it.
     this.loaded.catch(() => undefined);
@@ -139,6 +116,7 @@ export class UserInbox {
   mark(change: InboxChange): Promise<void> {
     const marked = this.marks.then(async () => {
       await this.loaded;
+      this.markTarget ??= this.targetForMarks();
       await markInbox(this.deps.store, this.markTarget, change);
     });
     this.marks = marked.catch(() => undefined);
@@ -168,17 +146,32 @@ export class UserInbox {
       this.interrupt("notifications arrived while this gateway was cut off from NATS");
   }
 
+  /** A live notification of the user (from the gateway's one subscription to all of them). */
+  liveNotification(msg: Msg): void {
+    if (this.closed) return;
+    if (this.waiting) this.waiting.push(msg);
+    else this.notified(msg);
+  }
+
+  /** The live copy of the user's state record, once stored. */
+  liveState(msg: Msg): void {
+    if (this.closed) return;
+    if (this.waiting) this.waiting.push(msg);
+    else this.stateArrived(msg);
+  }
+
   close(): void {
     this.closed = true;
     this.waiting = undefined;
-    for (const subscription of this.subscriptions) subscription.unsubscribe();
   }
 
   // ---- loading and keeping up ----
 
   private async load(): Promise<void> {
     const { store, cap } = this.deps;
-    await this.deps.settle();
+    // Live copies that arrive from now on wait in `waiting`; those stored before are in what is read
+    // now: the reads go out on the connection after this user is held, and are answered after
+    // every message stored before them.
     const [stored, lastId] = await Promise.all([store.state(this.user), store.lastId(this.user)]);
     this.state = stored.state;
     this.revision = stored.revision;
