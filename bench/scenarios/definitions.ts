@@ -167,6 +167,11 @@ export const FIGURES: Record<ScenarioName, readonly FigureDef[]> = {
     { key: "listP50Ms", label: "inbox_list of 50 items, p50 (ms)", better: "lower" },
     { key: "listP99Ms", label: "inbox_list of 50 items, p99 (ms)", better: "lower" },
     {
+      key: "listFirstP99Ms",
+      label: "  a user's first inbox_list on the gateway (reads its ids), p99 (ms)",
+      better: "lower",
+    },
+    {
       key: "markP50Ms",
       label: "mark read → the user's connection on another gateway, p50 (ms)",
       better: "lower",

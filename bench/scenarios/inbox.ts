@@ -56,7 +56,9 @@ export async function measureInbox(context: RunContext): Promise<Measured> {
   const opened: TestClient[] = [];
   try {
     const list = await timeLists(context.system.clientUrl, backend, opened);
-    options.log(`  list of ${LIST_ITEMS}: p50 ${list.p50} ms, p99 ${list.p99} ms`);
+    options.log(
+      `  list of ${LIST_ITEMS}: p50 ${list.p50} ms, p99 ${list.p99} ms; a user's first on the gateway: p99 ${list.firstP99} ms`,
+    );
     const marks = await timeMarks(context.system.clientUrl, other.clientUrl, backend, opened);
     options.log(`  mark → other gateway: p50 ${marks.p50} ms, p99 ${marks.p99} ms`);
     const notifyMeter = meterAll(context, [other.process]);
@@ -69,6 +71,7 @@ export async function measureInbox(context: RunContext): Promise<Measured> {
     Object.assign(figures, {
       listP50Ms: list.p50,
       listP99Ms: list.p99,
+      listFirstP99Ms: list.firstP99,
       markP50Ms: marks.p50,
       markP99Ms: marks.p99,
       notified: notified.stored,
@@ -89,13 +92,19 @@ export async function measureInbox(context: RunContext): Promise<Measured> {
 }
 
 /** Users with 50 notifications each, connected, each asking for its newest 50 ten times. */
-async function timeLists(url: string, backend: HeraldBackend, opened: TestClient[]): Promise<Timing> {
+async function timeLists(
+  url: string,
+  backend: HeraldBackend,
+  opened: TestClient[],
+): Promise<Timing & { firstP99: number }> {
   const users = Array.from({ length: LIST_USERS }, (_, i) => `bench-list-${i}`);
   await inParallel(
     users.flatMap((user) => Array.from({ length: LIST_ITEMS }, (_, n) => () => backend.notify(user, { n }))),
     NOTIFY_CONCURRENCY,
   );
   const samples: number[] = [];
+  // A user's first page on a gateway also reads the user's ids (a consumer of headers): timed apart.
+  const firsts: number[] = [];
   for (const user of users) {
     const client = await TestClient.ready(url, user, {}, 30_000);
     opened.push(client.answerPings());
@@ -104,11 +113,11 @@ async function timeLists(url: string, backend: HeraldBackend, opened: TestClient
       const started = performance.now();
       client.send({ type: "inbox_list", id, limit: LIST_ITEMS });
       const page = await client.next("inbox_page", 30_000);
-      samples.push(performance.now() - started);
+      (id === 1 ? firsts : samples).push(performance.now() - started);
       if ((page.items as unknown[]).length !== LIST_ITEMS) throw new Error(`a page of ${user} is short`);
     }
   }
-  return timing(samples);
+  return { ...timing(samples), firstP99: timing(firsts).p99 };
 }
 
 /** A user on two gateways: marked read on the first, timed until the second connection hears of it. */

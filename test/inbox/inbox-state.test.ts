@@ -91,6 +91,21 @@ describe("what a gateway knows of a user's ids", () => {
     for (const id of [3, 5, 8, 9]) expect(isRead(compact, id)).toBe(isRead(state, id));
   });
 
+  it("answers a page from the connect's walk when it knows every id the page needs", () => {
+    const known = new KnownNotifications(1000, 60_000);
+    // Walked from the start (nothing read yet): every id is known.
+    known.walked(1, refs([3, 5, 8]), true, 8);
+    expect(known.page(Number.MAX_SAFE_INTEGER, 2, () => true, now)).toEqual({ ids: [8, 5], more: true });
+    expect(known.page(5, 2, () => true, now)).toEqual({ ids: [3], more: false });
+    // Walked from after the read watermark: older ids are unknown, so a page reaching them asks for the index.
+    known.walked(5, refs([5, 8]), true, 8);
+    expect(known.page(Number.MAX_SAFE_INTEGER, 1, () => true, now)).toEqual({ ids: [8], more: true });
+    expect(known.page(Number.MAX_SAFE_INTEGER, 5, () => true, now)).toBeUndefined();
+    // Ids left unwalked above the cap: a page reaching them does too.
+    known.walked(1, refs([3, 5]), false, 8);
+    expect(known.page(Number.MAX_SAFE_INTEGER, 1, () => true, now)).toBeUndefined();
+  });
+
   it("lists newest first, past retention left out", () => {
     const known = new KnownNotifications(3, 1000);
     known.indexedAll([{ id: 1, time: now - 5000 }, ...refs([2, 3, 4])], 4);

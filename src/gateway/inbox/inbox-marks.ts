@@ -1,7 +1,7 @@
 import { WrongRevisionError } from "../../nats/stored-publish.js";
 import type { InboxChange, InboxItem } from "../../protocol/index.js";
 import type { UnreadCount } from "./inbox-frames.js";
-import { type PageQuery, readPage } from "./inbox-pages.js";
+import { type PageQuery, pageIds, readPage } from "./inbox-pages.js";
 import { applyChange, countsUnread, effectiveIds, type InboxState } from "./inbox-state.js";
 import { type InboxStore, InboxUnavailable, type NotificationRef, type StoredState } from "./inbox-store.js";
 import { KnownNotifications } from "./known-notifications.js";
@@ -146,7 +146,7 @@ export async function pageDetached(
   const [{ state }, lastId] = await Promise.all([store.state(user), store.lastId(user)]);
   const known = new KnownNotifications(settings.maxPerUser, settings.maxAgeMs);
   known.indexedAll(await store.index(user, lastId), lastId);
-  const page = await readPage(store, user, known, state, query);
+  const page = await readPage(store, user, state, pageIds(known, state, query) ?? { ids: [], more: false });
   return { ...page, count: known.count(state, settings.cap, Date.now()) };
 }
 

@@ -12,20 +12,27 @@ export interface PageQuery {
   readonly archived?: boolean | undefined;
 }
 
+/** The ids of a page, newest first, from what is known; undefined when the user's index must be read first. */
+export function pageIds(
+  known: KnownNotifications,
+  state: InboxState,
+  query: PageQuery,
+): { ids: number[]; more: boolean } | undefined {
+  const include = query.archived ? () => true : (id: number) => !isArchived(state, id);
+  const before = query.before ?? Number.MAX_SAFE_INTEGER;
+  return known.page(before, query.limit ?? INBOX_LIST_DEFAULT, include, Date.now());
+}
+
 /**
- * A page of a user's inbox, newest first, from its index of ids: the ids come from what is known,
- * each notification's payload from one read of the stream leader (all of a page at once).
+ * A page of a user's inbox, newest first: its ids from what is known (`pageIds`), each
+ * notification's payload from one read of the stream leader (all of a page at once).
  */
 export async function readPage(
   store: InboxStore,
   user: string,
-  known: KnownNotifications,
   state: InboxState,
-  query: PageQuery,
+  { ids, more }: { ids: number[]; more: boolean },
 ): Promise<{ items: InboxItem[]; more: boolean }> {
-  const include = query.archived ? () => true : (id: number) => !isArchived(state, id);
-  const before = query.before ?? Number.MAX_SAFE_INTEGER;
-  const { ids, more } = known.page(before, query.limit ?? INBOX_LIST_DEFAULT, include, Date.now());
   const stored = await Promise.all(ids.map((id) => store.notification(id)));
   const items: InboxItem[] = [];
   for (const notification of stored) {

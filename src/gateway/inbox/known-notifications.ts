@@ -128,22 +128,29 @@ export class KnownNotifications {
     };
   }
 
-  /** Ids newest first before `before`, that pass `include`, and not past retention: `limit` and whether more. */
+  /**
+   * Ids newest first before `before`, that pass `include`, and not past retention: `limit` and
+   * whether more; undefined when ids it needs are not known (older than what was walked, or not
+   * walked), and the user's whole index must be read first.
+   */
   page(
     before: number,
     limit: number,
     include: (id: number) => boolean,
     now: number,
-  ): { ids: number[]; more: boolean } {
+  ): { ids: number[]; more: boolean } | undefined {
     const oldest = now - this.maxAgeMs;
     const ids: number[] = [];
     for (let i = this.ids.length - 1; i >= 0; i--) {
       const id = this.ids[i]!;
-      if (id >= before || this.times[i]! <= oldest || !include(id)) continue;
+      if (id >= before) continue;
+      if (this.gap && id <= this.gap.upTo) return undefined;
+      if (this.times[i]! <= oldest || !include(id)) continue;
       if (ids.length === limit) return { ids, more: true };
       ids.push(id);
     }
-    return { ids, more: false };
+    // Everything known was passed: the answer is whole only if nothing older exists unknown.
+    return this.indexed || this.from <= 1 ? { ids, more: false } : undefined;
   }
 
   private raised(watermark: number, marked: (id: number) => boolean): number {

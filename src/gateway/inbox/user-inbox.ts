@@ -7,7 +7,7 @@ import type { Logger } from "../logger.js";
 import { inboxFrame, notificationFrame, pageFrame, type UnreadCount } from "./inbox-frames.js";
 import { type MarkTarget, markInbox, walkUnread } from "./inbox-marks.js";
 import type { InboxMetrics } from "./inbox-metrics.js";
-import { type PageQuery, readPage } from "./inbox-pages.js";
+import { type PageQuery, pageIds, readPage } from "./inbox-pages.js";
 import { decodeState, EMPTY_STATE, type InboxState } from "./inbox-state.js";
 import type { InboxStore, StoredState } from "./inbox-store.js";
 import { KnownNotifications } from "./known-notifications.js";
@@ -107,8 +107,13 @@ export class UserInbox {
   /** A page of the inbox and the count, for a connection or a backend. */
   async page(query: PageQuery): Promise<{ items: InboxItem[]; more: boolean; count: UnreadCount }> {
     await this.loaded;
-    if (!this.known.indexed) await this.index();
-    const page = await readPage(this.deps.store, this.user, this.known, this.state, query);
+    // What the connect's walk found may do (a user who read nothing has every id known already).
+    let ids = pageIds(this.known, this.state, query);
+    if (!ids) {
+      await this.index();
+      ids = pageIds(this.known, this.state, query) ?? { ids: [], more: false };
+    }
+    const page = await readPage(this.deps.store, this.user, this.state, ids);
     return { ...page, count: this.count() };
   }
 
