@@ -237,6 +237,7 @@ export async function startGateway(
         if (closed) return closed;
         // The connections' disconnected events, then this gateway's records and heartbeat.
         await tracking?.stop(EVENTS_GRACE_MS);
+        await inbox?.stop();
         stopNatsParts();
         await stopServer();
         await nc.drain().catch(() => undefined);
@@ -251,6 +252,7 @@ export async function startGateway(
         sessions.stopHeartbeats();
         for (const session of sessions.all()) session.close(CloseCode.GoingAway, "gateway closing");
         await tracking?.stop(CLOSE_EVENTS_GRACE_MS);
+        await inbox?.stop();
         stopNatsParts();
         await stopServer();
         await nc.close().catch(() => undefined);

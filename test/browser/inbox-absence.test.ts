@@ -5,7 +5,7 @@ import { type BrowserStack, startBrowserStack } from "./browser-stack.js";
 import { openDemoPage, subscribeAs, UI_TIMEOUT } from "./demo-page.js";
 
 /**
- * A page opened after an absence shows what the inbox retains: with `--inbox-max-age` of 3 s
+ * A page opened after an absence shows what the inbox retains: with `--inbox-max-age` of 8 s
  * standing in for the 90 days, a notification older than that is gone from the bell, a newer one
  * is there.
  */
@@ -13,7 +13,7 @@ let env: BrowserStack;
 let backend: HeraldBackend;
 
 beforeAll(async () => {
-  env = await startBrowserStack({ gatewayEnv: { HERALD_INBOX_MAX_AGE: "3" } });
+  env = await startBrowserStack({ gatewayEnv: { HERALD_INBOX_MAX_AGE: "8" } });
   backend = await HeraldBackend.connect({ servers: env.nats.url });
 }, 120_000);
 
@@ -25,13 +25,13 @@ afterAll(async () => {
 describe("demo page: the bell after an absence", () => {
   it("shows only what is retained", async () => {
     await backend.notify("alice", { text: "from before the absence" });
-    // The absence: the old one expires; one sent since is kept.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The absence: the old one expires; one sent since is kept (5 s more, for the page to open).
+    await new Promise((resolve) => setTimeout(resolve, 5000));
     await backend.notify("alice", { text: "from yesterday evening" });
     await pollFor(
       async () => ((await backend.inbox("alice")).items.length === 1 ? true : undefined),
       "the old notification to expire",
-      { timeoutMs: 10_000, intervalMs: 200 },
+      { timeoutMs: 15_000, intervalMs: 200 },
     );
     const { page, errors, close } = await openDemoPage(env.browser, env.stack.pageUrl);
     try {

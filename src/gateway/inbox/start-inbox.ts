@@ -21,6 +21,7 @@ export interface Inbox {
   readonly connections: InboxConnections;
   /** After a NATS reconnect: the streams are checked again, and every user held catches up. */
   reconnected(): void;
+  /** Hands back the unseen checks it took (before the NATS connection closes) and lets go of the rest; once. */
   stop(): Promise<void>;
 }
 
@@ -89,6 +90,7 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
       })
     : undefined;
   await watch?.start();
+  let stopped: Promise<void> | undefined;
   return {
     connections: hub,
     reconnected() {
@@ -100,11 +102,14 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
         })
         .catch((err: Error) => logger.error({ err: err.message }, "inbox stream check failed"));
     },
-    async stop() {
-      await watch?.stop();
-      responder.stop();
-      hub.close();
-      store.close();
+    stop() {
+      stopped ??= (async () => {
+        await watch?.stop();
+        responder.stop();
+        hub.close();
+        store.close();
+      })();
+      return stopped;
     },
   };
 }
