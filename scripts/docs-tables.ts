@@ -1,8 +1,10 @@
 // Writes the generated tables into the docs, between their markers: the gateway's options into
 // README.md, the error and close codes, the rpc error codes and the subscribe error codes into
-// docs/protocol.md. `npm run docs:tables`; tests fail when a table in the docs is not current.
+// docs/protocol.md, the gateway's metrics into docs/operations.md. `npm run docs:tables`; tests
+// fail when a table in the docs is not current.
 import { readFileSync, writeFileSync } from "node:fs";
 import { optionsMarkdown } from "../src/cli/options-table.js";
+import { metricsMarkdown } from "../src/gateway/metrics-table.js";
 import {
   errorTableMarkdown,
   rpcErrorTableMarkdown,
@@ -24,3 +26,4 @@ replaceBetween("README.md", "options", optionsMarkdown());
 replaceBetween("docs/protocol.md", "errors", errorTableMarkdown());
 replaceBetween("docs/protocol.md", "rpc-errors", rpcErrorTableMarkdown());
 replaceBetween("docs/protocol.md", "subscribe-errors", subscribeErrorTableMarkdown());
+replaceBetween("docs/operations.md", "metrics", metricsMarkdown());

@@ -1,4 +1,5 @@
-import type { NatsConnection } from "@nats-io/nats-core";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { test as base } from "vitest";
 import type { ClientOptions as WsClientOptions } from "ws";
@@ -13,6 +14,7 @@ import {
   startTestGateway,
   TestClient,
 } from "../src/testing/index.js";
+import { Launcher } from "./launcher.js";
 
 /** How the SDK backend connects, and how it answers auth (default: any token is its own user). */
 export type BackendOptions = Partial<HeraldConnectOptions> & { authorize?: AuthHandler };
@@ -75,10 +77,24 @@ interface StackFixtures {
   gatewayPair: readonly [RunningGateway, RunningGateway];
   /** A plain NATS connection to the test's server, as a backend in any language (or a gateway) has; closed after the test. */
   raw: NatsConnection;
+  /** Collects every message on `subject` (wildcards allowed) through `raw`, from now until the test ends. */
+  collect: (subject: string) => Promise<Msg[]>;
+  /**
+   * Adds the history stream as a gateway would, on the file's server (deleted after the test) or on
+   * a server of the test's own.
+   */
+  historyStream: (server?: NatsServer) => Promise<JetStreamManager>;
   /** Opens a socket, sends `auth` and waits for `ready`; closed after the test. */
   client: OpenClient;
   /** Opens a socket without authenticating; closed after the test. */
   socket: (options?: SocketOptions) => Promise<TestClient>;
+  /**
+   * Starts what the test needs beyond its stack (more servers, a cluster, gateway processes,
+   * `herald` commands, clients at any gateway); all of it ended after the test, the last first.
+   */
+  launch: Launcher;
+  /** The same for a file whose tests build on one another: ended after the file's last test. */
+  launchForFile: Launcher;
 }
 
 /**
@@ -123,6 +139,34 @@ const stack = base.extend<StackFixtures>({
     await use(raw);
     await raw.close();
   },
+  collect: async ({ raw }, use) => {
+    await use(async (subject) => {
+      const messages: Msg[] = [];
+      // Ends with `raw`, after the test.
+      raw.subscribe(subject, { callback: (_err, msg) => void messages.push(msg) });
+      await raw.flush();
+      return messages;
+    });
+  },
+  historyStream: async ({ nats, raw, launch }, use) => {
+    const created: JetStreamManager[] = [];
+    const subjects = ["herald.user.>", "herald.channel.>"];
+    await use(async (server = nats) => {
+      if (server === nats) {
+        const jsm = await jetstreamManager(raw);
+        await jsm.streams.add({ name: "HERALD", subjects });
+        created.push(jsm);
+        return jsm;
+      }
+      const nc = launch.own(await connect({ servers: server.url, maxReconnectAttempts: -1 }), (own) =>
+        own.close(),
+      );
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "HERALD", subjects });
+      return jsm;
+    });
+    for (const jsm of created) await jsm.streams.delete("HERALD");
+  },
   // Clients and sockets go to the test's gateway, which is up before the test starts, or to `at`.
   client: async ({ gateway }, use) => {
     const opened: TestClient[] = [];
@@ -143,6 +187,21 @@ const stack = base.extend<StackFixtures>({
     });
     for (const client of opened) client.close();
   },
+  // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from its first parameter
+  launch: async ({}, use) => {
+    const launcher = new Launcher();
+    await use(launcher);
+    await launcher.end();
+  },
+  launchForFile: [
+    // biome-ignore lint/correctness/noEmptyPattern: as above
+    async ({}, use) => {
+      const launcher = new Launcher();
+      await use(launcher);
+      await launcher.end();
+    },
+    { scope: "file" },
+  ],
 });
 
 /** The stack for a backend of a test's own: extend it with one and name it the `authResponder`. */

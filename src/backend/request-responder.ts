@@ -129,7 +129,7 @@ export async function answerRequest<S extends v.GenericSchema<unknown, { readonl
   const request = parseRequest(kind.schema, msg.data);
   if (!request.success) {
     report(new HeraldBackendError("INVALID_REQUEST", `invalid ${what} request: ${request.reason}`));
-    respondServiceError(msg, 400, `invalid ${what} request: ${request.reason}`, report);
+    respondServiceError(msg, "invalidRequest", `invalid ${what} request: ${request.reason}`, report);
     return;
   }
   let decision: unknown;
@@ -143,12 +143,12 @@ export async function answerRequest<S extends v.GenericSchema<unknown, { readonl
         { cause: error },
       ),
     );
-    respondServiceError(msg, 500, `${what} handler failed`, report);
+    respondServiceError(msg, "handlerFailed", `${what} handler failed`, report);
     return;
   }
   const reply = kind.check(decision, request.output, report);
   if (reply === undefined) {
-    respondServiceError(msg, 500, `${what} handler returned an invalid decision`, report);
+    respondServiceError(msg, "handlerFailed", `${what} handler returned an invalid decision`, report);
     return;
   }
   respondJson(msg, reply, what, report);

@@ -62,7 +62,7 @@ async function answer(msg: Msg, method: string, handler: RpcHandler, report: Rep
   const request = parseRequest(msg.data);
   if (typeof request === "string") {
     report(new HeraldBackendError("INVALID_REQUEST", `invalid rpc request for ${method}: ${request}`));
-    respondServiceError(msg, 400, `invalid rpc request: ${request}`, report);
+    respondServiceError(msg, "invalidRequest", `invalid rpc request: ${request}`, report);
     return;
   }
   const { data, ...context } = request;
@@ -79,7 +79,7 @@ async function answer(msg: Msg, method: string, handler: RpcHandler, report: Rep
           { cause: error },
         ),
       );
-      respondServiceError(msg, 500, "rpc handler failed", report);
+      respondServiceError(msg, "handlerFailed", "rpc handler failed", report);
       return;
     }
     reply = { ok: false, error: { code: error.code, message: error.message } };
@@ -95,7 +95,7 @@ async function answer(msg: Msg, method: string, handler: RpcHandler, report: Rep
         { cause: error },
       ),
     );
-    respondServiceError(msg, 500, "rpc handler returned a value JSON cannot encode", report);
+    respondServiceError(msg, "handlerFailed", "rpc handler returned a value JSON cannot encode", report);
     return;
   }
   try {
@@ -107,7 +107,7 @@ async function answer(msg: Msg, method: string, handler: RpcHandler, report: Rep
         cause: error,
       }),
     );
-    respondServiceError(msg, 500, "the reply could not be sent", report);
+    respondServiceError(msg, "handlerFailed", "the reply could not be sent", report);
   }
 }
 

@@ -1,8 +1,14 @@
 import { headers, type Msg } from "@nats-io/nats-core";
+import {
+  SERVICE_ERROR_CODE_HEADER,
+  SERVICE_ERROR_CODES,
+  SERVICE_ERROR_HEADER,
+  type ServiceErrorCode,
+} from "../protocol/index.js";
 import { HeraldBackendError } from "./errors.js";
 
-const SERVICE_ERROR = "Nats-Service-Error";
-const SERVICE_ERROR_CODE = "Nats-Service-Error-Code";
+/** Why a request gets no decision, as the NATS service-error code says it. */
+export type ServiceFailure = keyof typeof SERVICE_ERROR_CODES;
 
 /**
  * Answers a request with an empty body and the NATS service-error headers: "could not answer". The
@@ -10,14 +16,15 @@ const SERVICE_ERROR_CODE = "Nats-Service-Error-Code";
  */
 export function respondServiceError(
   msg: Msg,
-  code: 400 | 500,
+  failure: ServiceFailure,
   description: string,
   report: (error: HeraldBackendError) => void,
 ): void {
+  const code: ServiceErrorCode = SERVICE_ERROR_CODES[failure];
   const h = headers();
   // Header values are one line; issue texts may quote request input.
-  h.set(SERVICE_ERROR, description.replace(/\p{Cc}+/gu, " ").slice(0, 256));
-  h.set(SERVICE_ERROR_CODE, String(code));
+  h.set(SERVICE_ERROR_HEADER, description.replace(/\p{Cc}+/gu, " ").slice(0, 256));
+  h.set(SERVICE_ERROR_CODE_HEADER, String(code));
   try {
     msg.respond(undefined, { headers: h });
   } catch (error) {

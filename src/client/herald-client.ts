@@ -10,7 +10,7 @@ import { MessageDelivery } from "./message-delivery.js";
 import { watchOnline } from "./network-watch.js";
 import { PresenceRequests } from "./presence.js";
 import { ReconnectSchedule } from "./reconnect-schedule.js";
-import { HeraldRpcError, RpcCalls, type RpcOptions } from "./rpc.js";
+import { HeraldRpcError, PendingCalls, type RpcOptions } from "./rpc.js";
 import { parseServerFrame } from "./server-frame.js";
 import type { ClientState } from "./state.js";
 import type { Subscription } from "./subscription.js";
@@ -53,7 +53,7 @@ export class HeraldClient {
   private readonly subscriptions: SubscriptionRegistry;
   /** Messages to the application, duplicates dropped and gaps noticed. */
   private readonly delivery: MessageDelivery;
-  private readonly rpcs = new RpcCalls();
+  private readonly rpcs = new PendingCalls();
   private readonly presenceRequests = new PresenceRequests();
   private readonly extensions = new Set<ClientExtension>();
   private readonly connectTimeoutMs: number;

@@ -81,7 +81,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
  * and is never sent again: when its connection ends before the answer it fails with
  * `RPC_INTERRUPTED`, since the backend may already have run it.
  */
-export class RpcCalls {
+export class PendingCalls {
   private nextId = 1;
   private readonly calls = new Map<number, Call>();
   /** The ready connection calls go out on; undefined while there is none. */

@@ -32,13 +32,13 @@ export interface GatewayContext {
   readonly control: Pick<ControlListener, "disconnectedSince" | "removedSince">;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
-  /** Connection events and presence (src/gateway/events, src/gateway/presence); no-ops when both are off. */
-  readonly connectionEvents: ConnectionEvents;
+  /** Tracking: connection events, presence and the registry (`tracking/`); no-ops when both are off. */
+  readonly tracking: Tracking;
   /** The notification inbox (src/gateway/inbox); answers `UNAVAILABLE` when it is off. */
   readonly inbox: InboxConnections;
 }
 
-/** A connection as connection events and presence see it (a Session). */
+/** A connection as tracking sees it (a Session). */
 export interface TrackedConnection {
   readonly id: string;
   readonly user: string | undefined;
@@ -48,7 +48,7 @@ export interface TrackedConnection {
   fail(code: ErrorCodeName, message: string): void;
 }
 
-/** What the backend granted a connection at auth, as connection events and presence need it. */
+/** What the backend granted a connection at auth, as tracking needs it. */
 export interface ConnectionGrant {
   readonly user: string;
   /** Shared channels granted at auth, as clients name them (`channel.<name>`). */
@@ -68,11 +68,12 @@ export interface ConnectionClose {
 }
 
 /**
- * The hooks of a connection's life that connection events and presence listen on. A session calls
+ * Tracking (`--events`, `--presence`): the hooks of a connection's life that connection events,
+ * presence and the registry listen on. A session calls
  * `ready` once `ready` has gone out and `closed` when a ready connection ends; code that subscribes
  * or unsubscribes a ready connection to a channel later calls `subscribed` / `unsubscribed`.
  */
-export interface ConnectionEvents {
+export interface Tracking {
   ready(connection: TrackedConnection, grant: ConnectionGrant): void;
   /** `presence`: the connection takes part in the channel's presence from now on. */
   subscribed(connection: TrackedConnection, channel: string, presence: boolean): void;

@@ -11,6 +11,7 @@ import { Session } from "./connection/session.js";
 import { SessionRegistry } from "./connection/session-registry.js";
 import { WsClientSocket } from "./connection/ws-client-socket.js";
 import { ChannelHub } from "./delivery/channel-hub.js";
+import { DEFLATE_WINDOW_BITS } from "./delivery/outbound-frame.js";
 import type { GatewayContext } from "./gateway-context.js";
 import { createRecovery, type HistoryParts, startHistory } from "./history/history-setup.js";
 import { PlainFeed } from "./history/live-feed.js";
@@ -23,7 +24,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats/nats-connection.js";
 import { UNTRACKED } from "./tracking/events/untracked.js";
-import { startTracking, type Tracking } from "./tracking/tracking.js";
+import { startTracking, type TrackingService } from "./tracking/tracking.js";
 
 export interface RunningGateway {
   readonly id: string;
@@ -64,7 +65,7 @@ export async function startGateway(
   const link = await connectNats(config, logger);
   const nc = link.nc;
   let parts: HistoryParts | undefined;
-  let tracking: Tracking | undefined;
+  let tracking: TrackingService | undefined;
   let inbox: Inbox | undefined;
   try {
     const { beforePositionMarker } = options;
@@ -105,7 +106,7 @@ export async function startGateway(
     control,
     logger,
     metrics,
-    connectionEvents: tracking?.connectionEvents ?? UNTRACKED,
+    tracking: tracking?.tracker ?? UNTRACKED,
     inbox: inbox?.connections ?? NO_INBOX,
   };
   // NATS parts a stop lets go of, after the sessions.
@@ -126,7 +127,7 @@ export async function startGateway(
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxFrameBytes,
-    perMessageDeflate: config.compression,
+    perMessageDeflate: config.compression && PER_MESSAGE_DEFLATE,
     clientTracking: false,
     // Pings are answered by the session, within the client's frame budget.
     autoPong: false,
@@ -154,7 +155,7 @@ export async function startGateway(
     // Read before the handshake: no closure that outlives it may hold the request (and its headers).
     const headers = forwardedHeaders(req, config.forwardHeaders);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const client = new WsClientSocket(ws, socket, config.compression);
+      const client = new WsClientSocket(ws, socket);
       const onClosed = sessions.forget;
       const session = new Session({ socket: client, ctx, remoteAddress: address, headers, onClosed });
       client.listen(session);
@@ -261,6 +262,20 @@ export async function startGateway(
     },
   };
 }
+
+/**
+ * permessage-deflate as the gateway offers it. Frames are deflated once per message for every
+ * socket (OutboundFrame.deflatedWire), so no socket keeps a deflate stream (~240 KiB each): that
+ * takes no context taken over between messages, and one window every client accepts (a client that
+ * asks for a smaller server window gets no compression). What a client sends `ws` inflates, in a
+ * stream per socket kept from the client's first compressed frame on (its 32 KiB window and state):
+ * its output buffer is sized for the small frames clients send, not the default 16 KiB.
+ */
+const PER_MESSAGE_DEFLATE = {
+  serverNoContextTakeover: true,
+  serverMaxWindowBits: DEFLATE_WINDOW_BITS,
+  zlibInflateOptions: { chunkSize: 4096 },
+};
 
 /** How long a drain waits for the connections' disconnected events to be stored. */
 const EVENTS_GRACE_MS = 5000;

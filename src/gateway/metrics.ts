@@ -20,7 +20,7 @@ export class GatewayMetrics {
   });
   readonly authResults = new Counter({
     name: "herald_auth_results_total",
-    help: "Auth outcomes by result",
+    help: "Auth outcomes by result: accepted, refused, unavailable, invalid_reply, overloaded",
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
@@ -32,7 +32,7 @@ export class GatewayMetrics {
   });
   readonly rpcResults = new Counter({
     name: "herald_rpc_results_total",
-    help: "Client RPC calls by outcome: result, or the rpc_error code",
+    help: "Client RPC calls by outcome: result, or the rpc_error code (a rise of TIMEOUT, NO_RESPONDERS or BACKEND_ERROR is the backend, not the gateway)",
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
@@ -44,7 +44,7 @@ export class GatewayMetrics {
   });
   readonly subscribeResults = new Counter({
     name: "herald_subscribe_results_total",
-    help: "Answers to subscribe frames, by result",
+    help: "Answers to subscribe frames, by result: granted, refused, unavailable, invalid_reply",
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
@@ -102,7 +102,7 @@ export class GatewayMetrics {
 
   readonly refusedUpgrades = new Counter({
     name: "herald_refused_upgrades_total",
-    help: "WebSocket upgrades refused before any WebSocket work, by reason",
+    help: "WebSocket upgrades refused before any WebSocket work, by reason: origin, max_connections, and per client address (each also logged) max_connections_per_ip, connect_rate_per_ip, pending_per_ip (sockets not upgraded yet), proxy_header (a PROXY header from a peer it is not read from, or none or a broken one from a trusted peer with --proxy-protocol)",
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });

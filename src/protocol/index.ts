@@ -13,6 +13,7 @@ export * from "./quote.js";
 export * from "./rpc.js";
 export * from "./rpc-error-codes.js";
 export * from "./server-frames.js";
+export * from "./service-error.js";
 export * from "./subjects.js";
 export * from "./subscribe.js";
 export * from "./subscribe-errors.js";

@@ -23,7 +23,8 @@ export const RpcSuccess = v.object({
   data: v.optional(v.unknown()),
 });
 
-export const RpcRefusal = v.object({
+/** A refusal: the backend SDK's handlers send one by throwing its `RpcRefusal` Error. */
+export const RpcRefused = v.object({
   ok: v.literal(false),
   error: v.object({
     /** Passed to the client as the `rpc_error` frame's `reason` (code `REFUSED`). */
@@ -33,12 +34,17 @@ export const RpcRefusal = v.object({
   }),
 });
 
-export const RpcReply = v.variant("ok", [RpcSuccess, RpcRefusal]);
+export const RpcReply = v.variant("ok", [RpcSuccess, RpcRefused]);
 
 export type RpcRequest = v.InferOutput<typeof RpcRequest>;
 export type RpcSuccess = v.InferOutput<typeof RpcSuccess>;
-export type RpcRefusal = v.InferOutput<typeof RpcRefusal>;
+export type RpcRefused = v.InferOutput<typeof RpcRefused>;
 export type RpcReply = v.InferOutput<typeof RpcReply>;
+
+/** @deprecated The schema is `RpcRefused`; `RpcRefusal` is the backend SDK's Error that sends one. */
+export const RpcRefusal = RpcRefused;
+/** @deprecated Use `RpcRefused`. */
+export type RpcRefusal = RpcRefused;
 
 /** The longest a client may let the gateway wait for one answer (the frame's `timeout`, ms). */
 export const MAX_RPC_TIMEOUT_MS = 600_000;

@@ -1,59 +1,22 @@
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { HeraldBackend, HeraldBackendError, UnsafeNameError } from "../../src/backend/index.js";
-import { freePort, type NatsServer, startNats } from "../../src/testing/index.js";
+import { freePort } from "../../src/testing/index.js";
+import { stackTest as test } from "../fixtures.js";
 
-let nats: NatsServer;
-/** An independent raw subscriber, as a gateway would be. */
-let observer: NatsConnection;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  nats = await startNats({ jetstream: true });
-  observer = await connect({ servers: nats.url });
-});
-
-afterAll(async () => {
-  await observer?.close();
-  await nats?.stop();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function backend(options: { prefix?: string; history?: boolean } = {}): Promise<HeraldBackend> {
-  const b = await HeraldBackend.connect({ servers: nats.url, ...options });
-  cleanups.push(() => b.close());
-  return b;
-}
-
-/** Collects every message on `subject` (wildcards allowed). */
-async function collect(subject: string): Promise<{ messages: Msg[]; sub: Subscription }> {
-  const messages: Msg[] = [];
-  const sub = observer.subscribe(subject, { callback: (_err, msg) => void messages.push(msg) });
-  cleanups.push(async () => sub.unsubscribe());
-  await observer.flush();
-  return { messages, sub };
-}
-
-/** The history stream on the shared server (deleted after the test), or on a server of the test's own. */
-async function createHistoryStream(server: NatsServer = nats): Promise<JetStreamManager> {
-  const own = server !== nats;
-  const nc = own ? await connect({ servers: server.url, maxReconnectAttempts: -1 }) : observer;
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "HERALD", subjects: ["herald.user.>", "herald.channel.>"] });
-  cleanups.push(() => (own ? nc.close() : jsm.streams.delete("HERALD")));
-  return jsm;
-}
-
+/**
+ * The SDK's publish on a nats-server per file; `raw` (and `collect`) is an independent subscriber,
+ * as a gateway would be. Tests that stop NATS start a server of their own.
+ */
 describe("publish, history on (the default)", () => {
-  it("resolves once the history stream stored the message, with its sequence", async () => {
-    await createHistoryStream();
-    const b = await backend();
-    const { messages } = await collect("herald.>");
+  test("resolves once the history stream stored the message, with its sequence", async ({
+    nats,
+    launch,
+    collect,
+    historyStream,
+  }) => {
+    await historyStream();
+    const b = await launch.backend(nats);
+    const messages = await collect("herald.>");
     const bytes = new Uint8Array([0xff, 0x00, 0x41]);
 
     const first = await b.publish("1", { text: "hello", n: 1 });
@@ -77,21 +40,22 @@ describe("publish, history on (the default)", () => {
     expect([...(messages[2]?.data ?? [])]).toEqual([0xff, 0x00, 0x41]);
   });
 
-  it("stores a publish repeated with the same msgId once", async () => {
-    await createHistoryStream();
-    const b = await backend();
+  test("stores a publish repeated with the same msgId once", async ({ nats, launch, historyStream }) => {
+    await historyStream();
+    const b = await launch.backend(nats);
     const original = await b.publish("5", "once", { msgId: "order-17" });
     const retry = await b.publishStored("5", "once", { msgId: "order-17" });
     expect(original).toMatchObject({ stored: true, duplicate: false });
     expect(retry).toMatchObject({ seq: original.stored ? original.seq : -1, duplicate: true });
   });
 
-  it("keeps trying while NATS is down and stores the message once when it is back", async () => {
-    const own = await startNats({ jetstream: true });
-    cleanups.push(() => own.stop());
-    const jsm = await createHistoryStream(own);
-    const b = await HeraldBackend.connect({ servers: own.url });
-    cleanups.push(() => b.close());
+  test("keeps trying while NATS is down and stores the message once when it is back", async ({
+    launch,
+    historyStream,
+  }) => {
+    const own = await launch.nats({ jetstream: true });
+    const jsm = await historyStream(own);
+    const b = await launch.backend(own);
     await own.halt();
     const publishing = b.publish("7", { n: 1 }, { timeout: 30_000 });
     // The publish is still trying when the server comes back with its stream (file storage).
@@ -100,20 +64,21 @@ describe("publish, history on (the default)", () => {
     expect((await jsm.streams.info("HERALD")).state.messages).toBe(1);
   });
 
-  it("rejects with TIMEOUT when nothing acknowledges within the timeout", async () => {
-    const own = await startNats({ jetstream: true });
-    cleanups.push(() => own.stop());
-    await createHistoryStream(own);
-    const b = await HeraldBackend.connect({ servers: own.url });
-    cleanups.push(() => b.close());
+  test("rejects with TIMEOUT when nothing acknowledges within the timeout", async ({
+    launch,
+    historyStream,
+  }) => {
+    const own = await launch.nats({ jetstream: true });
+    await historyStream(own);
+    const b = await launch.backend(own);
     await own.halt();
     const error = await b.publish("7", "late", { timeout: 1500 }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "TIMEOUT", name: "PublishTimeoutError" });
     expect((error as Error).message).toMatch(/publishing again with the same msgId is safe/);
   });
 
-  it("rejects with NO_STREAM at once when no stream captures the subject", async () => {
-    const b = await backend();
+  test("rejects with NO_STREAM at once when no stream captures the subject", async ({ nats, launch }) => {
+    const b = await launch.backend(nats);
     // A timeout longer than the test's own: only an immediate answer lets the test finish.
     const error = await b.publish("5", "lost", { timeout: 600_000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HeraldBackendError);
@@ -122,11 +87,9 @@ describe("publish, history on (the default)", () => {
     expect((error as Error).message).toMatch(/\{ history: false \}/);
   });
 
-  it("rejects with NO_STREAM on a server without JetStream", async () => {
-    const plain = await startNats();
-    cleanups.push(() => plain.stop());
-    const b = await HeraldBackend.connect({ servers: plain.url });
-    cleanups.push(() => b.close());
+  test("rejects with NO_STREAM on a server without JetStream", async ({ launch }) => {
+    const plain = await launch.nats();
+    const b = await launch.backend(plain);
     await expect(b.publishToChannel("news", 1, { timeout: 600_000 })).rejects.toMatchObject({
       code: "NO_STREAM",
     });
@@ -134,10 +97,10 @@ describe("publish, history on (the default)", () => {
 });
 
 describe("publish without an acknowledgement", () => {
-  it("sends with { ack: false } and says nothing was acknowledged", async () => {
-    const b = await backend();
-    const { messages } = await collect("acme.prod.>");
-    const prefixed = await backend({ prefix: "acme.prod" });
+  test("sends with { ack: false } and says nothing was acknowledged", async ({ nats, launch, collect }) => {
+    const b = await launch.backend(nats);
+    const messages = await collect("acme.prod.>");
+    const prefixed = await launch.backend(nats, { prefix: "acme.prod" });
     expect(await prefixed.publishToChannel("news", [1, 2], { ack: false })).toEqual({
       stored: false,
       subject: "acme.prod.channel.news",
@@ -153,9 +116,9 @@ describe("publish without an acknowledgement", () => {
     expect(b.prefix).toBe("herald");
   });
 
-  it("is the default of a backend created with history: false", async () => {
-    const b = await backend({ history: false });
-    const { messages } = await collect("herald.user.9");
+  test("is the default of a backend created with history: false", async ({ nats, launch, collect }) => {
+    const b = await launch.backend(nats, { history: false });
+    const messages = await collect("herald.user.9");
     expect(await b.publish("9", "live only")).toEqual({ stored: false, subject: "herald.user.9" });
     await b.flush();
     await expect.poll(() => messages.map((m) => m.string()), { timeout: 5000 }).toEqual(['"live only"']);
@@ -169,11 +132,11 @@ describe("publish without an acknowledgement", () => {
 });
 
 describe("publish refuses bad input before sending anything", () => {
-  it.each(["1.*", ">", "2 q", "x\r\nSUB >", "", "a.b", "*", "tab\tid", "é"])(
+  test.for(["1.*", ">", "2 q", "x\r\nSUB >", "", "a.b", "*", "tab\tid", "é"])(
     "refuses the hostile name %j and publishes nothing",
-    async (name) => {
-      const b = await backend();
-      const { messages } = await collect(">");
+    async (name, { nats, launch, collect }) => {
+      const b = await launch.backend(nats);
+      const messages = await collect(">");
       await expect(b.publish(name, "leak")).rejects.toBeInstanceOf(UnsafeNameError);
       await expect(b.publish(name, "leak", { ack: false })).rejects.toBeInstanceOf(UnsafeNameError);
       await expect(b.publishToChannel(name, "leak", { ack: false })).rejects.toBeInstanceOf(UnsafeNameError);
@@ -186,8 +149,8 @@ describe("publish refuses bad input before sending anything", () => {
     },
   );
 
-  it("rejects payloads that cannot be encoded", async () => {
-    const b = await backend();
+  test("rejects payloads that cannot be encoded", async ({ nats, launch }) => {
+    const b = await launch.backend(nats);
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     for (const ack of [true, false]) {
@@ -197,16 +160,20 @@ describe("publish refuses bad input before sending anything", () => {
     }
   });
 
-  it("rejects a msgId that could inject a header, and a bad timeout", async () => {
-    const b = await backend();
+  test("rejects a msgId that could inject a header, and a bad timeout", async ({ nats, launch }) => {
+    const b = await launch.backend(nats);
     for (const options of [{ msgId: "a\r\nNats-Expected-Stream: X" }, { msgId: "" }, { timeout: 0 }]) {
       await expect(b.publish("1", "x", options)).rejects.toMatchObject({ code: "INVALID_OPTIONS" });
     }
   });
 
-  it("reports a payload over the server's max_payload as PUBLISH_FAILED", async () => {
-    await createHistoryStream();
-    const b = await backend();
+  test("reports a payload over the server's max_payload as PUBLISH_FAILED", async ({
+    nats,
+    launch,
+    historyStream,
+  }) => {
+    await historyStream();
+    const b = await launch.backend(nats);
     for (const ack of [false, true]) {
       const error = await b.publish("1", new Uint8Array(2 * 1024 * 1024), { ack }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(HeraldBackendError);
@@ -215,7 +182,7 @@ describe("publish refuses bad input before sending anything", () => {
     }
   });
 
-  it("rejects with NOT_CONNECTED after close()", async () => {
+  test("rejects with NOT_CONNECTED after close()", async ({ nats }) => {
     const b = await HeraldBackend.connect({ servers: nats.url });
     await b.close();
     expect(b.connection.isClosed()).toBe(true);
@@ -226,7 +193,7 @@ describe("publish refuses bad input before sending anything", () => {
 });
 
 describe("HeraldBackend", () => {
-  it("fails to connect with NOT_CONNECTED naming the servers", async () => {
+  test("fails to connect with NOT_CONNECTED naming the servers", async () => {
     const port = await freePort();
     const error = await HeraldBackend.connect({ servers: `nats://127.0.0.1:${port}`, timeout: 1000 }).catch(
       (e: unknown) => e,
@@ -235,9 +202,7 @@ describe("HeraldBackend", () => {
     expect((error as Error).message).toContain(`cannot reach NATS at nats://127.0.0.1:${port}: `);
   });
 
-  it("validates its options", async () => {
-    const nc = await connect({ servers: nats.url });
-    cleanups.push(() => nc.close());
+  test("validates its options", async ({ raw: nc }) => {
     expect(() => new HeraldBackend(nc, { prefix: "bad prefix" })).toThrow(
       expect.objectContaining({ code: "INVALID_OPTIONS" }),
     );
@@ -247,9 +212,7 @@ describe("HeraldBackend", () => {
     await expect(HeraldBackend.connect({ servers: [] })).rejects.toMatchObject({ code: "INVALID_OPTIONS" });
   });
 
-  it("leaves a connection it did not open open on close()", async () => {
-    const nc = await connect({ servers: nats.url });
-    cleanups.push(() => nc.close());
+  test("leaves a connection it did not open open on close()", async ({ nats, raw: nc }) => {
     const b = new HeraldBackend(nc);
     const subscriptionsWithout = await nats.subscriptionCount();
     b.serveAuth(() => ({ ok: true, user: "1" }));

@@ -1,7 +1,7 @@
 import { connect } from "@nats-io/transport-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import type { RpcRequest } from "../../src/protocol/index.js";
-import { useDemoBrowser } from "./browser-stack.js";
+import { demoTest as test } from "./browser-stack.js";
 import {
   type OpenedPage,
   sendWithForm,
@@ -11,25 +11,17 @@ import {
   waitForState,
 } from "./demo-page.js";
 
-/** The demo page's "Ask the backend" card in headless Chromium: client.rpc and sign out everywhere. */
-const demo = useDemoBrowser();
-const open = demo.open;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
-
 const resultText = (opened: OpenedPage) => opened.page.locator("#backend-result").textContent();
 
+/** The demo page's "Ask the backend" card in headless Chromium: client.rpc and sign out everywhere. */
 describe("demo page: ask the backend", () => {
-  it("asks the server time over the page's own WebSocket", async () => {
+  test("asks the server time over the page's own WebSocket", async ({ demo, open, launch }) => {
     const opened = await open();
     const { page } = opened;
     expect(await page.locator("#rpc-time").isDisabled()).toBe(true); // no connection yet
     await subscribeAs(page, "alice");
     await page.locator("#rpc-time:not([disabled])").waitFor({ timeout: UI_TIMEOUT });
-    const observer = await connect({ servers: demo.env.nats.url });
+    const observer = launch.own(await connect({ servers: demo.nats.url }), (opened) => opened.close());
     const calls: RpcRequest[] = [];
     observer.subscribe("herald.rpc.time", {
       callback: (_err, msg) => {
@@ -37,7 +29,6 @@ describe("demo page: ask the backend", () => {
       },
     });
     await observer.flush();
-    cleanups.push(() => observer.close());
     await page.click("#rpc-time");
     await expect
       .poll(() => resultText(opened), { timeout: UI_TIMEOUT })
@@ -48,7 +39,7 @@ describe("demo page: ask the backend", () => {
     expect(opened.errors).toEqual([]);
   });
 
-  it("signs a user out on every page; other users' pages stay connected", async () => {
+  test("signs a user out on every page; other users' pages stay connected", async ({ open }) => {
     const alice1 = await open();
     const alice2 = await open();
     const bob = await open();

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { publishWithCli, useDemoBrowser } from "./browser-stack.js";
+import { describe, expect } from "vitest";
+import { publishWithCli, demoTest as test } from "./browser-stack.js";
 import {
   notificationTexts,
   sendWithForm,
@@ -9,17 +9,17 @@ import {
   waitForState,
 } from "./demo-page.js";
 
-const demo = useDemoBrowser();
-const open = demo.open;
-
 describe("demo page", () => {
-  it("shows notifications published with the CLI and with its own form, with time and channel", async () => {
+  test("shows notifications published with the CLI and with its own form, with time and channel", async ({
+    demo,
+    open,
+  }) => {
     const { page, errors } = await open();
     await subscribeAs(page, "alice");
     expect(await page.locator("#status-text").textContent()).toBe("Ready");
     expect(await page.locator("#status-detail").textContent()).toContain("user.alice");
 
-    await publishWithCli(demo.env.nats.url, "alice", "hello from the terminal");
+    await publishWithCli(demo.nats.url, "alice", "hello from the terminal");
     await waitForNotification(page, "hello from the terminal");
     await sendWithForm(page, "alice", "hello from the form");
     await waitForNotification(page, "hello from the form");
@@ -30,24 +30,24 @@ describe("demo page", () => {
     expect(await first.locator(".channel").textContent()).toBe("user.alice");
     expect(await first.locator("time").textContent()).toMatch(/\d{1,2}:\d{2}:\d{2}/);
     // A JSON payload arrives as JSON and is shown as its text.
-    await publishWithCli(demo.env.nats.url, "alice", '{"title":"Build finished","ok":true}');
+    await publishWithCli(demo.nats.url, "alice", '{"title":"Build finished","ok":true}');
     await waitForNotification(page, '{"title":"Build finished","ok":true}');
     expect(errors).toEqual([]);
   });
 
-  it("shows each user only their own notifications", async () => {
+  test("shows each user only their own notifications", async ({ demo, open }) => {
     const alice = await open();
     const bob = await open();
     await subscribeAs(alice.page, "alice");
     await subscribeAs(bob.page, "bob");
 
-    await publishWithCli(demo.env.nats.url, "alice", "for alice only");
+    await publishWithCli(demo.nats.url, "alice", "for alice only");
     await sendWithForm(bob.page, "bob", "for bob only");
     await waitForNotification(alice.page, "for alice only");
     await waitForNotification(bob.page, "for bob only");
     // A last message to each: once it is there, anything misrouted before it would be there too.
     await sendWithForm(alice.page, "alice", "last for alice");
-    await publishWithCli(demo.env.nats.url, "bob", "last for bob");
+    await publishWithCli(demo.nats.url, "bob", "last for bob");
     await waitForNotification(alice.page, "last for alice");
     await waitForNotification(bob.page, "last for bob");
 
@@ -57,7 +57,7 @@ describe("demo page", () => {
     expect([...alice.errors, ...bob.errors]).toEqual([]);
   });
 
-  it("shows who is in the lobby, as users arrive and leave on other pages", async () => {
+  test("shows who is in the lobby, as users arrive and leave on other pages", async ({ open }) => {
     const alice = await open();
     const bob = await open();
     await subscribeAs(alice.page, "alice");
@@ -73,11 +73,11 @@ describe("demo page", () => {
     expect([...alice.errors, ...bob.errors]).toEqual([]);
   });
 
-  it("shows an HTML payload as text: no element is created and no script runs", async () => {
+  test("shows an HTML payload as text: no element is created and no script runs", async ({ demo, open }) => {
     const { page, errors, dialogs } = await open();
     await subscribeAs(page, "alice");
     const payload = "<img src=x onerror=alert(1)>";
-    await publishWithCli(demo.env.nats.url, "alice", payload);
+    await publishWithCli(demo.nats.url, "alice", payload);
     await sendWithForm(page, "alice", `${payload}<script>alert(2)</script>`);
     await waitForNotification(page, payload);
     await waitForNotification(page, `${payload}<script>alert(2)</script>`);
@@ -91,7 +91,10 @@ describe("demo page", () => {
     expect(errors).toEqual([]);
   });
 
-  it("takes fast clicks while connecting without throwing, and ends with one live connection", async () => {
+  test("takes fast clicks while connecting without throwing, and ends with one live connection", async ({
+    demo,
+    open,
+  }) => {
     const { page, errors, sockets } = await open();
     await page.selectOption("#user", "bob");
     // Subscribe / Unsubscribe in one go, before any connection can be ready.
@@ -109,7 +112,7 @@ describe("demo page", () => {
     expect(await page.locator("#user").isDisabled()).toBe(true);
 
     // Only the last client is connected: a message arrives once.
-    await publishWithCli(demo.env.nats.url, "bob", "exactly once");
+    await publishWithCli(demo.nats.url, "bob", "exactly once");
     await waitForNotification(page, "exactly once");
     await sendWithForm(page, "bob", "after it");
     await waitForNotification(page, "after it");
@@ -120,7 +123,7 @@ describe("demo page", () => {
     expect(await page.locator("#status-text").textContent()).toBe("Not subscribed");
     expect(await page.locator("#subscribe").isEnabled()).toBe(true);
     // Unsubscribed: nothing more arrives.
-    await publishWithCli(demo.env.nats.url, "bob", "not for a closed page");
+    await publishWithCli(demo.nats.url, "bob", "not for a closed page");
     await subscribeAs(page, "bob");
     await sendWithForm(page, "bob", "subscribed again");
     await waitForNotification(page, "subscribed again");
@@ -129,7 +132,7 @@ describe("demo page", () => {
     expect(errors).toEqual([]);
   });
 
-  it("fits a phone-sized screen without sideways scrolling", async () => {
+  test("fits a phone-sized screen without sideways scrolling", async ({ open }) => {
     const { page, errors } = await open({ width: 390, height: 844 });
     await subscribeAs(page, "alice");
     await sendWithForm(page, "alice", "a long message ".repeat(20).trim());

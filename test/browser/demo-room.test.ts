@@ -1,6 +1,6 @@
 import type { Page } from "playwright-core";
-import { describe, expect, it } from "vitest";
-import { useDemoBrowser } from "./browser-stack.js";
+import { describe, expect } from "vitest";
+import { demoTest as test } from "./browser-stack.js";
 import {
   notificationTexts,
   sendWithForm,
@@ -8,9 +8,6 @@ import {
   UI_TIMEOUT,
   waitForNotification,
 } from "./demo-page.js";
-
-const demo = useDemoBrowser();
-const open = demo.open;
 
 async function roomState(page: Page, state: string): Promise<void> {
   await page.locator(`#room-status[data-state="${state}"]`).waitFor({ timeout: UI_TIMEOUT });
@@ -31,7 +28,9 @@ async function sendToRoom(page: Page, message: string): Promise<void> {
 }
 
 describe("demo page: a room", () => {
-  it("joins the chat room, shows its messages with their channel, leaves, and gets no more", async () => {
+  test("joins the chat room, shows its messages with their channel, leaves, and gets no more", async ({
+    open,
+  }) => {
     const { page, errors } = await open();
     expect(await page.locator("#room-join").isDisabled()).toBe(true); // not before the page is subscribed
     await subscribeAs(page, "alice");
@@ -56,7 +55,9 @@ describe("demo page: a room", () => {
     expect(errors).toEqual([]);
   });
 
-  it("shows the backend's refusal of a room the user may not join; the connection stays ready", async () => {
+  test("shows the backend's refusal of a room the user may not join; the connection stays ready", async ({
+    open,
+  }) => {
     const { page, errors } = await open();
     await subscribeAs(page, "bob");
     await join(page, "staff");
@@ -73,7 +74,9 @@ describe("demo page: a room", () => {
     expect(errors).toEqual([]);
   });
 
-  it("lets go of the room when the page unsubscribes, and joins again after subscribing again", async () => {
+  test("lets go of the room when the page unsubscribes, and joins again after subscribing again", async ({
+    open,
+  }) => {
     const { page, errors } = await open();
     await subscribeAs(page, "alice");
     await join(page, "staff");

@@ -1,8 +1,12 @@
-import type { Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { rm } from "node:fs/promises";
+import type { Browser, Page } from "playwright-core";
+import { describe, expect } from "vitest";
+import { type LocalStack, startLocalStack } from "../../src/demo/local-stack.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
-import { startTcpBalancer, startTestGateway, type TcpBalancer } from "../../src/testing/index.js";
-import { type BrowserStack, startBrowserStack } from "./browser-stack.js";
+import { startTcpBalancer } from "../../src/testing/index.js";
+import { stackTest } from "../fixtures.js";
+import { launchChromium } from "./chromium.js";
+import { buildClientBundle } from "./client-bundle.js";
 import { type OpenedPage, openDemoPage, subscribeAs, UI_TIMEOUT } from "./demo-page.js";
 
 /**
@@ -11,38 +15,48 @@ import { type OpenedPage, openDemoPage, subscribeAs, UI_TIMEOUT } from "./demo-p
  * it read in one clears the other's badge within a second, and a reload shows the same list and
  * count.
  */
-let env: BrowserStack;
-let balancer: TcpBalancer;
-let second: RunningGateway;
-const ports: number[] = [];
-const pages: OpenedPage[] = [];
-
-beforeAll(async () => {
-  balancer = await startTcpBalancer(() => ports);
-  env = await startBrowserStack({ pageGatewayUrl: balancer.url() });
-  second = await startTestGateway(env.nats, {
-    history: true,
-    inbox: true,
-    allowedOrigins: [new URL(env.stack.pageUrl).origin],
-  });
-  ports.push(env.stack.gateway.port, second.port);
-}, 120_000);
-
-afterEach(async () => {
-  for (const opened of pages.splice(0)) await opened.close().catch(() => undefined);
+const test = stackTest.extend<{
+  bells: { stack: LocalStack; second: RunningGateway; browser: Browser };
+  open: () => Promise<OpenedPage>;
+}>({
+  bells: [
+    async ({ nats, launchForFile }, use) => {
+      const ports: number[] = [];
+      const balancer = launchForFile.own(await startTcpBalancer(() => ports), (b) => b.close());
+      const bundle = launchForFile.own(await buildClientBundle(), (built) =>
+        rm(built.dir, { recursive: true, force: true }),
+      );
+      const stack = launchForFile.own(
+        await startLocalStack({
+          nats: [nats.url],
+          port: 0,
+          gatewayPort: 0,
+          logLevel: "silent",
+          clientBundle: bundle.file,
+          pageGatewayUrl: balancer.url(),
+          onLog: () => undefined,
+        }),
+        (started) => started.stop(),
+      );
+      const second = await launchForFile.gateway(nats, {
+        history: true,
+        inbox: true,
+        allowedOrigins: [new URL(stack.pageUrl).origin],
+      });
+      ports.push(stack.gateway.port, second.port);
+      const browser = launchForFile.own(await launchChromium(), (launched) => launched.close());
+      await use({ stack, second, browser });
+    },
+    { scope: "file" },
+  ],
+  open: async ({ bells, launch }, use) => {
+    await use(async () =>
+      launch.own(await openDemoPage(bells.browser, bells.stack.pageUrl), (opened) =>
+        opened.close().catch(() => undefined),
+      ),
+    );
+  },
 });
-
-afterAll(async () => {
-  await second?.close();
-  await env?.stop();
-  await balancer?.close();
-}, 60_000);
-
-async function open(): Promise<OpenedPage> {
-  const opened = await openDemoPage(env.browser, env.stack.pageUrl);
-  pages.push(opened);
-  return opened;
-}
 
 const badge = (page: Page) => page.locator("#bell").getAttribute("data-unread");
 const items = (page: Page) => page.locator("#bell-list .bell-text").allTextContents();
@@ -52,13 +66,16 @@ async function waitForBadge(page: Page, text: string): Promise<void> {
 }
 
 describe("demo page: the bell", () => {
-  it("keeps two pages of alice on two gateways in step, and a reload shows the same inbox", async () => {
+  test("keeps two pages of alice on two gateways in step, and a reload shows the same inbox", async ({
+    bells: { stack, second },
+    open,
+  }) => {
     const one = await open();
     await subscribeAs(one.page, "alice");
     const two = await open();
     await subscribeAs(two.page, "alice");
     // One page on each gateway.
-    expect(env.stack.gateway.sessionCount).toBeGreaterThanOrEqual(1);
+    expect(stack.gateway.sessionCount).toBeGreaterThanOrEqual(1);
     expect(second.sessionCount).toBeGreaterThanOrEqual(1);
     const before = Number(await badge(one.page));
 

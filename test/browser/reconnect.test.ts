@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { describe, expect, it } from "vitest";
-import { useDemoBrowser } from "./browser-stack.js";
+import { describe, expect } from "vitest";
+import { demoTest as test } from "./browser-stack.js";
 import {
   notificationTexts,
   sendWithForm,
@@ -10,16 +10,16 @@ import {
   waitForState,
 } from "./demo-page.js";
 
-const demo = useDemoBrowser();
-const open = demo.open;
-
 /** Chromium reports a refused WebSocket connection on the console itself; that is expected here. */
 function pageErrors(errors: readonly string[]): string[] {
   return errors.filter((e) => !/^WebSocket connection to '.*' failed/.test(e));
 }
 
 describe("demo page when things fail", () => {
-  it("shows reconnecting while the gateway restarts, then ready again, and gets what it missed", async () => {
+  test("shows reconnecting while the gateway restarts, then ready again, and gets what it missed", async ({
+    demo,
+    open,
+  }) => {
     const opened = await open();
     const { page } = opened;
     // bob has received nothing yet: his position comes from the gateway's ready frame alone.
@@ -28,16 +28,16 @@ describe("demo page when things fail", () => {
     await subscribeAs(bob.page, "bob");
     await sendWithForm(page, "alice", "before the restart");
     await waitForNotification(page, "before the restart");
-    const port = demo.env.stack.gateway.port;
+    const port = demo.stack.gateway.port;
 
-    await demo.env.stack.restartGateway(async () => {
+    await demo.stack.restartGateway(async () => {
       await expect.poll(() => opened.states(), { timeout: UI_TIMEOUT }).toContain("reconnecting");
       await expect.poll(() => bob.states(), { timeout: UI_TIMEOUT }).toContain("reconnecting");
       // Published while no gateway runs: the history stream keeps them for the reconnect.
       await sendWithForm(page, "alice", "while the gateway was down");
       await sendWithForm(page, "bob", "bob's while the gateway was down");
     });
-    expect(demo.env.stack.gateway.port).toBe(port);
+    expect(demo.stack.gateway.port).toBe(port);
 
     await waitForState(page, "ready");
     await waitForNotification(page, "while the gateway was down");
@@ -62,7 +62,7 @@ describe("demo page when things fail", () => {
     expect(pageErrors([...opened.errors, ...bob.errors])).toEqual([]);
   });
 
-  it("shows a refused token's error and stops instead of retrying", async () => {
+  test("shows a refused token's error and stops instead of retrying", async ({ open }) => {
     const opened = await open();
     const { page } = opened;
     let logins = 0;

@@ -1,40 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import {
-  type NatsServer,
-  startNats,
-  startTestGateway,
-  TestClient,
-  waitUntil,
-} from "../../src/testing/index.js";
-import { runCli, startCli } from "./run-cli.js";
+import { describe, expect } from "vitest";
+import { accept } from "../../src/backend/index.js";
+import { waitUntil } from "../../src/testing/index.js";
+import { test } from "../fixtures.js";
+import { runCli } from "./run-cli.js";
 
-let nats: NatsServer;
-let backend: HeraldBackend;
-let gateway: RunningGateway;
-const opened: TestClient[] = [];
-
-beforeAll(async () => {
-  nats = await startNats({ jetstream: true });
-  backend = await HeraldBackend.connect({ servers: nats.url });
-  backend.serveAuth((token) =>
-    accept({ user: token, channels: ["room"], presence: ["room"], info: { n: 1 } }),
-  );
-  await backend.flush();
-  gateway = await startTestGateway(nats, {
+test.override({
+  backendOptions: {
+    authorize: (token) => accept({ user: token, channels: ["room"], presence: ["room"], info: { n: 1 } }),
+  },
+  gatewayOptions: {
+    history: false,
     events: true,
     presence: true,
     livenessTimeout: 2000,
     eventsDuplicateWindow: 10,
-  });
-});
-
-afterAll(async () => {
-  for (const client of opened) client.close();
-  await gateway?.close();
-  await backend?.close();
-  await nats?.stop();
+  },
 });
 
 function lines(text: string): Record<string, unknown>[] {
@@ -46,8 +26,8 @@ function lines(text: string): Record<string, unknown>[] {
 }
 
 describe("herald events", () => {
-  it("tails the stream from now as JSON lines", async () => {
-    const tail = startCli(["events", "--nats", nats.url, "--count", "3"]);
+  test("tails the stream from now as JSON lines", async ({ nats, backend, client, launch }) => {
+    const tail = launch.cli(["events", "--nats", nats.url, "--count", "3"]);
     // The tail's consumer exists once the process printed nothing and the stream has a consumer.
     await waitUntil(async () => {
       const { jetstreamManager } = await import("@nats-io/jetstream");
@@ -56,8 +36,8 @@ describe("herald events", () => {
           .consumer_count > 0
       );
     }, "the tail's consumer");
-    const client = await TestClient.ready(gateway.url, "cli-ann");
-    client.socket.close(1000);
+    const ann = await client("cli-ann");
+    ann.socket.close(1000);
     const result = await tail.exited();
     expect(result.code).toBe(0);
     expect(lines(result.stdout).map((e) => [e.kind, e.user, e.channel])).toEqual([
@@ -67,7 +47,10 @@ describe("herald events", () => {
     ]);
   });
 
-  it("reads with a durable consumer, going on where it stopped, and filters by kind", async () => {
+  test("reads with a durable consumer, going on where it stopped, and filters by kind", async ({
+    nats,
+    client,
+  }) => {
     const first = await runCli([
       "events",
       "--nats",
@@ -80,8 +63,8 @@ describe("herald events", () => {
       "1",
     ]);
     expect(lines(first.stdout)).toEqual([expect.objectContaining({ kind: "connected", user: "cli-ann" })]);
-    const client = await TestClient.ready(gateway.url, "cli-ben");
-    client.close();
+    const ben = await client("cli-ben");
+    ben.close();
     const second = await runCli([
       "events",
       "--nats",
@@ -96,13 +79,13 @@ describe("herald events", () => {
     expect(lines(second.stdout)).toEqual([expect.objectContaining({ kind: "connected", user: "cli-ben" })]);
   });
 
-  it("refuses an unknown kind", async () => {
+  test("refuses an unknown kind", async ({ nats }) => {
     const result = await runCli(["events", "--nats", nats.url, "--kind", "joined"]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('unknown kind "joined"');
   });
 
-  it("says when the events stream does not exist, tailing or with a durable consumer", async () => {
+  test("says when the events stream does not exist, tailing or with a durable consumer", async ({ nats }) => {
     const tail = await runCli(["events", "--nats", nats.url, "--stream", "NO_EVENTS_HERE"]);
     expect(tail.code).toBe(1);
     expect(tail.stderr).toContain("no events stream NO_EVENTS_HERE: gateways create it");
@@ -121,11 +104,13 @@ describe("herald events", () => {
 });
 
 describe("herald online", () => {
-  it("says who is online with their connections, and lists a channel's members", async () => {
-    opened.push(
-      await TestClient.ready(gateway.url, "cli-cat"),
-      await TestClient.ready(gateway.url, "cli-cat"),
-    );
+  test("says who is online with their connections, and lists a channel's members", async ({
+    nats,
+    backend,
+    client,
+  }) => {
+    await client("cli-cat");
+    await client("cli-cat");
     await waitUntil(async () => (await backend.online("cli-cat"))["cli-cat"] === 2, "cat's two connections");
     const online = await runCli(["online", "cli-cat", "cli-dan", "--nats", nats.url]);
     expect(online).toMatchObject({ code: 0, stdout: "cli-cat 2\ncli-dan offline\n" });
@@ -133,7 +118,7 @@ describe("herald online", () => {
     expect(members).toMatchObject({ code: 0, stdout: 'cli-cat 2 {"n":1}\n1 member(s)\n' });
   });
 
-  it("refuses an unsafe user id and says when no gateway has presence on", async () => {
+  test("refuses an unsafe user id and says when no gateway has presence on", async ({ nats }) => {
     const unsafe = await runCli(["online", "a.b", "--nats", nats.url]);
     expect(unsafe.code).toBe(2);
     const other = await runCli(["online", "x", "--nats", nats.url, "--prefix", "nobody"]);

@@ -1,34 +1,24 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
+import { describe, expect } from "vitest";
 import { GATEWAY_OPTIONS } from "../../src/gateway/config/config.js";
-import { answersOk, freePort, type NatsServer, startNats, waitUntil } from "../../src/testing/index.js";
-import { type CliProcess, runCli, startCli } from "./run-cli.js";
+import { answersOk, freePort, type NatsServer, waitUntil } from "../../src/testing/index.js";
+import { stackTest as test } from "../fixtures.js";
+import type { Launcher } from "../launcher.js";
+import { type CliProcess, runCli } from "./run-cli.js";
 
-let nats: NatsServer;
-const cleanups: (() => Promise<unknown>)[] = [];
+test.override({ natsOptions: {} });
 
-beforeAll(async () => {
-  nats = await startNats();
-});
-
-afterAll(async () => {
-  await nats?.stop();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-/** Starts `herald gateway` on a free port and waits until /healthz answers. */
+/** A gateway of its own: `herald gateway` on a free port, ready once /healthz answers. */
 async function startGatewayCli(
+  launch: Launcher,
+  nats: NatsServer,
   extraArgs: string[] = [],
   env: Record<string, string> = {},
 ): Promise<{ cli: CliProcess; port: number }> {
   const port = await freePort();
-  const cli = startCli(
+  const cli = launch.cli(
     [
       "gateway",
       "--host",
@@ -44,12 +34,6 @@ async function startGatewayCli(
     ],
     env,
   );
-  cleanups.push(async () => {
-    if (cli.child.exitCode === null && cli.child.signalCode === null) {
-      cli.child.kill("SIGKILL");
-      await cli.exited();
-    }
-  });
   const healthy = async () => {
     if (cli.child.exitCode !== null) throw new Error(`gateway exited early: ${cli.stderr()}${cli.stdout()}`);
     return answersOk(`http://127.0.0.1:${port}/healthz`);
@@ -62,43 +46,38 @@ async function startGatewayCli(
   return { cli, port };
 }
 
-function openSocket(port: number): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-    cleanups.push(async () => ws.terminate());
-    ws.once("open", () => resolve(ws));
-    ws.once("error", reject);
-  });
-}
+const at = (port: number) => ({ url: `ws://127.0.0.1:${port}/ws` });
 
 describe("herald gateway", () => {
-  it("starts, answers /healthz and /readyz, and exits 0 after draining on SIGTERM", async () => {
-    const { cli, port } = await startGatewayCli();
+  test("starts, answers /healthz and /readyz, and exits 0 after draining on SIGTERM", async ({
+    launch,
+    nats,
+  }) => {
+    const { cli, port } = await startGatewayCli(launch, nats);
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     await expect
       .poll(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status, { timeout: 5000 })
       .toBe(200);
-    const ws = await openSocket(port);
-    const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+    const socket = await launch.socket(at(port));
 
     cli.child.kill("SIGTERM");
     const result = await cli.exited();
     expect(result).toMatchObject({ code: 0, killed: false });
     // Open sockets are told to reconnect elsewhere (1012) rather than dropped.
-    expect(await closed).toBe(1012);
+    expect((await socket.waitClose()).code).toBe(1012);
     expect(result.stdout).toContain('"msg":"draining');
   });
 
-  it("exits 0 on SIGINT", async () => {
-    const { cli } = await startGatewayCli();
+  test("exits 0 on SIGINT", async ({ launch, nats }) => {
+    const { cli } = await startGatewayCli(launch, nats);
     cli.child.kill("SIGINT");
     expect(await cli.exited()).toMatchObject({ code: 0, killed: false });
   });
 
-  it("stops a long drain at the second signal", async () => {
+  test("stops a long drain at the second signal", async ({ launch, nats }) => {
     // Three sockets and a 60 s window: the drain alone would take 40 s.
-    const { cli, port } = await startGatewayCli(["--drain-window", "60000"]);
-    await Promise.all([openSocket(port), openSocket(port), openSocket(port)]);
+    const { cli, port } = await startGatewayCli(launch, nats, ["--drain-window", "60000"]);
+    await Promise.all([launch.socket(at(port)), launch.socket(at(port)), launch.socket(at(port))]);
     cli.child.kill("SIGTERM");
     await expect.poll(() => cli.stdout(), { timeout: 5000 }).toContain('"msg":"draining');
     cli.child.kill("SIGTERM");
@@ -108,7 +87,7 @@ describe("herald gateway", () => {
     expect(result.stdout).toContain("closing at once");
   });
 
-  it("exits 1 when NATS cannot be reached", async () => {
+  test("exits 1 when NATS cannot be reached", async () => {
     const [port, natsPort] = [await freePort(), await freePort()];
     const result = await runCli([
       "gateway",
@@ -123,7 +102,7 @@ describe("herald gateway", () => {
     expect(result.stderr).toContain("herald: cannot start the gateway: ");
   });
 
-  it.each([
+  test.each([
     [["--port", "70000"], {}, ["--port", "HERALD_PORT", "70000"]],
     [["--port", "abc"], {}, ["--port", '"abc"']],
     [[], { HERALD_PORT: "abc" }, ["HERALD_PORT", '"abc"']],
@@ -137,7 +116,7 @@ describe("herald gateway", () => {
     for (const text of expected) expect(result.stderr).toContain(text);
   });
 
-  it("exits 2 on an unreadable config file and on unknown flags", async () => {
+  test("exits 2 on an unreadable config file and on unknown flags", async () => {
     const missing = await runCli(["gateway", "--config", "/nonexistent/herald.json"]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("cannot read config file /nonexistent/herald.json");
@@ -147,9 +126,10 @@ describe("herald gateway", () => {
     expect(unknown.stderr).toContain("unknown option '--prot'");
   });
 
-  it("--print-config shows the effective configuration with secrets masked", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "herald-cli-"));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  test("--print-config shows the effective configuration with secrets masked", async ({ launch }) => {
+    const dir = launch.own(await mkdtemp(join(tmpdir(), "herald-cli-")), (made) =>
+      rm(made, { recursive: true, force: true }),
+    );
     const file = join(dir, "herald.json");
     await writeFile(file, JSON.stringify({ port: 9001, prefix: "fromfile", authTimeout: 5000 }));
 
@@ -174,7 +154,7 @@ describe("herald gateway", () => {
 });
 
 describe("herald config", () => {
-  it("prints every gateway option as a markdown table", async () => {
+  test("prints every gateway option as a markdown table", async () => {
     const result = await runCli(["config", "--markdown"]);
     expect(result.code).toBe(0);
     const lines = result.stdout.trim().split("\n");
@@ -189,7 +169,7 @@ describe("herald config", () => {
     expect(result.stdout).toContain("| port | `--port` | `HERALD_PORT` | `8080` |");
   });
 
-  it("prints the same table as JSON with --json", async () => {
+  test("prints the same table as JSON with --json", async () => {
     const result = await runCli(["config", "--json"]);
     const rows = JSON.parse(result.stdout) as { option: string; env: string }[];
     expect(rows.map((row) => row.option)).toEqual(Object.keys(GATEWAY_OPTIONS));

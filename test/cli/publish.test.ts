@@ -1,43 +1,12 @@
-import { jetstreamManager } from "@nats-io/jetstream";
-import type { Msg, NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { freePort, type NatsServer, startNats } from "../../src/testing/index.js";
+import { describe, expect } from "vitest";
+import { freePort } from "../../src/testing/index.js";
+import { stackTest as test } from "../fixtures.js";
 import { runCli } from "./run-cli.js";
 
-let nats: NatsServer;
-let observer: NatsConnection;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  nats = await startNats({ jetstream: true });
-  observer = await connect({ servers: nats.url });
-});
-
-afterAll(async () => {
-  await observer?.close();
-  await nats?.stop();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function collect(subject: string): Promise<Msg[]> {
-  const messages: Msg[] = [];
-  const sub = observer.subscribe(subject, { callback: (_err, msg) => void messages.push(msg) });
-  cleanups.push(async () => sub.unsubscribe());
-  await observer.flush();
-  return messages;
-}
-
-/** Everything published on the server reaches this one; used to prove nothing was sent. */
-async function everything(): Promise<Msg[]> {
-  return collect(">");
-}
+// `herald publish` against the file's nats-server; `raw` (and `collect`) sees what it sent.
 
 describe("herald publish", () => {
-  it("publishes the message text as given to the user's subject", async () => {
+  test("publishes the message text as given to the user's subject", async ({ nats, collect }) => {
     const messages = await collect("herald.user.1");
     const plain = await runCli(["publish", "1", "hello!", "--no-ack", "--nats", nats.url]);
     expect(plain).toMatchObject({
@@ -53,7 +22,10 @@ describe("herald publish", () => {
       .toEqual(["hello!", '{"a":1}']);
   });
 
-  it("takes servers and prefix from the environment and publishes to shared channels", async () => {
+  test("takes servers and prefix from the environment and publishes to shared channels", async ({
+    nats,
+    collect,
+  }) => {
     const messages = await collect("acme.channel.news");
     const result = await runCli(["publish", "--channel", "news", "extra!", "--no-ack"], {
       HERALD_NATS_URL: nats.url,
@@ -63,10 +35,11 @@ describe("herald publish", () => {
     await expect.poll(() => messages.map((m) => m.string()), { timeout: 5000 }).toEqual(["extra!"]);
   });
 
-  it("waits for the stream's acknowledgement by default and prints the stored sequence", async () => {
-    const jsm = await jetstreamManager(observer);
-    await jsm.streams.add({ name: "HERALD", subjects: ["herald.user.>", "herald.channel.>"] });
-    cleanups.push(() => jsm.streams.delete("HERALD"));
+  test("waits for the stream's acknowledgement by default and prints the stored sequence", async ({
+    nats,
+    historyStream,
+  }) => {
+    const jsm = await historyStream();
 
     const first = await runCli(["publish", "7", "one", "--nats", nats.url]);
     expect(first).toMatchObject({
@@ -85,7 +58,7 @@ describe("herald publish", () => {
     await expect.poll(async () => (await jsm.streams.info("HERALD")).state.messages).toBe(4);
   });
 
-  it("fails with exit 1 and says why when no stream stores the subject", async () => {
+  test("fails with exit 1 and says why when no stream stores the subject", async ({ nats }) => {
     const result = await runCli(["publish", "7", "lost", "--nats", nats.url]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("herald: no JetStream stream captures herald.user.7");
@@ -93,31 +66,32 @@ describe("herald publish", () => {
     expect(result.stdout).toBe("");
   });
 
-  it("refuses --msg-id without an acknowledgement", async () => {
+  test("refuses --msg-id without an acknowledgement", async ({ nats }) => {
     const result = await runCli(["publish", "7", "x", "--no-ack", "--msg-id", "m-2", "--nats", nats.url]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("--msg-id needs an acknowledged publish");
   });
 
-  it.each(["1.*", ">", "2 q", "x\r\nSUB >", "", "a.b"])(
+  test.for(["1.*", ">", "2 q", "x\r\nSUB >", "", "a.b"])(
     "refuses the user id %j with exit 2 and publishes nothing",
-    async (userId) => {
-      const seen = await everything();
+    async (userId, { nats, raw, collect }) => {
+      // Everything published on the server reaches this one.
+      const seen = await collect(">");
       const result = await runCli(["publish", userId, "leak", "--nats", nats.url]);
       expect(result.code).toBe(2);
       expect(result.stderr).toContain(`herald: invalid user id ${JSON.stringify(userId)}: must be 1 to 128`);
-      await observer.flush();
+      await raw.flush();
       expect(seen).toEqual([]);
     },
   );
 
-  it("names the channel when --channel is given a bad name", async () => {
+  test("names the channel when --channel is given a bad name", async ({ nats }) => {
     const result = await runCli(["publish", "--channel", "news.*", "x", "--nats", nats.url]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('invalid channel name "news.*"');
   });
 
-  it("exits 2 on missing arguments and bad options", async () => {
+  test("exits 2 on missing arguments and bad options", async () => {
     const missing = await runCli(["publish", "1"]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("missing required argument 'message'");
@@ -131,7 +105,7 @@ describe("herald publish", () => {
     expect(badPrefix.stderr).toContain('invalid --prefix "a.>"');
   });
 
-  it("exits 1 within seconds when NATS is unreachable", async () => {
+  test("exits 1 within seconds when NATS is unreachable", async () => {
     const port = await freePort();
     const url = `nats://127.0.0.1:${port}`;
     const result = await runCli(["publish", "1", "hello", "--nats", url], {}, 15_000);

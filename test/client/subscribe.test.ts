@@ -1,7 +1,4 @@
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect as natsConnect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { HeraldBackend } from "../../src/backend/index.js";
+import { describe, expect } from "vitest";
 import type {
   HeraldClientError,
   MessageFrame,
@@ -10,13 +7,7 @@ import type {
   UnsubscribedFrame,
 } from "../../src/client/index.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
-import {
-  type NatsServer,
-  type RawBackend,
-  startNats,
-  startRawBackend,
-  startTestGateway,
-} from "../../src/testing/index.js";
+import { rawTest } from "../fixtures.js";
 import { closeClients, observeClient } from "./observed-client.js";
 import { until } from "./scripted-gateway.js";
 
@@ -40,43 +31,29 @@ function record(subscription: Subscription) {
 const numbers = (messages: MessageFrame[]) => messages.map((m) => (m.data as { n: number }).n);
 
 /** `client.subscribe` against a real gateway with history on, a real nats-server and a raw backend. */
-describe("client subscriptions", () => {
-  let nats: NatsServer;
-  let backend: RawBackend;
-  let publisher: HeraldBackend;
-  let control: NatsConnection;
-  let gateway: RunningGateway | undefined;
-
-  beforeAll(async () => {
-    nats = await startNats({ jetstream: true });
-    backend = await startRawBackend(nats.url);
-    publisher = await HeraldBackend.connect({ servers: nats.url });
-    control = await natsConnect({ servers: nats.url });
-  });
-  afterEach(async () => {
+const test = rawTest.extend<{
+  /** Starts the test's gateway (history in memory), on `port` when given: the same gateway again. */
+  start: (port?: number) => Promise<RunningGateway>;
+  /** Connects an observed client; closed after the test, before the gateways. */
+  observe: typeof observeClient;
+}>({
+  start: async ({ startGateway }, use) =>
+    use((port) => startGateway({ historyStorage: "memory", ...(port ? { port } : {}) })),
+  observe: async ({ start }, use) => {
+    void start;
+    await use(observeClient);
     closeClients();
-    await gateway?.close();
-    gateway = undefined;
-  });
-  afterAll(async () => {
-    await control?.close();
-    await publisher?.close();
-    await backend?.close();
-    await nats?.stop();
-  });
+  },
+});
 
-  async function start(port?: number): Promise<RunningGateway> {
-    gateway = await startTestGateway(nats, {
-      history: true,
-      historyStorage: "memory",
-      ...(port ? { port } : {}),
-    });
-    return gateway;
-  }
-
-  it("subscribes once ready: subscribed, then the channel's messages on the subscription and the client", async () => {
+describe("client subscriptions", () => {
+  test("subscribes once ready: subscribed, then the channel's messages on the subscription and the client", async ({
+    start,
+    observe,
+    publisher,
+  }) => {
     const g = await start();
-    const observed = observeClient(g.url, { getToken: () => "ann" });
+    const observed = observe(g.url, { getToken: () => "ann" });
     // asked for before the connection is ready: sent once it is
     const room = observed.client.subscribe("channel.room");
     expect(observed.client.subscribe("channel.room")).toBe(room);
@@ -95,13 +72,17 @@ describe("client subscriptions", () => {
     expect(seen.errors).toEqual([]);
   });
 
-  it("reports a refusal on the subscription and ends it; the connection is untouched", async () => {
+  test("reports a refusal on the subscription and ends it; the connection is untouched", async ({
+    start,
+    observe,
+    backend,
+  }) => {
     const g = await start();
     backend.subscribeReplies.set(
       "channel.vip",
       JSON.stringify({ ok: false, error: { code: "not_a_member", message: "members only" } }),
     );
-    const observed = observeClient(g.url, { getToken: () => "bob" });
+    const observed = observe(g.url, { getToken: () => "bob" });
     const vip = observed.client.subscribe("channel.vip");
     const seen = record(vip);
     await until(() => vip.state === "closed", "closed", 10_000);
@@ -118,14 +99,18 @@ describe("client subscriptions", () => {
     expect(observed.client.subscribe("channel.vip")).not.toBe(vip);
   });
 
-  it("asks again with backoff after a retryable refusal, until granted", async () => {
+  test("asks again with backoff after a retryable refusal, until granted", async ({
+    start,
+    observe,
+    backend,
+  }) => {
     const g = await start();
     const temporary = JSON.stringify({
       ok: false,
       error: { code: "busy", message: "later", temporary: true },
     });
     backend.subscribeReplies.set("channel.busy", temporary);
-    const observed = observeClient(g.url, { getToken: () => "cal", backoff: { initialMs: 20, maxMs: 50 } });
+    const observed = observe(g.url, { getToken: () => "cal", backoff: { initialMs: 20, maxMs: 50 } });
     const busy = observed.client.subscribe("channel.busy");
     const seen = record(busy);
     await until(() => seen.errors.length >= 2, "two refusals", 10_000);
@@ -135,9 +120,13 @@ describe("client subscriptions", () => {
     await until(() => busy.state === "subscribed", "subscribed", 10_000);
   });
 
-  it("unsubscribe() stops the messages and the gateway lets go of the channel", async () => {
+  test("unsubscribe() stops the messages and the gateway lets go of the channel", async ({
+    start,
+    observe,
+    publisher,
+  }) => {
     const g = await start();
-    const observed = observeClient(g.url, { getToken: () => "dee" });
+    const observed = observe(g.url, { getToken: () => "dee" });
     const news = observed.client.subscribe("channel.dee-news");
     const seen = record(news);
     await until(() => news.state === "subscribed", "subscribed", 10_000);
@@ -153,10 +142,14 @@ describe("client subscriptions", () => {
     expect(numbers(seen.messages)).toEqual([1]);
   });
 
-  it("is restored with recover after a reconnect: what was published meanwhile arrives once, in order", async () => {
+  test("is restored with recover after a reconnect: what was published meanwhile arrives once, in order", async ({
+    start,
+    observe,
+    publisher,
+  }) => {
     const g = await start();
     const port = g.port;
-    const observed = observeClient(g.url, { getToken: () => "eli", backoff: { initialMs: 50, maxMs: 200 } });
+    const observed = observe(g.url, { getToken: () => "eli", backoff: { initialMs: 50, maxMs: 200 } });
     const log = observed.client.subscribe("channel.eli-log");
     const seen = record(log);
     await until(() => log.state === "subscribed", "subscribed", 10_000);
@@ -164,7 +157,6 @@ describe("client subscriptions", () => {
     await until(() => seen.messages.length === 1, "the first message");
 
     await g.close();
-    gateway = undefined;
     await until(() => log.state === "subscribing", "subscribing again");
     for (let n = 2; n <= 4; n++) await publisher.publishStored({ channel: "eli-log" }, { n }); // while away
     await start(port);
@@ -176,10 +168,10 @@ describe("client subscriptions", () => {
     expect(seen.resyncs).toEqual([]);
   });
 
-  it("says resync when it cannot recover: the channel lost what was missed", async () => {
+  test("says resync when it cannot recover: the channel lost what was missed", async ({ start, observe }) => {
     const g = await start();
     const port = g.port;
-    const observed = observeClient(g.url, {
+    const observed = observe(g.url, {
       getToken: () => "fay",
       backoff: { initialMs: 50, maxMs: 200 },
       recover: false, // never asks to recover: every resubscribe may have missed messages
@@ -188,16 +180,20 @@ describe("client subscriptions", () => {
     const seen = record(feed);
     await until(() => feed.state === "subscribed", "subscribed", 10_000);
     await g.close();
-    gateway = undefined;
     await start(port);
     await until(() => seen.resyncs.length === 1, "resync", 15_000);
     expect(seen.subscribed).toHaveLength(2);
     expect(feed.state).toBe("subscribed");
   });
 
-  it("ends when the backend takes the channel away, and is not asked for again after a reconnect", async () => {
+  test("ends when the backend takes the channel away, and is not asked for again after a reconnect", async ({
+    start,
+    observe,
+    backend,
+    raw: control,
+  }) => {
     const g = await start();
-    const observed = observeClient(g.url, { getToken: () => "gil" });
+    const observed = observe(g.url, { getToken: () => "gil" });
     const hall = observed.client.subscribe("channel.gil-hall");
     const seen = record(hall);
     await until(() => hall.state === "subscribed", "subscribed", 10_000);
@@ -218,9 +214,9 @@ describe("client subscriptions", () => {
     expect(backend.subscribeRequests.filter((r) => r.channel === "channel.gil-hall")).toHaveLength(asked);
   });
 
-  it("ends every subscription on close()", async () => {
+  test("ends every subscription on close()", async ({ start, observe }) => {
     const g = await start();
-    const observed = observeClient(g.url, { getToken: () => "hal" });
+    const observed = observe(g.url, { getToken: () => "hal" });
     const a = observed.client.subscribe("channel.hal-a");
     await until(() => a.state === "subscribed", "subscribed", 10_000);
     observed.client.close();

@@ -1,21 +1,14 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect as unixConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import {
-  freePort,
-  type NatsServer,
-  startNats,
-  startTestGateway,
-  TestClient,
-  waitUntil,
-} from "../../src/testing/index.js";
+import { describe, expect } from "vitest";
+import { accept } from "../../src/backend/index.js";
+import { freePort, waitUntil } from "../../src/testing/index.js";
+import { test } from "../fixtures.js";
 import { HEARTBEAT_INTERVAL_MS, ROOT, readRecipe } from "./recipe-files.js";
 
 const recipe = readRecipe("haproxy/herald.cfg");
@@ -39,55 +32,50 @@ function localRecipe(listenPort: number, gatewayPort: number, pem: string): stri
   return replaced;
 }
 
-let dir: string;
-let nats: NatsServer;
-let gateway: RunningGateway;
-let backend: HeraldBackend;
-let haproxy: ChildProcess | undefined;
-let haproxyOutput = "";
-let listenPort: number;
+/** Who each token connected from, as the gateway told the backend. */
 const remoteAddresses = new Map<string, string>();
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "herald-haproxy-"));
-  nats = await startNats();
+test.override({
+  natsOptions: {},
+  backendOptions: {
+    history: false,
+    authorize: async (token, context) => {
+      remoteAddresses.set(token, context.remoteAddress);
+      return accept({ user: token });
+    },
+  },
   // as the recipe's comment says: PROXY headers on, believed from this HAProxy only
-  gateway = await startTestGateway(nats, { proxyProtocol: true, trustedProxies: ["127.0.0.1"] });
-  backend = await HeraldBackend.connect({ servers: nats.url, history: false });
-  backend.serveAuth(async (token, context) => {
-    remoteAddresses.set(token, context.remoteAddress);
-    return accept({ user: token });
-  });
-  await backend.flush();
-  listenPort = await freePort();
-  const pem = join(dir, "server.pem");
-  const certificate = await readFile(join(TLS, "server.pem"), "utf8");
-  await writeFile(pem, certificate + (await readFile(join(TLS, "server-key.pem"), "utf8")));
-  await writeFile(
-    join(dir, "global.cfg"),
-    `global\n    stats socket ${join(dir, "admin.sock")} level admin\n`,
-  );
-  await writeFile(join(dir, "herald.cfg"), localRecipe(listenPort, gateway.port, pem));
+  gatewayOptions: { history: false, proxyProtocol: true, trustedProxies: ["127.0.0.1"] },
 });
 
-afterAll(async () => {
-  if (haproxy && haproxy.exitCode === null && haproxy.signalCode === null) {
-    const exited = new Promise((resolve) => haproxy?.once("exit", resolve));
-    haproxy.kill("SIGTERM");
-    const timer = setTimeout(() => haproxy?.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-  await backend?.close();
-  await gateway?.close();
-  await nats?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+/** The recipe written for the test's gateway into a folder of its own, with an admin socket. */
+interface Site {
+  readonly dir: string;
+  readonly listenPort: number;
+}
+
+const haproxyTest = test.extend<{ site: Site }>({
+  site: async ({ gateway, launch }, use) => {
+    const dir = launch.own(await mkdtemp(join(tmpdir(), "herald-haproxy-")), (made) =>
+      rm(made, { recursive: true, force: true }),
+    );
+    const listenPort = await freePort();
+    const pem = join(dir, "server.pem");
+    const certificate = await readFile(join(TLS, "server.pem"), "utf8");
+    await writeFile(pem, certificate + (await readFile(join(TLS, "server-key.pem"), "utf8")));
+    await writeFile(
+      join(dir, "global.cfg"),
+      `global\n    stats socket ${join(dir, "admin.sock")} level admin\n`,
+    );
+    await writeFile(join(dir, "herald.cfg"), localRecipe(listenPort, gateway.port, pem));
+    await use({ dir, listenPort });
+  },
 });
 
-const configArgs = () => ["-f", join(dir, "global.cfg"), "-f", join(dir, "herald.cfg")];
+const configArgs = (dir: string) => ["-f", join(dir, "global.cfg"), "-f", join(dir, "herald.cfg")];
 
 /** A command on HAProxy's admin socket, and its answer. */
-function adminCommand(command: string): Promise<string> {
+function adminCommand(dir: string, command: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = unixConnect(join(dir, "admin.sock"));
     let answer = "";
@@ -101,8 +89,8 @@ function adminCommand(command: string): Promise<string> {
 }
 
 /** The gateway's row in `show stat`: its status and the last health check's result. */
-async function gatewayState(): Promise<{ status: string; check: string } | undefined> {
-  const csv = await adminCommand("show stat").catch(() => "");
+async function gatewayState(dir: string): Promise<{ status: string; check: string } | undefined> {
+  const csv = await adminCommand(dir, "show stat").catch(() => "");
   const [header = "", ...rows] = csv.replace(/^# /, "").split("\n");
   const columns = header.split(",");
   const row = rows.map((line) => line.split(",")).find((cells) => cells[1] === "gw1");
@@ -111,8 +99,8 @@ async function gatewayState(): Promise<{ status: string; check: string } | undef
 }
 
 describe("the HAProxy recipe in deploy/", () => {
-  it("passes haproxy -c", async () => {
-    const { stdout, stderr } = await promisify(execFile)(HAPROXY, ["-c", ...configArgs()]).catch(
+  haproxyTest("passes haproxy -c", async ({ site: { dir } }) => {
+    const { stdout, stderr } = await promisify(execFile)(HAPROXY, ["-c", ...configArgs(dir)]).catch(
       (error: { stderr?: string }) => {
         throw new Error(
           `haproxy -c failed (is HAProxy installed? scripts/ensure-system.sh deploy):\n${error.stderr ?? error}`,
@@ -123,7 +111,7 @@ describe("the HAProxy recipe in deploy/", () => {
     expect(stdout + stderr).not.toMatch(/\[WARNING\]|\[ALERT\]/);
   });
 
-  it("sends a PROXY v2 header on every connection, checks /readyz, and outlives the heartbeat", () => {
+  test("sends a PROXY v2 header on every connection, checks /readyz, and outlives the heartbeat", () => {
     expect(recipe).toMatch(/^\s*mode tcp$/m);
     expect(recipe).toMatch(/^\s*default-server send-proxy-v2 check-send-proxy check\b/m);
     expect(recipe).toMatch(/^\s*option httpchk GET \/readyz$/m);
@@ -136,37 +124,47 @@ describe("the HAProxy recipe in deploy/", () => {
     expect(recipe).toMatch(/HERALD_TRUSTED_PROXIES=/);
   });
 
-  it("carries a client's WebSocket through TLS to a gateway that learns the client's address from the header", async () => {
-    haproxy = spawn(HAPROXY, ["-db", ...configArgs()], { stdio: ["ignore", "pipe", "pipe"] });
-    haproxy.stdout?.on("data", (chunk: Buffer) => {
-      haproxyOutput += chunk.toString();
-    });
-    haproxy.stderr?.on("data", (chunk: Buffer) => {
-      haproxyOutput += chunk.toString();
-    });
-    // the health check, PROXY header and all, passes: the gateway is UP with a layer-7 OK
-    await waitUntil(
-      async () => (await gatewayState())?.check === "L7OK",
-      "HAProxy's health check of the gateway",
-      {
-        timeoutMs: 20_000,
-      },
-    );
-    expect((await gatewayState())?.status).toBe("UP");
+  haproxyTest(
+    "carries a client's WebSocket through TLS to a gateway that learns the client's address from the header",
+    async ({ site: { dir, listenPort }, backend, launch }) => {
+      let haproxyOutput = "";
+      const haproxy = launch.own(
+        spawn(HAPROXY, ["-db", ...configArgs(dir)], { stdio: ["ignore", "pipe", "pipe"] }),
+        async (child) => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          const exited = new Promise((resolve) => child.once("exit", resolve));
+          child.kill("SIGTERM");
+          const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+          await exited;
+          clearTimeout(timer);
+        },
+      );
+      haproxy.stdout?.on("data", (chunk: Buffer) => {
+        haproxyOutput += chunk.toString();
+      });
+      haproxy.stderr?.on("data", (chunk: Buffer) => {
+        haproxyOutput += chunk.toString();
+      });
+      // the health check, PROXY header and all, passes: the gateway is UP with a layer-7 OK
+      await waitUntil(
+        async () => (await gatewayState(dir))?.check === "L7OK",
+        "HAProxy's health check of the gateway",
+        {
+          timeoutMs: 20_000,
+        },
+      );
+      expect((await gatewayState(dir))?.status).toBe("UP");
 
-    const ca = await readFile(join(TLS, "ca.pem"));
-    const url = `wss://127.0.0.1:${listenPort}/ws`;
-    // the client connects from 127.0.0.9; HAProxy reaches the gateway from 127.0.0.1
-    const client = await TestClient.open(url, { localAddress: "127.0.0.9", ca });
-    try {
+      const ca = await readFile(join(TLS, "ca.pem"));
+      const url = `wss://127.0.0.1:${listenPort}/ws`;
+      // the client connects from 127.0.0.9; HAProxy reaches the gateway from 127.0.0.1
+      const client = await launch.socket({ url }, { localAddress: "127.0.0.9", ca });
       client.send({ type: "auth", token: "behind-haproxy" });
       expect((await client.next("ready")).user).toBe("behind-haproxy");
       expect(remoteAddresses.get("behind-haproxy")).toBe("127.0.0.9");
       await backend.publish("behind-haproxy", { through: "haproxy" });
       expect((await client.waitForMessages(1))[0]).toMatchObject({ data: { through: "haproxy" } });
-    } finally {
-      client.close();
-    }
-    expect(haproxyOutput).not.toMatch(/\[ALERT\]/);
-  });
+      expect(haproxyOutput).not.toMatch(/\[ALERT\]/);
+    },
+  );
 });

@@ -1,15 +1,15 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import WebSocket from "ws";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
 import { connect } from "../../src/client/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import { freePort, type NatsServer, startNats, startTestGateway } from "../../src/testing/index.js";
+import { freePort } from "../../src/testing/index.js";
+import { test } from "../fixtures.js";
+import type { Launcher } from "../launcher.js";
 import { HEARTBEAT_INTERVAL_MS, ROOT, readRecipe } from "./recipe-files.js";
 
 const recipe = readRecipe("nginx/herald.conf");
@@ -52,45 +52,41 @@ function mainConfig(dir: string): string {
   ].join("\n");
 }
 
-let dir: string;
-let nats: NatsServer;
-let gateway: RunningGateway;
-let backend: HeraldBackend;
-let nginx: ChildProcess | undefined;
-let nginxOutput = "";
-let listenPort: number;
+test.override({ natsOptions: {}, backendOptions: { history: false }, gatewayOptions: { history: false } });
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "herald-nginx-"));
-  nats = await startNats();
-  gateway = await startTestGateway(nats);
-  backend = await HeraldBackend.connect({ servers: nats.url, history: false });
-  backend.serveAuth(async (token) => accept({ user: token }));
-  listenPort = await freePort();
-  await writeFile(join(dir, "herald.conf"), localRecipe(listenPort, gateway.port));
-  await writeFile(join(dir, "nginx.conf"), mainConfig(dir));
+/** The recipe written for the test's gateway into a folder of its own. */
+interface Site {
+  readonly dir: string;
+  readonly listenPort: number;
+}
+
+const nginxTest = test.extend<{ site: Site }>({
+  site: async ({ gateway, launch }, use) => {
+    const dir = launch.own(await mkdtemp(join(tmpdir(), "herald-nginx-")), (made) =>
+      rm(made, { recursive: true, force: true }),
+    );
+    const listenPort = await freePort();
+    await writeFile(join(dir, "herald.conf"), localRecipe(listenPort, gateway.port));
+    await writeFile(join(dir, "nginx.conf"), mainConfig(dir));
+    await use({ dir, listenPort });
+  },
 });
 
-afterAll(async () => {
-  if (nginx && nginx.exitCode === null && nginx.signalCode === null) {
-    const exited = new Promise((resolve) => nginx?.once("exit", resolve));
-    nginx.kill("SIGTERM");
-    const timer = setTimeout(() => nginx?.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-  await backend?.close();
-  await gateway?.close();
-  await nats?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-/** nginx running the recipe, accepting connections. */
-async function startNginx(): Promise<void> {
+/** nginx running the recipe, accepting connections; stopped after the test. */
+async function startNginx(site: Site, launch: Launcher): Promise<{ output(): string }> {
+  const { dir, listenPort } = site;
+  let nginxOutput = "";
   const child = spawn(NGINX, ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", "stderr"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
-  nginx = child;
+  launch.own(child, async (nginx) => {
+    if (nginx.exitCode !== null || nginx.signalCode !== null) return;
+    const exited = new Promise((resolve) => nginx.once("exit", resolve));
+    nginx.kill("SIGTERM");
+    const timer = setTimeout(() => nginx.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  });
   child.stdout.on("data", (chunk: Buffer) => {
     nginxOutput += chunk.toString();
   });
@@ -105,14 +101,14 @@ async function startNginx(): Promise<void> {
       (error: { cause?: { code?: string } }) => error.cause?.code ?? "error",
     );
     // Up once it answers TLS at all (the test CA is unknown to fetch, hence a certificate error).
-    if (status !== "ECONNREFUSED") return;
+    if (status !== "ECONNREFUSED") return { output: () => nginxOutput };
     if (Date.now() > deadline) throw new Error(`nginx did not listen within 20 s: ${nginxOutput}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
 describe("the nginx block in deploy/", () => {
-  it("passes nginx -t", async () => {
+  nginxTest("passes nginx -t", async ({ site: { dir } }) => {
     const { stderr } = await promisify(execFile)(NGINX, [
       "-t",
       "-p",
@@ -131,7 +127,7 @@ describe("the nginx block in deploy/", () => {
     expect(stderr).not.toMatch(/\[warn\]|\[emerg\]/);
   });
 
-  it("keeps quiet connections open longer than the gateway's heartbeat", () => {
+  test("keeps quiet connections open longer than the gateway's heartbeat", () => {
     for (const directive of ["proxy_read_timeout", "proxy_send_timeout"]) {
       const [, seconds] = recipe.match(new RegExp(`^\\s*${directive} (\\d+)s;$`, "m")) ?? [];
       expect(Number(seconds) * 1000, directive).toBeGreaterThan(HEARTBEAT_INTERVAL_MS * 2);
@@ -141,34 +137,37 @@ describe("the nginx block in deploy/", () => {
     expect(recipe).toMatch(/^\s*proxy_http_version 1\.1;$/m);
   });
 
-  it("carries a client's WebSocket through TLS to a gateway: auth, ready, a message", async () => {
-    await startNginx();
-    const ca = await readFile(join(TLS, "ca.pem"));
-    /** `ws` trusting the test CA, as a browser trusts a real certificate. */
-    class TrustingWebSocket extends WebSocket {
-      constructor(url: string) {
-        super(url, { ca });
+  nginxTest(
+    "carries a client's WebSocket through TLS to a gateway: auth, ready, a message",
+    async ({ site, backend, launch }) => {
+      const nginx = await startNginx(site, launch);
+      const ca = await readFile(join(TLS, "ca.pem"));
+      /** `ws` trusting the test CA, as a browser trusts a real certificate. */
+      class TrustingWebSocket extends WebSocket {
+        constructor(url: string) {
+          super(url, { ca });
+        }
       }
-    }
-    const client = connect({
-      url: `wss://127.0.0.1:${listenPort}/ws`,
-      getToken: () => "alice",
-      WebSocket: TrustingWebSocket,
-    });
-    try {
-      // The first error fails the test at once: through a proxy that breaks upgrades it would retry forever.
-      const failed = new Promise<never>((_, reject) => client.on("error", reject));
-      const ready = Promise.race([
-        failed,
-        new Promise<string>((resolve) => client.on("ready", (frame) => resolve(frame.user))),
-      ]);
-      const message = new Promise<unknown>((resolve) => client.on("message", (m) => resolve(m.data)));
-      expect(await ready).toBe("alice");
-      await backend.publish("alice", { through: "nginx" });
-      expect(await Promise.race([failed, message])).toEqual({ through: "nginx" });
-    } finally {
-      client.close();
-    }
-    expect(nginxOutput).not.toMatch(/\[(error|crit|alert|emerg)\]/);
-  });
+      const client = connect({
+        url: `wss://127.0.0.1:${site.listenPort}/ws`,
+        getToken: () => "alice",
+        WebSocket: TrustingWebSocket,
+      });
+      try {
+        // The first error fails the test at once: through a proxy that breaks upgrades it would retry forever.
+        const failed = new Promise<never>((_, reject) => client.on("error", reject));
+        const ready = Promise.race([
+          failed,
+          new Promise<string>((resolve) => client.on("ready", (frame) => resolve(frame.user))),
+        ]);
+        const message = new Promise<unknown>((resolve) => client.on("message", (m) => resolve(m.data)));
+        expect(await ready).toBe("alice");
+        await backend.publish("alice", { through: "nginx" });
+        expect(await Promise.race([failed, message])).toEqual({ through: "nginx" });
+      } finally {
+        client.close();
+      }
+      expect(nginx.output()).not.toMatch(/\[(error|crit|alert|emerg)\]/);
+    },
+  );
 });

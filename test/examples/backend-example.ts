@@ -1,10 +1,10 @@
-import type { NatsConnection, Subscription } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Subscription } from "@nats-io/nats-core";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import type { RunningGateway } from "../../src/gateway/index.js";
 import { CloseCode } from "../../src/protocol/index.js";
-import { type NatsServer, startNats, startTestGateway, TestClient } from "../../src/testing/index.js";
-import { type Command, ExampleProcess, runToEnd } from "./example-process.js";
+import type { NatsServer } from "../../src/testing/index.js";
+import { stackTest } from "../fixtures.js";
+import { type Command, ExampleProcess, type Finished, runToEnd } from "./example-process.js";
 
 export interface BackendExample {
   /** Prepares the example (e.g. builds it); runs once before the suite. */
@@ -32,70 +32,76 @@ const SERVING_RPC = /answering herald\.rpc\.> in queue group herald-rpc/;
  * publisher reaches that client. The same scenarios for every language.
  */
 export function describeBackendExample(name: string, example: BackendExample): void {
-  describe(`${name} backend example`, () => {
-    let nats: NatsServer;
-    let stored: RunningGateway;
-    let live: RunningGateway;
-    let observer: NatsConnection;
-    const responders: ExampleProcess[] = [];
-    const clients: TestClient[] = [];
-    const env = (prefix = "herald") => ({ NATS_URL: nats.url, HERALD_PREFIX: prefix });
+  /** Where the example's programs find NATS and which prefix they serve. */
+  const envFor = (nats: NatsServer, prefix = "herald") => ({ NATS_URL: nats.url, HERALD_PREFIX: prefix });
 
+  /**
+   * The example's responders, as a team runs them, on the file's nats-server (with JetStream) and
+   * two gateways: history on (the stream stores herald.user.>) and, under another prefix, history
+   * off. They last the whole file: its last test stops the responders.
+   */
+  const test = stackTest.extend<{
+    scene: { stored: RunningGateway; live: RunningGateway; responders: ExampleProcess[] };
+    /** Runs the example's publisher to its end. */
+    publish: (user: string, message: string, prefix?: string) => Promise<Finished>;
+    /** Runs the example's notify (`<user> <message> [key]`) to its end. */
+    notify: (...args: string[]) => Promise<Finished>;
+    /** Runs the example's inbox (`unread <user>...`, `mark …`, `mark-up-to …`) to its end. */
+    inbox: (...args: string[]) => Promise<Finished>;
+  }>({
+    scene: [
+      async ({ nats, launchForFile }, use) => {
+        const stored = await launchForFile.gateway(nats, {
+          history: true,
+          historyStorage: "memory",
+          inbox: true,
+          inboxStorage: "memory",
+        });
+        const live = await launchForFile.gateway(nats, { prefix: "live", history: false });
+        const responders: ExampleProcess[] = [];
+        const run = async (command: Command, prefix: string, serving: RegExp) => {
+          const started = await ExampleProcess.start(command, envFor(nats, prefix), serving);
+          responders.push(launchForFile.own(started, (responder) => responder.stop()));
+        };
+        for (const prefix of ["herald", "live"]) await run(example.responder(), prefix, SERVING);
+        await run(example.rpcResponder(), "herald", SERVING_RPC);
+        await use({ stored, live, responders });
+      },
+      { scope: "file" },
+    ],
+    publish: async ({ nats }, use) =>
+      use((user, message, prefix) => runToEnd(example.publish(user, message), envFor(nats, prefix))),
+    notify: async ({ nats }, use) => use((...args) => runToEnd(example.notify(args), envFor(nats, "herald"))),
+    inbox: async ({ nats }, use) => use((...args) => runToEnd(example.inbox(args), envFor(nats, "herald"))),
+  });
+
+  describe(`${name} backend example`, () => {
+    // Building the example (Go) is no stack: it runs once before the suite, and is removed after it.
     beforeAll(async () => {
       await example.prepare?.();
-      nats = await startNats({ jetstream: true });
-      observer = await connect({ servers: nats.url });
-      // history on (the stream stores herald.user.>) and, under another prefix, history off
-      stored = await startTestGateway(nats, {
-        history: true,
-        historyStorage: "memory",
-        inbox: true,
-        inboxStorage: "memory",
-      });
-      live = await startTestGateway(nats, { prefix: "live", history: false });
-      for (const prefix of ["herald", "live"]) {
-        responders.push(await ExampleProcess.start(example.responder(), env(prefix), SERVING));
-      }
-      responders.push(await ExampleProcess.start(example.rpcResponder(), env(), SERVING_RPC));
     }, 180_000);
-    afterEach(() => {
-      for (const c of clients.splice(0)) c.close();
-    });
     afterAll(async () => {
-      await Promise.all(responders.map((r) => r.stop()));
-      await stored?.close();
-      await live?.close();
-      await observer?.close();
-      await nats?.stop();
       await example.cleanup?.();
     });
 
-    async function ready(url: string, token: string): Promise<TestClient> {
-      const client = await TestClient.ready(url, token);
-      clients.push(client);
-      return client;
-    }
-
-    const publish = (user: string, message: string, prefix = "herald") =>
-      runToEnd(example.publish(user, message), env(prefix));
-    const notify = (...args: string[]) => runToEnd(example.notify(args), env());
-    const inbox = (...args: string[]) => runToEnd(example.inbox(args), env());
-
-    it("answers the demo token tok-1: ready as user 1", async () => {
-      const client = await ready(stored.url, "tok-1");
+    test("answers the demo token tok-1: ready as user 1", async ({ scene: { stored }, launch }) => {
+      const client = await launch.client(stored, "tok-1");
       expect(client.frames[0]).toMatchObject({ type: "ready", user: "1", channels: ["user.1"] });
     });
 
-    it("refuses any other token: AUTH_REFUSED, close 4401", async () => {
-      const client = await TestClient.open(stored.url);
-      clients.push(client);
+    test("refuses any other token: AUTH_REFUSED, close 4401", async ({ scene: { stored }, launch }) => {
+      const client = await launch.socket(stored);
       client.send({ type: "auth", token: "tok-2" });
       expect(await client.next("error")).toMatchObject({ code: "AUTH_REFUSED", reason: "invalid_token" });
       expect((await client.waitClose()).code).toBe(CloseCode.AuthRefused);
     });
 
-    it("publish 1 hello! is stored and reaches user 1's socket", async () => {
-      const client = await ready(stored.url, "tok-1");
+    test("publish 1 hello! is stored and reaches user 1's socket", async ({
+      scene: { stored },
+      launch,
+      publish,
+    }) => {
+      const client = await launch.client(stored, "tok-1");
       const result = await publish("1", "hello!");
       expect(result.stderr).toBe("");
       expect(result.code).toBe(0);
@@ -105,16 +111,20 @@ export function describeBackendExample(name: string, example: BackendExample): v
       expect(message).toMatchObject({ channel: "user.1", data: "hello!", seq });
     });
 
-    it("publishes JSON that arrives as JSON", async () => {
-      const client = await ready(stored.url, "tok-1");
+    test("publishes JSON that arrives as JSON", async ({ scene: { stored }, launch, publish }) => {
+      const client = await launch.client(stored, "tok-1");
       const result = await publish("1", '{"order":42}');
       expect(result.code).toBe(0);
       const [message] = await client.waitForMessages(1);
       expect(message).toMatchObject({ channel: "user.1", data: { order: 42 } });
     });
 
-    it("without a stream for the subject, says so and publishes live", async () => {
-      const client = await ready(live.url, "tok-1");
+    test("without a stream for the subject, says so and publishes live", async ({
+      scene: { live },
+      launch,
+      publish,
+    }) => {
+      const client = await launch.client(live, "tok-1");
       const result = await publish("1", "hello!", "live");
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/no stream stores live\.user\.1 .*published live, not stored/);
@@ -123,9 +133,10 @@ export function describeBackendExample(name: string, example: BackendExample): v
       expect(message).not.toHaveProperty("seq");
     });
 
-    it.each(["1.*", ">", "1 2", "a\r\nPUB herald.user.2 1", "", "x".repeat(129)])(
+    test.for(["1.*", ">", "1 2", "a\r\nPUB herald.user.2 1", "", "x".repeat(129)])(
       "refuses the unsafe user id %j: a message on stderr, a non-zero exit, nothing sent",
-      async (user) => {
+      async (user, { scene, raw: observer, publish }) => {
+        void scene; // the responders are up
         const seen: string[] = [];
         const sub: Subscription = observer.subscribe("herald.user.>", {
           callback: (_err, msg) => {
@@ -147,8 +158,11 @@ export function describeBackendExample(name: string, example: BackendExample): v
       },
     );
 
-    it("answers a client's rpc time with the server's time and the caller", async () => {
-      const client = await ready(stored.url, "tok-1");
+    test("answers a client's rpc time with the server's time and the caller", async ({
+      scene: { stored },
+      launch,
+    }) => {
+      const client = await launch.client(stored, "tok-1");
       const before = Date.now();
       client.send({ type: "rpc", id: 1, method: "time" });
       const result = await client.next("rpc_result");
@@ -158,8 +172,11 @@ export function describeBackendExample(name: string, example: BackendExample): v
       expect(now).toBeLessThanOrEqual(Date.now() + 1000);
     });
 
-    it("refuses a method it does not know: REFUSED with its code, the connection stays", async () => {
-      const client = await ready(stored.url, "tok-1");
+    test("refuses a method it does not know: REFUSED with its code, the connection stays", async ({
+      scene: { stored },
+      launch,
+    }) => {
+      const client = await launch.client(stored, "tok-1");
       client.send({ type: "rpc", id: 2, method: "orders-delete", data: { id: 7 } });
       expect(await client.next("rpc_error")).toMatchObject({
         id: 2,
@@ -171,14 +188,22 @@ export function describeBackendExample(name: string, example: BackendExample): v
       expect(await client.next("pong")).toMatchObject({ type: "pong" });
     });
 
-    it("answers a request that is not a call with a 400 service error", async () => {
+    test("answers a request that is not a call with a 400 service error", async ({
+      scene,
+      raw: observer,
+    }) => {
+      void scene; // the responders are up
       const reply = await observer.request("herald.rpc.time", "not json", { timeout: 5000 });
       expect(reply.headers?.get("Nats-Service-Error-Code")).toBe("400");
       expect(reply.data).toHaveLength(0);
     });
 
-    it("grants user 1 the room channel.lobby: subscribed, then the room's messages", async () => {
-      const client = await ready(stored.url, "tok-1");
+    test("grants user 1 the room channel.lobby: subscribed, then the room's messages", async ({
+      scene: { stored },
+      launch,
+      raw: observer,
+    }) => {
+      const client = await launch.client(stored, "tok-1");
       client.send({ type: "subscribe", channel: "channel.lobby" });
       expect(await client.next("subscribed")).toMatchObject({ channel: "channel.lobby" });
       observer.publish("herald.channel.lobby", JSON.stringify({ topic: "welcome" }));
@@ -186,8 +211,11 @@ export function describeBackendExample(name: string, example: BackendExample): v
       expect(message).toMatchObject({ channel: "channel.lobby", data: { topic: "welcome" } });
     });
 
-    it("refuses any other room: a subscribe_error with its reason, and the connection stays", async () => {
-      const client = await ready(stored.url, "tok-1");
+    test("refuses any other room: a subscribe_error with its reason, and the connection stays", async ({
+      scene: { stored },
+      launch,
+    }) => {
+      const client = await launch.client(stored, "tok-1");
       client.send({ type: "subscribe", channel: "channel.vault" });
       expect(await client.next("subscribe_error")).toMatchObject({
         channel: "channel.vault",
@@ -198,7 +226,8 @@ export function describeBackendExample(name: string, example: BackendExample): v
       await client.next("pong");
     });
 
-    it("answers a malformed subscribe request with a service error", async () => {
+    test("answers a malformed subscribe request with a service error", async ({ scene, raw: observer }) => {
+      void scene; // the responders are up
       const reply = await observer.request("herald.subscribe", JSON.stringify({ user: 1 }), {
         timeout: 5000,
       });
@@ -206,8 +235,12 @@ export function describeBackendExample(name: string, example: BackendExample): v
       expect(reply.data.length).toBe(0);
     });
 
-    it("notify stores a notification that reaches the user's socket, once per key", async () => {
-      const client = await ready(stored.url, "tok-1");
+    test("notify stores a notification that reaches the user's socket, once per key", async ({
+      scene: { stored },
+      launch,
+      notify,
+    }) => {
+      const client = await launch.client(stored, "tok-1");
       await client.next("inbox");
       const result = await notify("1", '{"order":42}', "order-42");
       expect(result.stderr).toBe("");
@@ -220,8 +253,14 @@ export function describeBackendExample(name: string, example: BackendExample): v
       expect((await notify("1.*", "x")).code).toBe(2);
     });
 
-    it("inbox counts unread and marks, and the user's socket gets the new count", async () => {
-      const ids = [];
+    test("inbox counts unread and marks, and the user's socket gets the new count", async ({
+      scene,
+      nats,
+      notify,
+      inbox,
+    }) => {
+      void scene;
+      const ids: number[] = [];
       for (const text of ["one", "two", "three"]) {
         const stored = await notify("inbox-user", text);
         ids.push(Number(/(\d+)/.exec(stored.stdout)?.[1]));
@@ -239,12 +278,12 @@ export function describeBackendExample(name: string, example: BackendExample): v
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/inbox\.mark/);
       expect((await inbox("unread", "a.b")).code).toBe(2);
-      const elsewhere = await runToEnd(example.inbox(["unread", "x"]), env("live"));
+      const elsewhere = await runToEnd(example.inbox(["unread", "x"]), envFor(nats, "live"));
       expect(elsewhere.code).toBe(1);
       expect(elsewhere.stderr).toMatch(/--inbox true/);
     });
 
-    it("stops its auth and rpc responders cleanly on SIGTERM", async () => {
+    test("stops its auth and rpc responders cleanly on SIGTERM", async ({ scene: { responders } }) => {
       const codes = await Promise.all(responders.map((r) => r.stop()));
       expect(codes).toEqual([0, 0, 0]);
     });

@@ -1,16 +1,14 @@
 import { WebSocket } from "ws";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
+import { accept, type HeraldBackend } from "../../src/backend/index.js";
 import { connect, type HeraldClient, type MessageFrame } from "../../src/client/index.js";
 import {
   type ClusterNode,
   type GatewayProcess,
   type NatsCluster,
-  startGatewayProcesses,
-  startNatsCluster,
-  startTcpBalancer,
   type TcpBalancer,
   waitUntil,
 } from "../../src/testing/index.js";
+import type { Launcher } from "../launcher.js";
 
 /** Every client is granted this shared channel, and gets its own user channel too. */
 export const SHARED = "all";
@@ -216,11 +214,10 @@ export function sleep(ms: number): Promise<void> {
 /**
  * A 3-node JetStream cluster, two gateway processes given every node's URL (history on, replicas
  * following the cluster) behind a TCP balancer, a backend answering auth, and `clientCount` SDK
- * clients. `stop()` ends every process, also after a failed test.
+ * clients, all started through the test's launcher, which ends every process after the test.
  */
 export class ClusterScene {
   readonly clients: ObservedClient[] = [];
-  private readonly cleanups: (() => Promise<unknown>)[] = [];
 
   private constructor(
     readonly cluster: NatsCluster,
@@ -229,51 +226,39 @@ export class ClusterScene {
     readonly backend: HeraldBackend,
   ) {}
 
-  static async start(clientCount: number): Promise<ClusterScene> {
-    const cleanups: (() => Promise<unknown>)[] = [];
-    try {
-      const cluster = await startNatsCluster();
-      cleanups.push(() => cluster.stop());
-      const args = [
-        "--heartbeat-interval",
-        "1000",
-        "--heartbeat-timeout",
-        "3000",
-        "--drain-window",
-        "300",
-        "--log-level",
-        "info",
-        // every client reaches the gateways from 127.0.0.1, through the balancer
-        "--max-connections-per-ip",
-        "0",
-      ];
-      const gateways = await startGatewayProcesses(cluster.url, ["gw-a", "gw-b"], args);
-      cleanups.push(() => Promise.all(gateways.map((g) => g.stop("SIGKILL"))));
-      const balancer = await startTcpBalancer(() => gateways.map((g) => g.port));
-      cleanups.push(() => balancer.close());
-      // The backend avoids gateway A's node, so the faults aimed at that node test the gateway; it
-      // shares gateway B's node when it can, which leaves at least one node holding no connection.
-      const nodeOfA = await nodeOf(cluster, "herald-gateway-gw-a");
-      const nodeOfB = await nodeOf(cluster, "herald-gateway-gw-b");
-      const backendNode = nodeOfB && nodeOfB !== nodeOfA ? nodeOfB : cluster.nodes.find((n) => n !== nodeOfA);
-      const backend = await HeraldBackend.connect({
-        servers: backendNode?.url ?? cluster.url,
-        name: "herald-test-backend",
-      });
-      cleanups.push(() => backend.close());
-      backend.serveAuth((token) => accept({ user: token, channels: [SHARED] }));
-      const scene = new ClusterScene(cluster, gateways, balancer, backend);
-      scene.cleanups.push(...cleanups);
-      await scene.connectClients(clientCount);
-      return scene;
-    } catch (error) {
-      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-      throw error;
-    }
+  static async start(clientCount: number, launch: Launcher): Promise<ClusterScene> {
+    const cluster = await launch.cluster();
+    const args = [
+      "--heartbeat-interval",
+      "1000",
+      "--heartbeat-timeout",
+      "3000",
+      "--drain-window",
+      "300",
+      "--log-level",
+      "info",
+      // every client reaches the gateways from 127.0.0.1, through the balancer
+      "--max-connections-per-ip",
+      "0",
+    ];
+    const gateways = await launch.gatewayProcesses(cluster.url, ["gw-a", "gw-b"], args);
+    const balancer = await launch.balancer(() => gateways.map((g) => g.port));
+    // The backend avoids gateway A's node, so the faults aimed at that node test the gateway; it
+    // shares gateway B's node when it can, which leaves at least one node holding no connection.
+    const nodeOfA = await nodeOf(cluster, "herald-gateway-gw-a");
+    const nodeOfB = await nodeOf(cluster, "herald-gateway-gw-b");
+    const backendNode = nodeOfB && nodeOfB !== nodeOfA ? nodeOfB : cluster.nodes.find((n) => n !== nodeOfA);
+    const backend = await launch.backend(backendNode ?? cluster.url, {
+      name: "herald-test-backend",
+      authorize: (token) => accept({ user: token, channels: [SHARED] }),
+    });
+    const scene = new ClusterScene(cluster, gateways, balancer, backend);
+    await scene.connectClients(clientCount, launch);
+    return scene;
   }
 
   /** `count` SDK clients through the balancer, users `u0`, `u1`, …; resolves once all are ready. */
-  private async connectClients(count: number): Promise<void> {
+  private async connectClients(count: number, launch: Launcher): Promise<void> {
     for (let i = 0; i < count; i++) {
       const user = `u${i}`;
       const client = connect({
@@ -282,11 +267,9 @@ export class ClusterScene {
         WebSocket,
         backoff: { initialMs: 100, maxMs: 1000 },
       });
+      launch.own(client, (opened) => opened.close());
       this.clients.push(new ObservedClient(user, client));
     }
-    this.cleanups.push(async () => {
-      for (const observed of this.clients) observed.client.close();
-    });
     await waitUntil(() => this.clients.every((c) => c.readyAt.length > 0), "every client ready", {
       timeoutMs: 60_000,
       intervalMs: 50,
@@ -357,10 +340,6 @@ export class ClusterScene {
           .slice(-6000)}`,
     );
     return [`${behind.length} clients behind`, ...lines, ...logs].join("\n");
-  }
-
-  async stop(): Promise<void> {
-    for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   }
 }
 

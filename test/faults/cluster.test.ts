@@ -1,16 +1,11 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import type { GatewayConfig, RunningGateway } from "../../src/gateway/index.js";
-import {
-  type ClusterNode,
-  startNats,
-  startNatsCluster,
-  startTestGateway,
-  TestClient,
-  waitUntil,
-} from "../../src/testing/index.js";
+import { type ClusterNode, TestClient, waitUntil } from "../../src/testing/index.js";
+import { stackTest } from "../fixtures.js";
+import type { Launcher } from "../launcher.js";
 import {
   ClusterScene,
   type DeliveryReport,
@@ -24,6 +19,10 @@ import {
 const CLIENTS = 200;
 const STREAM = "HERALD";
 
+const test = stackTest.extend<{ scene: ClusterScene }>({
+  scene: async ({ launch }, use) => use(await ClusterScene.start(CLIENTS, launch)),
+});
+
 /**
  * A 3-node NATS cluster with JetStream, two gateway processes and a few hundred SDK clients. A
  * publisher sends numbered messages through the SDK's default (acknowledged) publish while one
@@ -31,21 +30,20 @@ const STREAM = "HERALD";
  * what it measured.
  */
 describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
-  let scene: ClusterScene | undefined;
-  /** Which messages went astray, and where, when the last fault lost or repeated any. */
-  let diagnosis: string | undefined;
-  afterEach(async () => {
-    diagnosis = undefined;
-    await scene?.stop();
-    scene = undefined;
-  });
-
-  /** Runs the publisher, injects the fault after 20 messages, and waits for `recovered`. */
+  /**
+   * Runs the publisher, injects the fault after 20 messages, and waits for `recovered`; says which
+   * messages went astray, and where, when the fault lost or repeated any.
+   */
   async function underFault(
+    scene: ClusterScene,
     fault: () => Promise<void>,
     recovered: () => Promise<void>,
-  ): Promise<{ report: DeliveryReport; publisher: NumberedPublisher; faultAt: number }> {
-    if (!scene) throw new Error("no scene");
+  ): Promise<{
+    report: DeliveryReport;
+    publisher: NumberedPublisher;
+    faultAt: number;
+    diagnosis: string | undefined;
+  }> {
     const publisher = new NumberedPublisher(scene.backend, scene.users);
     publisher.start();
     try {
@@ -58,14 +56,14 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
       await publisher.waitForShared(publisher.sharedSent + 30);
       await publisher.stop();
       const report = await settle(scene.clients, publisher);
-      if (report.missing + report.duplicated + report.outOfOrder > 0) diagnosis = scene.diagnose(publisher);
-      return { report, publisher, faultAt };
+      const astray = report.missing + report.duplicated + report.outOfOrder > 0;
+      return { report, publisher, faultAt, diagnosis: astray ? scene.diagnose(publisher) : undefined };
     } finally {
       await publisher.stop();
     }
   }
 
-  function expectExactlyOnceInOrder(report: DeliveryReport): void {
+  function expectExactlyOnceInOrder(report: DeliveryReport, diagnosis: string | undefined): void {
     expect(report, diagnosis).toMatchObject({ missing: 0, duplicated: 0, outOfOrder: 0 });
     expect(report.sent).toBeGreaterThan(50);
   }
@@ -75,25 +73,27 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
   }
 
   /** Moves the stream's leader off `node` (so a fault there is not also a leader failover). */
-  async function leaderOff(node: ClusterNode): Promise<void> {
-    await scene?.moveStreamLeader(STREAM, (leader) => leader !== node);
+  async function leaderOff(scene: ClusterScene, node: ClusterNode): Promise<void> {
+    await scene.moveStreamLeader(STREAM, (leader) => leader !== node);
   }
 
-  it("creates the history stream with 3 replicas by default, and loses nothing when a node dies", async () => {
-    scene = await ClusterScene.start(CLIENTS);
+  test("creates the history stream with 3 replicas by default, and loses nothing when a node dies", async ({
+    scene,
+  }) => {
     const nc = scene.backend.connection;
     const jsm = await jetstreamManager(nc);
     expect((await jsm.streams.info(STREAM)).config.num_replicas).toBe(3);
     const victim = await scene.nodeOfGateway("gw-a");
     if (!victim) throw new Error("gateway A is on no node");
-    await leaderOff(victim);
+    await leaderOff(scene, victim);
     const gatewayA = scene.gateway("gw-a");
     let readyAgainAt: number | undefined;
-    const { report, publisher, faultAt } = await underFault(
+    const { report, publisher, faultAt, diagnosis } = await underFault(
+      scene,
       () => victim.kill(),
       async () => {
         await waitUntil(
-          async () => (await scene?.nodeOfGateway("gw-a")) !== undefined,
+          async () => (await scene.nodeOfGateway("gw-a")) !== undefined,
           "gateway A on another node",
           { timeoutMs: 30_000, intervalMs: 50 },
         );
@@ -118,18 +118,20 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
         ),
       }),
     );
-    expectExactlyOnceInOrder(report);
+    expectExactlyOnceInOrder(report, diagnosis);
   });
 
-  it("waits out a stream-leader election when publishing; clients connecting meanwhile are ready when it ends", async () => {
-    scene = await ClusterScene.start(CLIENTS);
+  test("waits out a stream-leader election when publishing; clients connecting meanwhile are ready when it ends", async ({
+    scene,
+  }) => {
     const { cluster, balancer } = scene;
     // The leader on a node no gateway and no backend uses: its death is an election and nothing else.
     const idle = await scene.idleNodes();
     const leader = (await scene.moveStreamLeader(STREAM, (node) => idle.includes(node))).name;
     const newcomers: { client: TestClient; firstFrameAt: number | undefined }[] = [];
     let electedAt: number | undefined;
-    const { report, publisher, faultAt } = await underFault(
+    const { report, publisher, faultAt, diagnosis } = await underFault(
+      scene,
       async () => {
         await cluster.node(leader).kill();
         // New users (new subscriptions, no recovery) connect while the stream has no leader: their
@@ -171,7 +173,7 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
       }),
     );
     try {
-      expectExactlyOnceInOrder(report);
+      expectExactlyOnceInOrder(report, diagnosis);
       expect(firstFrames.map((frame) => frame?.type)).toEqual(newcomers.map(() => "ready"));
       // Every newcomer then gets every shared message published after it joined, in order.
       for (const { client } of newcomers) {
@@ -189,16 +191,16 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
     }
   });
 
-  it("notices a hung node within seconds, moves to another, and loses nothing", async () => {
-    scene = await ClusterScene.start(CLIENTS);
+  test("notices a hung node within seconds, moves to another, and loses nothing", async ({ scene }) => {
     const victim = await scene.nodeOfGateway("gw-a");
     if (!victim) throw new Error("gateway A is on no node");
-    await leaderOff(victim);
+    await leaderOff(scene, victim);
     const gatewayA = scene.gateway("gw-a");
     let notReadyAt: number | undefined;
     let readyAgainAt: number | undefined;
     try {
-      const { report, publisher, faultAt } = await underFault(
+      const { report, publisher, faultAt, diagnosis } = await underFault(
+        scene,
         async () => victim.pause(),
         async () => {
           await waitUntil(async () => (await readyzStatus(gatewayA)) === 503, "gateway A not ready", {
@@ -213,7 +215,7 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
           );
           readyAgainAt = Date.now();
           // The hung node is still hung: the gateway left it.
-          expect((await scene?.nodeOfGateway("gw-a"))?.name).not.toBe(victim.name);
+          expect((await scene.nodeOfGateway("gw-a"))?.name).not.toBe(victim.name);
           victim.resume();
         },
       );
@@ -232,18 +234,18 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
           ),
         }),
       );
-      expectExactlyOnceInOrder(report);
+      expectExactlyOnceInOrder(report, diagnosis);
     } finally {
       if (victim.pid !== undefined) victim.resume();
     }
   });
 
-  it("loses nothing when a gateway is SIGKILLed: its clients recover on the other", async () => {
-    scene = await ClusterScene.start(CLIENTS);
+  test("loses nothing when a gateway is SIGKILLed: its clients recover on the other", async ({ scene }) => {
     const gatewayA = scene.gateway("gw-a");
     const onA = scene.clients.filter((c) => c.gateways[0] === "gw-a");
     expect(onA.length).toBeGreaterThan(0);
-    const { report, publisher, faultAt } = await underFault(
+    const { report, publisher, faultAt, diagnosis } = await underFault(
+      scene,
       async () => {
         expect(await gatewayA.stop("SIGKILL")).toBeNull();
       },
@@ -266,19 +268,15 @@ describe("on a 3-node NATS cluster", { timeout: 120_000 }, () => {
         ),
       }),
     );
-    expectExactlyOnceInOrder(report);
+    expectExactlyOnceInOrder(report, diagnosis);
     expect(onA.every((c) => c.gateways.at(-1) === "gw-b")).toBe(true);
   });
 });
 
 describe("history replicas", { timeout: 60_000 }, () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-  });
-
   /** An in-process gateway with history on (and `more`) whose warnings are kept. */
   async function gatewayOn(
+    launch: Launcher,
     urls: readonly string[],
     historyReplicas: "auto" | number,
     more: Partial<GatewayConfig> = {},
@@ -288,20 +286,19 @@ describe("history replicas", { timeout: 60_000 }, () => {
       { level: "warn" },
       { write: (line: string) => void warnings.push(String(JSON.parse(line).msg)) },
     );
-    const gateway = await startTestGateway(
+    const gateway = await launch.gateway(
       urls[0] ?? "",
       { nats: [...urls], history: true, historyReplicas, ...more },
       { logger },
     );
-    cleanups.push(() => gateway.close());
     return { gateway, warnings };
   }
 
-  it("follows the cluster: raises a 1-replica stream to 3, keeps every message, and scales to what is configured", async () => {
-    const cluster = await startNatsCluster();
-    cleanups.push(() => cluster.stop());
-    const nc = await natsConnect({ servers: [...cluster.urls] });
-    cleanups.push(() => nc.close());
+  test("follows the cluster: raises a 1-replica stream to 3, keeps every message, and scales to what is configured", async ({
+    launch,
+  }) => {
+    const cluster = await launch.cluster();
+    const nc = launch.own(await natsConnect({ servers: [...cluster.urls] }), (opened) => opened.close());
     const jsm = await jetstreamManager(nc);
     const replicas = async () => (await jsm.streams.info(STREAM)).config.num_replicas;
     // The gateways' position markers are stored too: count the test's own subject.
@@ -310,21 +307,21 @@ describe("history replicas", { timeout: 60_000 }, () => {
         "herald.user.r"
       ];
 
-    const first = await gatewayOn(cluster.urls, 1);
+    const first = await gatewayOn(launch, cluster.urls, 1);
     expect(await replicas()).toBe(1);
     for (let n = 0; n < 5; n++) await jsm.jetstream().publish("herald.user.r", `${n}`);
     await first.gateway.close();
 
-    await gatewayOn(cluster.urls, "auto", { events: true });
+    await gatewayOn(launch, cluster.urls, "auto", { events: true });
     expect(await replicas()).toBe(3);
     expect(await stored()).toBe(5);
 
-    const down = await gatewayOn(cluster.urls, 1);
+    const down = await gatewayOn(launch, cluster.urls, 1);
     expect(await replicas()).toBe(1);
     expect(down.warnings.filter((warning) => /replica/.test(warning))).toEqual([]);
 
     // More replicas than servers: each stream keeps working as it is, and a warning names it and its option.
-    const tooMany = await gatewayOn(cluster.urls, 5, { events: true, eventsReplicas: 5 });
+    const tooMany = await gatewayOn(launch, cluster.urls, 5, { events: true, eventsReplicas: 5 });
     expect(await replicas()).toBe(1);
     expect(tooMany.warnings.filter((warning) => /replica/.test(warning)).sort()).toEqual([
       "events stream HERALD_EVENTS keeps 3 replica(s): JetStream refused 5 (--events-replicas 5)",
@@ -335,12 +332,10 @@ describe("history replicas", { timeout: 60_000 }, () => {
     expect(await stored()).toBe(5);
   });
 
-  it("creates a 1-replica stream on a single server by default", async () => {
-    const nats = await startNats({ jetstream: true });
-    cleanups.push(() => nats.stop());
-    await gatewayOn([nats.url], "auto");
-    const nc = await natsConnect({ servers: nats.url });
-    cleanups.push(() => nc.close());
+  test("creates a 1-replica stream on a single server by default", async ({ launch }) => {
+    const nats = await launch.nats({ jetstream: true });
+    await gatewayOn(launch, [nats.url], "auto");
+    const nc = launch.own(await natsConnect({ servers: nats.url }), (opened) => opened.close());
     expect((await (await jetstreamManager(nc)).streams.info(STREAM)).config.num_replicas).toBe(1);
   });
 });

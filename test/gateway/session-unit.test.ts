@@ -3,15 +3,16 @@ import type { AuthOutcome } from "../../src/gateway/backend/auth-client.js";
 import { InFlightPerAddress } from "../../src/gateway/backend/in-flight-per-address.js";
 import type { SubscribeOutcome } from "../../src/gateway/backend/subscribe-authorizer.js";
 import { type GatewayConfig, loadGatewayConfig } from "../../src/gateway/config/config.js";
+import type { ChannelSubscription } from "../../src/gateway/connection/channel-subscription.js";
 import type { ClientSocket } from "../../src/gateway/connection/client-socket.js";
 import { Session } from "../../src/gateway/connection/session.js";
 import type { ChannelMember } from "../../src/gateway/delivery/channel-hub.js";
 import { OutboundFrame } from "../../src/gateway/delivery/outbound-frame.js";
 import type {
   ConnectionClose,
-  ConnectionEvents,
   ConnectionGrant,
   GatewayContext,
+  Tracking,
 } from "../../src/gateway/gateway-context.js";
 import { NO_INBOX } from "../../src/gateway/inbox/inbox-connections.js";
 import { createLogger } from "../../src/gateway/logger.js";
@@ -29,9 +30,18 @@ class RecordingSocket implements ClientSocket {
   readonly sent: Record<string, unknown>[] = [];
   closed: { code: number; reason: string } | undefined;
   bufferedBytes = 0;
+  /** While set, written frames are not taken by the network: their `taken` waits here. */
+  untaken: (() => void)[] | undefined;
   send(frame: OutboundFrame, taken?: () => void): void {
     this.sent.push(JSON.parse(frame.payload.toString()) as Record<string, unknown>);
-    taken?.();
+    if (taken && this.untaken) this.untaken.push(taken);
+    else taken?.();
+  }
+  /** The network takes everything written, and from now on at once. */
+  drain(): void {
+    const untaken = this.untaken ?? [];
+    this.untaken = undefined;
+    for (const taken of untaken) taken();
   }
   close(code: number, reason: string): void {
     this.closed = { code, reason };
@@ -52,14 +62,21 @@ function setup(
     reply: { ok: true, user: r.token },
   }),
   overrides: Partial<GatewayConfig> = {},
-  connectionEvents: ConnectionEvents = UNTRACKED,
+  tracking: Tracking = UNTRACKED,
   authorize: () => Promise<SubscribeOutcome> = async () => ({
     kind: "unavailable",
     message: "no backend in this test",
   }),
 ) {
   const socket = new RecordingSocket();
-  const joins: { channel: string; member: ChannelMember; done: () => void }[] = [];
+  const joins: {
+    channel: string;
+    member: ChannelMember;
+    done: () => void;
+    fail: (err: Error) => void;
+  }[] = [];
+  /** Each channel's newest hub member: the hub hands it the channel's live frames. */
+  const members = new Map<string, ChannelMember>();
   const left: string[] = [];
   let closedCount = 0;
   const config = loadGatewayConfig({ overrides: { history: false, ...overrides } });
@@ -70,8 +87,12 @@ function setup(
     auth: { authenticate: answer },
     subscribe: { authorize },
     hub: {
-      join: (channel, member) =>
-        new Promise((resolve) => joins.push({ channel, member, done: () => resolve(undefined) })),
+      join: (channel, member) => {
+        members.set(channel, member);
+        return new Promise((resolve, reject) =>
+          joins.push({ channel, member, done: () => resolve(undefined), fail: reject }),
+        );
+      },
       leave: (channel) => void left.push(channel),
     },
     recovery: undefined,
@@ -87,7 +108,7 @@ function setup(
     control: { disconnectedSince: () => undefined, removedSince: () => false },
     logger,
     metrics,
-    connectionEvents,
+    tracking,
     inbox: NO_INBOX,
   };
   const session = new Session({
@@ -99,19 +120,32 @@ function setup(
   });
   sessions.push(session);
   const frame = (value: unknown) => session.onFrame(Buffer.from(JSON.stringify(value)), false);
+  /** A live message of `channel` from the hub. */
+  const publish = (channel: string, data: unknown) =>
+    members.get(channel)?.deliver(channel, OutboundFrame.of({ type: "message", channel, data }), undefined);
   const joinAll = async () => {
     await until(() => joins.length > 0);
     for (const j of joins.splice(0)) j.done();
     await until(() => session.isReady || !session.isOpen);
   };
-  return { socket, session, frame, joinAll, joins, left, closedCount: () => closedCount };
+  return {
+    socket,
+    session,
+    frame,
+    publish,
+    joinAll,
+    joins,
+    members,
+    left,
+    closedCount: () => closedCount,
+  };
 }
 
 const until = (condition: () => boolean) => waitUntil(condition, "the session's state", { intervalMs: 1 });
 
 describe("session state machine", () => {
   it("goes awaiting_auth → authenticating → joining → ready, and delivers", async () => {
-    const { socket, session, frame, joinAll } = setup();
+    const { socket, session, frame, publish, joinAll } = setup();
     expect(session.state).toBe("awaiting_auth");
     frame({ type: "auth", token: "ann" });
     expect(session.state).toBe("authenticating");
@@ -119,15 +153,16 @@ describe("session state machine", () => {
     await joinAll();
     expect(session.state).toBe("ready");
     expect(socket.sent[0]).toMatchObject({ type: "ready", user: "ann", channels: ["user.ann"] });
-    session.deliver("user.ann", OutboundFrame.of({ type: "message", channel: "user.ann", data: 1 }));
+    publish("user.ann", 1);
     expect(socket.types()).toEqual(["ready", "message"]);
   });
 
   it("holds live frames that arrive while joining until after ready", async () => {
-    const { socket, session, frame, joinAll } = setup();
+    const { socket, session, frame, publish, joinAll, joins } = setup();
     frame({ type: "auth", token: "bo" });
-    await until(() => session.state === "joining");
-    session.deliver("user.bo", OutboundFrame.of({ type: "message", channel: "user.bo", data: "early" }));
+    await until(() => joins.length > 0);
+    expect(session.state).toBe("joining");
+    publish("user.bo", "early");
     expect(socket.sent).toHaveLength(0);
     await joinAll();
     await until(() => socket.sent.length === 2);
@@ -181,14 +216,11 @@ describe("session state machine", () => {
   });
 
   it("cuts off a socket whose outbound queue is over the limit with 4429", async () => {
-    const { socket, session, frame, joinAll } = setup(undefined, { maxBufferedBytes: 2048 });
+    const { socket, frame, publish, joinAll } = setup(undefined, { maxBufferedBytes: 2048 });
     frame({ type: "auth", token: "di" });
     await joinAll();
     socket.bufferedBytes = 2040;
-    session.deliver(
-      "user.di",
-      OutboundFrame.of({ type: "message", channel: "user.di", data: "x".repeat(100) }),
-    );
+    publish("user.di", "x".repeat(100));
     expect(socket.closed?.code).toBe(4429);
   });
 
@@ -214,7 +246,7 @@ describe("session state machine", () => {
 
   it("holds a subscribed channel's live frames until subscribed has gone out, and tells connection events", async () => {
     const seen: string[] = [];
-    const events: ConnectionEvents = {
+    const events: Tracking = {
       ...UNTRACKED,
       subscribed: (_connection, channel, presence) => void seen.push(`+${channel} ${presence}`),
       unsubscribed: (_connection, channel) => void seen.push(`-${channel}`),
@@ -271,7 +303,7 @@ describe("session state machine", () => {
 
   it("tells connection events when it is ready, and how it ended: by the client or by the gateway", async () => {
     const seen: (ConnectionGrant | ConnectionClose | string)[] = [];
-    const events: ConnectionEvents = {
+    const events: Tracking = {
       ...UNTRACKED,
       ready: (_connection, grant) => void seen.push(grant),
       closed: (_connection, close) => void seen.push(close),
@@ -306,5 +338,196 @@ describe("session state machine", () => {
       { user: "gus", channels: ["channel.room", "channel.ops"], presence: [], info: { n: 1 } },
       { code: 1006, byClient: false, reason: undefined },
     ]);
+  });
+});
+
+/** A backend answer to a subscribe that the test gives when it wants. */
+function pendingAuthorizations() {
+  const waiting: ((outcome: SubscribeOutcome) => void)[] = [];
+  return {
+    authorize: () => new Promise<SubscribeOutcome>((resolve) => waiting.push(resolve)),
+    waiting: () => waiting.length,
+    answer: (outcome: SubscribeOutcome = { kind: "granted", expiresAt: undefined, presence: false }) =>
+      waiting.shift()?.(outcome),
+  };
+}
+
+const stageOf = (member: ChannelMember | undefined) => (member as ChannelSubscription | undefined)?.stage;
+
+describe("channel lifecycle", () => {
+  it("takes a granted channel through joining → recovering → replaying → live, its frames waiting until then", async () => {
+    const { socket, session, frame, publish, joins, members } = setup(async () => ({
+      kind: "accepted",
+      reply: { ok: true, user: "ola", channels: ["news"] },
+    }));
+    frame({ type: "auth", token: "ola" });
+    await until(() => joins.length === 2);
+    expect(joins.map((j) => j.channel)).toEqual(["user.ola", "channel.news"]);
+    expect(stageOf(members.get("channel.news"))).toBe("joining");
+    publish("channel.news", "while joining");
+    for (const join of joins.splice(0)) join.done();
+    await until(() => session.state === "ready");
+    expect(stageOf(members.get("channel.news"))).toBe("live");
+    publish("channel.news", "live");
+    expect(socket.sent.map((f) => f.data ?? f.type)).toEqual(["ready", "while joining", "live"]);
+  });
+
+  it("takes a subscribed channel through the same stages, from authorizing", async () => {
+    const backend = pendingAuthorizations();
+    const { socket, frame, publish, joinAll, joins, members } = setup(
+      undefined,
+      {},
+      UNTRACKED,
+      backend.authorize,
+    );
+    frame({ type: "auth", token: "pia" });
+    await joinAll();
+    frame({ type: "subscribe", channel: "channel.room" });
+    await until(() => backend.waiting() === 1);
+    expect(members.has("channel.room")).toBe(false); // not in the hub while the backend decides
+    backend.answer();
+    await until(() => joins.length === 1);
+    expect(stageOf(members.get("channel.room"))).toBe("joining");
+    publish("channel.room", "while joining");
+    joins.shift()!.done();
+    await until(() => stageOf(members.get("channel.room")) === "live");
+    publish("channel.room", "live");
+    expect(socket.sent.map((f) => f.data ?? f.type)).toEqual([
+      "ready",
+      "subscribed",
+      "while joining",
+      "live",
+    ]);
+  });
+
+  it("fails a join with the same code either way: the connect closes, the subscribe is refused", async () => {
+    const connect = setup();
+    connect.frame({ type: "auth", token: "quinn" });
+    await until(() => connect.joins.length > 0);
+    connect.joins[0]!.fail(new Error("no NATS"));
+    await until(() => connect.socket.closed !== undefined);
+    const closedWith = connect.socket.sent.at(-1);
+    expect(closedWith).toMatchObject({ type: "error", code: "BACKEND_UNAVAILABLE" });
+    expect(connect.socket.closed).toEqual({ code: 1013, reason: "BACKEND_UNAVAILABLE" });
+
+    const granted = async (): Promise<SubscribeOutcome> => ({
+      kind: "granted",
+      expiresAt: undefined,
+      presence: false,
+    });
+    const later = setup(undefined, {}, UNTRACKED, granted);
+    later.frame({ type: "auth", token: "quinn" });
+    await later.joinAll();
+    later.frame({ type: "subscribe", channel: "channel.room" });
+    await until(() => later.joins.length > 0);
+    later.joins[0]!.fail(new Error("no NATS"));
+    await until(() => later.socket.sent.length === 2);
+    expect(later.socket.sent[1]).toEqual({
+      type: "subscribe_error",
+      channel: "channel.room",
+      code: "BACKEND_UNAVAILABLE",
+      message: closedWith?.message,
+    });
+    expect(later.socket.closed).toBeUndefined();
+    expect(later.left).toEqual(["channel.room"]);
+  });
+
+  it("passes a subscribed channel's live frames through one replay buffer, behind the replay still running", async () => {
+    const granted = async (): Promise<SubscribeOutcome> => ({
+      kind: "granted",
+      expiresAt: undefined,
+      presence: false,
+    });
+    const { socket, session, frame, publish, joins, members } = setup(
+      undefined,
+      { maxBufferedBytes: 4096 },
+      UNTRACKED,
+      granted,
+    );
+    frame({ type: "auth", token: "rae" });
+    await until(() => joins.length === 1);
+    // more than the replay's window (half of 4096 bytes) waits while joining
+    for (let n = 1; n <= 8; n++) publish("user.rae", { n, pad: "x".repeat(300) });
+    socket.untaken = []; // the client reads nothing for now
+    joins.shift()!.done();
+    await until(() => session.state === "replaying" && socket.sent.length > 1);
+    expect(socket.sent.length).toBeLessThan(9); // the window is full: the rest waits
+    frame({ type: "subscribe", channel: "channel.room" });
+    await until(() => joins.length === 1);
+    joins.shift()!.done();
+    await until(() => socket.types().includes("subscribed"));
+    publish("channel.room", "room");
+    // announced, but behind the replay still running: its frame waits, once
+    expect(stageOf(members.get("channel.room"))).toBe("replaying");
+    expect(socket.sent.some((f) => f.data === "room")).toBe(false);
+    socket.drain();
+    await until(() => session.state === "ready" && stageOf(members.get("channel.room")) === "live");
+    const order = socket.sent.map((f) =>
+      f.type === "message" ? ((f.data as { n?: number }).n ?? f.data) : f.type,
+    );
+    expect(order.filter((x) => x !== "subscribed")).toEqual(["ready", 1, 2, 3, 4, 5, 6, 7, 8, "room"]);
+    expect(order.indexOf("subscribed")).toBeLessThan(order.indexOf("room"));
+  });
+
+  it("lets a removal win in every stage of a subscribed channel, and keeps its slot until the backend answers", async () => {
+    const backend = pendingAuthorizations();
+    const { socket, session, frame, publish, joinAll, joins, members, left } = setup(
+      undefined,
+      { maxSubscribesInFlight: 1 },
+      UNTRACKED,
+      backend.authorize,
+    );
+    frame({ type: "auth", token: "sol" });
+    await joinAll();
+    // authorizing: unsubscribed at once; the grant that comes later is dropped
+    frame({ type: "subscribe", channel: "channel.a" });
+    await until(() => backend.waiting() === 1);
+    expect(session.subscriptions.remove("channel.a", "removed")).toBe(true);
+    frame({ type: "subscribe", channel: "channel.b" });
+    expect(socket.sent.at(-1)).toMatchObject({ type: "subscribe_error", code: "TOO_MANY_REQUESTS" });
+    backend.answer();
+    await until(() => backend.waiting() === 0);
+    // joining: its frames waiting go with it
+    frame({ type: "subscribe", channel: "channel.c" });
+    await until(() => backend.waiting() === 1);
+    backend.answer();
+    await until(() => joins.length === 1);
+    publish("channel.c", "waited");
+    expect(session.subscriptions.remove("channel.c", "removed")).toBe(true);
+    joins.shift()!.done();
+    // live: nothing more of it after unsubscribed
+    frame({ type: "subscribe", channel: "channel.d" });
+    await until(() => backend.waiting() === 1);
+    backend.answer();
+    await until(() => joins.length === 1);
+    joins.shift()!.done();
+    await until(() => stageOf(members.get("channel.d")) === "live");
+    const d = members.get("channel.d");
+    expect(session.subscriptions.remove("channel.d", "removed")).toBe(true);
+    d?.deliver("channel.d", OutboundFrame.of({ type: "message", channel: "channel.d", data: "late" }), 1);
+    expect(socket.sent.slice(1)).toEqual([
+      { type: "unsubscribed", channel: "channel.a", reason: "removed" },
+      expect.objectContaining({ type: "subscribe_error", channel: "channel.b" }),
+      { type: "unsubscribed", channel: "channel.c", reason: "removed" },
+      { type: "subscribed", channel: "channel.d" },
+      { type: "unsubscribed", channel: "channel.d", reason: "removed" },
+    ]);
+    expect(left).toEqual(["channel.a", "channel.c", "channel.d"]);
+  });
+
+  it("leaves a granted channel removed while joining out of ready, with nothing sent of it", async () => {
+    const { socket, session, frame, publish, joins } = setup(async () => ({
+      kind: "accepted",
+      reply: { ok: true, user: "tam", channels: ["x", "y"], presence: ["x"] },
+    }));
+    frame({ type: "auth", token: "tam" });
+    await until(() => joins.length === 3);
+    publish("channel.x", "waited");
+    expect(session.subscriptions.remove("channel.x", "removed")).toBe(true);
+    expect(session.subscriptions.remove("user.tam", "removed")).toBe(false); // the user's own stays
+    for (const join of joins.splice(0)) join.done();
+    await until(() => session.state === "ready");
+    expect(socket.sent).toHaveLength(1);
+    expect(socket.sent[0]).toMatchObject({ type: "ready", channels: ["user.tam", "channel.y"] });
   });
 });

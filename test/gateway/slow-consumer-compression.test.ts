@@ -5,8 +5,8 @@ import { test } from "../fixtures.js";
 
 /**
  * The slow-consumer bound with permessage-deflate on: what counts is what the TCP socket holds
- * unsent to the peer. Frames waiting for their turn in the deflate queue are a burst being
- * compressed, not a client failing to read.
+ * unsent to the peer, deflated frames written to it at once like plain ones. A burst read as fast
+ * as it comes is not a client failing to read; one that stops reading is cut.
  */
 describe("slow consumer with compression", () => {
   test.override({

@@ -79,6 +79,36 @@ describe("calls and subscribes across reconnects", () => {
   });
 });
 
+describe("subscribes across reconnects", () => {
+  const PER_ADDRESS = 48;
+  const CYCLES = 20;
+  const SUBSCRIBES = 8; // --max-subscribes-in-flight, the default
+  test.override({ gatewayOptions: { maxInFlightPerIp: PER_ADDRESS, subscribeRequestTimeout: 600_000 } });
+
+  test("never keep more than --max-in-flight-per-ip waiting at the backend from one address", async ({
+    client,
+    backend,
+  }) => {
+    const refusals: ReceivedFrame[] = [];
+    for (let cycle = 0; cycle < CYCLES; cycle++) {
+      const c = await client("mallory");
+      for (let i = 0; i < SUBSCRIBES; i++) {
+        const channel = `channel.held${cycle}x${i}`;
+        backend.subscribeReplies.set(channel, null);
+        c.send({ type: "subscribe", channel });
+      }
+      await handled(c);
+      refusals.push(...ofType(c, "subscribe_error"));
+      c.close();
+    }
+    const sent = CYCLES * SUBSCRIBES - refusals.length;
+    expect(sent, `${sent} subscribes of ${CYCLES * SUBSCRIBES} sent to the backend`).toBe(PER_ADDRESS);
+    expect(new Set(refusals.map((f) => f.code))).toEqual(new Set(["TOO_MANY_FROM_ADDRESS"]));
+    await waitUntil(() => backend.subscribeRequests.length >= sent, "the subscribes at the backend");
+    expect(backend.subscribeRequests).toHaveLength(PER_ADDRESS);
+  });
+});
+
 describe("subscribe and unsubscribe pairs", () => {
   const PAIRS = 16;
   const IN_FLIGHT = 8; // --max-subscribes-in-flight, the default

@@ -4,8 +4,10 @@ import { join } from "node:path";
 import { build } from "esbuild";
 import { satisfies } from "semver";
 import * as v from "valibot";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, startNats } from "../../src/testing/index.js";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { freePort } from "../../src/testing/index.js";
+import { stackTest as test } from "../fixtures.js";
+import type { Launcher } from "../launcher.js";
 import { createProject, type PackResult, packFromClone, ROOT, run } from "./packed-herald.js";
 import { type ProjectProcess, startInProject } from "./project-process.js";
 
@@ -27,8 +29,9 @@ let workDir: string;
 let project: string;
 let packed: PackResult & { tarball: string };
 let installOutput: string;
-const running: ProjectProcess[] = [];
 
+// Packing and installing is a build, not a stack: once before the suite (minutes on a cold cache),
+// removed after it. The commands each test runs in the project are ended after that test.
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), "herald-package-"));
   project = join(workDir, "project");
@@ -50,18 +53,16 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await Promise.allSettled(running.map((process) => process.stop("SIGKILL")));
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
-function start(command: string, args: readonly string[]): ProjectProcess {
-  const process = startInProject(command, args, project);
-  running.push(process);
-  return process;
+/** `command args` in the project; its whole process group is killed after the test. */
+function start(launch: Launcher, command: string, args: readonly string[]): ProjectProcess {
+  return launch.own(startInProject(command, args, project), (process) => process.stop("SIGKILL"));
 }
 
 describe("the npm package", () => {
-  it("holds the build, the command, the demo page, the docs and the license, and no sources or tests", () => {
+  test("holds the build, the command, the demo page, the docs and the license, and no sources or tests", () => {
     const files = packed.files.map((file) => file.path);
     for (const target of Object.values(manifest.exports).flatMap((entry) =>
       typeof entry === "string" ? [entry] : Object.values(entry as Record<string, string>),
@@ -87,7 +88,7 @@ describe("the npm package", () => {
     );
   });
 
-  it("installs on this Node without an engine warning, every installed package accepting this Node", async () => {
+  test("installs on this Node without an engine warning, every installed package accepting this Node", async () => {
     expect(installOutput).not.toMatch(/EBADENGINE|npm warn/i);
     const nodeModules = join(project, "node_modules");
     const manifests: string[] = [];
@@ -112,7 +113,7 @@ describe("the npm package", () => {
     expect(refusing).toEqual([]);
   });
 
-  it("runs `npx herald --help` and `npx herald --version`", async () => {
+  test("runs `npx herald --help` and `npx herald --version`", async () => {
     const help = await run("npx", ["herald", "--help"], project);
     expect(help.stdout).toMatch(/Usage: herald/);
     for (const command of ["gateway", "publish", "start", "config"]) expect(help.stdout).toContain(command);
@@ -120,43 +121,41 @@ describe("the npm package", () => {
     expect(version.stdout.trim()).toBe(manifest.version);
   });
 
-  it("runs `npx herald gateway` against NATS until /readyz answers 200, and stops on SIGTERM", async () => {
-    const nats = await startNats({ jetstream: true });
-    try {
-      const port = await freePort();
-      const gateway = start("npx", [
-        "herald",
-        "gateway",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        String(port),
-        "--nats",
-        nats.url,
-        "--drain-window",
-        "100",
-        "--metrics-port",
-        "0",
-      ]);
-      await gateway.waitFor(/gateway listening/);
-      const deadline = Date.now() + 30_000;
-      let status = 0;
-      while (status !== 200 && Date.now() < deadline) {
-        status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-          (res) => res.status,
-          () => 0,
-        );
-        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      expect(status).toBe(200);
-      await gateway.stop("SIGTERM");
-      expect(gateway.output()).toMatch(/draining/);
-    } finally {
-      await nats.stop();
+  test("runs `npx herald gateway` against NATS until /readyz answers 200, and stops on SIGTERM", async ({
+    nats,
+    launch,
+  }) => {
+    const port = await freePort();
+    const gateway = start(launch, "npx", [
+      "herald",
+      "gateway",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--nats",
+      nats.url,
+      "--drain-window",
+      "100",
+      "--metrics-port",
+      "0",
+    ]);
+    await gateway.waitFor(/gateway listening/);
+    const deadline = Date.now() + 30_000;
+    let status = 0;
+    while (status !== 200 && Date.now() < deadline) {
+      status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (res) => res.status,
+        () => 0,
+      );
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    expect(status).toBe(200);
+    await gateway.stop("SIGTERM");
+    expect(gateway.output()).toMatch(/draining/);
   });
 
-  it("imports every entry point from Node, and the <script> bundle defines Herald", async () => {
+  test("imports every entry point from Node, and the <script> bundle defines Herald", async () => {
     const { stdout } = await run("node", ["import-entries.mjs"], project);
     const seen = JSON.parse(stdout) as { version: string; exports: Record<string, string[]> };
     expect(seen.version).toBe(manifest.version);
@@ -171,7 +170,7 @@ describe("the npm package", () => {
     expect(seen.exports.script?.sort()).toEqual(seen.exports.client?.sort());
   });
 
-  it("type-checks a Node project and a front-end project against the installed types", async () => {
+  test("type-checks a Node project and a front-end project against the installed types", async () => {
     // skipLibCheck as most projects have it (checking @types/node costs 20 s); what it would hide, a
     // type import of a package the user does not get, is checked below.
     const typescript = join(ROOT, "node_modules/typescript/bin/tsc");
@@ -222,7 +221,7 @@ describe("the npm package", () => {
     }
   });
 
-  it('bundles `import { connect } from "herald/client"` for browsers with nothing of Node, within the budget', async () => {
+  test('bundles `import { connect } from "herald/client"` for browsers with nothing of Node, within the budget', async () => {
     const outfile = join(project, "bundle/front-end.js");
     const result = await build({
       absWorkingDir: project,
@@ -249,8 +248,10 @@ describe("the npm package", () => {
     );
   });
 
-  it("runs `npx herald start`, and a message from `npx herald publish` reaches a client", async () => {
-    const demo = start("npx", [
+  test("runs `npx herald start`, and a message from `npx herald publish` reaches a client", async ({
+    launch,
+  }) => {
+    const demo = start(launch, "npx", [
       "herald",
       "start",
       "--port",
@@ -262,7 +263,7 @@ describe("the npm package", () => {
     for (const path of ["/", "/app.js", "/room.js", "/style.css", "/herald-client.min.js"]) {
       expect((await fetch(new URL(path, page))).status, path).toBe(200);
     }
-    const receiver = start("node", ["receive-one.mjs", String(page)]);
+    const receiver = start(launch, "node", ["receive-one.mjs", String(page)]);
     await receiver.waitFor(/^ready$/m);
     const published = await run(
       "npx",

@@ -1,52 +1,70 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
+import { describe, expect } from "vitest";
+import { accept, type HeraldBackend } from "../../src/backend/index.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
 import {
+  type ClusterNode,
   type NatsCluster,
   pollFor,
   type ReceivedFrame,
-  startNatsCluster,
-  startTestGateway,
-  TestClient,
+  type TestClient,
   waitUntil,
 } from "../../src/testing/index.js";
+import { stackTest } from "../fixtures.js";
 
 /**
  * Presence on a 3-node NATS cluster: two gateways, each on a node of its own, answer the same
- * members and send the same joins and leaves, also after the node one of them uses dies.
+ * members and send the same joins and leaves, also after the node one of them uses dies. The second
+ * test goes on from the first: the cluster, the gateways and the clients last the whole file.
  */
-let cluster: NatsCluster;
-let backend: HeraldBackend;
-let a: RunningGateway;
-let b: RunningGateway;
-const opened: TestClient[] = [];
-
-beforeAll(async () => {
-  cluster = await startNatsCluster(3);
-  const [n1, n2, n3] = cluster.nodes;
-  backend = await HeraldBackend.connect({ servers: n3?.url as string });
-  backend.serveAuth((token) =>
-    accept({ user: token.split("#")[0] as string, channels: ["room"], presence: ["room"] }),
-  );
-  await backend.flush();
-  const options = { presence: true, events: true, livenessTimeout: 8000, eventsDuplicateWindow: 60 };
-  a = await startTestGateway(n1?.url as string, options);
-  b = await startTestGateway(n2?.url as string, options);
-}, 120_000);
-
-afterAll(async () => {
-  for (const client of opened) client.close();
-  await Promise.all([a?.close(), b?.close()]);
-  await backend?.close();
-  await cluster?.stop();
+const test = stackTest.extend<{
+  cluster: NatsCluster;
+  /** On the third node, which no gateway uses. */
+  backend: HeraldBackend;
+  /** Gateway A on the first node, B on the second. */
+  gateways: { a: RunningGateway; b: RunningGateway };
+  /** Connects a client to a gateway; every client so far is in `opened`. */
+  clients: { connect(gateway: RunningGateway, token: string): Promise<TestClient>; opened: TestClient[] };
+}>({
+  cluster: [async ({ launchForFile }, use) => use(await launchForFile.cluster(3)), { scope: "file" }],
+  backend: [
+    async ({ cluster, launchForFile }, use) => {
+      const backend = await launchForFile.backend(cluster.nodes[2] as ClusterNode, {
+        authorize: (token) =>
+          accept({ user: token.split("#")[0] as string, channels: ["room"], presence: ["room"] }),
+      });
+      await use(backend);
+    },
+    { scope: "file" },
+  ],
+  gateways: [
+    async ({ cluster, backend, launchForFile }, use) => {
+      void backend; // answers their auth requests
+      const [n1, n2] = cluster.nodes;
+      const options = { presence: true, events: true, livenessTimeout: 8000, eventsDuplicateWindow: 60 };
+      await use({
+        a: await launchForFile.gateway(n1?.url as string, options),
+        b: await launchForFile.gateway(n2?.url as string, options),
+      });
+    },
+    { scope: "file" },
+  ],
+  clients: [
+    async ({ gateways, launchForFile }, use) => {
+      void gateways;
+      const opened: TestClient[] = [];
+      await use({
+        async connect(gateway, token) {
+          const client = await launchForFile.client(gateway, token);
+          opened.push(client);
+          return client;
+        },
+        opened,
+      });
+    },
+    { scope: "file" },
+  ],
 });
-
-async function connect(gateway: RunningGateway, token: string): Promise<TestClient> {
-  const client = await TestClient.ready(gateway.url, token);
-  opened.push(client);
-  return client;
-}
 
 async function members(client: TestClient): Promise<string> {
   client.send({ type: "presence", channel: "channel.room" });
@@ -65,7 +83,11 @@ function changes(client: TestClient): string[] {
 }
 
 describe("presence on a 3-node NATS cluster", { timeout: 120_000 }, () => {
-  it("keeps the registry on 3 replicas, and both gateways answer the same members and changes", async () => {
+  test("keeps the registry on 3 replicas, and both gateways answer the same members and changes", async ({
+    backend,
+    gateways: { a, b },
+    clients: { connect },
+  }) => {
     const jsm = await jetstreamManager(backend.connection);
     expect((await jsm.streams.info("KV_HERALD_CONNECTIONS")).config.num_replicas).toBe(3);
     expect((await jsm.streams.info("HERALD_EVENTS")).config.num_replicas).toBe(3);
@@ -97,12 +119,16 @@ describe("presence on a 3-node NATS cluster", { timeout: 120_000 }, () => {
     );
   });
 
-  it("stays consistent after the node one gateway uses dies", async () => {
+  test("stays consistent after the node one gateway uses dies", async ({
+    cluster,
+    gateways: { a, b },
+    clients: { connect, opened },
+  }) => {
     const watchA = opened.find((c) => c.frames[0]?.user === "c-watch-a") as TestClient;
     const watchB = opened.find((c) => c.frames[0]?.user === "c-watch-b") as TestClient;
     await cluster.nodes[1]?.kill(); // gateway B's node: B moves to another, its replica reloads
     const late = await connect(a, "c-late");
-    const lateOnB = await connectWhenReady(b, "c-late-b");
+    const lateOnB = await connectWhenReady(() => connect(b, "c-late-b"), "c-late-b");
     late.socket.close(1000);
     const expected = (await members(watchA)).split(",").filter((m) => m !== "c-late:1");
     await waitUntil(
@@ -124,8 +150,8 @@ describe("presence on a 3-node NATS cluster", { timeout: 120_000 }, () => {
 });
 
 /** Connects as soon as the gateway takes connections again (it is reconnecting to NATS). */
-function connectWhenReady(gateway: RunningGateway, token: string): Promise<TestClient> {
-  return pollFor(() => connect(gateway, token).catch(() => undefined), `${token} to get ready`, {
+function connectWhenReady(connect: () => Promise<TestClient>, token: string): Promise<TestClient> {
+  return pollFor(() => connect().catch(() => undefined), `${token} to get ready`, {
     timeoutMs: 60_000,
     intervalMs: 200,
   });

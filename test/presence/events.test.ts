@@ -1,41 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HeraldBackend, type StoredConnectionEvent } from "../../src/backend/index.js";
-import type { RunningGateway } from "../../src/gateway/index.js";
-import {
-  type NatsServer,
-  type RawBackend,
-  startNats,
-  startRawBackend,
-  startTestGateway,
-  TestClient,
-  waitUntil,
-} from "../../src/testing/index.js";
+import { describe, expect } from "vitest";
+import type { HeraldBackend, StoredConnectionEvent } from "../../src/backend/index.js";
+import { type RawBackend, type TestClient, waitUntil } from "../../src/testing/index.js";
+import { rawTest as test } from "../fixtures.js";
 
 /**
  * Connection events on a real nats-server: what a gateway stores for each connection, and a
- * backend's durable consumer reading them across its own restart.
+ * backend's durable consumer (the `publisher`'s connection) reading them across its own restart.
  */
-let nats: NatsServer;
-let auth: RawBackend;
-let gateway: RunningGateway;
-let backend: HeraldBackend;
-
-beforeAll(async () => {
-  nats = await startNats({ jetstream: true });
-  auth = await startRawBackend(nats.url);
-  gateway = await startTestGateway(nats, { events: true, livenessTimeout: 2000, eventsDuplicateWindow: 10 });
-  backend = await HeraldBackend.connect({ servers: nats.url });
-});
-
-afterAll(async () => {
-  await backend?.close();
-  await gateway?.close();
-  await auth?.close();
-  await nats?.stop();
+test.override({
+  gatewayOptions: { history: false, events: true, livenessTimeout: 2000, eventsDuplicateWindow: 10 },
 });
 
 /** Every event a durable consumer gets until `until` holds; stopped then. */
-async function collect(
+async function collectEvents(
+  backend: HeraldBackend,
   durable: string,
   until: (events: StoredConnectionEvent[]) => boolean,
   kinds?: ("connected" | "disconnected" | "subscribed" | "unsubscribed")[],
@@ -50,17 +28,22 @@ async function collect(
   return events;
 }
 
-function grant(user: string, reply: Record<string, unknown>): void {
+function grant(auth: RawBackend, user: string, reply: Record<string, unknown>): void {
   auth.replies.set(user, JSON.stringify({ ok: true, user, ...reply }));
 }
 
 describe("connection events", () => {
-  it("stores connected, subscribed for each shared channel granted at auth, and disconnected", async () => {
-    grant("ev-alice", { channels: ["room", "news"] });
-    const client = await TestClient.ready(gateway.url, "ev-alice");
+  test("stores connected, subscribed for each shared channel granted at auth, and disconnected", async ({
+    backend: auth,
+    publisher: backend,
+    gateway,
+    client: connect,
+  }) => {
+    grant(auth, "ev-alice", { channels: ["room", "news"] });
+    const client = await connect("ev-alice");
     const ready = await waitForReady(client);
     client.socket.close(1000);
-    const events = await collect("ev-alice", (all) =>
+    const events = await collectEvents(backend, "ev-alice", (all) =>
       mine(all, "ev-alice").some((e) => e.kind === "disconnected"),
     );
     const alice = mine(events, "ev-alice");
@@ -80,13 +63,16 @@ describe("connection events", () => {
     expect(new Set(alice.map((e) => e.id)).size).toBe(4);
   });
 
-  it("says how a connection ended: dropped, or closed by the gateway with its error code", async () => {
-    const dropped = await TestClient.ready(gateway.url, "ev-drop");
+  test("says how a connection ended: dropped, or closed by the gateway with its error code", async ({
+    publisher: backend,
+    client,
+  }) => {
+    const dropped = await client("ev-drop");
     dropped.close(); // no close frame
-    const refused = await TestClient.ready(gateway.url, "ev-bad");
+    const refused = await client("ev-bad");
     refused.send("not json");
     await refused.waitClose();
-    const events = await collect("ev-ends", (all) =>
+    const events = await collectEvents(backend, "ev-ends", (all) =>
       ["ev-drop", "ev-bad"].every((user) => mine(all, user).some((e) => e.kind === "disconnected")),
     );
     const ends = events.filter((e) => e.kind === "disconnected");
@@ -98,13 +84,16 @@ describe("connection events", () => {
     });
   });
 
-  it("a consumer stopped and restarted in the middle receives every event exactly once, in order", async () => {
+  test("a consumer stopped and restarted in the middle receives every event exactly once, in order", async ({
+    publisher: backend,
+    client,
+  }) => {
     const users = Array.from({ length: 30 }, (_, i) => `ev-many-${i}`);
     const churn = (async () => {
       for (const user of users) {
-        const client = await TestClient.ready(gateway.url, user);
-        client.socket.close(1000);
-        await client.waitClose();
+        const churned = await client(user);
+        churned.socket.close(1000);
+        await churned.waitClose();
       }
     })();
     const seen: StoredConnectionEvent[] = [];
@@ -123,7 +112,7 @@ describe("connection events", () => {
     await second.stop();
     expect(seen.length).toBeGreaterThan(atStop);
     // Exactly the stream, in its order: every sequence once, increasing with no gap.
-    const stored = await readStream();
+    const stored = await readStream(backend);
     expect(seen.map((e) => e.seq)).toEqual(stored.slice(0, seen.length));
     expect(new Set(seen.map((e) => e.id)).size).toBe(seen.length);
     for (const user of users)
@@ -141,7 +130,7 @@ async function waitForReady(client: TestClient): Promise<{ connection: string }>
 }
 
 /** The stream's sequences, as stored (its first up to its last: nothing is deleted in this test). */
-async function readStream(): Promise<number[]> {
+async function readStream(backend: HeraldBackend): Promise<number[]> {
   const { jetstreamManager } = await import("@nats-io/jetstream");
   const info = await (await jetstreamManager(backend.connection)).streams.info("HERALD_EVENTS");
   return Array.from(

@@ -1,18 +1,11 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import * as v from "valibot";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
+import { describe, expect } from "vitest";
+import { accept, type HeraldBackend } from "../../src/backend/index.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
 import { type ConnectionEvent, ConnectionEvent as EventSchema } from "../../src/protocol/index.js";
-import {
-  type GatewayProcess,
-  type NatsServer,
-  startGatewayProcess,
-  startNats,
-  startTestGateway,
-  TestClient,
-  waitUntil,
-} from "../../src/testing/index.js";
+import { waitUntil } from "../../src/testing/index.js";
+import { test } from "../fixtures.js";
 
 /**
  * A gateway with 200 connections SIGKILLed: two surviving gateways race to take it over, and
@@ -23,58 +16,52 @@ const LIVENESS_MS = 2000;
 const BOUND_MS = LIVENESS_MS * 1.25 + LIVENESS_MS / 4 + 10_000; // the bound, plus room for a loaded machine
 const CONNECTIONS = 200;
 
-let nats: NatsServer;
-let backend: HeraldBackend;
-let doomed: GatewayProcess | undefined;
-let survivors: RunningGateway[] = [];
-const opened: TestClient[] = [];
-
-beforeAll(async () => {
-  nats = await startNats({ jetstream: true });
-  backend = await HeraldBackend.connect({ servers: nats.url });
-  backend.serveAuth((token) => accept({ user: token, channels: ["room"], presence: ["room"] }));
-  await backend.flush();
-  const flags = { events: true, presence: true, livenessTimeout: LIVENESS_MS, eventsDuplicateWindow: 30 };
-  survivors = [
-    await startTestGateway(nats, { ...flags, presenceJoinLeaveLimit: 1000 }),
-    await startTestGateway(nats, flags),
-  ];
-  doomed = await startGatewayProcess(nats.url, [
-    ...["--gateway-id", "gw-doomed", "--events", "true", "--presence", "true"],
-    ...["--liveness-timeout", String(LIVENESS_MS), "--events-duplicate-window", "30"],
-    ...["--max-connections-per-ip", "0", "--history-storage", "memory"],
-  ]);
-});
-
-afterAll(async () => {
-  for (const client of opened) client.close();
-  await doomed?.stop("SIGKILL");
-  await Promise.all(survivors.map((gateway) => gateway.close()));
-  await backend?.close();
-  await nats?.stop();
+test.override({
+  backendOptions: { authorize: (token) => accept({ user: token, channels: ["room"], presence: ["room"] }) },
 });
 
 describe("a gateway killed without a goodbye", () => {
-  it("has exactly one disconnected per connection published for it, and leaves presence within the bound", async () => {
-    const doomedUrl = doomed?.url as string;
-    const watcher = await TestClient.ready(survivors[0]?.url as string, "k-watcher");
-    opened.push(watcher);
+  test("has exactly one disconnected per connection published for it, and leaves presence within the bound", async ({
+    nats,
+    backend,
+    startGateway,
+    launch,
+  }) => {
+    const flags = {
+      history: false,
+      events: true,
+      presence: true,
+      livenessTimeout: LIVENESS_MS,
+      eventsDuplicateWindow: 30,
+    };
+    const survivors = [
+      await startGateway({ ...flags, presenceJoinLeaveLimit: 1000 }),
+      await startGateway(flags),
+    ];
+    const doomed = await launch.gatewayProcess(nats, [
+      ...["--gateway-id", "gw-doomed", "--events", "true", "--presence", "true"],
+      ...["--liveness-timeout", String(LIVENESS_MS), "--events-duplicate-window", "30"],
+      ...["--max-connections-per-ip", "0", "--history-storage", "memory"],
+    ]);
+    const watcher = await launch.client(survivors[0] as RunningGateway, "k-watcher");
     const connections: string[] = [];
     for (let i = 0; i < CONNECTIONS; i += 20) {
       const batch = await Promise.all(
-        Array.from({ length: 20 }, (_, j) => TestClient.ready(doomedUrl, `k-${i + j}`)),
+        Array.from({ length: 20 }, (_, j) => launch.client(doomed, `k-${i + j}`)),
       );
-      opened.push(...batch);
       connections.push(...batch.map((client) => String(client.frames[0]?.connection)));
     }
     // Every connection is registered (its connected event is stored after its record).
-    await waitUntil(async () => (await connectedOf(connections)) === CONNECTIONS, "200 connected events", {
-      timeoutMs: 20_000,
-    });
+    await waitUntil(
+      async () => (await connectedOf(backend, connections)) === CONNECTIONS,
+      "200 connected events",
+      {
+        timeoutMs: 20_000,
+      },
+    );
     await waitUntil(async () => (await backend.presence("room")).count === CONNECTIONS + 1, "201 members");
 
-    await doomed?.stop("SIGKILL");
-    doomed = undefined;
+    await doomed.stop("SIGKILL");
     await waitUntil(
       async () => (await backend.presence("room")).count === 1,
       "presence without the dead gateway",
@@ -92,10 +79,10 @@ describe("a gateway killed without a goodbye", () => {
 
     // The reaper deletes the dead instance's keys only after its events are stored.
     await waitUntil(
-      async () => !(await markers()).some((m) => m.startsWith("gw-doomed-")),
+      async () => !(await markers(backend)).some((m) => m.startsWith("gw-doomed-")),
       "the dead instance reaped",
     );
-    const ends = (await readEvents()).filter(
+    const ends = (await readEvents(backend)).filter(
       (e) => e.kind === "disconnected" && connections.includes(e.connection),
     );
     expect(ends.length).toBe(CONNECTIONS);
@@ -105,13 +92,13 @@ describe("a gateway killed without a goodbye", () => {
   });
 });
 
-async function connectedOf(connections: readonly string[]): Promise<number> {
+async function connectedOf(backend: HeraldBackend, connections: readonly string[]): Promise<number> {
   const wanted = new Set(connections);
-  return (await readEvents()).filter((e) => e.kind === "connected" && wanted.has(e.connection)).length;
+  return (await readEvents(backend)).filter((e) => e.kind === "connected" && wanted.has(e.connection)).length;
 }
 
 /** Every event stored so far, read with an ordered consumer. */
-async function readEvents(): Promise<ConnectionEvent[]> {
+async function readEvents(backend: HeraldBackend): Promise<ConnectionEvent[]> {
   const jsm = await jetstreamManager(backend.connection);
   const total = (await jsm.streams.info("HERALD_EVENTS")).state.messages;
   if (total === 0) return [];
@@ -127,7 +114,7 @@ async function readEvents(): Promise<ConnectionEvent[]> {
 }
 
 /** The registry's instance markers (`<instance>.gateway` keys) with a value. */
-async function markers(): Promise<string[]> {
+async function markers(backend: HeraldBackend): Promise<string[]> {
   const jsm = await jetstreamManager(backend.connection);
   const info = await jsm.streams.info("KV_HERALD_CONNECTIONS", {
     subjects_filter: "$KV.HERALD_CONNECTIONS.*.gateway",

@@ -1,57 +1,56 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accept, HeraldBackend } from "../../src/backend/index.js";
+import { describe, expect } from "vitest";
+import { accept, type HeraldBackend } from "../../src/backend/index.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
-import {
-  type NatsServer,
-  type ReceivedFrame,
-  startNats,
-  startTestGateway,
-  TestClient,
-  waitUntil,
-} from "../../src/testing/index.js";
+import { type ReceivedFrame, type TestClient, waitUntil } from "../../src/testing/index.js";
+import { stackTest } from "../fixtures.js";
 
 /**
  * Presence on a real nats-server with two gateways: members across both, user-level join and
  * leave, the join/leave cap, and the backend's requests. Tokens are user ids; every user gets
- * `channel.room` with presence, `channel.quiet` without, and `info` naming it.
+ * `channel.room` with presence, `channel.quiet` without, and `info` naming it. The tests go on from
+ * one another: the backend, the gateways and every client last the whole file.
  */
-let nats: NatsServer;
-let backend: HeraldBackend;
-let a: RunningGateway;
-let b: RunningGateway;
-let capped: RunningGateway;
-const opened: TestClient[] = [];
-
-beforeAll(async () => {
-  nats = await startNats({ jetstream: true });
-  backend = await HeraldBackend.connect({ servers: nats.url });
-  backend.serveAuth((token) =>
-    accept({
-      user: token,
-      channels: ["room", "quiet", ...(token.startsWith("cap-") ? ["capped"] : [])],
-      presence: ["room", ...(token.startsWith("cap-") ? ["capped"] : [])],
-      info: { name: token.toUpperCase() },
-    }),
-  );
-  await backend.flush();
-  const options = { presence: true, livenessTimeout: 2000 };
-  a = await startTestGateway(nats, options);
-  b = await startTestGateway(nats, options);
-  capped = await startTestGateway(nats, { ...options, presenceJoinLeaveLimit: 3 });
+const test = stackTest.extend<{
+  backend: HeraldBackend;
+  /** Two gateways, and a third whose join/leave cap is 3. */
+  gateways: { a: RunningGateway; b: RunningGateway; capped: RunningGateway };
+  connect: (gateway: RunningGateway, user: string) => Promise<TestClient>;
+}>({
+  backend: [
+    async ({ nats, launchForFile }, use) => {
+      const backend = await launchForFile.backend(nats, {
+        authorize: (token) =>
+          accept({
+            user: token,
+            channels: ["room", "quiet", ...(token.startsWith("cap-") ? ["capped"] : [])],
+            presence: ["room", ...(token.startsWith("cap-") ? ["capped"] : [])],
+            info: { name: token.toUpperCase() },
+          }),
+      });
+      await use(backend);
+    },
+    { scope: "file" },
+  ],
+  gateways: [
+    async ({ nats, backend, launchForFile }, use) => {
+      void backend; // answers their auth requests
+      const options = { presence: true, livenessTimeout: 2000 };
+      await use({
+        a: await launchForFile.gateway(nats, options),
+        b: await launchForFile.gateway(nats, options),
+        capped: await launchForFile.gateway(nats, { ...options, presenceJoinLeaveLimit: 3 }),
+      });
+    },
+    { scope: "file" },
+  ],
+  connect: [
+    async ({ gateways, launchForFile }, use) => {
+      void gateways;
+      await use((gateway, user) => launchForFile.client(gateway, user));
+    },
+    { scope: "file" },
+  ],
 });
-
-afterAll(async () => {
-  for (const client of opened) client.close();
-  await Promise.all([a?.close(), b?.close(), capped?.close()]);
-  await backend?.close();
-  await nats?.stop();
-});
-
-async function connect(gateway: RunningGateway, user: string): Promise<TestClient> {
-  const client = await TestClient.ready(gateway.url, user);
-  opened.push(client);
-  return client;
-}
 
 /** Asks for a channel's members, returning the answer and every frame that came before it. */
 async function ask(
@@ -66,7 +65,7 @@ async function ask(
 }
 
 /** Waits until the backend sees exactly `users` in the channel (other gateways' changes arrive a moment later). */
-async function membersBecome(name: string, users: string[]): Promise<void> {
+async function membersBecome(backend: HeraldBackend, name: string, users: string[]): Promise<void> {
   const wanted = JSON.stringify([...users].sort());
   let last = "";
   await waitUntil(async () => {
@@ -76,7 +75,10 @@ async function membersBecome(name: string, users: string[]): Promise<void> {
 }
 
 describe("presence", () => {
-  it("lists the channel's presence in ready, and refuses presence on other channels without closing", async () => {
+  test("lists the channel's presence in ready, and refuses presence on other channels without closing", async ({
+    gateways: { a },
+    connect,
+  }) => {
     const client = await connect(a, "p-solo");
     expect(client.frames[0]).toMatchObject({ type: "ready", presence: ["channel.room"] });
     client.send({ type: "presence", channel: "channel.quiet" });
@@ -91,7 +93,11 @@ describe("presence", () => {
     expect(client.closed).toBeUndefined();
   });
 
-  it("joins and leaves per user across two gateways, and members count each user's connections", async () => {
+  test("joins and leaves per user across two gateways, and members count each user's connections", async ({
+    backend,
+    gateways: { a, b },
+    connect,
+  }) => {
     const alice = await connect(a, "p-alice");
     expect(await client(alice).join("p-alice")).toMatchObject({ info: { name: "P-ALICE" } });
     const bob1 = await connect(b, "p-bob");
@@ -119,7 +125,11 @@ describe("presence", () => {
     ]);
   });
 
-  it("stops join and leave frames above the cap, and answers presence all the same", async () => {
+  test("stops join and leave frames above the cap, and answers presence all the same", async ({
+    backend,
+    gateways: { capped },
+    connect,
+  }) => {
     const watcher = await connect(capped, "cap-w");
     await client(watcher).join("cap-w");
     const u1 = await connect(capped, "cap-1");
@@ -127,13 +137,13 @@ describe("presence", () => {
     await client(watcher).join("cap-1");
     await client(watcher).join("cap-2");
     const u3 = await connect(capped, "cap-3"); // the fourth member: over the cap of 3
-    await membersBecome("capped", ["cap-w", "cap-1", "cap-2", "cap-3"]);
+    await membersBecome(backend, "capped", ["cap-w", "cap-1", "cap-2", "cap-3"]);
     // The gateway sent any join of cap-3 before this answer, which counts it.
     const { answer: full } = await ask(watcher, "channel.capped");
     expect(full.count).toBe(4);
     expect(watcher.frames.filter((f) => f.type === "join" && f.user === "cap-3")).toEqual([]);
     u3.socket.close(1000); // 4 -> 3: the channel had more than 3 with it, no leave
-    await membersBecome("capped", ["cap-w", "cap-1", "cap-2"]);
+    await membersBecome(backend, "capped", ["cap-w", "cap-1", "cap-2"]);
     await ask(watcher, "channel.capped");
     u2.socket.close(1000); // 3 -> 2: a leave again
     expect(await watcher.next("leave")).toMatchObject({ channel: "channel.capped", user: "cap-2" });
@@ -141,7 +151,11 @@ describe("presence", () => {
     void u1;
   });
 
-  it("answers the backend: who is online with how many connections, and a channel's members", async () => {
+  test("answers the backend: who is online with how many connections, and a channel's members", async ({
+    backend,
+    gateways: { a, b },
+    connect,
+  }) => {
     await connect(a, "p-carol");
     await connect(b, "p-carol");
     await connect(b, "p-dave");
@@ -166,7 +180,7 @@ describe("presence", () => {
     expect(await backend.presence("quiet")).toEqual({ count: 0, members: [] });
   });
 
-  it("answers an invalid backend request with an error, not silence", async () => {
+  test("answers an invalid backend request with an error, not silence", async ({ backend }) => {
     const reply = await backend.connection.request(
       "herald.presence.online",
       new TextEncoder().encode('{"users":["a.b"]}'),

@@ -2,7 +2,7 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { Command } from "commander";
 import * as v from "valibot";
 import type { HeraldBackend } from "../../backend/index.js";
-import { PRESENCE_OPTIONS } from "../../gateway/tracking/tracking-options.js";
+import { TRACKING_OPTIONS } from "../../gateway/tracking/tracking-options.js";
 import { isJetStreamError, JetStreamErrorCode } from "../../nats/jetstream-errors.js";
 import { type OptionValues, option } from "../../options/option-spec.js";
 import { int } from "../../options/schemas.js";
@@ -54,7 +54,7 @@ const EVENTS_OPTIONS = {
   }),
   // The gateway's events stream, by default the one it writes.
   stream: option({
-    ...PRESENCE_OPTIONS.eventsStream,
+    ...TRACKING_OPTIONS.eventsStream,
     env: false,
     placeholder: "name",
     description: "the events stream",

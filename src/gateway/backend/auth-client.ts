@@ -1,9 +1,13 @@
-import type { NatsConnection } from "@nats-io/nats-core";
-import { RequestMux } from "../../nats/request-mux.js";
 import { type AuthAccepted, AuthReply, type AuthRequest, checkExpiry } from "../../protocol/index.js";
-import type { Logger } from "../logger.js";
 import type { GatewayMetrics } from "../metrics.js";
-import { askBackend, type BackendRequestKind, readRefusal } from "./backend-request.js";
+import {
+  askBackend,
+  type BackendLine,
+  type BackendRequestKind,
+  type NoDecision,
+  noDecision,
+  readRefusal,
+} from "./backend-request.js";
 
 /**
  * What asking the backend can come to; `unavailable` and `overloaded` mean "try again later". An
@@ -12,8 +16,7 @@ import { askBackend, type BackendRequestKind, readRefusal } from "./backend-requ
 export type AuthOutcome =
   | { readonly kind: "accepted"; readonly reply: AuthAccepted }
   | { readonly kind: "refused"; readonly code: string; readonly message: string }
-  | { readonly kind: "unavailable"; readonly message: string }
-  | { readonly kind: "invalid_reply"; readonly message: string }
+  | NoDecision
   | { readonly kind: "overloaded" };
 
 interface Waiter {
@@ -21,9 +24,7 @@ interface Waiter {
 }
 
 export interface AuthClientOptions {
-  readonly nc: NatsConnection;
-  /** False while NATS is away: then there is no point waiting for a reply. */
-  readonly isConnected: () => boolean;
+  readonly line: BackendLine;
   /** `<prefix>.auth`. */
   readonly subject: string;
   /** How long to wait for the backend's reply (`--auth-request-timeout`). */
@@ -32,7 +33,6 @@ export interface AuthClientOptions {
   readonly concurrency: number;
   /** Requests waiting beyond that before more are answered `overloaded` (`--auth-queue`). */
   readonly queueLimit: number;
-  readonly logger: Logger;
   readonly metrics: GatewayMetrics;
 }
 
@@ -46,20 +46,12 @@ export class AuthClient {
   /** A FIFO read from `waitingHead`; taken slots are cleared so their promises can be collected. */
   private readonly waiting: (Waiter | undefined)[] = [];
   private waitingHead = 0;
-  private readonly mux: RequestMux;
-  private readonly logger: Logger;
   private readonly metrics: GatewayMetrics;
   private readonly kind: BackendRequestKind<typeof AuthReply>;
 
   constructor(private readonly options: AuthClientOptions) {
-    this.mux = new RequestMux(options.nc);
-    this.logger = options.logger;
     this.metrics = options.metrics;
-    this.kind = { what: "auth", subject: options.subject, reply: AuthReply, timeoutMs: options.timeoutMs };
-  }
-
-  close(): void {
-    this.mux.close();
+    this.kind = { what: "auth", reply: AuthReply, latency: options.metrics.authLatency };
   }
 
   authenticate(request: AuthRequest): Promise<AuthOutcome> {
@@ -75,13 +67,11 @@ export class AuthClient {
 
   private async send(request: AuthRequest): Promise<AuthOutcome> {
     this.inFlight++;
-    const started = performance.now();
     try {
       const outcome = await this.ask(request);
       this.metrics.authResults.inc({ result: outcome.kind });
       return outcome;
     } finally {
-      this.metrics.authLatency.observe((performance.now() - started) / 1000);
       this.inFlight--;
       this.next();
     }
@@ -99,12 +89,14 @@ export class AuthClient {
   }
 
   private async ask(request: AuthRequest): Promise<AuthOutcome> {
-    const answer = await askBackend(this.mux, this.options.isConnected, this.kind, request, this.logger);
-    if (answer.kind !== "reply") return answer;
+    const { line, subject, timeoutMs } = this.options;
+    const answer = await askBackend(line, this.kind, { subject, timeoutMs, request });
+    if (answer.kind !== "reply") return noDecision(answer, this.kind.what);
     const reply = answer.reply;
-    if (!reply.ok) return readRefusal(reply.error, this.kind, request, this.logger);
+    const { logger } = line;
+    if (!reply.ok) return readRefusal(reply.error, this.kind, request, logger);
     if (request.kind === "refresh" && request.user !== undefined && reply.user !== request.user) {
-      this.logger.error({ connection: request.connection }, "backend refreshed a token for a different user");
+      logger.error({ connection: request.connection }, "backend refreshed a token for a different user");
       return {
         kind: "refused",
         code: "user_changed",
@@ -113,7 +105,7 @@ export class AuthClient {
     }
     const expiry = checkExpiry(reply.expiresAt, Date.now());
     if (expiry !== "valid") {
-      this.logger.warn(
+      logger.warn(
         { connection: request.connection, kind: request.kind, expiresAt: reply.expiresAt },
         expiry === "looks_like_seconds"
           ? "backend accepted a token with an expiresAt that looks like seconds since the epoch; it must be milliseconds (refused as token_expired)"

@@ -1,9 +1,11 @@
 import type { NatsConnection } from "@nats-io/nats-core";
+import { RequestMux } from "../../nats/request-mux.js";
 import type { Subjects } from "../../protocol/index.js";
 import type { GatewayConfig } from "../config/config.js";
 import type { Logger } from "../logger.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { AuthClient } from "./auth-client.js";
+import type { BackendLine } from "./backend-request.js";
 import { RpcRelay } from "./rpc-relay.js";
 import { SubscribeAuthorizer } from "./subscribe-authorizer.js";
 
@@ -15,7 +17,7 @@ export interface BackendRequests {
   readonly subscribe: SubscribeAuthorizer;
   /** `<prefix>.rpc.<method>`: a client's call. */
   readonly rpc: RpcRelay;
-  /** Lets go of their inbox subscriptions; requests still waiting are answered as failed. */
+  /** Lets go of the inbox subscription; requests still waiting are answered as not sent. */
   close(): void;
 }
 
@@ -30,30 +32,32 @@ export interface BackendRequestsOptions {
   readonly metrics: GatewayMetrics;
 }
 
+/** Auth, subscribe and rpc requests, all sent and read by `askBackend` through one request mux. */
 export function backendRequests(options: BackendRequestsOptions): BackendRequests {
   const { nc, usable, subjects, config, logger, metrics } = options;
-  const auth = new AuthClient({
-    nc,
+  const mux = new RequestMux(nc);
+  const line: BackendLine = {
+    requests: mux,
     isConnected: usable,
+    maxPayload: () => nc.info?.max_payload,
+    logger,
+  };
+  const auth = new AuthClient({
+    line,
     subject: subjects.auth,
     timeoutMs: config.authRequestTimeout,
     concurrency: config.authConcurrency,
     queueLimit: config.authQueue,
-    logger,
     metrics,
   });
   const subscribe = new SubscribeAuthorizer({
-    nc,
-    isConnected: usable,
+    line,
     subject: subjects.subscribe,
     timeoutMs: config.subscribeRequestTimeout,
-    logger,
   });
   const rpc = new RpcRelay({
-    nc,
-    isConnected: usable,
+    line,
     subjects,
-    logger,
     metrics,
     gatewayId: config.gatewayId,
     timeoutMs: config.rpcTimeout,
@@ -64,9 +68,7 @@ export function backendRequests(options: BackendRequestsOptions): BackendRequest
     subscribe,
     rpc,
     close() {
-      auth.close();
-      subscribe.close();
-      rpc.close();
+      mux.close();
     },
   };
 }

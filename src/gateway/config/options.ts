@@ -6,7 +6,7 @@ import { HISTORY_OPTIONS } from "../history/history-options.js";
 import { parseCidr } from "../http/client-address.js";
 import { ORIGIN_PATTERN } from "../http/origin-policy.js";
 import { INBOX_OPTIONS } from "../inbox/inbox-options.js";
-import { PRESENCE_OPTIONS } from "../tracking/tracking-options.js";
+import { TRACKING_OPTIONS } from "../tracking/tracking-options.js";
 import { int } from "./option-schemas.js";
 
 export { NatsUrl } from "../../nats/connection-options.js";
@@ -228,7 +228,7 @@ export const OPTION_SPECS = {
   }),
   ...HISTORY_OPTIONS,
   // connection events and presence, off by default (see docs/operations.md for their cost)
-  ...PRESENCE_OPTIONS,
+  ...TRACKING_OPTIONS,
   // the notification inbox, off by default (see docs/operations.md for its cost)
   ...INBOX_OPTIONS,
   drainWindow: option({
@@ -239,7 +239,8 @@ export const OPTION_SPECS = {
   compression: option({
     schema: v.boolean(),
     default: false,
-    description: "Per-message deflate on WebSockets",
+    description:
+      "Per-message deflate on WebSockets: frames from 1 KiB deflated once for every socket, no context takeover",
   }),
   logLevel: option({
     schema: v.picklist(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),

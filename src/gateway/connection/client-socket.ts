@@ -7,7 +7,7 @@ import type { OutboundFrame } from "../delivery/outbound-frame.js";
 export interface ClientSocket {
   /** Queues a frame; `taken` runs once the network has it, or at once when the socket is closed. */
   send(frame: OutboundFrame, taken?: () => void): void;
-  /** Bytes written for the client and not yet taken by the network (the compression queue aside). */
+  /** Bytes written for the client and not yet taken by the network. */
   readonly bufferedBytes: number;
   /** Closes with a code and a short fixed reason; a peer that never answers is cut off later. */
   close(code: number, reason: string): void;

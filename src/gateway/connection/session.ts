@@ -12,19 +12,16 @@ import {
 import { authRequest, connectFailure } from "../backend/auth-exchange.js";
 import { OutboundFrame } from "../delivery/outbound-frame.js";
 import type { ConnectionClose, GatewayContext, TrackedConnection } from "../gateway-context.js";
-import { Replay, ReplayStalled } from "../history/replay.js";
-import type { SubscriptionHost } from "./channel-subscription.js";
 import type { ClientSocket, ClientSocketEvents } from "./client-socket.js";
-import { FrameBudget } from "./frame-budget.js";
 import type { Beating } from "./heartbeat.js";
 import { RpcCalls, type RpcOutlet } from "./rpc-calls.js";
-import { type JoiningConnection, joinGranted } from "./session-join.js";
-import { Subscriptions } from "./subscriptions.js";
+import { type SubscribingConnection, Subscriptions } from "./subscriptions.js";
 import { type RefreshingConnection, TokenRefresh } from "./token-refresh.js";
 
 /**
- * awaiting_auth → authenticating → joining (subscribing; live frames wait) → replaying (`ready`
- * sent, missed messages follow; live frames still wait) → ready → closed.
+ * awaiting_auth → authenticating → joining (its granted channels join and look up what they
+ * missed) → replaying (`ready` sent, their missed messages follow) → ready → closed. Each channel
+ * goes through its own stages meanwhile (see `ChannelSubscription`).
  */
 export type SessionState = "awaiting_auth" | "authenticating" | "joining" | "replaying" | "ready" | "closed";
 
@@ -46,18 +43,18 @@ export interface SessionOptions {
 }
 
 /**
- * One client connection as a state machine over a `ClientSocket`. Every frame is validated; every
- * failure sends an error frame (while the socket can carry it) and closes with the code the
- * protocol assigns to it. Nothing the client sends can throw past the session: its own exceptions
- * close it with 1011.
+ * One client connection as a state machine over a `ClientSocket`: its states, its socket and its
+ * frame budget; its channels are its `Subscriptions`. Every frame is validated; every failure
+ * sends an error frame (while the socket can carry it) and closes with the code the protocol
+ * assigns to it. Nothing the client sends can throw past the session: its own exceptions close it
+ * with 1011.
  */
 export class Session
   implements
-    SubscriptionHost,
+    SubscribingConnection,
     Beating,
     ClientSocketEvents,
     RefreshingConnection,
-    JoiningConnection,
     RpcOutlet,
     TrackedConnection
 {
@@ -72,8 +69,6 @@ export class Session
   private authTimer: NodeJS.Timeout | undefined;
   /** How the connection ended, once the gateway closed it (for connection events). */
   private closing: ConnectionClose | undefined;
-  /** While joining and replaying: live frames wait in it. */
-  private replay: Replay | null = null;
   private readonly budget: FrameBudget;
   private readonly token: TokenRefresh;
   /** Calls waiting for the backend; made on the first `rpc` frame. */
@@ -129,7 +124,7 @@ export class Session
     }
     if (!this.isReady) return this.fail("NOT_AUTHENTICATED", `${frame.type} before authentication`);
     if (frame.type === "ping") this.send(PONG);
-    else if (frame.type === "presence") this.ctx.connectionEvents.presenceRequested(this, frame.channel);
+    else if (frame.type === "presence") this.ctx.tracking.presenceRequested(this, frame.channel);
     else if (frame.type === "refresh") this.token.onRefresh(frame.token);
     else if (frame.type === "rpc") {
       this.rpcs ??= new RpcCalls(this.ctx.rpc, this.ctx.config.maxRpcInFlight, this.ctx.inFlightPerAddress);
@@ -181,9 +176,9 @@ export class Session
   }
 
   /**
-   * Subscribes to the granted channels (less those taken away since `askedAt`), sends `ready`,
-   * replays what was missed, then goes live. From here on the connection has a user: control
-   * messages reach it directly.
+   * Joins the granted channels (less those taken away since `askedAt`), sends `ready`, replays what
+   * was missed, then is ready. From here on the connection has a user: control messages reach it
+   * directly.
    */
   private async join(
     reply: AuthAccepted,
@@ -193,11 +188,8 @@ export class Session
   ): Promise<void> {
     this.stateValue = "joining";
     this.user = reply.user;
-    // Live frames that arrive before `ready` wait, so they follow it (and any replay) in order.
-    const replay = new Replay(this, this.ctx.recovery, this.ctx.config);
-    this.replay = replay;
-    const joined = await joinGranted(this, this.ctx, reply, recover, askedAt);
-    if (joined.kind === "closed") return; // onClose already left the channels
+    const joined = await this.subscriptions.grant(reply, recover, askedAt);
+    if (joined.kind === "gone") return; // onClose already left the channels
     if (joined.kind === "failed") return this.fail(joined.code, joined.message);
     // Only now do heartbeats, refreshes and writes start, so nothing ever precedes `ready`. The
     // client's silence counts from here: it had nothing to answer while the gateway made it wait.
@@ -207,23 +199,10 @@ export class Session
     this.send(OutboundFrame.of(joined.ready));
     this.token.start(joined.ready.expiresAt);
     const { shared: channels, presence } = joined;
-    this.ctx.connectionEvents.ready(this, { user: reply.user, channels, presence, info: reply.info });
+    this.ctx.tracking.ready(this, { user: reply.user, channels, presence, info: reply.info });
     this.ctx.inbox.ready(this, inbox);
-    try {
-      await replay.run(joined.replays);
-    } catch (err) {
-      if (err instanceof ReplayStalled) return this.fail("SLOW_CONSUMER", err.message);
-      this.ctx.logger.error({ connection: this.id, err: (err as Error).message }, "history read failed");
-      return this.fail("BACKEND_UNAVAILABLE", "history is not reachable right now; try again later");
-    }
-    // Live frames go straight to the socket again.
-    if (this.replay !== replay || !this.isOpen) return;
-    this.replay = null;
-    this.stateValue = "ready";
-  }
-
-  letGo(channel: string): void {
-    this.replay?.drop(channel);
+    await this.subscriptions.replayGranted(joined);
+    if (this.isOpen) this.stateValue = "ready";
   }
 
   /** Replay writes: whatever the socket holds (the replay paces itself), resolved once taken. */
@@ -232,16 +211,6 @@ export class Session
   }
 
   // ---- frames to the client ----
-
-  /** Called by the hub for each message of one of this session's channels. */
-  deliver(channel: string, frame: OutboundFrame): void {
-    if (this.replay && !this.replay.done) {
-      if (!this.replay.hold(channel, frame))
-        this.fail("SLOW_CONSUMER", "too many live messages waited during recovery");
-      return;
-    }
-    if (this.isReady) this.send(frame);
-  }
 
   /** Writes a frame unless the socket's outbound queue is over the limit: then it is cut off. */
   send(frame: OutboundFrame): void {
@@ -303,17 +272,12 @@ export class Session
     this.stateValue = "closed";
     clearTimeout(this.authTimer);
     this.token.stop();
-    this.replay?.cancel();
-    this.replay = null;
     this.subscriptions.close();
     this.ctx.metrics.connections.dec();
     if (wasReady) {
       this.ctx.metrics.authenticated.dec();
       const byClient = code !== undefined && code !== 1005 && code !== 1006;
-      this.ctx.connectionEvents.closed(
-        this,
-        this.closing ?? { code: code ?? 1006, byClient, reason: undefined },
-      );
+      this.ctx.tracking.closed(this, this.closing ?? { code: code ?? 1006, byClient, reason: undefined });
       this.ctx.inbox.closed(this);
     }
     this.onClosed(this);
@@ -326,5 +290,35 @@ function onAuthTimeout(session: Session): void {
     session.fail("AUTH_TIMEOUT", "no auth frame in time");
   } catch (err) {
     session.internalError(err, "timing out auth");
+  }
+}
+
+/**
+ * A token bucket for the connection's frames: `burst` frames at once, refilled at `rate` per
+ * second. Two numbers per connection, refilled lazily on each frame, so idle connections cost no timer.
+ */
+class FrameBudget {
+  private tokens: number;
+  private refilledAt: number;
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+    now = Date.now(),
+  ) {
+    this.tokens = burst;
+    this.refilledAt = now;
+  }
+
+  /** Takes one frame's token; false when the connection is over its rate. */
+  take(now: number): boolean {
+    const elapsed = now - this.refilledAt;
+    if (elapsed > 0) {
+      this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.rate) / 1000);
+      this.refilledAt = now;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
   }
 }

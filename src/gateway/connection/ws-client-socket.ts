@@ -10,18 +10,23 @@ const EVENTS = Symbol("herald.events");
 type Carrier = WebSocket & { [EVENTS]?: ClientSocketEvents };
 
 /**
- * A client connection over `ws`. With compression off (the default) a frame's shared, pre-framed
- * bytes go straight to the TCP socket under `ws` — one write per socket for a fan-out — and `ws`
- * writes whole frames synchronously then, so the two never interleave. With compression on, `ws`
- * frames and deflates each one.
+ * A client connection over `ws`. A frame's shared, pre-framed bytes go straight to the TCP socket
+ * under `ws` — one write per socket for a fan-out — and `ws`, which writes only control frames
+ * here, writes whole frames synchronously, so the two never interleave. To a socket that
+ * negotiated permessage-deflate (`--compression true`) they go deflated, as the frame deflated them
+ * once for every such socket: no socket keeps a deflate stream, and none waits in a deflate queue.
  */
 export class WsClientSocket implements ClientSocket {
+  /** The client took permessage-deflate, which the gateway offers without server context takeover. */
+  private readonly deflate: boolean;
+
   constructor(
     private readonly ws: WebSocket,
     /** The upgraded TCP socket under `ws`. */
     private readonly tcp: Duplex,
-    private readonly compression: boolean,
-  ) {}
+  ) {
+    this.deflate = ws.extensions.includes("permessage-deflate");
+  }
 
   /**
    * Hands the socket's events to `events`, through module-level listeners that find it on the
@@ -36,21 +41,14 @@ export class WsClientSocket implements ClientSocket {
     this.ws.on("error", ignoreError);
   }
 
-  /**
-   * What the TCP socket holds unsent to the peer. Frames still waiting in the deflate queue are not
-   * counted: a burst fanned out to compressed sockets queues there at once, however fast its
-   * readers are, and counting it cut healthy clients. A client that stops reading fills the TCP
-   * queue soon enough, since deflated frames go to it without waiting for the peer.
-   */
+  /** What the TCP socket holds unsent to the peer: every frame written for it and not yet taken. */
   get bufferedBytes(): number {
     return this.tcp.writableLength;
   }
 
   send(frame: OutboundFrame, taken?: () => void): void {
     if (this.ws.readyState !== this.ws.OPEN) return taken?.();
-    if (this.compression)
-      this.ws.send(frame.payload, { binary: false, compress: true }, taken && (() => taken()));
-    else this.tcp.write(frame.wire, taken && (() => taken()));
+    this.tcp.write(this.deflate ? frame.deflatedWire : frame.wire, taken && (() => taken()));
   }
 
   close(code: number, reason: string): void {

@@ -23,7 +23,7 @@ export interface ChannelHubOptions {
   readonly metrics: GatewayMetrics;
 }
 
-/** Something that receives a channel's frames: a session. */
+/** Something that receives a channel's frames: one connection's subscription to it. */
 export interface ChannelMember {
   deliver(channel: string, frame: OutboundFrame, seq: number | undefined): void;
   /** Ends the member's connection with an error frame and its close code. */

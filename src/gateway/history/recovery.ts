@@ -1,4 +1,4 @@
-import type { ChannelRecover, RecoverRequest } from "../../protocol/index.js";
+import type { RecoverRequest } from "../../protocol/index.js";
 import type { GatewayMetrics } from "../metrics.js";
 import type { DirectRead, History } from "./history.js";
 import type { HistoryReader, StoredMessage } from "./history-reader.js";
@@ -104,9 +104,9 @@ export class Recovery {
   }
 
   /**
-   * What a reconnecting connection gets, given its channels' positions as joined (in `ready`'s
-   * channel order): the stream's epoch, those positions, whether everything it missed follows
-   * (undefined when it asked for no recovery), and what to replay after `ready`.
+   * What a channel or a connection's channels get, given their positions as joined (in `ready`'s
+   * channel order): the stream's epoch, those positions, whether everything missed follows
+   * (undefined when no recovery was asked), and what to replay after `ready` or `subscribed`.
    */
   async prepare(
     positions: ReadonlyMap<string, number>,
@@ -114,19 +114,6 @@ export class Recovery {
   ): Promise<RecoveryResult> {
     const plan = await this.plan(positions, recover);
     return { epoch: this.epoch, positions: Object.fromEntries(positions), ...plan };
-  }
-
-  /**
-   * The same decision for one channel subscribed after `ready`, joined at `position`: whether every
-   * message after `recover.since` follows `subscribed`, and what to replay after it.
-   */
-  prepareChannel(
-    channel: string,
-    position: number,
-    recover: ChannelRecover | undefined,
-  ): Promise<RecoveryPlan> {
-    const asked = recover && { epoch: recover.epoch, since: { [channel]: recover.since } };
-    return this.plan(new Map([[channel, position]]), asked);
   }
 
   private async plan(

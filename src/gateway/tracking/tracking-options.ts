@@ -2,8 +2,8 @@ import * as v from "valibot";
 import { option } from "../../options/option-spec.js";
 import { int, Replicas, Storage, StreamName } from "../config/option-schemas.js";
 
-/** Connection events, presence and the registry both use: options of `OPTION_SPECS`, in their place there. */
-export const PRESENCE_OPTIONS = {
+/** Tracking's options (connection events, presence and the registry both use): part of `OPTION_SPECS`, in their place there. */
+export const TRACKING_OPTIONS = {
   events: option({
     schema: v.boolean(),
     default: false,

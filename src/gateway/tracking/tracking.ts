@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { RequestMux } from "../../nats/request-mux.js";
 import { StoredPublisher } from "../../nats/stored-publish.js";
 import type { GatewayConfig } from "../config/config.js";
-import type { ConnectionEvents } from "../gateway-context.js";
+import type { Tracking } from "../gateway-context.js";
 import type { Logger } from "../logger.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { ConnectionTracker } from "./events/connection-tracker.js";
@@ -18,9 +18,10 @@ import { Reaper } from "./registry/reaper.js";
 import { Registry } from "./registry/registry.js";
 import { TrackingMetrics } from "./registry/tracking-metrics.js";
 
-/** Connection events and presence, running (see docs/operations.md, "Presence and connection events"). */
-export interface Tracking {
-  readonly connectionEvents: ConnectionEvents;
+/** Tracking, running (see docs/operations.md, "Presence and connection events"). */
+export interface TrackingService {
+  /** What sessions call. */
+  readonly tracker: Tracking;
   /** After a NATS reconnect: the streams are checked again and the presence replica reloaded. */
   reconnected(): void;
   /**
@@ -44,7 +45,7 @@ export interface TrackingOptions {
  * presence the replica of every gateway's connections and the answers to backends' requests.
  * Undefined when both are off.
  */
-export async function startTracking(options: TrackingOptions): Promise<Tracking | undefined> {
+export async function startTracking(options: TrackingOptions): Promise<TrackingService | undefined> {
   const { nc, config, logger, metrics } = options;
   if (!config.events && !config.presence) return undefined;
   let jsm: JetStreamManager;
@@ -144,7 +145,7 @@ export async function startTracking(options: TrackingOptions): Promise<Tracking 
     responder.start();
   }
   return {
-    connectionEvents: connectionTracker,
+    tracker: connectionTracker,
     reconnected() {
       ensure().catch((err: Error) => logger.error({ err: err.message }, "registry stream check failed"));
       replica?.reload();

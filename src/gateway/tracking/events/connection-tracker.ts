@@ -4,12 +4,7 @@ import {
   GATEWAY_LOST,
   type PresenceInfo,
 } from "../../../protocol/index.js";
-import type {
-  ConnectionClose,
-  ConnectionEvents,
-  ConnectionGrant,
-  TrackedConnection,
-} from "../../gateway-context.js";
+import type { ConnectionClose, ConnectionGrant, TrackedConnection, Tracking } from "../../gateway-context.js";
 import type { Logger } from "../../logger.js";
 import type { PresenceHub } from "../presence/presence-hub.js";
 import type { ConnectionEntry, InstanceMarker } from "../registry/record.js";
@@ -66,7 +61,7 @@ export interface ConnectionTrackerOptions {
 
 /**
  * Connection events and presence for this gateway's connections, driven by the session hooks
- * (`ConnectionEvents`). A ready connection is written to the registry first (so that, from then
+ * (`Tracking`). A ready connection is written to the registry first (so that, from then
  * on, a gateway that outlives this one publishes its `disconnected`), then its `connected` and
  * its `subscribed` events are stored, one after the other. When it closes, its record says so
  * (presence drops it at once), its `disconnected` is stored, and only then is the record deleted.
@@ -77,7 +72,7 @@ export interface ConnectionTrackerOptions {
  * channels the connection holds then. So subscribe churn cannot fill the stream, and a consumer
  * always knows when it missed something and where the connection stands.
  */
-export class ConnectionTracker implements ConnectionEvents {
+export class ConnectionTracker implements Tracking {
   private readonly tracked = new Map<TrackedConnection, Tracked>();
   private readonly pending = new Set<Promise<unknown>>();
   private stopped = false;

@@ -1,8 +1,8 @@
 import { OutboundFrame } from "../../delivery/outbound-frame.js";
-import type { ConnectionEvents } from "../../gateway-context.js";
+import type { Tracking } from "../../gateway-context.js";
 
-/** Connection events and presence off (the gateway's defaults): nothing is tracked. */
-export const UNTRACKED: ConnectionEvents = {
+/** Tracking off (`--events false --presence false`, the defaults): nothing is tracked. */
+export const UNTRACKED: Tracking = {
   ready() {},
   subscribed() {},
   unsubscribed() {},

@@ -21,7 +21,7 @@ export class TrackingMetrics {
     });
     this.eventsFailed = new Counter({
       name: "herald_events_failed_total",
-      help: "Connection events given up on, by kind (each is also logged at error level)",
+      help: "Connection events given up on, by kind (each is also logged at error level: alert on it)",
       labelNames: ["kind"] as const,
       registers,
     });
@@ -32,7 +32,7 @@ export class TrackingMetrics {
     });
     this.eventsDropped = new Counter({
       name: "herald_events_dropped_total",
-      help: "Subscribed and unsubscribed events not stored because their connection was over --events-subscribe-limit, by kind (each connection's dropped event counts them too)",
+      help: "Subscribed and unsubscribed events not stored because their connection was over --events-subscribe-limit, by kind (each connection's dropped event counts them too; a steady rise from real clients means raise it)",
       labelNames: ["kind"] as const,
       registers,
     });
