@@ -6,9 +6,17 @@ import { DEFAULT_PREFIX } from "../../src/protocol/index.js";
 /**
  * `herald` is the gateway as it ships (history on: JetStream, file storage, on its nats-server);
  * `herald-nohistory` the same with `--history false` (at-most-once); `herald-presence` the same as
- * `herald` with `--events true --presence true`, every user with presence on the shared channel.
+ * `herald` with `--events true --presence true`, every user with presence on the shared channel;
+ * `herald-inbox` the same as `herald` with `--inbox true` (the notification inbox).
  */
-export const SYSTEM_NAMES = ["herald", "herald-nohistory", "herald-presence", "nats-ws", "socketio"] as const;
+export const SYSTEM_NAMES = [
+  "herald",
+  "herald-nohistory",
+  "herald-presence",
+  "herald-inbox",
+  "nats-ws",
+  "socketio",
+] as const;
 export const SystemName = v.picklist(SYSTEM_NAMES);
 export type SystemName = v.InferOutput<typeof SystemName>;
 

@@ -14,6 +14,8 @@ export const SYSTEM_LEGEND: Record<SystemName, string> = {
     "herald-nohistory = the same gateway with --history false (at-most-once); gateway + nats-server counted",
   "herald-presence":
     "herald-presence = herald with --events true --presence true (every user with presence on the shared channel); gateway + nats-server counted, storm CPU until every event is stored",
+  "herald-inbox":
+    "herald-inbox = herald with --inbox true (every connection holds its user's inbox: count, live notifications); gateway + nats-server counted",
   "nats-ws": "nats-ws = nats-server's own WebSocket listener, clients speaking NATS",
   socketio: "socketio = Socket.IO 4.8 + @socket.io/redis-adapter; Node server + redis counted",
 };

@@ -38,6 +38,7 @@ const FACTORIES: Record<SystemName, ClientFactory> = {
   herald: heraldClient,
   "herald-nohistory": heraldClient,
   "herald-presence": heraldClient,
+  "herald-inbox": heraldClient,
   "nats-ws": natsWsClient,
   socketio: socketIoClient,
 };

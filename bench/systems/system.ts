@@ -93,6 +93,8 @@ export async function startSystem(name: SystemName, options: SystemOptions): Pro
       return startHerald(options, false, false);
     case "herald-presence":
       return startHerald(options, true, true);
+    case "herald-inbox":
+      return startHerald(options, true, false, true);
     case "nats-ws":
       return startNatsWs(options);
     case "socketio":
@@ -111,10 +113,17 @@ async function startHerald(
   options: SystemOptions,
   history: boolean,
   tracking: boolean,
+  inbox = false,
 ): Promise<RunningSystem> {
   const cli = join(REPO_DIR, "dist", "cli", "main.js");
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build (scripts/bench.sh does)`);
-  const name: SystemName = tracking ? "herald-presence" : history ? "herald" : "herald-nohistory";
+  const name: SystemName = inbox
+    ? "herald-inbox"
+    : tracking
+      ? "herald-presence"
+      : history
+        ? "herald"
+        : "herald-nohistory";
   const nats = await startNatsServer({
     core: options.serverCore,
     websocket: false,
@@ -143,6 +152,7 @@ async function startHerald(
         // connection or message that succeeds); only the row without history says otherwise.
         ...(history ? [] : ["--history", "false"]),
         ...(tracking ? ["--events", "true", "--presence", "true"] : []),
+        ...(inbox ? ["--inbox", "true"] : []),
         ...["--drain-window", "0"],
         ...[
           "--max-connections-per-ip",

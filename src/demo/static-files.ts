@@ -1,11 +1,11 @@
 import { readFile } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 export interface StaticFiles {
-  /** Folder with index.html, app.js, room.js and style.css. */
+  /** Folder with index.html, app.js, room.js, bell.js and style.css. */
   readonly publicDir: string;
-  /** The client SDK's IIFE bundle. */
+  /** The client SDK's IIFE bundle; the inbox's (`herald-inbox.min.js`) is built beside it. */
   readonly clientBundle: string;
 }
 
@@ -20,8 +20,13 @@ const ASSETS: Readonly<Record<string, Asset>> = {
   "/index.html": { file: (f) => join(f.publicDir, "index.html"), type: "text/html; charset=utf-8" },
   "/app.js": { file: (f) => join(f.publicDir, "app.js"), type: "text/javascript; charset=utf-8" },
   "/room.js": { file: (f) => join(f.publicDir, "room.js"), type: "text/javascript; charset=utf-8" },
+  "/bell.js": { file: (f) => join(f.publicDir, "bell.js"), type: "text/javascript; charset=utf-8" },
   "/style.css": { file: (f) => join(f.publicDir, "style.css"), type: "text/css; charset=utf-8" },
   "/herald-client.min.js": { file: (f) => f.clientBundle, type: "text/javascript; charset=utf-8" },
+  "/herald-inbox.min.js": {
+    file: (f) => join(dirname(f.clientBundle), "herald-inbox.min.js"),
+    type: "text/javascript; charset=utf-8",
+  },
 };
 
 /**
@@ -58,7 +63,7 @@ export async function serveStatic(
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
     const text = missing
-      ? `${path} is missing on the server${path === "/herald-client.min.js" ? " (run npm run build)" : ""}\n`
+      ? `${path} is missing on the server${path.startsWith("/herald-") ? " (run npm run build)" : ""}\n`
       : "cannot read the file\n";
     res.writeHead(missing ? 404 : 500, { "content-type": "text/plain; charset=utf-8" });
     res.end(text);

@@ -5,6 +5,7 @@ import { DEFAULT_PREFIX, SubjectPrefix } from "../../protocol/index.js";
 import { HISTORY_OPTIONS } from "../history/history-options.js";
 import { parseCidr } from "../http/client-address.js";
 import { ORIGIN_PATTERN } from "../http/origin-policy.js";
+import { INBOX_OPTIONS } from "../inbox/inbox-options.js";
 import { TRACKING_OPTIONS } from "../tracking/tracking-options.js";
 import { int } from "./option-schemas.js";
 
@@ -228,6 +229,8 @@ export const OPTION_SPECS = {
   ...HISTORY_OPTIONS,
   // connection events and presence, off by default (see docs/operations.md for their cost)
   ...TRACKING_OPTIONS,
+  // the notification inbox, off by default (see docs/operations.md for its cost)
+  ...INBOX_OPTIONS,
   drainWindow: option({
     schema: int(0, 3_600_000),
     default: 5000,
