@@ -159,13 +159,13 @@ export const OPTION_SPECS = {
   }),
   connectRatePerIp: option({
     schema: int(0, 1_000_000),
-    default: 200,
+    default: 500,
     description:
       "New connections per second one client address may open on average; more get 429. 0: no limit",
   }),
   connectBurstPerIp: option({
     schema: int(1, 10_000_000),
-    default: 2000,
+    default: 5000,
     description:
       "New connections one client address may open at once above that rate (a NAT's users reconnecting)",
   }),
