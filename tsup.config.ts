@@ -1,6 +1,6 @@
 import { defineConfig } from "tsup";
 
-// No `clean`: the three builds run at once and would delete each other's files; `npm run build` empties
+// No `clean`: the four builds run at once and would delete each other's files; `npm run build` empties
 // dist/ before it starts.
 
 export default defineConfig([
@@ -56,10 +56,20 @@ export default defineConfig([
     outExtension: () => ({ js: ".js" }),
   },
   {
-    // The browser SDK as one script for a <script> tag: `Herald.connect(...)`.
-    entry: { "client/herald-client.min": "src/client/index.ts" },
+    // The browser SDK as one script for a <script> tag: `Herald.connect(...)`, over WebSocket.
+    entry: { "client/herald-client.min": "src/client/script.ts" },
     format: ["iife"],
     globalName: "Herald",
+    platform: "browser",
+    target: "es2020",
+    minify: true,
+    outExtension: () => ({ js: ".js" }),
+  },
+  {
+    // Loaded after it, HTTP-streaming and SSE for networks that block WebSockets. No global of its
+    // own: it hands the fallbacks to `Herald`.
+    entry: { "client/herald-client-fallbacks.min": "src/client/script-fallbacks.ts" },
+    format: ["iife"],
     platform: "browser",
     target: "es2020",
     minify: true,

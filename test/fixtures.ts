@@ -6,6 +6,8 @@ import type { ClientOptions as WsClientOptions } from "ws";
 import { type AuthHandler, accept, HeraldBackend, type HeraldConnectOptions } from "../src/backend/index.js";
 import type { GatewayConfig, RunningGateway, StartOptions } from "../src/gateway/index.js";
 import {
+  HttpStreamClient,
+  type HttpStreamOptions,
   type NatsServer,
   type NatsServerOptions,
   type RawBackend,
@@ -40,6 +42,9 @@ export interface SocketOptions {
 }
 
 export type OpenClient = (token: string, options?: ClientOptions) => Promise<TestClient>;
+
+/** How an HTTP stream opens: HTTP-streaming unless `transport: "sse"`, to the test's gateway unless `at`. */
+export type StreamOptions = HttpStreamOptions & { at?: RunningGateway };
 
 /** What a `ready` frame says with history on. */
 export interface Ready {
@@ -88,6 +93,13 @@ interface StackFixtures {
   client: OpenClient;
   /** Opens a socket without authenticating; closed after the test. */
   socket: (options?: SocketOptions) => Promise<TestClient>;
+  /** Opens an HTTP stream (or SSE), sends `auth` and waits for `ready`; closed after the test. */
+  streamClient: (
+    token: string,
+    options?: StreamOptions & Pick<ClientOptions, "recover" | "frame">,
+  ) => Promise<HttpStreamClient>;
+  /** Opens an HTTP stream (or SSE) whose first frame is `frame`, waiting for nothing; closed after the test. */
+  openStream: (frame: unknown, options?: StreamOptions) => Promise<HttpStreamClient>;
   /**
    * Starts what the test needs beyond its stack (more servers, a cluster, gateway processes,
    * `herald` commands, clients at any gateway); all of it ended after the test, the last first.
@@ -182,6 +194,25 @@ const stack = base.extend<StackFixtures>({
     const opened: TestClient[] = [];
     await use(async ({ at = gateway, ...options } = {}) => {
       const client = await TestClient.open(at.url, options);
+      opened.push(client);
+      return client;
+    });
+    for (const client of opened) client.close();
+  },
+  streamClient: async ({ gateway }, use) => {
+    const opened: HttpStreamClient[] = [];
+    await use(async (token, { at = gateway, recover, frame, ...options } = {}) => {
+      const extra = { ...frame, ...(recover === undefined ? {} : { recover }) };
+      const client = await HttpStreamClient.ready(at.url, token, extra, options);
+      opened.push(client);
+      return client;
+    });
+    for (const client of opened) client.close();
+  },
+  openStream: async ({ gateway }, use) => {
+    const opened: HttpStreamClient[] = [];
+    await use(async (frame, { at = gateway, ...options } = {}) => {
+      const client = await HttpStreamClient.open(at.url, frame, options);
       opened.push(client);
       return client;
     });

@@ -10,6 +10,11 @@
     reconnecting: "Reconnecting…",
     closed: "Stopped",
   };
+  const TRANSPORT_LABELS = {
+    websocket: "WebSocket",
+    "http-stream": "HTTP-streaming",
+    sse: "Server-sent events",
+  };
 
   const byId = (id) => document.getElementById(id);
   const els = {
@@ -19,6 +24,7 @@
     status: byId("status"),
     statusText: byId("status-text"),
     statusDetail: byId("status-detail"),
+    transport: byId("transport"),
     error: byId("error"),
     list: byId("notifications"),
     empty: byId("empty"),
@@ -79,6 +85,15 @@
     return url.toString();
   }
 
+  /**
+   * `?transports=sse` (or `http-stream`, or a comma-separated order) picks the transports the client
+   * may use: the default tries a WebSocket first and falls back where a proxy blocks it.
+   */
+  function transportsFromPage() {
+    const asked = new URLSearchParams(location.search).get("transports");
+    return asked ? { transports: asked.split(",").map((name) => name.trim()) } : {};
+  }
+
   function subscribe() {
     if (client || !config) return;
     if (typeof Herald === "undefined") {
@@ -93,6 +108,7 @@
       created = Herald.connect({
         url: gatewayUrl(),
         getToken: () => api("/api/login", { user }).then((reply) => reply.token),
+        ...transportsFromPage(),
       });
     } catch (error) {
       showError(describeError(error));
@@ -105,6 +121,7 @@
       created.on("ready", (ready) => {
         hideError();
         showDetail(`Signed in as ${ready.user} · receiving ${ready.channels.join(", ")}`);
+        els.transport.textContent = TRANSPORT_LABELS[created.transportName] ?? created.transportName;
         if (ready.presence?.includes(LOBBY)) void loadMembers(created);
       }),
       created.on("join", (join) => {

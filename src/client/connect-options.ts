@@ -1,7 +1,9 @@
 import type { JoinFrame, LeaveFrame, MessageFrame, ReadyFrame } from "../protocol/server-frames.js";
 import type { BackoffOptions } from "./backoff.js";
 import { HeraldClientError } from "./errors.js";
+import type { EventSourceConstructor } from "./http-transports.js";
 import type { ClientState } from "./state.js";
+import type { TransportName } from "./transport-picker.js";
 import type { WebSocketConstructor } from "./websocket.js";
 
 export interface ConnectOptions {
@@ -11,6 +13,17 @@ export interface ConnectOptions {
   getToken: () => string | Promise<string>;
   /** WebSocket implementation; the global `WebSocket` by default (pass `ws`'s in Node 20). */
   WebSocket?: WebSocketConstructor;
+  /**
+   * How to reach the gateway, in order of preference; default `["websocket", "http-stream", "sse"]`.
+   * When a WebSocket cannot open (a proxy blocks it), the client falls back to the next, remembers
+   * what worked for the page's life, and tries the WebSocket again later. The `<script>` bundle has
+   * the HTTP transports only with its fallbacks bundle loaded.
+   */
+  transports?: TransportName[];
+  /** EventSource implementation for `sse`; the global `EventSource` by default. */
+  EventSource?: EventSourceConstructor;
+  /** ms a fallback serves before the WebSocket is tried again (default 5 minutes). */
+  retryFirstMs?: number;
   /** Reconnect delays: exponential with full jitter. */
   backoff?: BackoffOptions;
   /** Ask the gateway to replay missed messages on reconnect (when history is on). Default true. */

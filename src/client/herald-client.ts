@@ -16,8 +16,9 @@ import type { ClientState } from "./state.js";
 import type { Subscription } from "./subscription.js";
 import { SubscriptionRegistry } from "./subscription-registry.js";
 import { fetchToken } from "./token-source.js";
+import { pickTransport, type TransportName, type TransportPicker } from "./transport-picker.js";
 import { Watchdog } from "./watchdog.js";
-import { type OpenTransport, resolveWebSocket, type Transport, webSocketTransport } from "./websocket.js";
+import { resolveWebSocket, type Transport, webSocketTransport } from "./websocket.js";
 
 export type { ConnectOptions, HeraldEvents } from "./connect-options.js";
 
@@ -48,7 +49,8 @@ export interface ClientExtension {
  */
 export class HeraldClient {
   private readonly events = new Emitter<HeraldEvents>();
-  private readonly openTransport: OpenTransport;
+  /** Which transport each attempt uses: WebSocket, or a fallback where WebSockets are blocked. */
+  private readonly picker: TransportPicker;
   private readonly schedule: ReconnectSchedule;
   private readonly subscriptions: SubscriptionRegistry;
   /** Messages to the application, duplicates dropped and gaps noticed. */
@@ -68,10 +70,18 @@ export class HeraldClient {
   private readonly watchdog = new Watchdog((error) => this.fail(error));
   /** The gateway's error frame, reported together with the close that follows it. */
   private pendingError: HeraldClientError | undefined;
+  /** A frame came on the current attempt's transport. */
+  private heard = false;
 
   constructor(private readonly options: ConnectOptions) {
     checkOptions(options);
-    this.openTransport = webSocketTransport(resolveWebSocket(options.WebSocket));
+    this.picker = pickTransport({
+      options,
+      webSocket: webSocketTransport(resolveWebSocket(options.WebSocket)),
+      switchBack: () => {
+        if (this.current === "ready") this.reconnect();
+      },
+    });
     this.schedule = new ReconnectSchedule(options.backoff);
     const recover = options.recover ?? true;
     this.subscriptions = new SubscriptionRegistry(recover, options.backoff);
@@ -87,6 +97,11 @@ export class HeraldClient {
 
   get state(): ClientState {
     return this.current;
+  }
+
+  /** The transport of the current connection, or of the next attempt. */
+  get transportName(): TransportName {
+    return this.picker.current;
   }
 
   /** The current connection's `ready` frame; undefined unless the state is `ready`. */
@@ -171,6 +186,7 @@ export class HeraldClient {
     this.subscriptions.close();
     this.rpcs.stop();
     watchOnline(this.onOnline, false);
+    this.picker.stop();
     this.setState("closed");
   }
 
@@ -183,13 +199,14 @@ export class HeraldClient {
     this.teardown("new attempt");
     const generation = this.generation;
     this.pendingError = undefined;
+    this.heard = false;
     this.setState("connecting");
     this.watchdog.connecting(this.connectTimeoutMs);
     const token = await fetchToken(this.options.getToken);
     if (generation !== this.generation) return;
     if (token instanceof HeraldClientError) return this.fail(token);
     try {
-      this.transport = this.openTransport(this.options.url, {
+      this.transport = this.picker.open(this.options.url, {
         opened: () => {
           this.setState("authenticating");
           const recover = this.delivery.recoverRequest();
@@ -208,6 +225,7 @@ export class HeraldClient {
   /** The one dispatch of the gateway's frames. */
   private receive(data: unknown): void {
     // Any frame proves the gateway alive, not only its pings.
+    this.heard = true;
     if (this.readyFrame) this.watchdog.alive(this.readyFrame.heartbeat);
     const frame = parseServerFrame(data);
     if (!frame && this.extensions.size > 0 && this.extended(data)) return;
@@ -263,6 +281,7 @@ export class HeraldClient {
     const transport = this.transport!; // the frame came on it
     this.readyFrame = frame;
     this.schedule.reset();
+    this.picker.ready();
     this.watchdog.alive(frame.heartbeat);
     const resync = this.delivery.ready(frame);
     this.rpcs.ready(transport, frame.maxFrameBytes);
@@ -293,6 +312,7 @@ export class HeraldClient {
   }
 
   private closed(code: number, reason: string): void {
+    if (!this.readyFrame) this.picker.failed(this.heard);
     const error = closeError(code, reason, this.pendingError);
     const retryable = error.retryable;
     if (!retryable) return this.stop(error);
@@ -303,6 +323,7 @@ export class HeraldClient {
 
   /** An attempt or connection failed in a way retrying can fix. */
   private fail(error: HeraldClientError): void {
+    if (!this.readyFrame) this.picker.failed(this.heard);
     this.teardown(error.code);
     this.scheduleRetry(this.schedule.afterFailure());
     this.events.emit("error", error);

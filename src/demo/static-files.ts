@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 export interface StaticFiles {
   /** Folder with index.html, app.js, room.js, bell.js and style.css. */
   readonly publicDir: string;
-  /** The client SDK's IIFE bundle; the inbox's (`herald-inbox.min.js`) is built beside it. */
+  /** The client SDK's IIFE bundle; its fallbacks (HTTP-streaming, SSE) and the inbox's are built beside it. */
   readonly clientBundle: string;
 }
 
@@ -27,18 +27,22 @@ const ASSETS: Readonly<Record<string, Asset>> = {
     file: (f) => join(dirname(f.clientBundle), "herald-inbox.min.js"),
     type: "text/javascript; charset=utf-8",
   },
+  "/herald-client-fallbacks.min.js": {
+    file: (f) => join(dirname(f.clientBundle), "herald-client-fallbacks.min.js"),
+    type: "text/javascript; charset=utf-8",
+  },
 };
 
 /**
- * The page may run its own scripts and styles and open WebSockets (to the gateway) and nothing
- * else: even a rendering bug could not run an injected inline handler.
+ * The page may run its own scripts and styles and reach the gateway (a WebSocket, or its HTTP
+ * fallbacks) and nothing else: even a rendering bug could not run an injected inline handler.
  */
 const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
   "img-src 'self' data:",
-  "connect-src 'self' ws: wss:",
+  "connect-src 'self' ws: wss: http: https:",
   "base-uri 'none'",
   "form-action 'self'",
   "frame-ancestors 'none'",

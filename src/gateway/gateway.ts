@@ -25,6 +25,7 @@ import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats/nats-connection.js";
 import { UNTRACKED } from "./tracking/events/untracked.js";
 import { startTracking, type TrackingService } from "./tracking/tracking.js";
+import { HttpTransports } from "./transports/http-transports.js";
 
 export interface RunningGateway {
   readonly id: string;
@@ -116,6 +117,7 @@ export async function startGateway(
     backend.close();
     history?.close();
     void inbox?.stop();
+    transports?.close();
   };
   let draining = false;
   link.onReconnect(() => {
@@ -124,6 +126,30 @@ export async function startGateway(
   });
 
   const gate = new UpgradeGate(config, metrics, logger);
+  const transports = config.httpTransports
+    ? new HttpTransports({
+        config,
+        gate,
+        nc,
+        subjects,
+        usable: () => link.usable,
+        draining: () => draining,
+        logger,
+        metrics,
+        startSession: (socket, address, req) => {
+          const headers = forwardedHeaders(req, config.forwardHeaders);
+          const session = new Session({
+            socket,
+            ctx,
+            remoteAddress: address,
+            headers,
+            onClosed: sessions.forget,
+          });
+          sessions.add(session);
+          return session;
+        },
+      })
+    : undefined;
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxFrameBytes,
@@ -141,7 +167,9 @@ export async function startGateway(
     requestTimeout: config.upgradeTimeout * 2,
     connectionsCheckingInterval: Math.min(1000, config.upgradeTimeout),
   };
-  const server = createServer(timeouts, (req, res) => handleHttp(req, res, readiness, undefined));
+  const server = createServer(timeouts, (req, res) => {
+    if (!transports?.handle(req, res)) handleHttp(req, res, readiness, undefined);
+  });
   // Below the open-files limit even with every slot taken and more sockets waiting to be refused.
   server.maxConnections = gate.limits.maxTotal + 128;
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {

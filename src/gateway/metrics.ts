@@ -5,7 +5,7 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   readonly connections = new Gauge({
     name: "herald_connections",
-    help: "Open WebSocket connections",
+    help: "Open connections: WebSockets and HTTP streams",
     registers: [this.registry],
   });
   readonly authenticated = new Gauge({
@@ -102,8 +102,26 @@ export class GatewayMetrics {
 
   readonly refusedUpgrades = new Counter({
     name: "herald_refused_upgrades_total",
-    help: "WebSocket upgrades refused before any WebSocket work, by reason: origin, max_connections, and per client address (each also logged) max_connections_per_ip, connect_rate_per_ip, pending_per_ip (sockets not upgraded yet), proxy_header (a PROXY header from a peer it is not read from, or none or a broken one from a trusted peer with --proxy-protocol)",
+    help: "WebSocket upgrades and HTTP streams refused before any work, by reason: origin, max_connections, and per client address (each also logged) max_connections_per_ip, connect_rate_per_ip, pending_per_ip (sockets not upgraded yet), proxy_header (a PROXY header from a peer it is not read from, or none or a broken one from a trusted peer with --proxy-protocol)",
     labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly httpStreams = new Gauge({
+    name: "herald_http_streams",
+    help: "Open HTTP streams (connections without a WebSocket), by transport (http-stream, sse)",
+    labelNames: ["transport"] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamPosts = new Counter({
+    name: "herald_upstream_posts_total",
+    help: "POSTs carrying client frames to HTTP streams, by result: delivered (here), relayed (to the gateway holding the stream), unknown_stream, invalid, too_large, relay_failed",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly sseTickets = new Counter({
+    name: "herald_sse_tickets_total",
+    help: "SSE tickets by result: issued, redeemed, unknown (taken, expired or never issued), refused (16 MiB of auth frames already waiting for their GET)",
+    labelNames: ["result"] as const,
     registers: [this.registry],
   });
   readonly revocationsForgotten = new Counter({

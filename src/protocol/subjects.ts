@@ -74,6 +74,11 @@ export interface Subjects {
   control(kind: ControlKind): string;
   /** What every gateway subscribes to for control messages: `<prefix>.control.>`. */
   readonly controlAll: string;
+  /**
+   * Where other gateways pass on what belongs to one gateway's HTTP streams (`gatewayId`: its id):
+   * `send`, an upstream POST's body; `ticket`, an SSE ticket to take.
+   */
+  gateway(gatewayId: string, kind: "send" | "ticket"): string;
   /** Wildcards the history stream captures. */
   readonly streamSubjects: readonly string[];
   /** RePublish source and destination for the history stream. */
@@ -93,6 +98,7 @@ export function subjectsFor(prefix: string): Subjects {
     rpc: (method) => `${prefix}.rpc.${checked(method)}`,
     control: (kind) => `${prefix}.control.${kind}`,
     controlAll: `${prefix}.control.>`,
+    gateway: (gatewayId, kind) => `${prefix}.gateway.${gatewayId}.${kind}`,
     streamSubjects: [`${prefix}.user.>`, `${prefix}.channel.>`, `${prefix}.marker.>`],
     republish: { src: `${prefix}.>`, dest: `${prefix}.live.>` },
   };

@@ -77,7 +77,7 @@ function canConnect(url: string): Promise<boolean> {
 }
 
 let workDir: string;
-let bundle: { file: string; dir: string };
+let bundle: { file: string; fallbacks: string; dir: string };
 let browser: Browser;
 let busy: Server;
 let start: Herald | undefined;
@@ -167,9 +167,12 @@ describe("herald start", () => {
 
 /** The demo page, given the client bundle of the sources under test: dist/ may predate them. */
 function openDemoPageWithBundle(pageUrl: string): Promise<OpenedPage> {
-  return openDemoPage(browser, pageUrl, { width: 1180, height: 760 }, (context) =>
-    context.route("**/herald-client.min.js", (route) =>
+  return openDemoPage(browser, pageUrl, { width: 1180, height: 760 }, async (context) => {
+    await context.route("**/herald-client.min.js", (route) =>
       route.fulfill({ path: bundle.file, contentType: "text/javascript; charset=utf-8" }),
-    ),
-  );
+    );
+    await context.route("**/herald-client-fallbacks.min.js", (route) =>
+      route.fulfill({ path: bundle.fallbacks, contentType: "text/javascript; charset=utf-8" }),
+    );
+  });
 }

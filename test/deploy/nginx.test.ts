@@ -1,13 +1,15 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect } from "vitest";
 import WebSocket from "ws";
 import { connect } from "../../src/client/index.js";
-import { freePort } from "../../src/testing/index.js";
+import { freePort, waitUntil } from "../../src/testing/index.js";
 import { test } from "../fixtures.js";
 import type { Launcher } from "../launcher.js";
 import { HEARTBEAT_INTERVAL_MS, ROOT, readRecipe } from "./recipe-files.js";
@@ -136,6 +138,52 @@ describe("the nginx block in deploy/", () => {
     expect(recipe).toMatch(/^\s*proxy_set_header Connection \$connection_upgrade;$/m);
     expect(recipe).toMatch(/^\s*proxy_http_version 1\.1;$/m);
   });
+
+  nginxTest(
+    "carries an HTTP stream through TLS to a gateway: auth, ready, a message as it comes, and a POST of frames",
+    async ({ site, backend, launch }) => {
+      const nginx = await startNginx(site, launch);
+      const ca = await readFile(join(TLS, "ca.pem"));
+      const base = `https://127.0.0.1:${site.listenPort}/ws`;
+      const post = (path: string, body: string) =>
+        new Promise<IncomingMessage>((resolve, reject) => {
+          const req = httpsRequest(
+            `${base}/${path}`,
+            { method: "POST", ca, headers: { "content-type": "text/plain" } },
+            resolve,
+          );
+          req.on("error", reject);
+          req.end(body);
+        });
+      const stream = launch.own(await post("stream", '{"type":"auth","token":"alice"}'), (res) =>
+        res.destroy(),
+      );
+      expect(stream.statusCode).toBe(200);
+      const lines: string[] = [];
+      let buffered = "";
+      stream.setEncoding("utf8");
+      stream.on("data", (chunk: string) => {
+        buffered += chunk;
+        const parts = buffered.split("\n");
+        buffered = parts.pop() ?? "";
+        lines.push(...parts.filter((line) => line.trim() !== ""));
+      });
+      const frame = (type: string) =>
+        lines.map((line) => JSON.parse(line) as { type: string }).find((f) => f.type === type);
+      await waitUntil(() => frame("ready") !== undefined, "ready through nginx");
+      const streamId = (frame("session") as unknown as { id: string }).id;
+      // proxy_buffering off: the message arrives while the response goes on.
+      await backend.publish("alice", { through: "nginx" });
+      await waitUntil(
+        () => lines.some((line) => line.includes('"through":"nginx"')),
+        "the message through nginx",
+      );
+      const sent = await post("send", `${streamId}\n{"type":"ping"}`);
+      expect(sent.statusCode).toBe(204);
+      await waitUntil(() => frame("pong") !== undefined, "the pong through nginx");
+      expect(nginx.output()).not.toMatch(/\[(error|crit|alert|emerg)\]/);
+    },
+  );
 
   nginxTest(
     "carries a client's WebSocket through TLS to a gateway: auth, ready, a message",

@@ -57,9 +57,13 @@ describe("the front-end examples of the client guide", () => {
     expect(stdout).not.toContain("@types/node");
   });
 
-  it("load the <script> bundle before the page's own script", async () => {
+  it("load the <script> bundle, then its fallbacks, before the page's own script", async () => {
     const html = await readFile(join(EXAMPLES, "script-tag/index.html"), "utf8");
     const scripts = [...html.matchAll(/<script src="([^"]+)" defer><\/script>/g)].map((m) => m[1]);
-    expect(scripts).toEqual(["/herald-client.min.js", "/notifications.js"]);
+    expect(scripts).toEqual([
+      "/herald-client.min.js",
+      "/herald-client-fallbacks.min.js",
+      "/notifications.js",
+    ]);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect } from "vitest";
 import { accept, grant, refuse } from "../../src/backend/index.js";
+import { httpBase } from "../../src/testing/index.js";
 import { test } from "../fixtures.js";
 
 test.override({
@@ -9,8 +10,8 @@ test.override({
       authorization {
         users = [
           { user: gateway, password: gw-secret, permissions: {
-              publish: ["herald.auth", "herald.subscribe", "herald.rpc.>", "herald.marker.>", "$JS.API.>"],
-              subscribe: ["herald.>", "_INBOX.>"] } }
+              publish: ["herald.auth", "herald.subscribe", "herald.rpc.>", "herald.marker.>", "herald.gateway.>", "$JS.API.>"],
+              subscribe: ["herald.>", "_INBOX.>"], allow_responses: true } }
           { user: oldgateway, password: gw-secret, permissions: {
               publish: ["herald.auth", "$JS.API.>"], subscribe: ["herald.>", "_INBOX.>"] } }
           { user: backend, password: be-secret, permissions: {
@@ -83,6 +84,16 @@ describe("least-privilege NATS users", () => {
     expect((await client.waitForMessages(1))[0]).toMatchObject({ channel: "channel.open" });
     await backend.unsubscribe("rae", "channel.open");
     expect(await client.next("unsubscribed")).toMatchObject({ channel: "channel.open", reason: "removed" });
+  });
+
+  test("passes an HTTP stream's POSTs and an SSE ticket between gateways with only the documented permissions", async ({
+    gatewayPair: [first, second],
+    streamClient,
+  }) => {
+    const stream = await streamClient("sam", { at: first, transport: "sse", redeemAt: httpBase(second.url) });
+    expect(stream.frames[0]).toMatchObject({ type: "ready", gateway: second.id });
+    expect(await stream.send({ type: "ping" }, first.url)).toBe(204);
+    await stream.next("pong");
   });
 
   test("refuses to start, saying why, when it may not publish its position markers", async ({

@@ -45,6 +45,17 @@ export const OPTION_SPECS = {
     default: "/ws",
     description: "WebSocket endpoint path",
   }),
+  httpTransports: option({
+    schema: v.boolean(),
+    default: true,
+    description:
+      "Serve HTTP-streaming and server-sent events beside WebSocket (<path>/stream, <path>/sse, <path>/send) for clients whose WebSockets are blocked",
+  }),
+  sseTicketTtl: option({
+    schema: int(100, 60_000),
+    default: 10_000,
+    description: "ms an SSE ticket (from POST <path>/sse) stays good for its one GET",
+  }),
   // servers, credentials and TLS, as `herald publish` and the backend SDK take them too
   ...NATS_CONNECTION_OPTIONS,
   natsPingInterval: option({

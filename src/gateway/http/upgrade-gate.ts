@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { GatewayConfig } from "../config/config.js";
@@ -14,12 +14,15 @@ import { SocketIntake } from "./socket-intake.js";
 
 /** The client address whose slot a TCP socket holds, kept on the socket itself. */
 const SLOT = Symbol("herald.slot");
-type SlotHolder = Duplex & { [SLOT]?: string };
+type SlotHolder = (Duplex | ServerResponse) & { [SLOT]?: string };
 
 /** Sockets one address may hold before sending their request: this share of the connection limit. */
 const PENDING_SHARE = 4;
 /** …but never fewer than this, however small the limit. */
 const MIN_PENDING = 16;
+
+/** What an admitted request takes of its address's limits (see `UpgradeGate.admit`). */
+export type Admission = "connection" | "attempt" | "slot";
 
 export type GateAnswer =
   | { readonly admitted: true; readonly address: string; readonly key: string }
@@ -102,21 +105,28 @@ export class UpgradeGate {
     this.intake.attach(server);
   }
 
-  admit(req: IncomingMessage): GateAnswer {
+  /**
+   * Checks a request against the origins and the limits of its client address. What it takes:
+   * `connection` (a WebSocket upgrade, an HTTP stream) a slot and a token of the connection rate;
+   * `attempt` (an SSE ticket, a POST naming no stream) only a token, as it is half of a connect or
+   * a failed one; `slot` (the GET that redeems an SSE ticket, whose token its ticket took) only a slot.
+   */
+  admit(req: IncomingMessage, takes: Admission = "connection"): GateAnswer {
     this.intake.upgraded(req.socket);
     const origin = req.headers.origin;
-    if (!this.origins.allows(typeof origin === "string" ? origin : undefined))
-      return this.refuse(403, "Forbidden", "origin");
+    if (!this.allowsOrigin(origin)) return this.refuse(403, "Forbidden", "origin");
     const address = this.addresses.of(req);
     const key = addressKey(address, this.config.ipv6Prefix);
-    const refusal = this.limits.admit(key);
-    if (refusal?.reason === "total") return this.refuse(503, "Service Unavailable", "max_connections");
-    if (refusal?.reason === "per_ip") {
-      this.refusals.refused("max_connections_per_ip", key, this.config.maxConnectionsPerIp);
-      return this.refuse(429, "Too Many Requests", "max_connections_per_ip");
+    if (takes !== "attempt") {
+      const refusal = this.limits.admit(key);
+      if (refusal?.reason === "total") return this.refuse(503, "Service Unavailable", "max_connections");
+      if (refusal?.reason === "per_ip") {
+        this.refusals.refused("max_connections_per_ip", key, this.config.maxConnectionsPerIp);
+        return this.refuse(429, "Too Many Requests", "max_connections_per_ip");
+      }
     }
-    if (!this.rate.take(key)) {
-      this.limits.release(key);
+    if (takes !== "slot" && !this.rate.take(key)) {
+      if (takes === "connection") this.limits.release(key);
       this.refusals.refused("connect_rate_per_ip", key, this.config.connectRatePerIp);
       this.metrics.refusedUpgrades.inc({ reason: "connect_rate_per_ip" });
       return { admitted: false, status: 429, text: "Too Many Requests", retryAfter: 1 };
@@ -124,8 +134,16 @@ export class UpgradeGate {
     return { admitted: true, address, key };
   }
 
-  /** Binds an admitted connection's slot to its TCP socket: released when it closes, handshake or not. */
-  holdUntilClose(socket: Duplex, key: string): void {
+  /** Whether a page of this origin may connect (no `Origin`: not a browser, let through). */
+  allowsOrigin(origin: string | string[] | undefined): boolean {
+    return this.origins.allows(typeof origin === "string" ? origin : undefined);
+  }
+
+  /**
+   * Binds an admitted connection's slot to its TCP socket (or an HTTP stream's response): released
+   * when it closes, handshake or not.
+   */
+  holdUntilClose(socket: Duplex | ServerResponse, key: string): void {
     (socket as SlotHolder)[SLOT] = key;
     socket.on("close", this.releaseOnClose);
   }
