@@ -36,6 +36,26 @@ export default defineConfig([
     splitting: false,
   },
   {
+    // The inbox, an import of its own (`herald/client/inbox`): pages without a bell carry none of it.
+    entry: { "client/inbox": "src/client/inbox.ts" },
+    format: ["esm"],
+    platform: "browser",
+    target: "es2020",
+    dts: true,
+    sourcemap: true,
+    splitting: false,
+  },
+  {
+    // The inbox as a script after the client's: `HeraldInbox.inbox(client)`.
+    entry: { "client/herald-inbox.min": "src/client/inbox.ts" },
+    format: ["iife"],
+    globalName: "HeraldInbox",
+    platform: "browser",
+    target: "es2020",
+    minify: true,
+    outExtension: () => ({ js: ".js" }),
+  },
+  {
     // The browser SDK as one script for a <script> tag: `Herald.connect(...)`, over WebSocket.
     entry: { "client/herald-client.min": "src/client/script.ts" },
     format: ["iife"],

@@ -132,7 +132,8 @@ function defaultRate(scenario: ScenarioName): number {
     case "slow":
       return 50;
     case "reconnect":
-      // acknowledged publishes: 1,000/s stored while 5,000 clients reconnect
+    case "inbox":
+      // acknowledged publishes: 1,000/s stored while 5,000 clients reconnect (or hold their inboxes)
       return quick ? 200 : 1000;
     default:
       return quick ? 500 : 2000;
@@ -259,6 +260,8 @@ function describeScenario(scenario: ScenarioName, p: ScenarioParams): string {
       return `reconnect: ${p.clients} clients on gateway A (history on) while ${p.rate} acknowledged publishes/s go to random users; A is SIGKILLed after ${p.warmupS} s; every client reconnects at once with recover to gateway B (same nats-server)`;
     case "churn":
       return `churn: ${p.clients} clients each subscribing to a channel of their own (authorized by the backend) and unsubscribing again, at most 8 cycles/s each, for ${p.durationS} s (after ${p.warmupS} s warm-up)`;
+    case "inbox":
+      return `inbox: ${p.clients} clients connecting at once (with and without --inbox), then with the inbox: pages of 50 items, marks reaching a second gateway, ${p.rate} notifications/s to the connected users for ${p.durationS} s and their counts checked`;
     case "slow":
       return `slow: ${p.clients} clients on one channel, ${p.rate} notifications/s for ${p.durationS} s (${p.payloadBytes} B, after ${p.warmupS} s warm-up), three runs: without, with ${p.stalled} clients that stopped reading, without again`;
   }
@@ -271,6 +274,7 @@ function describeScenario(scenario: ScenarioName, p: ScenarioParams): string {
 const GUARANTEES: Partial<Record<ScenarioName, readonly string[]>> = {
   reconnect: ["lost", "duplicated", "gapsByPrev", "notRecovered", "failed", "publishFailed"],
   churn: ["refused", "closed", "subjectsLeft", "subscriptionsLeft"],
+  inbox: ["notifyFailed", "countsWrong"],
 };
 
 function brokenGuarantees(scenario: ScenarioName, results: readonly SystemResult[]): string {

@@ -7,7 +7,8 @@ import { DEFAULT_PREFIX } from "../../src/protocol/index.js";
  * `herald` is the gateway as it ships (history on: JetStream, file storage, on its nats-server);
  * `herald-nohistory` the same with `--history false` (at-most-once); `herald-presence` the same as
  * `herald` with `--events true --presence true`, every user with presence on the shared channel;
- * `herald-http-stream` and `herald-sse` the `herald` gateway with clients on its HTTP fallbacks.
+ * `herald-http-stream` and `herald-sse` the `herald` gateway with clients on its HTTP fallbacks;
+ * `herald-inbox` the same as `herald` with `--inbox true` (the notification inbox).
  */
 export const SYSTEM_NAMES = [
   "herald",
@@ -15,6 +16,7 @@ export const SYSTEM_NAMES = [
   "herald-presence",
   "herald-http-stream",
   "herald-sse",
+  "herald-inbox",
   "nats-ws",
   "socketio",
 ] as const;

@@ -18,6 +18,8 @@ export const SYSTEM_LEGEND: Record<SystemName, string> = {
     "herald-http-stream = herald, its clients on HTTP-streaming (POST /ws/stream, pongs as POSTs to /ws/send); gateway + nats-server counted",
   "herald-sse":
     "herald-sse = herald, its clients on server-sent events (a ticket POST, then GET /ws/sse; pongs as POSTs); gateway + nats-server counted",
+  "herald-inbox":
+    "herald-inbox = herald with --inbox true (every connection holds its user's inbox: count, live notifications); gateway + nats-server counted",
   "nats-ws": "nats-ws = nats-server's own WebSocket listener, clients speaking NATS",
   socketio: "socketio = Socket.IO 4.8 + @socket.io/redis-adapter; Node server + redis counted",
 };

@@ -41,6 +41,7 @@ const FACTORIES: Record<SystemName, ClientFactory> = {
   "herald-presence": heraldClient,
   "herald-http-stream": httpStreamClient,
   "herald-sse": sseClient,
+  "herald-inbox": heraldClient,
   "nats-ws": natsWsClient,
   socketio: socketIoClient,
 };

@@ -10,9 +10,10 @@ export const SCENARIO_NAMES = [
   "reconnect",
   "churn",
   "slow",
+  "inbox",
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
-/** What `npm run bench` runs without --scenario: slow is a robustness check, asked for by name. */
+/** What `npm run bench` runs without --scenario: slow is a robustness check and inbox a feature's cost, asked for by name. */
 export const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
   "unicast",
   "broadcast",
@@ -28,6 +29,8 @@ export const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
 export const SCENARIO_SYSTEMS: Partial<Record<ScenarioName, readonly SystemName[]>> = {
   reconnect: ["herald"],
   churn: ["herald", "herald-nohistory"],
+  // herald: the same storm without the inbox, the base its cost per connect is measured against.
+  inbox: ["herald", "herald-inbox"],
 };
 /**
  * Systems that only some scenarios measure: events and presence cost connects and memory; the
@@ -38,6 +41,7 @@ export const SYSTEM_SCENARIOS: Partial<Record<SystemName, readonly ScenarioName[
   // What a connection costs over each HTTP fallback: connects, memory, and a delivery.
   "herald-http-stream": ["unicast", "storm", "idle"],
   "herald-sse": ["unicast", "storm", "idle"],
+  "herald-inbox": ["storm", "idle", "inbox"],
 };
 
 export interface ScenarioParams {
@@ -159,6 +163,39 @@ export const FIGURES: Record<ScenarioName, readonly FigureDef[]> = {
     { key: "loadgenCpuPct", label: "load generator CPU (% of a core)" },
     { key: "otherOnServerCores", label: "other load on the server core (cores)" },
     { key: "otherOnClientCores", label: "other load on the client core (cores)" },
+  ],
+  inbox: [
+    { key: "clients", label: "clients (users u0…, one connection each)" },
+    { key: "ready", label: "ready", better: "higher" },
+    { key: "serverCpuS", label: "storm: server CPU (s)", better: "lower" },
+    { key: "connectsPerServerCpuS", label: "storm: connections per server CPU-s", better: "higher" },
+    { key: "serverCpuMsPerConnect", label: "storm: server CPU per connection (ms)", better: "lower" },
+    { key: "listP50Ms", label: "inbox_list of 50 items, p50 (ms)", better: "lower" },
+    { key: "listP99Ms", label: "inbox_list of 50 items, p99 (ms)", better: "lower" },
+    {
+      key: "listFirstP99Ms",
+      label: "  a user's first inbox_list on the gateway (reads its ids), p99 (ms)",
+      better: "lower",
+    },
+    {
+      key: "markP50Ms",
+      label: "mark read → the user's connection on another gateway, p50 (ms)",
+      better: "lower",
+    },
+    {
+      key: "markP99Ms",
+      label: "mark read → the user's connection on another gateway, p99 (ms)",
+      better: "lower",
+    },
+    { key: "notified", label: "notifications stored (to the connected users)" },
+    { key: "notifyPerS", label: "notifications stored per s", better: "higher" },
+    { key: "notifyFailed", label: "notifications not stored", better: "lower" },
+    { key: "countsChecked", label: "users' unread counts checked afterwards" },
+    { key: "countsWrong", label: "of them not what was sent", better: "lower" },
+    { key: "notifyServerCpuS", label: "server CPU while notifying (s)", better: "lower" },
+    { key: "loadgenCpuPct", label: "storm: load generator CPU (% of a core)" },
+    { key: "otherOnServerCores", label: "storm: other load on the server core (cores)" },
+    { key: "otherOnClientCores", label: "storm: other load on the client core (cores)" },
   ],
   slow: [
     { key: "ready", label: "normal clients ready", better: "higher" },

@@ -8,6 +8,7 @@ import type { Loadgen, RunContext } from "./context.js";
 import type { HarnessOptions, ScenarioName, ScenarioParams, SystemResult } from "./definitions.js";
 import { measureDelivery } from "./delivery.js";
 import { measureIdle } from "./idle.js";
+import { measureInbox } from "./inbox.js";
 import { measureReconnect } from "./reconnect.js";
 import { measureSlow } from "./slow.js";
 import { measureStorm } from "./storm.js";
@@ -104,6 +105,8 @@ export async function runScenario(
           return measureReconnect(context);
         case "churn":
           return measureChurn(context);
+        case "inbox":
+          return measureInbox(context);
       }
     };
     const measured = await Promise.race([body(), failOnUnexpectedExit(system.serverProcesses)]);

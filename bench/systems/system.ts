@@ -95,6 +95,8 @@ export async function startSystem(name: SystemName, options: SystemOptions): Pro
       return startHerald(name, options, false, false);
     case "herald-presence":
       return startHerald(name, options, true, true);
+    case "herald-inbox":
+      return startHerald(name, options, true, false, true);
     case "nats-ws":
       return startNatsWs(options);
     case "socketio":
@@ -114,6 +116,7 @@ async function startHerald(
   options: SystemOptions,
   history: boolean,
   tracking: boolean,
+  inbox = false,
 ): Promise<RunningSystem> {
   const cli = join(REPO_DIR, "dist", "cli", "main.js");
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build (scripts/bench.sh does)`);
@@ -145,6 +148,7 @@ async function startHerald(
         // connection or message that succeeds); only the row without history says otherwise.
         ...(history ? [] : ["--history", "false"]),
         ...(tracking ? ["--events", "true", "--presence", "true"] : []),
+        ...(inbox ? ["--inbox", "true"] : []),
         ...["--drain-window", "0"],
         ...[
           "--max-connections-per-ip",

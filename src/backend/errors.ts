@@ -37,7 +37,9 @@ export type HeraldBackendErrorCode =
   /** Reported to `onError`: the server ended a responder's subscription (e.g. a permissions violation), or an events pull failed. */
   | "SUBSCRIPTION_FAILED"
   /** presence() or online(): no gateway with `--presence true` answered, or its answer was invalid. */
-  | "PRESENCE_UNAVAILABLE";
+  | "PRESENCE_UNAVAILABLE"
+  /** unread() or mark(): no gateway with `--inbox true` answered, it could not reach JetStream, or its answer was invalid. */
+  | "INBOX_UNAVAILABLE";
 
 export class HeraldBackendError extends Error {
   override readonly name: string = "HeraldBackendError";

@@ -100,7 +100,8 @@ export async function consumeEvents(
   const consumer = await jetstream(nc).consumers.get(stream, durable);
   const wanted = kinds && kinds.length > 1 ? new Set<string>(kinds) : undefined;
   let stopping = false;
-  const loop = run(consumer, handler, wanted, () => stopping, report);
+  const parse = (msg: JsMsg) => parseEvent(msg, prefix);
+  const loop = run(consumer, handler, parse, wanted, () => stopping, report);
   return {
     durable,
     async stop() {
@@ -110,7 +111,7 @@ export async function consumeEvents(
   };
 }
 
-async function ensureDurable(
+export async function ensureDurable(
   jsm: JetStreamManager,
   stream: string,
   durable: string,
@@ -142,9 +143,16 @@ async function ensureDurable(
   });
 }
 
-async function run(
+/** An event of another reader (the inbox's `unseen` events, read with `onUnseen`): acknowledged, not handled. */
+export const NOT_MINE = Symbol("not mine");
+
+/** Parses one stored event: undefined when it is not valid. */
+export type EventParser<E> = (msg: JsMsg) => E | undefined | typeof NOT_MINE;
+
+export async function run<E extends { readonly id: string; readonly kind: string }>(
   consumer: Consumer,
-  handler: EventHandler,
+  handler: (event: E) => void | Promise<void>,
+  parse: EventParser<E>,
   wanted: ReadonlySet<string> | undefined,
   stopping: () => boolean,
   report: (error: HeraldBackendError) => void,
@@ -163,18 +171,23 @@ async function run(
     for await (const msg of batch) {
       // Arrived after stop(): handed back at once for the next run to take.
       if (stopping()) msg.nak();
-      else await handle(msg, handler, wanted, report);
+      else await handle(msg, handler, parse, wanted, report);
     }
   }
 }
 
-async function handle(
+async function handle<E extends { readonly id: string; readonly kind: string }>(
   msg: JsMsg,
-  handler: EventHandler,
+  handler: (event: E) => void | Promise<void>,
+  parse: EventParser<E>,
   wanted: ReadonlySet<string> | undefined,
   report: (error: HeraldBackendError) => void,
 ): Promise<void> {
-  const event = parseEvent(msg);
+  const event = parse(msg);
+  if (event === NOT_MINE) {
+    msg.ack();
+    return;
+  }
   if (!event) {
     report(
       new HeraldBackendError("INVALID_REQUEST", `event at stream sequence ${msg.seq} is not valid; skipped`),
@@ -212,7 +225,8 @@ async function handle(
   }
 }
 
-function parseEvent(msg: JsMsg): StoredConnectionEvent | undefined {
+function parseEvent(msg: JsMsg, prefix: string): StoredConnectionEvent | undefined | typeof NOT_MINE {
+  if (msg.subject.startsWith(`${prefix}.events.unseen.`)) return NOT_MINE;
   try {
     const parsed = v.safeParse(ConnectionEvent, JSON.parse(decoder.decode(msg.data)));
     return parsed.success ? { ...parsed.output, seq: msg.seq } : undefined;

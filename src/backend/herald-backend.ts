@@ -19,6 +19,16 @@ import {
   type EventHandler,
   type EventSubscription,
 } from "./event-consumer.js";
+import {
+  InboxClient,
+  type InboxMark,
+  type InboxPage,
+  type InboxPageOptions,
+  type InboxRequestOptions,
+  type Notified,
+  type NotifyOptions,
+  type UnreadCount,
+} from "./inbox-client.js";
 import { PresenceClient, type PresenceRequestOptions } from "./presence-client.js";
 import {
   Publisher,
@@ -33,6 +43,7 @@ import type { ResponderOptions } from "./request-responder.js";
 import { ResponderSet } from "./responder-set.js";
 import { type RpcHandler, type RpcResponder, serveRpc } from "./rpc-responder.js";
 import { type SubscribeHandler, type SubscribeResponder, serveSubscribe } from "./subscribe-responder.js";
+import { consumeUnseen, type UnseenConsumerOptions, type UnseenHandler } from "./unseen-consumer.js";
 
 function writeToStderr(error: HeraldBackendError): void {
   console.error(`[herald backend] ${error.code}: ${error.message}`);
@@ -52,6 +63,7 @@ export class HeraldBackend {
   readonly #responders: ResponderSet;
   readonly #eventSubscriptions = new Set<EventSubscription>();
   readonly #presence: PresenceClient;
+  readonly #inbox: InboxClient;
   readonly #onError: (error: HeraldBackendError) => void;
   #ownsConnection = false;
 
@@ -110,6 +122,7 @@ export class HeraldBackend {
     this.subjects = subjectsFor(prefix);
     this.#publisher = new Publisher(connection, this.subjects, history);
     this.#presence = new PresenceClient(connection, prefix);
+    this.#inbox = new InboxClient(connection, prefix, this.#publisher);
     this.#onError = options.onError ?? writeToStderr;
     this.#responders = new ResponderSet(() => connection.isClosed(), this.#onError);
   }
@@ -239,6 +252,34 @@ export class HeraldBackend {
     return tracked;
   }
 
+  /**
+   * Reads the inbox's `unseen` events (gateways with `--inbox-unseen-after`): one per notification
+   * no connection of its user marked seen in time, for the email or mobile push. A durable consumer
+   * named `options.durable`, one event at a time, each acknowledged once `handler` resolves, as
+   * `onEvent` reads connection events.
+   */
+  async onUnseen(
+    handler: UnseenHandler,
+    options: UnseenConsumerOptions & { onError?: (error: HeraldBackendError) => void },
+  ): Promise<EventSubscription> {
+    const { onError, ...rest } = options;
+    const report = onError ?? this.#onError;
+    const subscription = await consumeUnseen(
+      { nc: this.connection, prefix: this.prefix, report },
+      handler,
+      rest,
+    );
+    const tracked: EventSubscription = {
+      durable: subscription.durable,
+      stop: async () => {
+        this.#eventSubscriptions.delete(tracked);
+        await subscription.stop();
+      },
+    };
+    this.#eventSubscriptions.add(tracked);
+    return tracked;
+  }
+
   /** A shared channel's members (by name: `room` for `channel.room`), across every gateway. */
   presence(channel: string, options?: PresenceRequestOptions): Promise<PresenceSnapshot> {
     return this.#presence.members(channel, options);
@@ -250,6 +291,37 @@ export class HeraldBackend {
     options?: PresenceRequestOptions,
   ): Promise<Record<string, number>> {
     return this.#presence.online(users, options);
+  }
+
+  /**
+   * Stores a notification in `user`'s inbox (`<prefix>.notify.<user>`, gateways with `--inbox
+   * true`): every connection of the user gets it live, and it stays listed with its read, seen and
+   * archived state until retention drops it. An acknowledged publish, deduplicated by `options.id`
+   * and retried through a stream-leader election like `publish`; resolves with its id.
+   */
+  notify(user: string, data: unknown, options?: NotifyOptions): Promise<Notified> {
+    return this.#inbox.notify(user, data, options);
+  }
+
+  /** The unread counts of `users` (at most 100), as the gateways keep them (exact up to their cap). */
+  unread(
+    users: string | readonly string[],
+    options?: InboxRequestOptions,
+  ): Promise<Record<string, UnreadCount>> {
+    return this.#inbox.unread(users, options);
+  }
+
+  /**
+   * Marks a user's notifications read, unread, seen or archived (ids, or all up to `upTo`), as if
+   * the user had: every connection of the user gets the new count. Resolves once stored.
+   */
+  mark(user: string, mark: InboxMark, options?: InboxRequestOptions): Promise<void> {
+    return this.#inbox.mark(user, mark, options);
+  }
+
+  /** A page of `user`'s inbox, newest first, each item with its read, seen and archived state. */
+  inbox(user: string, options?: InboxPageOptions): Promise<InboxPage> {
+    return this.#inbox.page(user, options);
   }
 
   /** Resolves once the NATS server has received everything published so far. */

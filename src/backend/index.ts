@@ -28,6 +28,15 @@ export type {
   StoredConnectionEvent,
 } from "./event-consumer.js";
 export { HeraldBackend, type HeraldBackendOptions, type HeraldConnectOptions } from "./herald-backend.js";
+export type {
+  InboxMark,
+  InboxPage,
+  InboxPageOptions,
+  InboxRequestOptions,
+  Notified,
+  NotifyOptions,
+  UnreadCount,
+} from "./inbox-client.js";
 export type { PresenceRequestOptions } from "./presence-client.js";
 export {
   DEFAULT_PUBLISH_TIMEOUT_MS,
@@ -56,3 +65,4 @@ export {
   type SubscribeHandler,
   type SubscribeResponder,
 } from "./subscribe-responder.js";
+export type { StoredUnseenEvent, UnseenConsumerOptions, UnseenHandler } from "./unseen-consumer.js";

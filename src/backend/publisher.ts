@@ -123,7 +123,14 @@ export class Publisher {
     data: unknown,
     options: StoredPublishOptions = {},
   ): Promise<StoredMessage> {
-    const subject = this.subjectOf(target);
+    return this.store(this.subjectOf(target), data, options);
+  }
+
+  /**
+   * An acknowledged publish on a subject built from checked names by the caller (the inbox's
+   * `<prefix>.notify.<user>`), with the same retries and errors as `publishStored`.
+   */
+  async store(subject: string, data: unknown, options: StoredPublishOptions = {}): Promise<StoredMessage> {
     const payload = encodePayload(data);
     this.ensureOpen();
     const timeout = options.timeout ?? DEFAULT_PUBLISH_TIMEOUT_MS;

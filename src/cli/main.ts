@@ -5,6 +5,8 @@ import { configCommand } from "./commands/config.js";
 import { disconnectCommand } from "./commands/disconnect.js";
 import { eventsCommand } from "./commands/events.js";
 import { gatewayCommand } from "./commands/gateway.js";
+import { inboxCommand } from "./commands/inbox.js";
+import { notifyCommand } from "./commands/notify.js";
 import { onlineCommand } from "./commands/online.js";
 import { publishCommand } from "./commands/publish.js";
 import { startCommand } from "./commands/start.js";
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
     .version(heraldVersion())
     .addCommand(gatewayCommand())
     .addCommand(publishCommand())
+    .addCommand(notifyCommand())
+    .addCommand(inboxCommand())
     .addCommand(disconnectCommand())
     .addCommand(startCommand())
     .addCommand(eventsCommand())

@@ -23,6 +23,21 @@ import { resolveWebSocket, type Transport, webSocketTransport } from "./websocke
 export type { ConnectOptions, HeraldEvents } from "./connect-options.js";
 
 /**
+ * A part added to a client by an import of its own (the inbox, `herald/client/inbox`), so that the
+ * core bundle carries none of it: it takes the gateway frames no core part knows, adds fields to
+ * `auth`, and hears when a connection is ready and when it ends.
+ */
+export interface ClientExtension {
+  /** A gateway frame of a type the core does not know; false when it is not this part's either. */
+  receive(frame: { readonly type: unknown; readonly [key: string]: unknown }): boolean;
+  /** Fields for the next `auth` frame. */
+  auth(): Record<string, unknown> | undefined;
+  /** A connection is ready: `send` writes a frame on it until `interrupted`. */
+  ready(send: (frame: object) => void): void;
+  interrupted(): void;
+}
+
+/**
  * A connection to a Herald gateway that keeps itself up: it reconnects with backoff, recovers missed
  * messages, answers heartbeats, detects a silent gateway and refreshes its token when asked.
  *
@@ -42,6 +57,7 @@ export class HeraldClient {
   private readonly delivery: MessageDelivery;
   private readonly rpcs = new PendingCalls();
   private readonly presenceRequests = new PresenceRequests();
+  private readonly extensions = new Set<ClientExtension>();
   private readonly connectTimeoutMs: number;
   private current: ClientState = "connecting";
   private announced: ClientState = "closed";
@@ -137,6 +153,13 @@ export class HeraldClient {
     return this.subscriptions.subscribe(channel);
   }
 
+  /** Adds a part that an import of its own brings (see ClientExtension); returns its removal. */
+  extend(extension: ClientExtension): () => void {
+    this.extensions.add(extension);
+    if (this.readyFrame) extension.ready((frame) => this.transport?.send(JSON.stringify(frame)));
+    return () => this.extensions.delete(extension);
+  }
+
   /** Starts again after `close()` or after a failure that stopped the client; no-op while running. */
   connect(): this {
     if (this.current === "closed") {
@@ -187,7 +210,9 @@ export class HeraldClient {
         opened: () => {
           this.setState("authenticating");
           const recover = this.delivery.recoverRequest();
-          this.send(recover ? { type: "auth", token, recover } : { type: "auth", token });
+          const auth: ClientFrame = recover ? { type: "auth", token, recover } : { type: "auth", token };
+          for (const extension of this.extensions) Object.assign(auth, extension.auth());
+          this.send(auth);
         },
         received: (data) => this.receive(data),
         closed: (code, reason) => this.closed(code, reason),
@@ -203,6 +228,7 @@ export class HeraldClient {
     this.heard = true;
     if (this.readyFrame) this.watchdog.alive(this.readyFrame.heartbeat);
     const frame = parseServerFrame(data);
+    if (!frame && this.extensions.size > 0 && this.extended(data)) return;
     if (!frame) {
       const text = typeof data === "string" ? data.slice(0, 200) : typeof data;
       this.events.emit("error", new HeraldClientError("INVALID_SERVER_FRAME", `ignored a frame: ${text}`));
@@ -237,6 +263,19 @@ export class HeraldClient {
     }
   }
 
+  /** Offers a frame the core does not know to the extensions; true when one took it. */
+  private extended(data: unknown): boolean {
+    let frame: unknown;
+    try {
+      frame = JSON.parse(data as string);
+    } catch {
+      return false;
+    }
+    if (typeof frame !== "object" || frame === null) return false;
+    for (const extension of this.extensions) if (extension.receive(frame as { type: unknown })) return true;
+    return false;
+  }
+
   /** A connection is ready: calls waiting for one and every subscription go out on it. */
   private onReady(frame: ReadyFrame): void {
     const transport = this.transport!; // the frame came on it
@@ -247,6 +286,7 @@ export class HeraldClient {
     const resync = this.delivery.ready(frame);
     this.rpcs.ready(transport, frame.maxFrameBytes);
     this.subscriptions.ready(frame, transport);
+    for (const extension of this.extensions) extension.ready((out) => transport.send(JSON.stringify(out)));
     this.setState("ready");
     this.events.emit("ready", frame);
     if (resync) this.events.emit("resync", frame);
@@ -318,6 +358,7 @@ export class HeraldClient {
     this.rpcs.interrupt();
     this.presenceRequests.lost();
     this.subscriptions.disconnected();
+    for (const extension of this.extensions) extension.interrupted();
     transport?.close(CloseCode.Normal, reason);
   }
 

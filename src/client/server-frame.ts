@@ -17,7 +17,7 @@ import type { GatewayRpcErrorFrame } from "./rpc.js";
  * Frames from the gateway, checked by small hand-written guards that mirror the valibot schemas in
  * src/protocol/server-frames.ts (test/client/server-frame.test.ts holds both to the same answers).
  * Running those schemas here would pull valibot into the browser bundle: about 2.7 KB gzipped of its
- * 6 KB budget. The types still come from the schemas.
+ * 6.25 KB budget. The types still come from the schemas.
  * An error or rpc_error frame's `code` is accepted as any string so a newer gateway's codes still
  * reach the app.
  */

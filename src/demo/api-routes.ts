@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type HeraldBackend, isHeraldBackendError } from "../backend/index.js";
-import { LoginBody, NotifyBody, RoomMessageBody, SignOutBody } from "./api-schemas.js";
+import { InboxNotifyBody, LoginBody, NotifyBody, RoomMessageBody, SignOutBody } from "./api-schemas.js";
 import { DEMO_ROOMS } from "./demo-rooms.js";
 import { DEMO_USERS } from "./demo-users.js";
 import { HttpError, readJsonBody, sendJson } from "./http-json.js";
@@ -50,6 +50,20 @@ const ROUTES: Readonly<Record<string, { method: "GET" | "POST"; handle: Handler 
         sendJson(res, 200, { ok: true, subject });
       } catch (error) {
         if (isHeraldBackendError(error)) throw new HttpError(503, "publish_failed", error.message);
+        throw error;
+      }
+    },
+  },
+  "/api/inbox-notify": {
+    method: "POST",
+    handle: async (req, res, ctx) => {
+      const { user, message } = await readJsonBody(req, InboxNotifyBody);
+      try {
+        // Stored in the user's inbox: every page of the user gets it, and the bell keeps it.
+        const { id } = await ctx.backend.notify(user, { text: message });
+        sendJson(res, 200, { ok: true, id });
+      } catch (error) {
+        if (isHeraldBackendError(error)) throw new HttpError(503, "notify_failed", error.message);
         throw error;
       }
     },

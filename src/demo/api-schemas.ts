@@ -21,6 +21,10 @@ const Message = v.pipe(
 export const NotifyBody = v.object({ user: DemoUser, message: Message }, objectMessage);
 export type NotifyBody = v.InferOutput<typeof NotifyBody>;
 
+/** `POST /api/inbox-notify`: store a notification in a demo user's inbox (the bell). */
+export const InboxNotifyBody = v.object({ user: DemoUser, message: Message }, objectMessage);
+export type InboxNotifyBody = v.InferOutput<typeof InboxNotifyBody>;
+
 /** `POST /api/sign-out-everywhere`: end every session of a demo user, on every page and gateway. */
 export const SignOutBody = v.object({ user: DemoUser }, objectMessage);
 export type SignOutBody = v.InferOutput<typeof SignOutBody>;

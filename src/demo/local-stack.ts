@@ -51,7 +51,7 @@ export interface LocalStack {
 }
 
 /**
- * Everything the demo needs on one machine: NATS (embedded or given), a gateway with history and presence on,
+ * Everything the demo needs on one machine: NATS (embedded or given), a gateway with history, presence and the inbox on,
  * and the demo app, which plays the backend and serves the page.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
@@ -93,6 +93,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         prefix,
         history: true,
         presence: true,
+        inbox: true,
         logLevel: options.logLevel ?? "warn",
       },
     });

@@ -3,9 +3,9 @@ import type { ServerResponse } from "node:http";
 import { dirname, join } from "node:path";
 
 export interface StaticFiles {
-  /** Folder with index.html, app.js, room.js and style.css. */
+  /** Folder with index.html, app.js, room.js, bell.js and style.css. */
   readonly publicDir: string;
-  /** The client SDK's IIFE bundle; its fallbacks bundle (HTTP-streaming, SSE) lies beside it. */
+  /** The client SDK's IIFE bundle; its fallbacks (HTTP-streaming, SSE) and the inbox's are built beside it. */
   readonly clientBundle: string;
 }
 
@@ -20,8 +20,13 @@ const ASSETS: Readonly<Record<string, Asset>> = {
   "/index.html": { file: (f) => join(f.publicDir, "index.html"), type: "text/html; charset=utf-8" },
   "/app.js": { file: (f) => join(f.publicDir, "app.js"), type: "text/javascript; charset=utf-8" },
   "/room.js": { file: (f) => join(f.publicDir, "room.js"), type: "text/javascript; charset=utf-8" },
+  "/bell.js": { file: (f) => join(f.publicDir, "bell.js"), type: "text/javascript; charset=utf-8" },
   "/style.css": { file: (f) => join(f.publicDir, "style.css"), type: "text/css; charset=utf-8" },
   "/herald-client.min.js": { file: (f) => f.clientBundle, type: "text/javascript; charset=utf-8" },
+  "/herald-inbox.min.js": {
+    file: (f) => join(dirname(f.clientBundle), "herald-inbox.min.js"),
+    type: "text/javascript; charset=utf-8",
+  },
   "/herald-client-fallbacks.min.js": {
     file: (f) => join(dirname(f.clientBundle), "herald-client-fallbacks.min.js"),
     type: "text/javascript; charset=utf-8",
@@ -62,7 +67,7 @@ export async function serveStatic(
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
     const text = missing
-      ? `${path} is missing on the server${path.startsWith("/herald-client") ? " (run npm run build)" : ""}\n`
+      ? `${path} is missing on the server${path.startsWith("/herald-") ? " (run npm run build)" : ""}\n`
       : "cannot read the file\n";
     res.writeHead(missing ? 404 : 500, { "content-type": "text/plain; charset=utf-8" });
     res.end(text);

@@ -8,6 +8,7 @@ import type { GatewayConfig } from "./config/config.js";
 import type { ChannelHub } from "./delivery/channel-hub.js";
 import type { OutboundFrame } from "./delivery/outbound-frame.js";
 import type { Recovery } from "./history/recovery.js";
+import type { InboxConnections } from "./inbox/inbox-connections.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 
@@ -33,6 +34,8 @@ export interface GatewayContext {
   readonly metrics: GatewayMetrics;
   /** Tracking: connection events, presence and the registry (`tracking/`); no-ops when both are off. */
   readonly tracking: Tracking;
+  /** The notification inbox (src/gateway/inbox); answers `UNAVAILABLE` when it is off. */
+  readonly inbox: InboxConnections;
 }
 
 /** A connection as tracking sees it (a Session). */

@@ -18,6 +18,8 @@ import { PlainFeed } from "./history/live-feed.js";
 import { LiveInterruption } from "./history/live-interruption.js";
 import { handleHttp } from "./http/http-routes.js";
 import { UpgradeGate } from "./http/upgrade-gate.js";
+import { NO_INBOX } from "./inbox/inbox-connections.js";
+import { type Inbox, startInbox } from "./inbox/start-inbox.js";
 import { createLogger, type Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { connectNats } from "./nats/nats-connection.js";
@@ -65,10 +67,12 @@ export async function startGateway(
   const nc = link.nc;
   let parts: HistoryParts | undefined;
   let tracking: TrackingService | undefined;
+  let inbox: Inbox | undefined;
   try {
     const { beforePositionMarker } = options;
     if (config.history) parts = await startHistory({ link, config, subjects, logger, beforePositionMarker });
     tracking = await startTracking({ nc, config, logger, metrics });
+    if (config.inbox) inbox = await startInbox({ nc, config, logger, metrics });
   } catch (err) {
     await nc.close();
     throw err;
@@ -104,6 +108,7 @@ export async function startGateway(
     logger,
     metrics,
     tracking: tracking?.tracker ?? UNTRACKED,
+    inbox: inbox?.connections ?? NO_INBOX,
   };
   // NATS parts a stop lets go of, after the sessions.
   const stopNatsParts = () => {
@@ -111,10 +116,14 @@ export async function startGateway(
     hub.close();
     backend.close();
     history?.close();
+    void inbox?.stop();
     transports?.close();
   };
   let draining = false;
-  link.onReconnect(() => tracking?.reconnected());
+  link.onReconnect(() => {
+    tracking?.reconnected();
+    inbox?.reconnected();
+  });
 
   const gate = new UpgradeGate(config, metrics, logger);
   const transports = config.httpTransports
@@ -257,6 +266,7 @@ export async function startGateway(
         if (closed) return closed;
         // The connections' disconnected events, then this gateway's records and heartbeat.
         await tracking?.stop(EVENTS_GRACE_MS);
+        await inbox?.stop();
         stopNatsParts();
         await stopServer();
         await nc.drain().catch(() => undefined);
@@ -271,6 +281,7 @@ export async function startGateway(
         sessions.stopHeartbeats();
         for (const session of sessions.all()) session.close(CloseCode.GoingAway, "gateway closing");
         await tracking?.stop(CLOSE_EVENTS_GRACE_MS);
+        await inbox?.stop();
         stopNatsParts();
         await stopServer();
         await nc.close().catch(() => undefined);

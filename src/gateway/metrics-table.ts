@@ -1,5 +1,6 @@
 import { Registry } from "prom-client";
 import * as v from "valibot";
+import { InboxMetrics } from "./inbox/inbox-metrics.js";
 import { GatewayMetrics } from "./metrics.js";
 import { TrackingMetrics } from "./tracking/registry/tracking-metrics.js";
 
@@ -23,12 +24,14 @@ const Definition = v.object({
 
 /**
  * Every metric a gateway defines, Node's process metrics aside, read back from the definitions
- * themselves: the gateway's own, then those it registers with events or presence on.
+ * themselves: the gateway's own, then those it registers with events or presence on, and with the inbox.
  */
 export function gatewayMetricRows(): MetricRow[] {
   const always = new GatewayMetrics(false).registry;
   const tracking = new Registry();
   void new TrackingMetrics(tracking);
+  const inbox = new Registry();
+  void new InboxMetrics(inbox);
   const rows = (registry: Registry, exposed: string): MetricRow[] =>
     registry.getMetricsAsArray().map((metric) => {
       const definition = v.parse(Definition, metric);
@@ -40,7 +43,11 @@ export function gatewayMetricRows(): MetricRow[] {
         help: definition.help,
       };
     });
-  return [...rows(always, "always"), ...rows(tracking, "with events or presence on")];
+  return [
+    ...rows(always, "always"),
+    ...rows(tracking, "with events or presence on"),
+    ...rows(inbox, "with the inbox on"),
+  ];
 }
 
 /** docs/operations.md's metrics table. */

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { InboxListFrame, InboxMarkFrame, InboxRecover } from "./inbox.js";
 import { SafeName } from "./names.js";
 import { MAX_RPC_TIMEOUT_MS } from "./rpc.js";
 
@@ -21,6 +22,8 @@ export const AuthFrame = v.object({
   type: v.literal("auth"),
   token: Token,
   recover: v.optional(RecoverRequest),
+  /** Where the client left its inbox (gateway `--inbox` on): missed notifications follow `ready`. */
+  inbox: v.optional(InboxRecover),
 });
 
 /** A new token for the same user, sent after `token_expiring`. */
@@ -77,6 +80,8 @@ export const ClientFrame = v.variant("type", [
   PresenceRequestFrame,
   SubscribeFrame,
   UnsubscribeFrame,
+  InboxListFrame,
+  InboxMarkFrame,
 ]);
 
 export type RecoverRequest = v.InferOutput<typeof RecoverRequest>;

@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { CLIENT_FRAME_TYPES, ClientFrame } from "./client-frames.js";
 import type { ErrorCodeName } from "./error-codes.js";
 import { formatIssues } from "./format-issues.js";
+import { inboxMarkProblem } from "./inbox.js";
 import { quote } from "./quote.js";
 
 /** Why a frame was refused: the error code to send, and a message that quotes the input only briefly. */
@@ -39,6 +40,9 @@ export function decodeClientFrame(data: Uint8Array | string, isBinary: boolean):
   const parsed = v.safeParse(ClientFrame, json);
   if (!parsed.success)
     return refuse("INVALID_FRAME", `invalid ${type} frame: ${formatIssues(parsed.issues)}`);
+  // A rule across fields, which a frame of the variant cannot carry in its own schema.
+  const problem = parsed.output.type === "inbox_mark" ? inboxMarkProblem(parsed.output) : undefined;
+  if (problem) return refuse("INVALID_FRAME", `invalid inbox_mark frame: ${problem}`);
   return { ok: true, frame: parsed.output };
 }
 

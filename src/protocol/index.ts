@@ -6,6 +6,7 @@ export * from "./decode-client-frame.js";
 export * from "./error-codes.js";
 export * from "./events.js";
 export { formatIssues } from "./format-issues.js";
+export * from "./inbox.js";
 export * from "./names.js";
 export * from "./presence.js";
 export * from "./quote.js";

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { ERROR_CODE_NAMES } from "./error-codes.js";
+import { InboxErrorFrame, InboxFrame, InboxMarkedFrame, InboxPageFrame, NotificationFrame } from "./inbox.js";
 import { PresenceSnapshot } from "./presence.js";
 import { RPC_ERROR_CODE_NAMES } from "./rpc-error-codes.js";
 import { SUBSCRIBE_ERROR_CODES, UNSUBSCRIBE_REASONS } from "./subscribe-errors.js";
@@ -150,6 +151,11 @@ export const ServerFrame = v.variant("type", [
   SubscribedFrame,
   SubscribeErrorFrame,
   UnsubscribedFrame,
+  NotificationFrame,
+  InboxPageFrame,
+  InboxMarkedFrame,
+  InboxFrame,
+  InboxErrorFrame,
 ]);
 
 export type ReadyFrame = v.InferOutput<typeof ReadyFrame>;

@@ -52,11 +52,16 @@ describe("code in the docs", () => {
     expect(new Set(quoted.map((s) => s.path))).toEqual(
       new Set([
         "examples/go/auth-responder/main.go",
+        "examples/go/inbox/main.go",
+        "examples/go/notify/main.go",
         "examples/go/publish/main.go",
         "examples/go/rpc-responder/main.go",
         "examples/php/auth-responder.php",
+        "examples/php/inbox.php",
+        "examples/php/notify.php",
         "examples/php/publish.php",
         "examples/php/rpc-responder.php",
+        "examples/php/stored-publish.php",
       ]),
     );
     for (const { shown } of quoted) expect(shown.split("\n").length).toBeGreaterThan(5);

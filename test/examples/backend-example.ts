@@ -15,6 +15,10 @@ export interface BackendExample {
   /** Answers `<prefix>.rpc.>`: the method `time`, and a refusal for any other. */
   rpcResponder: () => Command;
   publish: (user: string, message: string) => Command;
+  /** `notify <user> <message> [key]`: a notification in the user's inbox. */
+  notify: (args: readonly string[]) => Command;
+  /** `inbox unread <user>...`, `inbox mark <user> <state> <id>...`, `inbox mark-up-to <user> <state> <id>`. */
+  inbox: (args: readonly string[]) => Command;
 }
 
 /** What an auth responder prints once its subscription is in place. */
@@ -40,10 +44,19 @@ export function describeBackendExample(name: string, example: BackendExample): v
     scene: { stored: RunningGateway; live: RunningGateway; responders: ExampleProcess[] };
     /** Runs the example's publisher to its end. */
     publish: (user: string, message: string, prefix?: string) => Promise<Finished>;
+    /** Runs the example's notify (`<user> <message> [key]`) to its end. */
+    notify: (...args: string[]) => Promise<Finished>;
+    /** Runs the example's inbox (`unread <user>...`, `mark …`, `mark-up-to …`) to its end. */
+    inbox: (...args: string[]) => Promise<Finished>;
   }>({
     scene: [
       async ({ nats, launchForFile }, use) => {
-        const stored = await launchForFile.gateway(nats, { history: true, historyStorage: "memory" });
+        const stored = await launchForFile.gateway(nats, {
+          history: true,
+          historyStorage: "memory",
+          inbox: true,
+          inboxStorage: "memory",
+        });
         const live = await launchForFile.gateway(nats, { prefix: "live", history: false });
         const responders: ExampleProcess[] = [];
         const run = async (command: Command, prefix: string, serving: RegExp) => {
@@ -58,6 +71,8 @@ export function describeBackendExample(name: string, example: BackendExample): v
     ],
     publish: async ({ nats }, use) =>
       use((user, message, prefix) => runToEnd(example.publish(user, message), envFor(nats, prefix))),
+    notify: async ({ nats }, use) => use((...args) => runToEnd(example.notify(args), envFor(nats, "herald"))),
+    inbox: async ({ nats }, use) => use((...args) => runToEnd(example.inbox(args), envFor(nats, "herald"))),
   });
 
   describe(`${name} backend example`, () => {
@@ -218,6 +233,54 @@ export function describeBackendExample(name: string, example: BackendExample): v
       });
       expect(reply.headers?.get("Nats-Service-Error-Code")).toBe("400");
       expect(reply.data.length).toBe(0);
+    });
+
+    test("notify stores a notification that reaches the user's socket, once per key", async ({
+      scene: { stored },
+      launch,
+      notify,
+    }) => {
+      const client = await launch.client(stored, "tok-1");
+      await client.next("inbox");
+      const result = await notify("1", '{"order":42}', "order-42");
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      const id = Number(/^stored as notification (\d+)\n$/.exec(result.stdout)?.[1]);
+      expect(await client.next("notification")).toMatchObject({ id, data: { order: 42 } });
+      expect((await notify("1", '{"order":42}', "order-42")).stdout).toBe(
+        `stored as notification ${id} (duplicate)\n`,
+      );
+      expect((await notify("1.*", "x")).code).toBe(2);
+    });
+
+    test("inbox counts unread and marks, and the user's socket gets the new count", async ({
+      scene,
+      nats,
+      notify,
+      inbox,
+    }) => {
+      void scene;
+      const ids: number[] = [];
+      for (const text of ["one", "two", "three"]) {
+        const stored = await notify("inbox-user", text);
+        ids.push(Number(/(\d+)/.exec(stored.stdout)?.[1]));
+      }
+      const unread = await inbox("unread", "inbox-user", "nobody");
+      expect(unread.stderr).toBe("");
+      expect(unread.stdout).toBe("inbox-user: 3 unread\nnobody: 0 unread\n");
+      const [first, second, third] = ids.map(String) as [string, string, string];
+      expect((await inbox("mark", "inbox-user", "read", first)).code).toBe(0);
+      expect((await inbox("unread", "inbox-user")).stdout).toBe("inbox-user: 2 unread\n");
+      expect((await inbox("mark-up-to", "inbox-user", "read", third)).stdout).toBe("marked read\n");
+      expect((await inbox("unread", "inbox-user")).stdout).toBe("inbox-user: 0 unread\n");
+      // An unread mark wants ids: the gateway refuses "unread up to", and the example says so.
+      const refused = await inbox("mark-up-to", "inbox-user", "unread", second);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/inbox\.mark/);
+      expect((await inbox("unread", "a.b")).code).toBe(2);
+      const elsewhere = await runToEnd(example.inbox(["unread", "x"]), envFor(nats, "live"));
+      expect(elsewhere.code).toBe(1);
+      expect(elsewhere.stderr).toMatch(/--inbox true/);
     });
 
     test("stops its auth and rpc responders cleanly on SIGTERM", async ({ scene: { responders } }) => {

@@ -28,10 +28,12 @@ describeBackendExample("Go", {
   prepare: async () => {
     bin = await mkdtemp(join(tmpdir(), "herald-go-example-"));
     await mkdir(cache, { recursive: true });
-    await Promise.all([build("auth-responder"), build("rpc-responder"), build("publish")]);
+    await Promise.all(["auth-responder", "rpc-responder", "publish", "notify", "inbox"].map(build));
   },
   cleanup: () => rm(bin, { recursive: true, force: true }),
   responder: () => ({ command: join(bin, "auth-responder"), args: [] }),
   rpcResponder: () => ({ command: join(bin, "rpc-responder"), args: [] }),
   publish: (user, message) => ({ command: join(bin, "publish"), args: [user, message] }),
+  notify: (args) => ({ command: join(bin, "notify"), args: [...args] }),
+  inbox: (args) => ({ command: join(bin, "inbox"), args: [...args] }),
 });

@@ -12,4 +12,6 @@ describeBackendExample("PHP", {
   responder: () => ({ command: "php", args: ["-n", "auth-responder.php"], cwd: dir }),
   rpcResponder: () => ({ command: "php", args: ["-n", "rpc-responder.php"], cwd: dir }),
   publish: (user, message) => ({ command: "php", args: ["-n", "publish.php", user, message], cwd: dir }),
+  notify: (args) => ({ command: "php", args: ["-n", "notify.php", ...args], cwd: dir }),
+  inbox: (args) => ({ command: "php", args: ["-n", "inbox.php", ...args], cwd: dir }),
 });

@@ -14,6 +14,7 @@ import type {
   GatewayContext,
   Tracking,
 } from "../../src/gateway/gateway-context.js";
+import { NO_INBOX } from "../../src/gateway/inbox/inbox-connections.js";
 import { createLogger } from "../../src/gateway/logger.js";
 import { GatewayMetrics } from "../../src/gateway/metrics.js";
 import { UNTRACKED } from "../../src/gateway/tracking/events/untracked.js";
@@ -108,6 +109,7 @@ function setup(
     logger,
     metrics,
     tracking,
+    inbox: NO_INBOX,
   };
   const session = new Session({
     socket,

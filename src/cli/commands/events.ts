@@ -6,7 +6,14 @@ import { TRACKING_OPTIONS } from "../../gateway/tracking/tracking-options.js";
 import { isJetStreamError, JetStreamErrorCode } from "../../nats/jetstream-errors.js";
 import { type OptionValues, option } from "../../options/option-spec.js";
 import { int } from "../../options/schemas.js";
-import { ConnectionEvent, EVENT_KINDS, type EventKind, eventSubjects, quote } from "../../protocol/index.js";
+import {
+  ConnectionEvent,
+  EVENT_KINDS,
+  type EventKind,
+  eventSubjects,
+  quote,
+  UnseenEvent,
+} from "../../protocol/index.js";
 import { asCliError, connectBackend } from "../backend-connection.js";
 import { CliError, ExitCode } from "../cli-error.js";
 import { addOptions } from "../command-line.js";
@@ -140,7 +147,11 @@ async function tail(
     });
   const messages = await consumer.consume({
     callback: (msg) => {
-      const parsed = v.safeParse(ConnectionEvent, safeJson(msg.data));
+      const json = safeJson(msg.data);
+      const parsed = v.safeParse(ConnectionEvent, json);
+      // The inbox's unseen events share the stream; shown when no kind is asked for.
+      const unseen = parsed.success ? undefined : v.safeParse(UnseenEvent, json);
+      if (unseen?.success) return void (kinds ? undefined : print({ ...unseen.output, seq: msg.seq }));
       if (!parsed.success)
         return void process.stderr.write(`herald: event at ${msg.seq} is not valid; skipped\n`);
       if (!kinds || kinds.has(parsed.output.kind)) print({ ...parsed.output, seq: msg.seq });

@@ -5,6 +5,7 @@ import { DEFAULT_PREFIX, SubjectPrefix } from "../../protocol/index.js";
 import { HISTORY_OPTIONS } from "../history/history-options.js";
 import { parseCidr } from "../http/client-address.js";
 import { ORIGIN_PATTERN } from "../http/origin-policy.js";
+import { INBOX_OPTIONS } from "../inbox/inbox-options.js";
 import { TRACKING_OPTIONS } from "../tracking/tracking-options.js";
 import { int } from "./option-schemas.js";
 
@@ -169,13 +170,13 @@ export const OPTION_SPECS = {
   }),
   connectRatePerIp: option({
     schema: int(0, 1_000_000),
-    default: 200,
+    default: 500,
     description:
       "New connections per second one client address may open on average; more get 429. 0: no limit",
   }),
   connectBurstPerIp: option({
     schema: int(1, 10_000_000),
-    default: 2000,
+    default: 5000,
     description:
       "New connections one client address may open at once above that rate (a NAT's users reconnecting)",
   }),
@@ -239,6 +240,8 @@ export const OPTION_SPECS = {
   ...HISTORY_OPTIONS,
   // connection events and presence, off by default (see docs/operations.md for their cost)
   ...TRACKING_OPTIONS,
+  // the notification inbox, off by default (see docs/operations.md for its cost)
+  ...INBOX_OPTIONS,
   drainWindow: option({
     schema: int(0, 3_600_000),
     default: 5000,

@@ -6,6 +6,7 @@ import {
   decodeClientFrame,
   ErrorCode,
   type ErrorCodeName,
+  type InboxRecover,
   type RecoverRequest,
 } from "../../protocol/index.js";
 import { authRequest, connectFailure } from "../backend/auth-exchange.js";
@@ -130,6 +131,7 @@ export class Session
       this.rpcs.call(this, frame);
     } else if (frame.type === "subscribe") this.subscriptions.subscribe(frame);
     else if (frame.type === "unsubscribe") this.subscriptions.unsubscribe(frame.channel);
+    else if (frame.type === "inbox_list" || frame.type === "inbox_mark") this.ctx.inbox.request(this, frame);
     // pong: lastSeen is all it is for
   }
 
@@ -170,7 +172,7 @@ export class Session
     // The backend disconnected this user while its answer was on the way: it applies here too.
     const disconnected = this.ctx.control.disconnectedSince(outcome.reply.user, askedAt);
     if (disconnected) return this.fail(disconnected.code, disconnected.message);
-    return this.join(outcome.reply, frame.recover, askedAt);
+    return this.join(outcome.reply, frame.recover, askedAt, frame.inbox);
   }
 
   /**
@@ -182,6 +184,7 @@ export class Session
     reply: AuthAccepted,
     recover: RecoverRequest | undefined,
     askedAt: number,
+    inbox: InboxRecover | undefined,
   ): Promise<void> {
     this.stateValue = "joining";
     this.user = reply.user;
@@ -197,6 +200,7 @@ export class Session
     this.token.start(joined.ready.expiresAt);
     const { shared: channels, presence } = joined;
     this.ctx.tracking.ready(this, { user: reply.user, channels, presence, info: reply.info });
+    this.ctx.inbox.ready(this, inbox);
     await this.subscriptions.replayGranted(joined);
     if (this.isOpen) this.stateValue = "ready";
   }
@@ -274,6 +278,7 @@ export class Session
       this.ctx.metrics.authenticated.dec();
       const byClient = code !== undefined && code !== 1005 && code !== 1006;
       this.ctx.tracking.closed(this, this.closing ?? { code: code ?? 1006, byClient, reason: undefined });
+      this.ctx.inbox.closed(this);
     }
     this.onClosed(this);
   }

@@ -113,8 +113,19 @@ export class History {
    * call from many gateways, retried while a new stream has no leader yet).
    */
   async ensure(): Promise<void> {
-    const info = await ensureStream(this.replication, this.desired, (c) => this.differs(c));
-    this.epochValue = String(Date.parse(info.created));
+    const created = { ...this.desired, description: epochNote(Date.now()) };
+    let info = await ensureStream(this.replication, created, (c) => this.differs(c));
+    if (epochIn(info.config.description) === undefined) {
+      // A stream made before its epoch was kept in its settings: its creation time becomes the
+      // epoch, once, and the stored one is read back (another gateway may do the same at once).
+      const { jsm } = this.replication;
+      await jsm.streams.update(this.stream, {
+        ...info.config,
+        description: epochNote(Date.parse(info.created)),
+      });
+      info = await jsm.streams.info(this.stream);
+    }
+    this.epochValue = epochIn(info.config.description) ?? String(Date.parse(info.created));
   }
 
   private differs(c: StreamConfig): boolean {
@@ -206,4 +217,21 @@ export class History {
 export interface DirectRead {
   readonly messages: StoredMessage[];
   readonly end: "all" | "more" | "leaderless";
+}
+
+/**
+ * The epoch lives in the stream's description, set when the stream is created: settings are the
+ * same on every replica, while each replica of a clustered stream reports a creation time of its
+ * own (a few ms apart), so an epoch taken from that time changed when the leader moved.
+ */
+const EPOCH_NOTE = "Herald history; epoch ";
+
+function epochNote(epoch: number): string {
+  return `${EPOCH_NOTE}${epoch}`;
+}
+
+function epochIn(description: string | undefined): string | undefined {
+  if (!description?.startsWith(EPOCH_NOTE)) return undefined;
+  const epoch = description.slice(EPOCH_NOTE.length);
+  return /^\d{1,16}$/.test(epoch) ? epoch : undefined;
 }

@@ -68,8 +68,8 @@ async function ensureOnce(
     try {
       const created = await createStream(target, desired);
       logger.info({ stream: desired.name, replicas: created.config.num_replicas }, "stream created");
-      // Read back as stored: on a cluster, gateways creating it at the same moment were each
-      // answered with a creation time of their own (4 ms apart), and the history's epoch is that time.
+      // Read back as stored: gateways creating it at the same moment each asked with settings of
+      // their own (the history's epoch among them), and one of them was stored.
       return await jsm.streams.info(desired.name);
     } catch (addErr) {
       // another gateway created it at the same moment
@@ -78,7 +78,9 @@ async function ensureOnce(
     }
   }
   if (differs(info.config)) {
-    info = await jsm.streams.update(desired.name, { ...desired });
+    // A description is the stream's own from its creation on (the history keeps its epoch there).
+    const description = info.config.description || desired.description;
+    info = await jsm.streams.update(desired.name, { ...desired, description });
     logger.info({ stream: desired.name }, "stream settings updated");
   }
   return reconcileReplicas(target, info);

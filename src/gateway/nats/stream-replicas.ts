@@ -9,7 +9,7 @@ import type { Logger } from "../logger.js";
 type ReplicasSetting = "auto" | number;
 
 /** The options that size a stream's replicas. */
-export type ReplicasOption = "historyReplicas" | "eventsReplicas";
+export type ReplicasOption = "historyReplicas" | "eventsReplicas" | "inboxReplicas";
 
 /** A stream the gateway keeps, its replicas as configured and as that comes to on this cluster. */
 export interface StreamReplicas {
