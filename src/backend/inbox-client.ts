@@ -1,4 +1,4 @@
-import { type NatsConnection, RequestError } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
 import {
   formatIssues,
@@ -17,7 +17,8 @@ import {
   NotificationId,
   UnsafeNameError,
 } from "../protocol/index.js";
-import { HeraldBackendError, NotConnectedError } from "./errors.js";
+import { HeraldBackendError } from "./errors.js";
+import { askGateways } from "./gateway-request.js";
 import { DEFAULT_PUBLISH_TIMEOUT_MS, type Publisher } from "./publisher.js";
 
 export interface NotifyOptions {
@@ -72,8 +73,6 @@ export interface InboxRequestOptions {
   timeout?: number;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const Users = v.pipe(v.array(v.string()), v.minLength(1), v.maxLength(INBOX_UNREAD_MAX_USERS));
 const Timeout = v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(600_000)), 5000);
 const Notify = v.object({
@@ -151,37 +150,21 @@ export class InboxClient {
     return { items: reply.items, unread: reply.unread, capped: reply.capped ?? false, more: reply.more };
   }
 
-  private async ask<S extends v.GenericSchema>(
+  private ask<S extends v.GenericSchema>(
     subject: string,
     body: unknown,
     schema: S,
     options: { timeout?: number | undefined },
   ): Promise<v.InferOutput<S>> {
     const timeout = check(Timeout, options.timeout, "timeout");
-    if (this.nc.isClosed()) throw new NotConnectedError("the NATS connection is closed");
-    let data: Uint8Array;
-    try {
-      data = (await this.nc.request(subject, encoder.encode(JSON.stringify(body)), { timeout })).data;
-    } catch (error) {
-      const noGateway = error instanceof RequestError && error.isNoResponders();
-      throw new HeraldBackendError(
-        "INBOX_UNAVAILABLE",
-        noGateway
-          ? `no gateway answers ${subject}: run the gateways with --inbox true`
-          : `no answer on ${subject}: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-    try {
-      const parsed = v.safeParse(schema, JSON.parse(decoder.decode(data)));
-      if (parsed.success) return parsed.output;
-      throw new Error(formatIssues(parsed.issues));
-    } catch (error) {
-      throw new HeraldBackendError(
-        "INBOX_UNAVAILABLE",
-        `invalid answer on ${subject}: ${(error as Error).message}`,
-      );
-    }
+    return askGateways(
+      this.nc,
+      { code: "INBOX_UNAVAILABLE", option: "--inbox" },
+      subject,
+      body,
+      schema,
+      timeout,
+    );
   }
 }
 

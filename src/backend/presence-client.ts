@@ -1,4 +1,4 @@
-import { type NatsConnection, RequestError } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
 import * as v from "valibot";
 import {
   formatIssues,
@@ -8,15 +8,14 @@ import {
   presenceSubjects,
   SafeName,
 } from "../protocol/index.js";
-import { HeraldBackendError, NotConnectedError } from "./errors.js";
+import { HeraldBackendError } from "./errors.js";
+import { askGateways } from "./gateway-request.js";
 
 export interface PresenceRequestOptions {
   /** ms to wait for a gateway's answer. Default 3000. */
   timeout?: number;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const Users = v.pipe(v.array(SafeName), v.minLength(1), v.maxLength(1000));
 const Timeout = v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(600_000)), 3000);
 
@@ -55,37 +54,21 @@ export class PresenceClient {
     return snapshot;
   }
 
-  private async ask<S extends v.GenericSchema>(
+  private ask<S extends v.GenericSchema>(
     subject: string,
     body: unknown,
     schema: S,
     options: PresenceRequestOptions,
   ): Promise<v.InferOutput<S>> {
     const timeout = check(Timeout, options.timeout, "timeout");
-    if (this.nc.isClosed()) throw new NotConnectedError("the NATS connection is closed");
-    let data: Uint8Array;
-    try {
-      data = (await this.nc.request(subject, encoder.encode(JSON.stringify(body)), { timeout })).data;
-    } catch (error) {
-      const noGateway = error instanceof RequestError && error.isNoResponders();
-      throw new HeraldBackendError(
-        "PRESENCE_UNAVAILABLE",
-        noGateway
-          ? `no gateway answers ${subject}: run the gateways with --presence true`
-          : `no answer on ${subject}: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-    try {
-      const parsed = v.safeParse(schema, JSON.parse(decoder.decode(data)));
-      if (parsed.success) return parsed.output;
-      throw new Error(formatIssues(parsed.issues));
-    } catch (error) {
-      throw new HeraldBackendError(
-        "PRESENCE_UNAVAILABLE",
-        `invalid answer on ${subject}: ${(error as Error).message}`,
-      );
-    }
+    return askGateways(
+      this.nc,
+      { code: "PRESENCE_UNAVAILABLE", option: "--presence" },
+      subject,
+      body,
+      schema,
+      timeout,
+    );
   }
 }
 
