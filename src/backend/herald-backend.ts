@@ -241,15 +241,7 @@ export class HeraldBackend {
       handler,
       options,
     );
-    const tracked: EventSubscription = {
-      durable: subscription.durable,
-      stop: async () => {
-        this.#eventSubscriptions.delete(tracked);
-        await subscription.stop();
-      },
-    };
-    this.#eventSubscriptions.add(tracked);
-    return tracked;
+    return this.#tracked(subscription);
   }
 
   /**
@@ -269,6 +261,11 @@ export class HeraldBackend {
       handler,
       rest,
     );
+    return this.#tracked(subscription);
+  }
+
+  /** A consumer the backend stops at `close()`, unless it was stopped before. */
+  #tracked(subscription: EventSubscription): EventSubscription {
     const tracked: EventSubscription = {
       durable: subscription.durable,
       stop: async () => {
