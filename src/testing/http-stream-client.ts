@@ -1,7 +1,5 @@
 import { type IncomingHttpHeaders, type IncomingMessage, request } from "node:http";
-import * as v from "valibot";
-import { formatIssues, ServerFrame } from "../protocol/index.js";
-import type { CloseInfo, ReceivedFrame } from "./ws-client.js";
+import { FrameRecorder, parseFrame } from "./frame-recorder.js";
 
 export type HttpTransport = "http-stream" | "sse";
 
@@ -32,20 +30,13 @@ export function httpBase(url: string): string {
 /**
  * A raw client of the HTTP transports for tests, the counterpart of `TestClient`: it opens an
  * HTTP stream (or an SSE ticket and its stream) with plain `node:http`, records every frame and
- * the close, and sends frames as upstream POSTs naming the stream. Every frame is checked against
- * the protocol's server-frame schema.
+ * the close, and sends frames as upstream POSTs naming the stream (see `FrameRecorder`).
  */
-export class HttpStreamClient {
-  readonly frames: ReceivedFrame[] = [];
-  readonly violations: string[] = [];
+export class HttpStreamClient extends FrameRecorder {
   /** Bytes of the response before the first frame, as they came (the stream's opening). */
   opening = "";
   /** The stream's id, from its opening. */
   streamId: string | undefined;
-  private closeInfo: CloseInfo | undefined;
-  private readonly waiters: Array<() => void> = [];
-  private cursor = 0;
-  private answeringPings = false;
   private buffered = "";
 
   private constructor(
@@ -54,6 +45,7 @@ export class HttpStreamClient {
     readonly response: IncomingMessage,
     private readonly headers: Record<string, string>,
   ) {
+    super("stream");
     response.setEncoding("utf8");
     response.on("data", (chunk: string) => this.read(chunk));
     response.on("end", () => this.ended());
@@ -105,10 +97,6 @@ export class HttpStreamClient {
     return (JSON.parse(answer) as { ticket: string }).ticket;
   }
 
-  get closed(): CloseInfo | undefined {
-    return this.closeInfo;
-  }
-
   /**
    * POSTs frames to the stream (to `at`, another gateway's base URL, when given): the status. A
    * string is sent as it is, as one line.
@@ -126,12 +114,6 @@ export class HttpStreamClient {
     return response.statusCode ?? 0;
   }
 
-  /** Answers every heartbeat ping from now on, as the client SDK does. */
-  answerPings(): this {
-    this.answeringPings = true;
-    return this;
-  }
-
   /** Stops reading the response (the TCP window fills up), or reads again. */
   pause(): void {
     this.response.pause();
@@ -139,45 +121,6 @@ export class HttpStreamClient {
 
   resume(): void {
     this.response.resume();
-  }
-
-  async next(type?: string, timeoutMs = 5000): Promise<ReceivedFrame> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      this.checkProtocol();
-      while (this.cursor < this.frames.length) {
-        const frame = this.frames[this.cursor++]!;
-        if (type === undefined ? frame.type !== "ping" : frame.type === type) return frame;
-      }
-      if (this.closeInfo)
-        throw new Error(
-          `stream closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for ${type ?? "a frame"}`,
-        );
-      if (!(await this.wait(deadline))) throw new Error(`no ${type ?? "frame"} within ${timeoutMs} ms`);
-    }
-  }
-
-  messages(): ReceivedFrame[] {
-    return this.frames.filter((f) => f.type === "message");
-  }
-
-  async waitForMessages(count: number, timeoutMs = 5000): Promise<ReceivedFrame[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.messages().length < count) {
-      if (!(await this.wait(deadline)))
-        throw new Error(`only ${this.messages().length} of ${count} messages within ${timeoutMs} ms`);
-    }
-    this.checkProtocol();
-    return this.messages();
-  }
-
-  async waitClose(timeoutMs = 5000): Promise<CloseInfo> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closeInfo) {
-      if (!(await this.wait(deadline))) throw new Error(`stream not closed within ${timeoutMs} ms`);
-    }
-    this.checkProtocol();
-    return this.closeInfo;
   }
 
   close(): void {
@@ -201,12 +144,12 @@ export class HttpStreamClient {
       if (this.frames.length === 0) this.opening += `${line}\n`;
       return;
     }
-    const frame = parse(line);
+    const frame = parseFrame(line);
     if (frame.type === "session" && this.streamId === undefined) {
       this.opening += `${line}\n`;
       this.streamId = String(frame.id);
     } else if (frame.type === "close") {
-      this.closeInfo = { code: Number(frame.code), reason: String(frame.reason) };
+      this.closedWith({ code: Number(frame.code), reason: String(frame.reason) });
     } else this.received(frame, line);
   }
 
@@ -226,55 +169,17 @@ export class HttpStreamClient {
     const text = data.join("\n");
     if (event === "session") this.streamId ??= text;
     else if (event === "close") {
-      const close = parse(text);
-      this.closeInfo = { code: Number(close.code), reason: String(close.reason) };
-    } else this.received(parse(text), text);
+      const close = parseFrame(text);
+      this.closedWith({ code: Number(close.code), reason: String(close.reason) });
+    } else this.received(parseFrame(text), text);
   }
 
-  private received(frame: ReceivedFrame, text: string): void {
-    const checked = v.safeParse(ServerFrame, frame);
-    if (!checked.success) this.violations.push(`${text.slice(0, 200)}: ${formatIssues(checked.issues)}`);
-    this.frames.push(frame);
-    if (this.answeringPings && frame.type === "ping") void this.send({ type: "pong" }).catch(() => undefined);
+  protected pong(): void {
+    void this.send({ type: "pong" }).catch(() => undefined);
   }
 
   private ended(): void {
-    this.closeInfo ??= { code: 1006, reason: "" };
-    this.wake();
-  }
-
-  private checkProtocol(): void {
-    if (this.violations.length > 0)
-      throw new Error(`the gateway sent a frame outside the protocol: ${this.violations[0]}`);
-  }
-
-  private wait(deadline: number): Promise<boolean> {
-    const left = deadline - Date.now();
-    if (left <= 0) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(done);
-        if (i >= 0) this.waiters.splice(i, 1);
-        resolve(false);
-      }, left);
-      const done = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.waiters.push(done);
-    });
-  }
-
-  private wake(): void {
-    for (const waiter of this.waiters.splice(0)) waiter();
-  }
-}
-
-function parse(text: string): ReceivedFrame {
-  try {
-    return JSON.parse(text) as ReceivedFrame;
-  } catch {
-    return { type: "<not json>", text };
+    this.closedWith({ code: 1006, reason: "" });
   }
 }
 

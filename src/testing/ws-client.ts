@@ -1,51 +1,20 @@
-import * as v from "valibot";
 import { type ClientOptions, WebSocket } from "ws";
-import { formatIssues, ServerFrame } from "../protocol/index.js";
+import { FrameRecorder, parseFrame } from "./frame-recorder.js";
 
-export interface ReceivedFrame {
-  readonly type: string;
-  readonly [key: string]: unknown;
-}
-
-export interface CloseInfo {
-  readonly code: number;
-  readonly reason: string;
-}
+export type { CloseInfo, ReceivedFrame } from "./frame-recorder.js";
 
 /**
- * A raw protocol client for tests: a real `ws` socket that records every frame, so a test can
- * await the next frame of a type or the close, with a timeout instead of a hang. Every frame the
- * gateway sends is checked against the protocol's server-frame schema: one outside it fails the
- * test at the next wait.
+ * A raw protocol client for tests: a real `ws` socket whose frames are recorded and checked (see
+ * `FrameRecorder`).
  */
-export class TestClient {
-  readonly frames: ReceivedFrame[] = [];
-  /** Frames the gateway sent that break the protocol (should stay empty). */
-  readonly violations: string[] = [];
-  private readonly waiters: Array<() => void> = [];
-  private answeringPings = false;
-  private closeInfo: CloseInfo | undefined;
-  private cursor = 0;
-
+export class TestClient extends FrameRecorder {
   private constructor(readonly socket: WebSocket) {
+    super("socket");
     socket.on("message", (data, isBinary) => {
       const text = isBinary ? "<binary>" : data.toString();
-      let frame: ReceivedFrame;
-      try {
-        frame = JSON.parse(text) as ReceivedFrame;
-      } catch {
-        frame = { type: "<not json>", text };
-      }
-      const checked = v.safeParse(ServerFrame, frame);
-      if (!checked.success) this.violations.push(`${text.slice(0, 200)}: ${formatIssues(checked.issues)}`);
-      this.frames.push(frame);
-      if (this.answeringPings && frame.type === "ping") this.send({ type: "pong" });
-      this.wake();
+      this.received(parseFrame(text), text);
     });
-    socket.on("close", (code, reason) => {
-      this.closeInfo = { code, reason: reason.toString() };
-      this.wake();
-    });
+    socket.on("close", (code, reason) => this.closedWith({ code, reason: reason.toString() }));
     socket.on("error", () => undefined);
   }
 
@@ -82,60 +51,8 @@ export class TestClient {
     return client;
   }
 
-  get closed(): CloseInfo | undefined {
-    return this.closeInfo;
-  }
-
   send(frame: unknown): void {
     this.socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
-  }
-
-  /** Answers every heartbeat ping from now on, as the client SDK does. */
-  answerPings(): this {
-    this.answeringPings = true;
-    return this;
-  }
-
-  /** The next frame not yet taken (optionally of a type, skipping pings), or throws after `timeoutMs`. */
-  async next(type?: string, timeoutMs = 5000): Promise<ReceivedFrame> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      this.checkProtocol();
-      while (this.cursor < this.frames.length) {
-        const frame = this.frames[this.cursor++]!;
-        if (type === undefined ? frame.type !== "ping" : frame.type === type) return frame;
-      }
-      if (this.closeInfo)
-        throw new Error(
-          `socket closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for ${type ?? "a frame"}`,
-        );
-      if (!(await this.wait(deadline))) throw new Error(`no ${type ?? "frame"} within ${timeoutMs} ms`);
-    }
-  }
-
-  /** All `message` frames received so far. */
-  messages(): ReceivedFrame[] {
-    return this.frames.filter((f) => f.type === "message");
-  }
-
-  /** Waits until `count` message frames have arrived in total. */
-  async waitForMessages(count: number, timeoutMs = 5000): Promise<ReceivedFrame[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.messages().length < count) {
-      if (!(await this.wait(deadline)))
-        throw new Error(`only ${this.messages().length} of ${count} messages within ${timeoutMs} ms`);
-    }
-    this.checkProtocol();
-    return this.messages();
-  }
-
-  async waitClose(timeoutMs = 5000): Promise<CloseInfo> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closeInfo) {
-      if (!(await this.wait(deadline))) throw new Error(`socket not closed within ${timeoutMs} ms`);
-    }
-    this.checkProtocol();
-    return this.closeInfo;
   }
 
   close(): void {
@@ -143,29 +60,7 @@ export class TestClient {
       this.socket.terminate();
   }
 
-  private checkProtocol(): void {
-    if (this.violations.length > 0)
-      throw new Error(`the gateway sent a frame outside the protocol: ${this.violations[0]}`);
-  }
-
-  private wait(deadline: number): Promise<boolean> {
-    const left = deadline - Date.now();
-    if (left <= 0) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(done);
-        if (i >= 0) this.waiters.splice(i, 1);
-        resolve(false);
-      }, left);
-      const done = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.waiters.push(done);
-    });
-  }
-
-  private wake(): void {
-    for (const waiter of this.waiters.splice(0)) waiter();
+  protected pong(): void {
+    this.send({ type: "pong" });
   }
 }

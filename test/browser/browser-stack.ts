@@ -1,9 +1,10 @@
 import { rm } from "node:fs/promises";
 import type { Browser } from "playwright-core";
-import { type LocalStack, startLocalStack } from "../../src/demo/local-stack.js";
+import { type LocalStack, type LocalStackOptions, startLocalStack } from "../../src/demo/local-stack.js";
 import type { NatsServer } from "../../src/testing/index.js";
 import { runCli } from "../cli/run-cli.js";
 import { stackTest } from "../fixtures.js";
+import type { Launcher } from "../launcher.js";
 import { launchChromium } from "./chromium.js";
 import { buildClientBundle } from "./client-bundle.js";
 import { type OpenedPage, openDemoPage } from "./demo-page.js";
@@ -27,22 +28,7 @@ export const demoTest = stackTest.extend<{
 }>({
   demo: [
     async ({ nats, launchForFile }, use) => {
-      const bundle = launchForFile.own(await buildClientBundle(), (built) =>
-        rm(built.dir, { recursive: true, force: true }),
-      );
-      const stack = launchForFile.own(
-        await startLocalStack({
-          nats: [nats.url],
-          port: 0,
-          gatewayPort: 0,
-          logLevel: "silent",
-          clientBundle: bundle.file,
-          onLog: () => undefined,
-        }),
-        (started) => started.stop(),
-      );
-      const browser = launchForFile.own(await launchChromium(), (launched) => launched.close());
-      await use({ nats, stack, browser });
+      await use({ nats, ...(await startDemoStack(launchForFile, nats.url)) });
     },
     { scope: "file" },
   ],
@@ -54,6 +40,35 @@ export const demoTest = stackTest.extend<{
     );
   },
 });
+
+/**
+ * The demo's stack (`herald start`'s parts, on free ports against `natsUrl`, with the client bundle
+ * built from the sources) and a headless chromium, owned by `launcher`; `options` add to or change
+ * the stack's.
+ */
+export async function startDemoStack(
+  launcher: Launcher,
+  natsUrl: string,
+  options: Partial<LocalStackOptions> = {},
+): Promise<{ stack: LocalStack; browser: Browser }> {
+  const bundle = launcher.own(await buildClientBundle(), (built) =>
+    rm(built.dir, { recursive: true, force: true }),
+  );
+  const stack = launcher.own(
+    await startLocalStack({
+      nats: [natsUrl],
+      port: 0,
+      gatewayPort: 0,
+      logLevel: "silent",
+      clientBundle: bundle.file,
+      onLog: () => undefined,
+      ...options,
+    }),
+    (started) => started.stop(),
+  );
+  const browser = launcher.own(await launchChromium(), (launched) => launched.close());
+  return { stack, browser };
+}
 
 /** `herald publish <user> <message> --nats <url>`, run from the sources like a person would in a terminal. */
 export async function publishWithCli(natsUrl: string, user: string, message: string): Promise<void> {

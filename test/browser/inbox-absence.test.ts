@@ -1,11 +1,8 @@
-import { rm } from "node:fs/promises";
 import { describe, expect } from "vitest";
 import { HeraldBackend } from "../../src/backend/index.js";
-import { startLocalStack } from "../../src/demo/local-stack.js";
 import { pollFor } from "../../src/testing/index.js";
 import { stackTest as test } from "../fixtures.js";
-import { launchChromium } from "./chromium.js";
-import { buildClientBundle } from "./client-bundle.js";
+import { startDemoStack } from "./browser-stack.js";
 import { openDemoPage, subscribeAs, UI_TIMEOUT } from "./demo-page.js";
 
 /**
@@ -15,22 +12,9 @@ import { openDemoPage, subscribeAs, UI_TIMEOUT } from "./demo-page.js";
  */
 describe("demo page: the bell after an absence", () => {
   test("shows only what is retained", async ({ nats, launch }) => {
-    const bundle = launch.own(await buildClientBundle(), (built) =>
-      rm(built.dir, { recursive: true, force: true }),
-    );
-    const stack = launch.own(
-      await startLocalStack({
-        nats: [nats.url],
-        port: 0,
-        gatewayPort: 0,
-        logLevel: "silent",
-        clientBundle: bundle.file,
-        gatewayEnv: { HERALD_INBOX_MAX_AGE: "8" },
-        onLog: () => undefined,
-      }),
-      (started) => started.stop(),
-    );
-    const browser = launch.own(await launchChromium(), (launched) => launched.close());
+    const { stack, browser } = await startDemoStack(launch, nats.url, {
+      gatewayEnv: { HERALD_INBOX_MAX_AGE: "8" },
+    });
     const backend = launch.own(await HeraldBackend.connect({ servers: nats.url }), (b) => b.close());
     await backend.notify("alice", { text: "from before the absence" });
     // The absence: the old one expires; one sent since is kept (5 s more, for the page to open).

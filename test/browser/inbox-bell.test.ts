@@ -1,12 +1,10 @@
-import { rm } from "node:fs/promises";
 import type { Browser, Page } from "playwright-core";
 import { describe, expect } from "vitest";
-import { type LocalStack, startLocalStack } from "../../src/demo/local-stack.js";
+import type { LocalStack } from "../../src/demo/local-stack.js";
 import type { RunningGateway } from "../../src/gateway/index.js";
 import { startTcpBalancer } from "../../src/testing/index.js";
 import { stackTest } from "../fixtures.js";
-import { launchChromium } from "./chromium.js";
-import { buildClientBundle } from "./client-bundle.js";
+import { startDemoStack } from "./browser-stack.js";
 import { type OpenedPage, openDemoPage, subscribeAs, UI_TIMEOUT } from "./demo-page.js";
 
 /**
@@ -23,28 +21,15 @@ const test = stackTest.extend<{
     async ({ nats, launchForFile }, use) => {
       const ports: number[] = [];
       const balancer = launchForFile.own(await startTcpBalancer(() => ports), (b) => b.close());
-      const bundle = launchForFile.own(await buildClientBundle(), (built) =>
-        rm(built.dir, { recursive: true, force: true }),
-      );
-      const stack = launchForFile.own(
-        await startLocalStack({
-          nats: [nats.url],
-          port: 0,
-          gatewayPort: 0,
-          logLevel: "silent",
-          clientBundle: bundle.file,
-          pageGatewayUrl: balancer.url(),
-          onLog: () => undefined,
-        }),
-        (started) => started.stop(),
-      );
+      const { stack, browser } = await startDemoStack(launchForFile, nats.url, {
+        pageGatewayUrl: balancer.url(),
+      });
       const second = await launchForFile.gateway(nats, {
         history: true,
         inbox: true,
         allowedOrigins: [new URL(stack.pageUrl).origin],
       });
       ports.push(stack.gateway.port, second.port);
-      const browser = launchForFile.own(await launchChromium(), (launched) => launched.close());
       await use({ stack, second, browser });
     },
     { scope: "file" },
