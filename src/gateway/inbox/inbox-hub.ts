@@ -74,7 +74,7 @@ export class InboxHub implements InboxConnections {
     const user = connection.user;
     if (user === undefined || this.members.has(connection)) return;
     const inbox = this.inboxOf(user);
-    const member: InboxMember = { connection, inFlight: 0, held: undefined };
+    const member: InboxMember = { connection, inFlight: 0, held: undefined, hasUpTo: 0 };
     this.members.set(connection, member);
     inbox.add(member);
     inbox.join(member, recover).catch((err: Error) => {

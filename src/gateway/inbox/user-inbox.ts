@@ -17,8 +17,18 @@ export interface InboxMember {
   readonly connection: TrackedConnection;
   /** Inbox requests of this connection under way. */
   inFlight: number;
-  /** While the connection is being brought up to date: live notification frames wait here. */
-  held: OutboundFrame[] | undefined;
+  /** While the connection is being brought up to date: live notifications wait here. */
+  held: HeldNotification[] | undefined;
+  /**
+   * The client has every notification up to this id (it said so when it recovered, and recovery
+   * sent the rest up to the connect's position): live copies up to it are not sent again.
+   */
+  hasUpTo: number;
+}
+
+export interface HeldNotification {
+  readonly id: number;
+  readonly frame: OutboundFrame;
 }
 
 /** What every user's inbox on a gateway shares. */
@@ -84,16 +94,20 @@ export class UserInbox {
 
   /**
    * Brings a new connection up to date: the notifications it missed when it asked to recover, then
-   * the `inbox` frame with the count, the epoch and its position. Live notifications wait meanwhile.
+   * the `inbox` frame with the count, the epoch and its position. Live notifications wait meanwhile
+   * and follow those recovered, less those recovery sent: those that arrived while this inbox was
+   * loading are up to the position, and so among them.
    */
   async join(member: InboxMember, recover: InboxRecover | undefined): Promise<void> {
     member.held = [];
     await this.loaded;
     const position = this.lastId;
     const recovered = recover ? await this.recover(member, recover, position) : undefined;
+    if (recover && recover.epoch === this.deps.epoch())
+      member.hasUpTo = Math.max(recover.since, recovered ? position : 0);
     const held = member.held;
     member.held = undefined;
-    for (const frame of held) member.connection.send(frame);
+    for (const { id, frame } of held) if (id > member.hasUpTo) member.connection.send(frame);
     const extras = { epoch: this.deps.epoch(), position, ...(recovered === undefined ? {} : { recovered }) };
     member.connection.send(inboxFrame(this.count(), [], extras));
   }
@@ -136,8 +150,8 @@ export class UserInbox {
 
   /**
    * After a NATS reconnect: live copies may have been missed. Notifications stored meanwhile close
-   * the user's connections here (`INTERRUPTED`: they reconnect at once and recover them); a state
-   * written meanwhile is applied and pushed.
+   * the user's connections here (`INTERRUPTED`: they reconnect at once and recover them, and get
+   * the count then); else a state written meanwhile is applied and pushed with its change.
    */
   async reconnected(): Promise<void> {
     await this.loaded;
@@ -146,9 +160,10 @@ export class UserInbox {
       this.deps.store.lastId(this.user),
     ]);
     if (this.closed) return;
-    if (stored.revision > this.revision) this.applyState(stored.state, stored.revision, []);
     if (lastId > this.lastId)
-      this.interrupt("notifications arrived while this gateway was cut off from NATS");
+      return this.interrupt("notifications arrived while this gateway was cut off from NATS");
+    if (stored.revision > this.revision)
+      this.applyState(stored.state, stored.revision, stored.state.change ? [stored.state.change] : []);
   }
 
   /** A live notification of the user (from the gateway's one subscription to all of them). */
@@ -204,16 +219,17 @@ export class UserInbox {
     const position = liveSequence(msg);
     if (!position || position.seq <= this.lastId) return;
     this.deps.metrics.notifications.inc();
-    const missed = position.prev > this.lastId;
-    this.lastId = position.seq;
+    // Sending this one would move the clients past those missed: they recover all from where they are.
+    if (position.prev > this.lastId) return this.interrupt("a notification of this user did not arrive live");
+    const id = position.seq;
+    this.lastId = id;
     const time = Date.now();
-    this.known.add(position.seq, time);
-    const frame = notificationFrame(position.seq, time, msg.data);
+    this.known.add(id, time);
+    const frame = notificationFrame(id, time, msg.data);
     for (const member of this.members) {
-      if (member.held) member.held.push(frame);
-      else member.connection.send(frame);
+      if (member.held) member.held.push({ id, frame });
+      else if (id > member.hasUpTo) member.connection.send(frame);
     }
-    if (missed) return this.interrupt("a notification of this user did not arrive live");
     this.push([]);
   }
 
