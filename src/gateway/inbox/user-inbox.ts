@@ -58,8 +58,9 @@ export class UserInbox {
   /** The user's newest notification as this gateway knows it: live ones are after it. */
   private lastId = 0;
   private lastCount: UnreadCount | undefined;
-  /** Live messages that arrived while loading, applied once loaded. */
+  /** Live messages that arrived while loading, applied once loaded; undefined once loaded. */
   private waiting: Msg[] | undefined = [];
+  private isLoaded = false;
   private indexing: Promise<void> | undefined;
   private rewalking: Promise<void> | undefined;
   /** Marks of this user made here, one at a time: fewer write conflicts. */
@@ -93,23 +94,52 @@ export class UserInbox {
   }
 
   /**
-   * Brings a new connection up to date: the notifications it missed when it asked to recover, then
-   * the `inbox` frame with the count, the epoch and its position. Live notifications wait meanwhile
-   * and follow those recovered, less those recovery sent: those that arrived while this inbox was
-   * loading are up to the position, and so among them.
+   * Brings a new connection up to date (its live notifications held meanwhile): the notifications
+   * it missed when it asked to recover, then the `inbox` frame with the count, the epoch and its
+   * position. At once, in the caller's turn, when this inbox is loaded and no missed notification
+   * is to be read (a first connect, or a reconnect that missed none); else once they are read.
    */
-  async join(member: InboxMember, recover: InboxRecover | undefined): Promise<void> {
-    member.held = [];
+  join(member: InboxMember, recover: InboxRecover | undefined): Promise<void> | undefined {
+    if (!this.isLoaded || (recover && this.missedBy(recover))) return this.joinLater(member, recover);
+    let recovered: boolean | undefined;
+    if (recover) {
+      recovered = recover.epoch === this.deps.epoch();
+      this.deps.metrics.recoveries.inc({ result: recovered ? "recovered" : "refetch" });
+    }
+    this.admit(member, recover, this.lastId, recovered);
+    return undefined;
+  }
+
+  private async joinLater(member: InboxMember, recover: InboxRecover | undefined): Promise<void> {
     await this.loaded;
     const position = this.lastId;
     const recovered = recover ? await this.recover(member, recover, position) : undefined;
+    this.admit(member, recover, position, recovered);
+  }
+
+  /**
+   * The held live notifications follow those recovered, less those recovery sent (those that
+   * arrived while this inbox was loading are up to the position, and so among them); then the
+   * `inbox` frame.
+   */
+  private admit(
+    member: InboxMember,
+    recover: InboxRecover | undefined,
+    position: number,
+    recovered: boolean | undefined,
+  ): void {
     if (recover && recover.epoch === this.deps.epoch())
       member.hasUpTo = Math.max(recover.since, recovered ? position : 0);
-    const held = member.held;
+    const held = member.held ?? [];
     member.held = undefined;
     for (const { id, frame } of held) if (id > member.hasUpTo) member.connection.send(frame);
     const extras = { epoch: this.deps.epoch(), position, ...(recovered === undefined ? {} : { recovered }) };
     member.connection.send(inboxFrame(this.count(), [], extras));
+  }
+
+  /** A reconnect into this inbox's stream that missed notifications, which must be read. */
+  private missedBy(recover: InboxRecover): boolean {
+    return recover.epoch === this.deps.epoch() && recover.since < this.lastId;
   }
 
   /** A page of the inbox, newest first. */
@@ -204,6 +234,7 @@ export class UserInbox {
       else this.notified(msg);
     }
     this.lastCount = this.count();
+    this.isLoaded = true;
   }
 
   private async walk(upTo: number, cap: number): Promise<void> {
