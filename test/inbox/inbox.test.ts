@@ -93,6 +93,25 @@ describe("the notification inbox", () => {
     });
   });
 
+  // What a page costs: the items' payloads as stored, from any replica, not through the API layer
+  // of the stream's leader (a JSON answer with the payload in base64, made and read for each item).
+  test("a page reads each item with one direct get, and nothing from the leader", async ({
+    client,
+    notify,
+    collect,
+  }) => {
+    const ids: number[] = [];
+    for (let i = 0; i < 50; i++) ids.push(await notify("d-alice", { i }));
+    const c = await client("d-alice");
+    await ready(c);
+    const direct = await collect("$JS.API.DIRECT.GET.HERALD_INBOX");
+    const fromLeader = await collect("$JS.API.STREAM.MSG.GET.HERALD_INBOX");
+    const page = await ask(c, { type: "inbox_list", id: 1, limit: 50 });
+    expect((page.items as { id: number }[]).map((item) => item.id)).toEqual([...ids].reverse());
+    expect(direct).toHaveLength(50);
+    expect(fromLeader).toHaveLength(0);
+  });
+
   test("a mark on one connection reaches the user's other connection on the other gateway", async ({
     client,
     gatewayPair: [a, b],

@@ -25,7 +25,8 @@ export function pageIds(
 
 /**
  * A page of a user's inbox, newest first: its ids from what is known (`pageIds`), each
- * notification's payload from one read of the stream leader (all of a page at once).
+ * notification's payload from one direct get (all of a page at once: nats-server 2.9 has no
+ * batch of them).
  */
 export async function readPage(
   store: InboxStore,
@@ -33,7 +34,7 @@ export async function readPage(
   state: InboxState,
   { ids, more }: { ids: number[]; more: boolean },
 ): Promise<{ items: InboxItem[]; more: boolean }> {
-  const stored = await Promise.all(ids.map((id) => store.notification(id)));
+  const stored = await Promise.all(ids.map((id) => store.pageItem(id)));
   const items: InboxItem[] = [];
   for (const notification of stored) {
     // Dropped by retention since it was indexed.

@@ -56,6 +56,17 @@ const MsgGetResponse = v.object({
   ),
 });
 
+/** The headers a direct get answers with, around the message as stored. */
+const DirectGetHeaders = v.object({
+  seq: v.pipe(v.string(), v.regex(/^[1-9]\d{0,15}$/), v.transform(Number)),
+  subject: v.pipe(v.string(), v.minLength(1)),
+  time: v.pipe(
+    v.string(),
+    v.transform(Date.parse),
+    v.check((time) => Number.isFinite(time)),
+  ),
+});
+
 interface RawMessage {
   readonly seq: number;
   readonly subject: string;
@@ -77,7 +88,8 @@ const encoder = new TextEncoder();
 /**
  * Every read and write the inbox makes in JetStream. Reads are single messages from the stream's
  * leader (`STREAM.MSG.GET`: a notification by id, a user's next one after an id, a user's last
- * one, a user's state record), through one inbox subscription; the one read of many messages, a
+ * one, a user's state record), through one inbox subscription; a page's notifications are direct
+ * gets (any replica, the message as stored), all at once; the one read of many messages, a
  * user's whole index of ids, is a short-lived consumer that delivers headers only. State is
  * written with compare-and-set on the record's revision.
  */
@@ -112,13 +124,23 @@ export class InboxStore {
     this.js = js;
   }
 
-  /** A notification by id, or null when there is none (never was, or retention dropped it). */
+  /** A notification by id from the leader, or null when there is none (never was, or retention dropped it). */
   async notification(id: number): Promise<(StoredNotification & { readonly user: string }) | null> {
     this.counted.notification.inc();
     const msg = await this.get(this.notifyStream, { seq: id });
-    if (!msg) return null;
-    const user = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
-    return { id: msg.seq, time: msg.time, data: msg.data, user };
+    return msg && notificationOf(msg);
+  }
+
+  /**
+   * A notification by id for a page: a direct get, which any replica answers with the message as
+   * stored (no API layer, no JSON, no base64, on nats-server and here). A replica that is behind
+   * may not have it yet: a miss, or no answer, is asked of the leader, whose "none" is the truth.
+   */
+  async pageItem(id: number): Promise<(StoredNotification & { readonly user: string }) | null> {
+    this.counted.notification.inc();
+    const direct = await this.directGet(this.notifyStream, id);
+    if (direct) return notificationOf(direct);
+    return this.notification(id);
   }
 
   /** The user's first notification with an id of `from` or more, or null. */
@@ -227,6 +249,26 @@ export class InboxStore {
     this.mux.close();
   }
 
+  /** A message by sequence from any replica; null when the one that answered has none, or none answered. */
+  private async directGet(stream: string, seq: number): Promise<RawMessage | null> {
+    const reply = await this.mux.request(
+      `$JS.API.DIRECT.GET.${stream}`,
+      encoder.encode(JSON.stringify({ seq })),
+      READ_TIMEOUT_MS,
+    );
+    if (reply.kind !== "reply") return null;
+    const headers = reply.msg.headers;
+    // A status (404: not there) instead of a message.
+    if (headers?.code !== 0) return null;
+    const parsed = v.safeParse(DirectGetHeaders, {
+      seq: headers.last("Nats-Sequence"),
+      subject: headers.last("Nats-Subject"),
+      time: headers.last("Nats-Time-Stamp"),
+    });
+    if (!parsed.success || parsed.output.seq !== seq) return null;
+    return { ...parsed.output, data: reply.msg.data };
+  }
+
   private async get(
     stream: string,
     query: { seq: number; next_by_subj?: string } | { last_by_subj: string },
@@ -256,4 +298,9 @@ export class InboxStore {
       data: Buffer.from(message.data ?? "", "base64"),
     };
   }
+}
+
+function notificationOf(msg: RawMessage): StoredNotification & { readonly user: string } {
+  const user = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
+  return { id: msg.seq, time: msg.time, data: msg.data, user };
 }
