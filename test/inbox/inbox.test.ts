@@ -95,7 +95,7 @@ describe("the notification inbox", () => {
 
   // What a page costs: the items' payloads as stored, from any replica, not through the API layer
   // of the stream's leader (a JSON answer with the payload in base64, made and read for each item).
-  test("a page reads each item with one direct get, and nothing from the leader", async ({
+  test("a page reads each item with one direct get, nothing from the leader, and the same page again nothing", async ({
     client,
     notify,
     collect,
@@ -109,6 +109,19 @@ describe("the notification inbox", () => {
     const page = await ask(c, { type: "inbox_list", id: 1, limit: 50 });
     expect((page.items as { id: number }[]).map((item) => item.id)).toEqual([...ids].reverse());
     expect(direct).toHaveLength(50);
+    expect(fromLeader).toHaveLength(0);
+    // The same page again, as a bell asks for it, from the payloads kept: no read at all; after a
+    // new notification, one.
+    expect(await ask(c, { type: "inbox_list", id: 2, limit: 50 })).toEqual({ ...page, id: 2 });
+    expect(direct).toHaveLength(50);
+    const newer = await notify("d-alice", { i: 50 });
+    await c.next("notification");
+    const next = await ask(c, { type: "inbox_list", id: 3, limit: 50 });
+    expect((next.items as { id: number }[]).map((item) => item.id)).toEqual([
+      newer,
+      ...[...ids].reverse().slice(0, 49),
+    ]);
+    expect(direct).toHaveLength(51);
     expect(fromLeader).toHaveLength(0);
   });
 

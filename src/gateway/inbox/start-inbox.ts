@@ -11,6 +11,7 @@ import { InboxMetrics } from "./inbox-metrics.js";
 import { InboxResponder } from "./inbox-responder.js";
 import { InboxStore } from "./inbox-store.js";
 import { ensureInboxStreams } from "./inbox-streams.js";
+import { PayloadBudget } from "./page-payloads.js";
 import { UnseenWatch } from "./unseen-watch.js";
 
 /** A redelivered check (its acknowledgement lost) must still fall in the events stream's duplicate window. */
@@ -58,7 +59,8 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
     return ensured;
   };
   let epoch = await ensure();
-  const inboxMetrics = new InboxMetrics(metrics.registry);
+  const payloads = new PayloadBudget(config.inboxPageCache * 1024 * 1024);
+  const inboxMetrics = new InboxMetrics(metrics.registry, payloads);
   const js = jetstream(nc);
   const store = new InboxStore({ nc, jsm, js, config, metrics: inboxMetrics });
   const hub = new InboxHub({
@@ -71,6 +73,7 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
     maxPerUser: config.inboxMaxPerUser,
     maxAgeMs: config.inboxMaxAge * 1000,
     recoveryMax: config.inboxRecoveryMax,
+    payloads,
   });
   const responder = new InboxResponder({ nc, subjects: store.subjects, hub, metrics: inboxMetrics, logger });
   responder.start();

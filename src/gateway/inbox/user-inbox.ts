@@ -11,6 +11,7 @@ import { type PageQuery, pageIds, readPage } from "./inbox-pages.js";
 import { decodeState, EMPTY_STATE, type InboxState } from "./inbox-state.js";
 import type { InboxStore, StoredState } from "./inbox-store.js";
 import { KnownNotifications } from "./known-notifications.js";
+import { PagePayloads, type PayloadBudget } from "./page-payloads.js";
 
 /** One connection of the user, as the inbox sees it. */
 export interface InboxMember {
@@ -42,6 +43,8 @@ export interface InboxDeps {
   readonly maxPerUser: number;
   readonly maxAgeMs: number;
   readonly recoveryMax: number;
+  /** What the users' kept page payloads may take on this gateway (`--inbox-page-cache`). */
+  readonly payloads: PayloadBudget;
 }
 
 /**
@@ -70,6 +73,8 @@ export class UserInbox {
   readonly loaded: Promise<void>;
   /** What a mark made here reads and writes: this inbox's state and what it knows of the ids. */
   private markTarget: MarkTarget | undefined;
+  /** The newest notifications' payloads, from this user's first page on. */
+  private pagePayloads: PagePayloads | undefined;
 
   constructor(
     readonly user: string,
@@ -157,7 +162,9 @@ export class UserInbox {
       await this.index();
       ids = pageIds(this.known, this.state, query) ?? { ids: [], more: false };
     }
-    const page = await readPage(this.deps.store, this.user, this.state, ids);
+    // None made once let go of: nothing would give its bytes back.
+    if (!this.closed) this.pagePayloads ??= new PagePayloads(this.deps.payloads);
+    const page = await readPage(this.deps.store, this.user, this.state, ids, this.pagePayloads);
     return { ...page, count: this.count() };
   }
 
@@ -213,6 +220,8 @@ export class UserInbox {
   close(): void {
     this.closed = true;
     this.waiting = undefined;
+    this.pagePayloads?.release();
+    this.pagePayloads = undefined;
   }
 
   // ---- loading and keeping up ----
