@@ -93,6 +93,22 @@ describe("the notification inbox", () => {
     });
   });
 
+  // One replica: its one server, the leader, answers a direct get as it would a STREAM.MSG.GET, with
+  // a fifth of the work.
+  test("a connect reads the user's state and newest id with direct gets, the streams having one replica", async ({
+    client,
+    collect,
+  }) => {
+    const direct = await collect("$JS.API.DIRECT.GET.>");
+    const fromApi = await collect("$JS.API.STREAM.MSG.GET.>");
+    await ready(await client("r-alice"));
+    expect(direct.map((msg) => msg.subject).sort()).toEqual([
+      "$JS.API.DIRECT.GET.HERALD_INBOX",
+      "$JS.API.DIRECT.GET.KV_HERALD_INBOX_STATE",
+    ]);
+    expect(fromApi).toHaveLength(0);
+  });
+
   // What a page costs: the items' payloads as stored, from any replica, not through the API layer
   // of the stream's leader (a JSON answer with the payload in base64, made and read for each item).
   test("a page reads each item with one direct get, nothing from the leader, and the same page again nothing", async ({

@@ -58,11 +58,13 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
     if (unseen) await ensureEventStream({ jsm, config, server: nc.info, logger });
     return ensured;
   };
-  let epoch = await ensure();
+  const ensured = await ensure();
+  let epoch = ensured.epoch;
   const payloads = new PayloadBudget(config.inboxPageCache * 1024 * 1024);
   const inboxMetrics = new InboxMetrics(metrics.registry, payloads);
   const js = jetstream(nc);
   const store = new InboxStore({ nc, jsm, js, config, metrics: inboxMetrics });
+  store.replicasOf(ensured.replicas);
   const hub = new InboxHub({
     nc,
     store,
@@ -99,8 +101,9 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
     reconnected() {
       // A NATS restart without persistence loses the streams: they are made again (a new epoch).
       ensure()
-        .then((ensured) => {
-          epoch = ensured;
+        .then((again) => {
+          epoch = again.epoch;
+          store.replicasOf(again.replicas);
           hub.reconnected();
         })
         .catch((err: Error) => logger.error({ err: err.message }, "inbox stream check failed"));
