@@ -91,6 +91,11 @@ export class HeraldInbox implements ClientExtension {
   /** Where this client's inbox is: the stream's epoch and the newest notification it got. */
   private epoch: string | undefined;
   private newest = 0;
+  /**
+   * The highest id emitted: ids only grow on a connection and across reconnects, so one at or below
+   * it was emitted already. Apart from `newest`, which the connect's position also raises.
+   */
+  private emitted = 0;
 
   constructor(client: HeraldClient) {
     client.extend(this);
@@ -191,6 +196,8 @@ export class HeraldInbox implements ClientExtension {
       case "notification":
         if (!isId(frame.id) || typeof frame.time !== "number") return false;
         if (frame.id > this.newest) this.newest = frame.id;
+        if (frame.id <= this.emitted) return true;
+        this.emitted = frame.id;
         this.events.emit("notification", frame as unknown as NotificationFrame);
         return true;
       case "inbox":
@@ -235,7 +242,7 @@ export class HeraldInbox implements ClientExtension {
   private counted(frame: Frame): void {
     if (typeof frame.epoch === "string") {
       // Another inbox stream: the ids this client knew mean nothing there.
-      if (frame.epoch !== this.epoch) this.newest = 0;
+      if (frame.epoch !== this.epoch) this.newest = this.emitted = 0;
       this.epoch = frame.epoch;
     }
     if (isId(frame.position) && frame.position > this.newest) this.newest = frame.position;

@@ -3,6 +3,7 @@ import { type InboxChangeEvent, inbox, type Notification } from "../../src/clien
 import { pollFor } from "../../src/testing/index.js";
 import { test } from "../fixtures.js";
 import { closeClients, observeClient } from "./observed-client.js";
+import { ScriptedGateway, until } from "./scripted-gateway.js";
 
 /**
  * The client SDK's inbox (`herald/client/inbox`) against real gateways: the count it keeps, the
@@ -84,5 +85,60 @@ describe("the client SDK's inbox", () => {
     const page = await tab.box.list();
     expect(page.items).toHaveLength(1);
     expect(page.unread).toBe(1);
+  });
+});
+
+/** The SDK's own guard, against a gateway whose frames the test writes: an id comes twice. */
+describe("the client SDK's inbox against a gateway that repeats a notification", () => {
+  test("emits each id once, across a reconnect, and starts again on another inbox stream", async () => {
+    const gateway = await ScriptedGateway.start();
+    try {
+      const observed = observeClient(gateway.url);
+      const box = inbox(observed.client);
+      const emitted: number[] = [];
+      let resyncs = 0;
+      box.on("notification", (n) => emitted.push(n.id));
+      box.on("resync", () => resyncs++);
+      const notification = (id: number) => ({ type: "notification", id, time: 1, data: id });
+      const counted = (position: number, extras: Record<string, unknown> = {}) => ({
+        type: "inbox",
+        unread: 0,
+        changed: [],
+        epoch: "e1",
+        position,
+        ...extras,
+      });
+
+      const first = await gateway.connection(0);
+      await first.ready();
+      // A notification up to the connect's position that arrived while the gateway loaded is new.
+      first.send(notification(9));
+      first.send(counted(10));
+      for (const id of [11, 12, 12, 11]) first.send(notification(id));
+      await until(() => box.unread === 0 && emitted.includes(12), "the live ones");
+      first.fail("INTERRUPTED", 1012);
+
+      const second = await gateway.connection(1);
+      expect((await second.frame("auth")).inbox).toEqual({ epoch: "e1", since: 12 });
+      await second.ready();
+      for (const id of [12, 13]) second.send(notification(id));
+      second.send(counted(13, { recovered: true }));
+      second.send(notification(13));
+      second.send(notification(14));
+      await until(() => emitted.includes(14), "the one after the reconnect");
+      expect(emitted).toEqual([9, 11, 12, 13, 14]);
+      second.fail("INTERRUPTED", 1012);
+
+      // Another stream: its ids start again, and what was emitted says nothing of them.
+      const third = await gateway.connection(2);
+      await third.ready();
+      third.send({ ...counted(2), epoch: "e2", recovered: false });
+      third.send(notification(3));
+      await until(() => emitted.includes(3), "the first of the new stream");
+      expect(emitted).toEqual([9, 11, 12, 13, 14, 3]);
+      expect(resyncs).toBe(1);
+    } finally {
+      await gateway.close();
+    }
   });
 });

@@ -42,7 +42,10 @@ class Notifier {
   private running: Promise<void> | undefined;
   private readonly run = Math.random().toString(36).slice(2);
 
-  constructor(private readonly backend: HeraldBackend) {}
+  constructor(
+    private readonly backend: HeraldBackend,
+    private readonly paceMs = 20,
+  ) {}
 
   start(): void {
     this.running ??= this.loop();
@@ -63,7 +66,7 @@ class Notifier {
       const id = await this.notify(USER, n);
       this.acked.push(id);
       await this.notify(OTHER, n);
-      await sleep(20);
+      await sleep(this.paceMs);
     }
   }
 
@@ -83,12 +86,25 @@ class Notifier {
   }
 }
 
-/** An SDK client of alice on one gateway, with what its inbox emitted. */
+/**
+ * An SDK client of alice on one gateway, with what its inbox emitted and the id of every
+ * `notification` frame the gateways sent it, on all its connections (read before the inbox does).
+ */
 function tab(url: string, launch: Launcher) {
   const client = launch.own(
     connect({ url, getToken: () => USER, WebSocket, backoff: { initialMs: 50, maxMs: 500 } }),
     (opened) => opened.close(),
   );
+  const frames: number[] = [];
+  client.extend({
+    receive: (frame) => {
+      if (frame.type === "notification") frames.push(frame.id as number);
+      return false;
+    },
+    auth: () => undefined,
+    ready: () => undefined,
+    interrupted: () => undefined,
+  });
   const box = inbox(client);
   const notifications: Notification[] = [];
   const changes: InboxChangeEvent[] = [];
@@ -98,7 +114,7 @@ function tab(url: string, launch: Launcher) {
   box.on("change", (c) => changes.push(c));
   box.on("resync", () => resyncs++);
   client.on("error", (error) => errors.push(error.code));
-  return { client, box, notifications, changes, errors, resyncs: () => resyncs };
+  return { client, box, frames, notifications, changes, errors, resyncs: () => resyncs };
 }
 
 /** Answers to `inbox_list` that said UNAVAILABLE (JetStream still settling after the kill), retried. */
@@ -148,9 +164,12 @@ async function leadOn(
  * A 3-node JetStream cluster with the inbox on at R3, two gateways on different nodes, alice with a
  * tab on each, and notifications coming without pause through the backend SDK's acknowledged
  * notify while the node leading both inbox streams (the notifications and the state bucket) is
- * SIGKILLed, alone or with gateway A's connection on it. Marks are made before the kill on one gateway and after it on the other. Every
- * acknowledged notification must then be listed once, with the read state made before the kill
- * intact, the marks made after it applied and pushed to the other gateway, and the count exact.
+ * SIGKILLed, alone or with gateway A's connection on it, or while another node leads them the node
+ * holding gateway A's connection is. Marks are made before the kill on one gateway and after it on
+ * the other. Every acknowledged notification must then be sent once to each tab and listed once,
+ * with the read state made before the kill intact, the marks made after it applied and pushed to
+ * the other gateway, and the count exact. And a mark made while gateway A's node hangs reaches A's
+ * tab with what changed once A has left that node.
  */
 describe("the inbox on a 3-node cluster", { timeout: 240_000 }, () => {
   test("a kill of the node leading its streams, which holds no gateway, loses nothing", async ({
@@ -168,6 +187,60 @@ describe("the inbox on a 3-node cluster", { timeout: 240_000 }, () => {
     const [a, b, c] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     await nodeKill(launch, cluster, { backend: a, gatewayA: c, gatewayB: b, leader: c, victim: c });
   });
+
+  // Gateway A's tabs are cut off while the streams stay up: they are told to reconnect and recover
+  // while notifications keep arriving live. Several tabs, each a chance to catch a race.
+  test("a kill of the node holding gateway A's connection, while another node leads the streams, sends each notification once", async ({
+    launch,
+  }) => {
+    const cluster = await launch.cluster(3);
+    const [a, b, c] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    await nodeKill(launch, cluster, {
+      backend: a,
+      gatewayA: c,
+      gatewayB: b,
+      leader: a,
+      victim: c,
+      tabsOnA: 6,
+      unreadAtKill: 150,
+      paceMs: 0,
+    });
+  });
+
+  // Gateway A's node hangs (no notification is stored meanwhile): A leaves it for another node
+  // without the live copy of a mark made on gateway B, and its tab must still be told what changed.
+  test("a mark stored while gateway A is cut off reaches its tab, with what changed, once A has moved to another node", async ({
+    launch,
+  }) => {
+    const cluster = await launch.cluster(3);
+    const [a, b, c] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const backend = await launch.backend(a, { authorize: (token) => accept({ user: token }) });
+    const options: Partial<GatewayConfig> = { inbox: true, inboxReplicas: 3, inboxUnreadCap: UNREAD_CAP };
+    const gatewayA = await launch.gateway(c, { ...options, natsPingInterval: 300, natsMaxPingsOut: 2 });
+    const gatewayB = await launch.gateway(b, options);
+    const admin = launch.own(await natsConnect({ servers: a.url }), (opened) => opened.close());
+    await leadOn(cluster, admin, NOTIFY_STREAM, a);
+    await leadOn(cluster, admin, STATE_STREAM, a);
+    const one = tab(gatewayA.url, launch);
+    const two = tab(gatewayB.url, launch);
+    const { id } = await backend.notify(USER, "before the hang");
+    await waitUntil(() => [one, two].every((t) => t.box.unread === 1), "both tabs counted it", WAIT);
+
+    const from = one.changes.length;
+    c.pause();
+    try {
+      await two.box.markRead([id]);
+      const told = await pollFor(
+        () => one.changes.slice(from).find((change) => change.unread === 0),
+        "the count at gateway A's tab",
+        WAIT,
+      );
+      expect(told.changed).toEqual([{ state: "read", ids: [id] }]);
+      expect(one.errors).toEqual([]);
+    } finally {
+      c.resume();
+    }
+  });
 });
 
 interface Placement {
@@ -178,6 +251,18 @@ interface Placement {
   readonly leader: ClusterNode;
   /** Is killed. */
   readonly victim: ClusterNode;
+  /** Alice's tabs on gateway A (default 1). */
+  readonly tabsOnA?: number;
+  /**
+   * Notifications acknowledged before the kill (default 20): the more are unread, the longer a
+   * gateway takes to count them when a tab reconnects, while notifications keep arriving live.
+   */
+  readonly unreadAtKill?: number;
+  /**
+   * Pause between two notifications of alice (default 20 ms); 0: some are stored while gateway A's
+   * connection moves to another node.
+   */
+  readonly paceMs?: number;
 }
 
 async function nodeKill(launch: Launcher, cluster: NatsCluster, placed: Placement): Promise<void> {
@@ -194,9 +279,11 @@ async function nodeKill(launch: Launcher, cluster: NatsCluster, placed: Placemen
 
   const one = tab(gatewayA.url, launch);
   const two = tab(gatewayB.url, launch);
-  await waitUntil(() => one.changes.length > 0 && two.changes.length > 0, "both tabs counted", WAIT);
+  const moreOnA = Array.from({ length: (placed.tabsOnA ?? 1) - 1 }, () => tab(gatewayA.url, launch));
+  const tabs = [one, two, ...moreOnA];
+  await waitUntil(() => tabs.every((t) => t.changes.length > 0), "every tab counted", WAIT);
 
-  const notifier = new Notifier(backend);
+  const notifier = new Notifier(backend, placed.paceMs);
   notifier.start();
   const read = new Set<number>();
   const readUpTo = (id: number) => {
@@ -222,11 +309,24 @@ async function nodeKill(launch: Launcher, cluster: NatsCluster, placed: Placemen
     await toldOf(two, from, (change) => change.changed.some((m) => m.ids?.includes(otherBefore)));
 
     // The kill, while notifications keep coming.
+    await notifier.waitFor(placed.unreadAtKill ?? 20);
     const killedAt = notifier.acked.length;
     await victim.kill();
     for (const stream of [NOTIFY_STREAM, STATE_STREAM])
       await cluster.waitForStreamLeader(stream, { not: victim.name, timeoutMs: 60_000 });
     await notifier.waitFor(killedAt + 15);
+    // The tabs cut off by the kill reconnected and got what they missed before the marks they
+    // are to be told of (a connection made after a mark gets the count, not the mark).
+    const sent = notifier.acked.slice();
+    await waitUntil(
+      () =>
+        tabs.every((t) => {
+          const got = new Set(t.notifications.map((n) => n.id));
+          return t.client.state === "ready" && sent.every((id) => got.has(id));
+        }),
+      "every tab ready with every notification sent so far",
+      WAIT,
+    );
 
     // After the kill, from gateway B's tab: up to a notification stored after it, and one by id.
     const after = notifier.acked.slice(killedAt);
@@ -251,15 +351,16 @@ async function nodeKill(launch: Launcher, cluster: NatsCluster, placed: Placemen
       unread,
       notifyFailures: notifier.failures,
       longestNotifyStallMs: notifier.longestStallMs,
-      tabs: [one, two].map((t) => ({
+      tabs: tabs.map((t) => ({
         unread: t.box.unread,
+        frames: t.frames.length,
         notifications: t.notifications.length,
         errors: t.errors,
         resyncs: t.resyncs(),
       })),
     });
   // Every tab ends with every notification and the exact count.
-  for (const t of [one, two]) {
+  for (const t of tabs) {
     await waitUntil(
       () => t.box.unread === unread && acked.every((id) => t.notifications.some((n) => n.id === id)),
       `a tab with all ${acked.length} notifications and ${unread} unread (${summary()})`,
@@ -272,9 +373,14 @@ async function nodeKill(launch: Launcher, cluster: NatsCluster, placed: Placemen
   );
 
   const expected = [...acked].reverse().map((id) => ({ id, read: read.has(id) }));
-  for (const t of [one, two]) {
+  for (const t of tabs) {
+    // Sent once by the gateways (exactly once, across reconnects), and emitted once by the SDK.
+    const twice = t.frames.filter((id, i) => t.frames.indexOf(id) !== i);
+    expect(twice, `notifications sent twice to a tab: ${JSON.stringify(t.frames)}`).toEqual([]);
     const ids = t.notifications.map((n) => n.id);
     expect(new Set(ids).size, `a notification emitted twice: ${JSON.stringify(ids)}`).toBe(ids.length);
+  }
+  for (const t of [one, two]) {
     const items = await listAll(t.box);
     expect(
       items.map(({ id, read }) => ({ id, read })),

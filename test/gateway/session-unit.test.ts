@@ -37,6 +37,9 @@ class RecordingSocket implements ClientSocket {
     if (taken && this.untaken) this.untaken.push(taken);
     else taken?.();
   }
+  batch(write: () => void): void {
+    write();
+  }
   /** The network takes everything written, and from now on at once. */
   drain(): void {
     const untaken = this.untaken ?? [];

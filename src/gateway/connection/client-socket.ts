@@ -7,6 +7,11 @@ import type { OutboundFrame } from "../delivery/outbound-frame.js";
 export interface ClientSocket {
   /** Queues a frame; `taken` runs once the network has it, or at once when the socket is closed. */
   send(frame: OutboundFrame, taken?: () => void): void;
+  /**
+   * Runs `write`, whose frames go to the network together, in one write: a connect's frames cost
+   * one system call, not one each. Frames sent later are not held back.
+   */
+  batch(write: () => void): void;
   /** Bytes written for the client and not yet taken by the network. */
   readonly bufferedBytes: number;
   /** Closes with a code and a short fixed reason; a peer that never answers is cut off later. */

@@ -188,6 +188,7 @@ export class Session
   ): Promise<void> {
     this.stateValue = "joining";
     this.user = reply.user;
+    this.ctx.inbox.joining(this);
     const joined = await this.subscriptions.grant(reply, recover, askedAt);
     if (joined.kind === "gone") return; // onClose already left the channels
     if (joined.kind === "failed") return this.fail(joined.code, joined.message);
@@ -196,11 +197,14 @@ export class Session
     this.lastSeen = Date.now();
     this.stateValue = "replaying";
     this.ctx.metrics.authenticated.inc();
-    this.send(OutboundFrame.of(joined.ready));
-    this.token.start(joined.ready.expiresAt);
     const { shared: channels, presence } = joined;
-    this.ctx.tracking.ready(this, { user: reply.user, channels, presence, info: reply.info });
-    this.ctx.inbox.ready(this, inbox);
+    // `ready` and what follows it in this turn (the `inbox` frame when it is known) in one write.
+    this.socket.batch(() => {
+      this.send(OutboundFrame.of(joined.ready));
+      this.token.start(joined.ready.expiresAt);
+      this.ctx.tracking.ready(this, { user: reply.user, channels, presence, info: reply.info });
+      this.ctx.inbox.ready(this, inbox);
+    });
     await this.subscriptions.replayGranted(joined);
     if (this.isOpen) this.stateValue = "ready";
   }
@@ -278,8 +282,9 @@ export class Session
       this.ctx.metrics.authenticated.dec();
       const byClient = code !== undefined && code !== 1005 && code !== 1006;
       this.ctx.tracking.closed(this, this.closing ?? { code: code ?? 1006, byClient, reason: undefined });
-      this.ctx.inbox.closed(this);
     }
+    // Also while joining: the inbox holds the connection from then on.
+    if (this.user !== undefined) this.ctx.inbox.closed(this);
     this.onClosed(this);
   }
 }

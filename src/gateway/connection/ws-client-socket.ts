@@ -51,6 +51,15 @@ export class WsClientSocket implements ClientSocket {
     this.tcp.write(this.deflate ? frame.deflatedWire : frame.wire, taken && (() => taken()));
   }
 
+  batch(write: () => void): void {
+    this.tcp.cork();
+    try {
+      write();
+    } finally {
+      this.tcp.uncork();
+    }
+  }
+
   close(code: number, reason: string): void {
     this.ws.close(code, closeReason(reason));
     setTimeout(terminate, CLOSE_GRACE_MS, this.ws).unref();

@@ -70,14 +70,23 @@ export class InboxHub implements InboxConnections {
     ];
   }
 
-  ready(connection: TrackedConnection, recover: InboxRecover | undefined): void {
+  /** The user's inbox is loaded (the first connection of the user here) while the channels are joined. */
+  joining(connection: TrackedConnection): void {
     const user = connection.user;
     if (user === undefined || this.members.has(connection)) return;
     const inbox = this.inboxOf(user);
-    const member: InboxMember = { connection, inFlight: 0, held: undefined };
+    // Held from now on: nothing goes out before `ready`.
+    const member: InboxMember = { connection, inFlight: 0, held: [], hasUpTo: 0 };
     this.members.set(connection, member);
     inbox.add(member);
-    inbox.join(member, recover).catch((err: Error) => {
+  }
+
+  ready(connection: TrackedConnection, recover: InboxRecover | undefined): void {
+    const member = this.members.get(connection);
+    const user = connection.user;
+    const inbox = user === undefined ? undefined : this.users.get(user);
+    if (!member || !inbox) return;
+    inbox.join(member, recover)?.catch((err: Error) => {
       this.logger.error({ connection: connection.id, user, err: err.message }, "inbox not loaded");
       connection.fail("BACKEND_UNAVAILABLE", "the inbox is not reachable right now; try again later");
     });

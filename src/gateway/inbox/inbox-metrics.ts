@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { PayloadBudget } from "./page-payloads.js";
 
 /** Metrics of the notification inbox, in the gateway's own registry. */
 export class InboxMetrics {
@@ -11,7 +12,8 @@ export class InboxMetrics {
   readonly recoveries: Counter<"result">;
   readonly unseenEvents: Counter<"result">;
 
-  constructor(registry: Registry) {
+  /** `payloads`: the budget the page cache gauge reads when scraped. */
+  constructor(registry: Registry, payloads?: PayloadBudget) {
     const registers = [registry];
     this.users = new Gauge({
       name: "herald_inbox_users",
@@ -59,6 +61,14 @@ export class InboxMetrics {
       help: "Notifications checked when --inbox-unseen-after passed, by result: event (stored), seen (none needed), failed (tried again)",
       labelNames: ["result"] as const,
       registers,
+    });
+    new Gauge({
+      name: "herald_inbox_page_cache_bytes",
+      help: "Bytes of notification payloads kept for users' newest pages (at most --inbox-page-cache MiB)",
+      registers,
+      collect() {
+        this.set(payloads?.used ?? 0);
+      },
     });
   }
 }

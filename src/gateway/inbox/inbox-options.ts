@@ -46,6 +46,12 @@ export const INBOX_OPTIONS = {
     default: 100,
     description: "Most missed notifications sent on reconnect; more gives recovered: false (list again)",
   }),
+  inboxPageCache: option({
+    schema: int(0, 65_536),
+    default: 64,
+    description:
+      "MiB of notification payloads kept for the newest page of users who listed their inbox here; 0: every page read from JetStream",
+  }),
   inboxStorage: option({
     schema: Storage,
     default: "file",

@@ -3,6 +3,7 @@ import { payloadValue } from "./inbox-frames.js";
 import { type InboxState, isArchived, isRead, isSeen } from "./inbox-state.js";
 import type { InboxStore } from "./inbox-store.js";
 import type { KnownNotifications } from "./known-notifications.js";
+import type { PagePayloads } from "./page-payloads.js";
 
 /** What a page asks for, from a connection (`inbox_list`) or a backend (`<prefix>.inbox.list`). */
 export interface PageQuery {
@@ -25,19 +26,29 @@ export function pageIds(
 
 /**
  * A page of a user's inbox, newest first: its ids from what is known (`pageIds`), each
- * notification's payload from one read of the stream leader (all of a page at once).
+ * notification's payload from `kept` when it holds it, else from one direct get (all of a page at
+ * once: nats-server 2.9 has no batch of them), then kept.
  */
 export async function readPage(
   store: InboxStore,
   user: string,
   state: InboxState,
   { ids, more }: { ids: number[]; more: boolean },
+  kept?: PagePayloads,
 ): Promise<{ items: InboxItem[]; more: boolean }> {
-  const stored = await Promise.all(ids.map((id) => store.notification(id)));
+  const read = async (id: number) => {
+    const held = kept?.get(id);
+    if (held) return held;
+    const found = await store.pageItem(id);
+    // Dropped by retention since it was indexed.
+    if (found?.user !== user) return null;
+    kept?.keep(found);
+    return found;
+  };
+  const stored = await Promise.all(ids.map(read));
   const items: InboxItem[] = [];
   for (const notification of stored) {
-    // Dropped by retention since it was indexed.
-    if (notification?.user !== user) continue;
+    if (!notification) continue;
     const { id } = notification;
     items.push({
       id,

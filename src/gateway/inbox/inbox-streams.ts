@@ -15,6 +15,14 @@ import { streamReplicas } from "../nats/stream-replicas.js";
 /** JetStream keeps message ids for dedupe this long: a backend's retry of one notify is stored once. */
 const DUPLICATE_WINDOW_NS = 120 * 1_000_000_000;
 
+/** The inbox's streams as ensured. */
+export interface InboxStreams {
+  /** The notification stream's creation time, which notification ids belong to. */
+  readonly epoch: string;
+  /** Each stream's replicas, by name. */
+  readonly replicas: Readonly<Record<string, number>>;
+}
+
 export interface InboxStreamsOptions {
   readonly jsm: JetStreamManager;
   readonly config: GatewayConfig;
@@ -43,14 +51,15 @@ export function stateSubject(bucket: string, user: string): string {
  *   notifications are (the same `max_age`), and republished once stored to
  *   `<prefix>.live.inboxstate.<user>` — a write refused for a stale revision never reaches anyone.
  *
- * Returns the inbox epoch: the notification stream's creation time, which ids belong to.
+ * Returns the inbox epoch (the notification stream's creation time, which ids belong to) and the
+ * streams' replicas.
  */
 export async function ensureInboxStreams({
   jsm,
   config,
   server,
   logger,
-}: InboxStreamsOptions): Promise<string> {
+}: InboxStreamsOptions): Promise<InboxStreams> {
   const subjects = inboxSubjects(config.prefix);
   const replicasOf = (role: string) =>
     streamReplicas({ jsm, config, role, option: "inboxReplicas", server, logger });
@@ -88,8 +97,16 @@ export async function ensureInboxStreams({
       dest: `${config.prefix}.live.inboxstate.{{wildcard(1)}}`,
     },
   };
-  await ensureStream(replicasOf("inbox state bucket"), state, (current) => differs(current, state));
-  return String(Date.parse(info.created));
+  const stateInfo = await ensureStream(replicasOf("inbox state bucket"), state, (current) =>
+    differs(current, state),
+  );
+  return {
+    epoch: String(Date.parse(info.created)),
+    replicas: {
+      [notifications.name]: info.config.num_replicas,
+      [state.name]: stateInfo.config.num_replicas,
+    },
+  };
 }
 
 /** What the gateway keeps in line: its limits, subjects and republish; replicas are seen to apart. */

@@ -11,6 +11,7 @@ import { InboxMetrics } from "./inbox-metrics.js";
 import { InboxResponder } from "./inbox-responder.js";
 import { InboxStore } from "./inbox-store.js";
 import { ensureInboxStreams } from "./inbox-streams.js";
+import { PayloadBudget } from "./page-payloads.js";
 import { UnseenWatch } from "./unseen-watch.js";
 
 /** A redelivered check (its acknowledgement lost) must still fall in the events stream's duplicate window. */
@@ -57,10 +58,13 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
     if (unseen) await ensureEventStream({ jsm, config, server: nc.info, logger });
     return ensured;
   };
-  let epoch = await ensure();
-  const inboxMetrics = new InboxMetrics(metrics.registry);
+  const ensured = await ensure();
+  let epoch = ensured.epoch;
+  const payloads = new PayloadBudget(config.inboxPageCache * 1024 * 1024);
+  const inboxMetrics = new InboxMetrics(metrics.registry, payloads);
   const js = jetstream(nc);
   const store = new InboxStore({ nc, jsm, js, config, metrics: inboxMetrics });
+  store.replicasOf(ensured.replicas);
   const hub = new InboxHub({
     nc,
     store,
@@ -71,6 +75,7 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
     maxPerUser: config.inboxMaxPerUser,
     maxAgeMs: config.inboxMaxAge * 1000,
     recoveryMax: config.inboxRecoveryMax,
+    payloads,
   });
   const responder = new InboxResponder({ nc, subjects: store.subjects, hub, metrics: inboxMetrics, logger });
   responder.start();
@@ -96,8 +101,9 @@ export async function startInbox({ nc, config, logger, metrics }: InboxOptions):
     reconnected() {
       // A NATS restart without persistence loses the streams: they are made again (a new epoch).
       ensure()
-        .then((ensured) => {
-          epoch = ensured;
+        .then((again) => {
+          epoch = again.epoch;
+          store.replicasOf(again.replicas);
           hub.reconnected();
         })
         .catch((err: Error) => logger.error({ err: err.message }, "inbox stream check failed"));

@@ -11,14 +11,25 @@ import { type PageQuery, pageIds, readPage } from "./inbox-pages.js";
 import { decodeState, EMPTY_STATE, type InboxState } from "./inbox-state.js";
 import type { InboxStore, StoredState } from "./inbox-store.js";
 import { KnownNotifications } from "./known-notifications.js";
+import { PagePayloads, type PayloadBudget } from "./page-payloads.js";
 
 /** One connection of the user, as the inbox sees it. */
 export interface InboxMember {
   readonly connection: TrackedConnection;
   /** Inbox requests of this connection under way. */
   inFlight: number;
-  /** While the connection is being brought up to date: live notification frames wait here. */
-  held: OutboundFrame[] | undefined;
+  /** While the connection is being brought up to date: live notifications wait here. */
+  held: HeldNotification[] | undefined;
+  /**
+   * The client has every notification up to this id (it said so when it recovered, and recovery
+   * sent the rest up to the connect's position): live copies up to it are not sent again.
+   */
+  hasUpTo: number;
+}
+
+export interface HeldNotification {
+  readonly id: number;
+  readonly frame: OutboundFrame;
 }
 
 /** What every user's inbox on a gateway shares. */
@@ -32,6 +43,8 @@ export interface InboxDeps {
   readonly maxPerUser: number;
   readonly maxAgeMs: number;
   readonly recoveryMax: number;
+  /** What the users' kept page payloads may take on this gateway (`--inbox-page-cache`). */
+  readonly payloads: PayloadBudget;
 }
 
 /**
@@ -48,8 +61,9 @@ export class UserInbox {
   /** The user's newest notification as this gateway knows it: live ones are after it. */
   private lastId = 0;
   private lastCount: UnreadCount | undefined;
-  /** Live messages that arrived while loading, applied once loaded. */
+  /** Live messages that arrived while loading, applied once loaded; undefined once loaded. */
   private waiting: Msg[] | undefined = [];
+  private isLoaded = false;
   private indexing: Promise<void> | undefined;
   private rewalking: Promise<void> | undefined;
   /** Marks of this user made here, one at a time: fewer write conflicts. */
@@ -59,6 +73,8 @@ export class UserInbox {
   readonly loaded: Promise<void>;
   /** What a mark made here reads and writes: this inbox's state and what it knows of the ids. */
   private markTarget: MarkTarget | undefined;
+  /** The newest notifications' payloads, from this user's first page on. */
+  private pagePayloads: PagePayloads | undefined;
 
   constructor(
     readonly user: string,
@@ -83,19 +99,52 @@ export class UserInbox {
   }
 
   /**
-   * Brings a new connection up to date: the notifications it missed when it asked to recover, then
-   * the `inbox` frame with the count, the epoch and its position. Live notifications wait meanwhile.
+   * Brings a new connection up to date (its live notifications held meanwhile): the notifications
+   * it missed when it asked to recover, then the `inbox` frame with the count, the epoch and its
+   * position. At once, in the caller's turn, when this inbox is loaded and no missed notification
+   * is to be read (a first connect, or a reconnect that missed none); else once they are read.
    */
-  async join(member: InboxMember, recover: InboxRecover | undefined): Promise<void> {
-    member.held = [];
+  join(member: InboxMember, recover: InboxRecover | undefined): Promise<void> | undefined {
+    if (!this.isLoaded || (recover && this.missedBy(recover))) return this.joinLater(member, recover);
+    let recovered: boolean | undefined;
+    if (recover) {
+      recovered = recover.epoch === this.deps.epoch();
+      this.deps.metrics.recoveries.inc({ result: recovered ? "recovered" : "refetch" });
+    }
+    this.admit(member, recover, this.lastId, recovered);
+    return undefined;
+  }
+
+  private async joinLater(member: InboxMember, recover: InboxRecover | undefined): Promise<void> {
     await this.loaded;
     const position = this.lastId;
     const recovered = recover ? await this.recover(member, recover, position) : undefined;
-    const held = member.held;
+    this.admit(member, recover, position, recovered);
+  }
+
+  /**
+   * The held live notifications follow those recovered, less those recovery sent (those that
+   * arrived while this inbox was loading are up to the position, and so among them); then the
+   * `inbox` frame.
+   */
+  private admit(
+    member: InboxMember,
+    recover: InboxRecover | undefined,
+    position: number,
+    recovered: boolean | undefined,
+  ): void {
+    if (recover && recover.epoch === this.deps.epoch())
+      member.hasUpTo = Math.max(recover.since, recovered ? position : 0);
+    const held = member.held ?? [];
     member.held = undefined;
-    for (const frame of held) member.connection.send(frame);
+    for (const { id, frame } of held) if (id > member.hasUpTo) member.connection.send(frame);
     const extras = { epoch: this.deps.epoch(), position, ...(recovered === undefined ? {} : { recovered }) };
     member.connection.send(inboxFrame(this.count(), [], extras));
+  }
+
+  /** A reconnect into this inbox's stream that missed notifications, which must be read. */
+  private missedBy(recover: InboxRecover): boolean {
+    return recover.epoch === this.deps.epoch() && recover.since < this.lastId;
   }
 
   /** A page of the inbox, newest first. */
@@ -113,7 +162,9 @@ export class UserInbox {
       await this.index();
       ids = pageIds(this.known, this.state, query) ?? { ids: [], more: false };
     }
-    const page = await readPage(this.deps.store, this.user, this.state, ids);
+    // None made once let go of: nothing would give its bytes back.
+    if (!this.closed) this.pagePayloads ??= new PagePayloads(this.deps.payloads);
+    const page = await readPage(this.deps.store, this.user, this.state, ids, this.pagePayloads);
     return { ...page, count: this.count() };
   }
 
@@ -136,8 +187,8 @@ export class UserInbox {
 
   /**
    * After a NATS reconnect: live copies may have been missed. Notifications stored meanwhile close
-   * the user's connections here (`INTERRUPTED`: they reconnect at once and recover them); a state
-   * written meanwhile is applied and pushed.
+   * the user's connections here (`INTERRUPTED`: they reconnect at once and recover them, and get
+   * the count then); else a state written meanwhile is applied and pushed with its change.
    */
   async reconnected(): Promise<void> {
     await this.loaded;
@@ -146,9 +197,10 @@ export class UserInbox {
       this.deps.store.lastId(this.user),
     ]);
     if (this.closed) return;
-    if (stored.revision > this.revision) this.applyState(stored.state, stored.revision, []);
     if (lastId > this.lastId)
-      this.interrupt("notifications arrived while this gateway was cut off from NATS");
+      return this.interrupt("notifications arrived while this gateway was cut off from NATS");
+    if (stored.revision > this.revision)
+      this.applyState(stored.state, stored.revision, stored.state.change ? [stored.state.change] : []);
   }
 
   /** A live notification of the user (from the gateway's one subscription to all of them). */
@@ -168,6 +220,8 @@ export class UserInbox {
   close(): void {
     this.closed = true;
     this.waiting = undefined;
+    this.pagePayloads?.release();
+    this.pagePayloads = undefined;
   }
 
   // ---- loading and keeping up ----
@@ -189,6 +243,7 @@ export class UserInbox {
       else this.notified(msg);
     }
     this.lastCount = this.count();
+    this.isLoaded = true;
   }
 
   private async walk(upTo: number, cap: number): Promise<void> {
@@ -204,16 +259,17 @@ export class UserInbox {
     const position = liveSequence(msg);
     if (!position || position.seq <= this.lastId) return;
     this.deps.metrics.notifications.inc();
-    const missed = position.prev > this.lastId;
-    this.lastId = position.seq;
+    // Sending this one would move the clients past those missed: they recover all from where they are.
+    if (position.prev > this.lastId) return this.interrupt("a notification of this user did not arrive live");
+    const id = position.seq;
+    this.lastId = id;
     const time = Date.now();
-    this.known.add(position.seq, time);
-    const frame = notificationFrame(position.seq, time, msg.data);
+    this.known.add(id, time);
+    const frame = notificationFrame(id, time, msg.data);
     for (const member of this.members) {
-      if (member.held) member.held.push(frame);
-      else member.connection.send(frame);
+      if (member.held) member.held.push({ id, frame });
+      else if (id > member.hasUpTo) member.connection.send(frame);
     }
-    if (missed) return this.interrupt("a notification of this user did not arrive live");
     this.push([]);
   }
 
