@@ -6,6 +6,16 @@ import { shortError } from "./herald.js";
 
 /** The payload of a numbered, acknowledged publish: `{"r":run,"u":user,"i":index,"t":ns,"p":"…"}`. */
 const Numbered = v.object({ u: v.number(), i: v.number() });
+/** Every publisher's payload carries its run and publish time (bench/lib/payload.ts). */
+const Stamped = v.object({ r: v.number(), t: v.number() });
+/**
+ * The client SDK's default `connectTimeoutMs`: an attempt without `ready` by then is given up, and
+ * after a drop tried again (a connection can hang unanswered: a gateway worker that dies while the
+ * cluster's primary hands it a new connection takes that connection with it).
+ */
+const CONNECT_TIMEOUT_MS = 15_000;
+/** Attempts to reconnect after a drop, the first included. */
+const RECONNECT_ATTEMPTS = 3;
 
 /** What one recovering client saw; the load generator sums these up. */
 export interface RecoveringTally {
@@ -23,15 +33,20 @@ export interface RecoveringTally {
 export interface RecoveringEvents {
   /** First `ready` (from the gateway that will die). */
   onFirstReady(): void;
+  /** The socket dropped after the first `ready`: the client is reconnecting with `recover`. */
+  onDropped(): void;
   /** `ready` after reconnecting with `recover`, with whether the gateway could recover. */
   onRecoveredReady(recovered: boolean): void;
+  /** A stamped notification: its run and publish time, for the latency histogram. */
+  onNotification(run: number, sentNs: number): void;
   /** The connection failed or closed when it was not expected to; `reason` is short and groupable. */
   onFailure(reason: string): void;
 }
 
 /**
  * A Herald client that remembers `epoch` and the last `seq` per channel (starting from `ready`'s
- * `positions`), and when its socket drops, reconnects at once to `reconnectUrl` with `recover`.
+ * `positions`), and when its socket drops, reconnects at once to `reconnectUrl` with `recover`
+ * (trying again when an attempt has no `ready` within the SDK's connect timeout).
  * It counts its user's numbered messages by index (lost, duplicated) and notes when the last
  * replayed message arrived: a message at or below the new `ready`'s position was stored before the
  * reconnect, so it can only come from the replay.
@@ -52,7 +67,10 @@ export class RecoveringClient {
   recoveredNs = 0;
   replayed = 0;
   recovered: boolean | undefined;
+  /** Attempts to reconnect after the drop (more than 1: an attempt timed out). */
+  reconnectAttempts = 0;
   private ws: WebSocket;
+  private connectTimer: NodeJS.Timeout | undefined;
   private reconnecting = false;
   private closing = false;
 
@@ -69,6 +87,7 @@ export class RecoveringClient {
 
   terminate(): void {
     this.closing = true;
+    clearTimeout(this.connectTimer);
     this.ws.terminate();
   }
 
@@ -87,15 +106,34 @@ export class RecoveringClient {
     ws.on("message", (data: Buffer) => this.onFrame(data));
     ws.on("close", (code) => this.onGone(ws, `close ${code}`));
     ws.on("error", (err) => this.onGone(ws, shortError(err)));
+    clearTimeout(this.connectTimer);
+    this.connectTimer = setTimeout(() => this.onConnectTimeout(ws), CONNECT_TIMEOUT_MS);
     return ws;
+  }
+
+  private onConnectTimeout(ws: WebSocket): void {
+    if (ws !== this.ws || this.closing) return;
+    if (this.reconnecting && this.reconnectAttempts < RECONNECT_ATTEMPTS) {
+      // Replaced first: the old socket's close is then ignored.
+      this.reconnectAttempts++;
+      this.ws = this.open(this.reconnectUrl);
+      ws.terminate();
+      return;
+    }
+    this.closing = true;
+    ws.terminate();
+    this.events.onFailure(this.reconnecting ? "after reconnect: connect timeout" : "connect timeout");
   }
 
   private onGone(ws: WebSocket, reason: string): void {
     if (ws !== this.ws || this.closing) return;
+    clearTimeout(this.connectTimer);
     if (!this.reconnecting && this.epoch !== undefined) {
       // The gateway went away: straight to the other one, recovering from what was seen.
       this.reconnecting = true;
+      this.reconnectAttempts = 1;
       this.ws = this.open(this.reconnectUrl);
+      this.events.onDropped();
       return;
     }
     this.closing = true;
@@ -130,6 +168,7 @@ export class RecoveringClient {
   }
 
   private onReady(frame: ReadyFrame): void {
+    clearTimeout(this.connectTimer);
     if (!this.reconnecting) {
       this.epoch = frame.epoch;
       for (const [channel, seq] of Object.entries(frame.positions ?? {})) this.last.set(channel, seq);
@@ -163,6 +202,8 @@ export class RecoveringClient {
         this.recoveredNs = monotonicNs();
       }
     }
+    const stamped = v.safeParse(Stamped, frame.data);
+    if (stamped.success) this.events.onNotification(stamped.output.r, stamped.output.t);
     const numbered = v.safeParse(Numbered, frame.data);
     if (!numbered.success) return;
     if (numbered.output.u !== this.userIndex) {
