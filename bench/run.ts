@@ -328,7 +328,6 @@ const GUARANTEES: Partial<Record<ScenarioName, readonly string[]>> = {
     "unicastLost",
     "notBack",
     "notRecovered",
-    "publishFailed",
     "lost",
     "duplicated",
     "gapsByPrev",

@@ -1,6 +1,11 @@
 import * as v from "valibot";
 import WebSocket from "ws";
-import { type MessageFrame, type ReadyFrame, ServerFrame } from "../../src/protocol/index.js";
+import {
+  CLOSE_CATALOGUE,
+  type MessageFrame,
+  type ReadyFrame,
+  ServerFrame,
+} from "../../src/protocol/index.js";
 import { monotonicNs } from "../lib/payload.js";
 import { shortError } from "./herald.js";
 
@@ -14,8 +19,18 @@ const Stamped = v.object({ r: v.number(), t: v.number() });
  * cluster's primary hands it a new connection takes that connection with it).
  */
 const CONNECT_TIMEOUT_MS = 15_000;
-/** Attempts to reconnect after a drop, the first included. */
-const RECONNECT_ATTEMPTS = 3;
+/** Attempts to reconnect after a drop, the first included (the SDK tries on; a bound ends the run). */
+const RECONNECT_ATTEMPTS = 5;
+const RETRYABLE_CLOSES = new Set<number>(
+  Object.values(CLOSE_CATALOGUE)
+    .filter((close) => close.retry)
+    .map((close) => close.code),
+);
+
+/** Whether the SDK reconnects after this close code (the protocol's catalogue says). */
+function retryableClose(code: number): boolean {
+  return RETRYABLE_CLOSES.has(code);
+}
 
 /** What one recovering client saw; the load generator sums these up. */
 export interface RecoveringTally {
@@ -46,7 +61,8 @@ export interface RecoveringEvents {
 /**
  * A Herald client that remembers `epoch` and the last `seq` per channel (starting from `ready`'s
  * `positions`), and when its socket drops, reconnects at once to `reconnectUrl` with `recover`
- * (trying again when an attempt has no `ready` within the SDK's connect timeout).
+ * (and, as the SDK does, again after a backoff when an attempt fails in a way retrying can help:
+ * `BACKEND_UNAVAILABLE`, a socket error, no `ready` within the connect timeout).
  * It counts its user's numbered messages by index (lost, duplicated) and notes when the last
  * replayed message arrived: a message at or below the new `ready`'s position was stored before the
  * reconnect, so it can only come from the replay.
@@ -67,10 +83,13 @@ export class RecoveringClient {
   recoveredNs = 0;
   replayed = 0;
   recovered: boolean | undefined;
-  /** Attempts to reconnect after the drop (more than 1: an attempt timed out). */
+  /** Attempts to reconnect after the drop (more than 1: one failed and was tried again). */
   reconnectAttempts = 0;
   private ws: WebSocket;
   private connectTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** The code of the error frame the current socket got, reported with its close. */
+  private lastError: string | undefined;
   private reconnecting = false;
   private closing = false;
 
@@ -88,6 +107,7 @@ export class RecoveringClient {
   terminate(): void {
     this.closing = true;
     clearTimeout(this.connectTimer);
+    clearTimeout(this.retryTimer);
     this.ws.terminate();
   }
 
@@ -104,36 +124,46 @@ export class RecoveringClient {
       ws.send(JSON.stringify({ type: "auth", token: this.user, ...(recover ? { recover } : {}) }));
     });
     ws.on("message", (data: Buffer) => this.onFrame(data));
-    ws.on("close", (code) => this.onGone(ws, `close ${code}`));
-    ws.on("error", (err) => this.onGone(ws, shortError(err)));
+    ws.on("close", (code) =>
+      this.onGone(ws, this.lastError ? `error ${this.lastError}` : `close ${code}`, retryableClose(code)),
+    );
+    // A socket that could not connect or broke: a browser sees 1006, which is retried.
+    ws.on("error", (err) => this.onGone(ws, shortError(err), true));
+    this.lastError = undefined;
     clearTimeout(this.connectTimer);
     this.connectTimer = setTimeout(() => this.onConnectTimeout(ws), CONNECT_TIMEOUT_MS);
     return ws;
   }
 
   private onConnectTimeout(ws: WebSocket): void {
-    if (ws !== this.ws || this.closing) return;
-    if (this.reconnecting && this.reconnectAttempts < RECONNECT_ATTEMPTS) {
-      // Replaced first: the old socket's close is then ignored.
-      this.reconnectAttempts++;
-      this.ws = this.open(this.reconnectUrl);
-      ws.terminate();
-      return;
-    }
-    this.closing = true;
+    if (ws !== this.ws || this.closing || this.retryTimer) return;
+    this.onGone(ws, "connect timeout", true);
     ws.terminate();
-    this.events.onFailure(this.reconnecting ? "after reconnect: connect timeout" : "connect timeout");
   }
 
-  private onGone(ws: WebSocket, reason: string): void {
-    if (ws !== this.ws || this.closing) return;
+  /**
+   * The socket closed or failed. The first time after `ready`: straight back with `recover`. While
+   * reconnecting: tried again after the SDK's backoff if retrying can help (a retryable close code,
+   * a socket error, the connect timeout); otherwise, or after the last attempt, a failure.
+   */
+  private onGone(ws: WebSocket, reason: string, retryable: boolean): void {
+    if (ws !== this.ws || this.closing || this.retryTimer) return;
     clearTimeout(this.connectTimer);
     if (!this.reconnecting && this.epoch !== undefined) {
-      // The gateway went away: straight to the other one, recovering from what was seen.
       this.reconnecting = true;
       this.reconnectAttempts = 1;
       this.ws = this.open(this.reconnectUrl);
       this.events.onDropped();
+      return;
+    }
+    if (this.reconnecting && this.readyNs === 0 && retryable && this.reconnectAttempts < RECONNECT_ATTEMPTS) {
+      // The SDK's backoff with full jitter: random(0, 500 ms x 2^n) before attempt n + 1.
+      const delayMs = Math.random() * 500 * 2 ** this.reconnectAttempts;
+      this.reconnectAttempts++;
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        if (!this.closing) this.ws = this.open(this.reconnectUrl);
+      }, delayMs);
       return;
     }
     this.closing = true;
@@ -159,8 +189,8 @@ export class RecoveringClient {
         this.ws.send('{"type":"pong"}');
         return;
       case "error":
-        this.closing = true;
-        this.events.onFailure(`error ${frame.code}`);
+        // The close follows; it tells whether to try again.
+        this.lastError = frame.code;
         return;
       default:
         return;

@@ -95,7 +95,10 @@ export const RecoveryReport = v.object({
   /** Per client ready again after the reconnect: ms from the kill to its `ready`, and to its last replayed message. */
   readyMs: v.array(v.number()),
   recoveredMs: v.array(v.number()),
+  /** Acknowledged messages a client never received, though nothing told it to refetch. */
   lost: Count,
+  /** Messages missed by clients told `recovered: false` (their application refetches). */
+  missedAfterRefetch: Count,
   duplicated: Count,
   duplicatedBySeq: Count,
   gapsByPrev: Count,

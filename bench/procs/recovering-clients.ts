@@ -104,6 +104,7 @@ export function recoveryReport(killedNs: number, sent: readonly number[]): Recov
   const readyMs: number[] = [];
   const recoveredMs: number[] = [];
   let lost = 0;
+  let missedAfterRefetch = 0;
   let duplicated = 0;
   let duplicatedBySeq = 0;
   let gapsByPrev = 0;
@@ -115,7 +116,11 @@ export function recoveryReport(killedNs: number, sent: readonly number[]): Recov
   clients.forEach((client, i) => {
     const count = sent[i] ?? 0;
     const { indices } = client.tally;
-    for (let index = 0; index < count; index++) if (!indices.has(index)) lost++;
+    let missing = 0;
+    for (let index = 0; index < count; index++) if (!indices.has(index)) missing++;
+    // Told recovered: false, the application refetches: what it missed is known, not lost unseen.
+    if (client.recovered === false) missedAfterRefetch += missing;
+    else lost += missing;
     for (const index of indices) if (index >= count) unexpected++;
     duplicated += client.tally.duplicated;
     duplicatedBySeq += client.tally.duplicatedBySeq;
@@ -134,6 +139,7 @@ export function recoveryReport(killedNs: number, sent: readonly number[]): Recov
     readyMs,
     recoveredMs,
     lost,
+    missedAfterRefetch,
     duplicated,
     duplicatedBySeq,
     gapsByPrev,

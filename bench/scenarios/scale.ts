@@ -1,4 +1,7 @@
 import { readFileSync } from "node:fs";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { OPTION_SPECS } from "../../src/gateway/config/options.js";
 import { Empty } from "../lib/commands.js";
 import { monotonicNs } from "../lib/payload.js";
 import {
@@ -126,6 +129,7 @@ export async function measureScale(context: RunContext): Promise<Measured> {
     30_000,
   );
   await sleep(params.warmupS * 1000);
+  const streamAtKill = await historyStreamState(herald.natsUrl);
   const victim = firstWorkers[0] as number;
   const victimSockets = socketCount(victim);
   const before = await recoveryProgress(context);
@@ -209,11 +213,12 @@ export async function measureScale(context: RunContext): Promise<Measured> {
       unicastP99Ms: ms(unicast.histogram.getValueAtPercentile(99)),
       unicastMaxMs: ms(unicast.histogram.maxValue),
       unicastDeliveriesPerServerCpuS: Math.round(unicast.delivered / Math.max(1e-3, unicast.cpu.serverTotal)),
+      killedWorkerSockets: victimSockets,
       killedWorkerClients: dropped,
       readyAgain: readyMs.length,
       notBack: Math.max(0, dropped - readyMs.length),
       notRecovered: totals.notRecovered,
-      retriedAfterTimeout: totals.retried,
+      retried: totals.retried,
       readyP50S: seconds(percentile(readyMs, 50)),
       readyP99S: seconds(percentile(readyMs, 99)),
       readyMaxS: seconds(lastReadyMs),
@@ -226,6 +231,7 @@ export async function measureScale(context: RunContext): Promise<Measured> {
       publishFailed: published.failed,
       replayed: totals.replayed,
       lost: totals.lost,
+      missedAfterRefetch: totals.missedAfterRefetch,
       duplicated: totals.duplicated,
       gapsByPrev: totals.gapsByPrev,
       loadgenRssMiB: mib(sum(loadgenRss)),
@@ -253,8 +259,9 @@ export async function measureScale(context: RunContext): Promise<Measured> {
       unicastServerCpuS: unicast.cpu.serverTotal,
       unicastP90Ms: ms(unicast.histogram.getValueAtPercentile(90)),
       unicastOtherOnServerCores: round2(unicast.cpu.otherOnServerCores / unicast.cpu.wall),
+      // A recovery from before the stream's first sequence cannot prove that nothing was dropped.
+      historyStreamAtKill: streamAtKill,
       killedWorkerPid: victim,
-      killedWorkerSockets: victimSockets,
       socketsPerWorkerAfterRecovery: socketsAfter,
       recoveryWindowS: windowEnd ? round3((windowEnd.atNs - killedNs) / 1e9) : 0,
       recoveryFailures: totals.failures,
@@ -276,6 +283,18 @@ export async function measureScale(context: RunContext): Promise<Measured> {
  */
 function broadcastSpacingS(connections: number): number {
   return Math.max(1, Math.ceil(connections / 30_000));
+}
+
+/** The history stream's first and last sequence and its message count (the gateway's default stream). */
+async function historyStreamState(natsUrl: string) {
+  const nc = await connect({ servers: natsUrl, name: "bench-stream-state" });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const { state } = await jsm.streams.info(OPTION_SPECS.historyStream.default ?? "HERALD");
+    return { firstSeq: state.first_seq, lastSeq: state.last_seq, messages: state.messages };
+  } finally {
+    await nc.close();
+  }
 }
 
 function cpuSeconds(pid: number): number {
