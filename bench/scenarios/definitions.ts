@@ -230,7 +230,7 @@ export const FIGURES: Record<ScenarioName, readonly FigureDef[]> = {
     },
     { key: "natsKibPerConnection", label: "  nats-server (KiB)", better: "lower" },
     { key: "primaryRssGrowthMiB", label: "  of the gateway's: the primary's growth (MiB)" },
-    { key: "serverRssMiB", label: "server RSS, all processes (MiB)" },
+    { key: "serverRssMiB", label: "server RSS, all processes, at the end (MiB)" },
     {
       key: "idleCpuMsPerS",
       label: "idle server CPU (ms per s, over one heartbeat interval)",
