@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { OPTION_SPECS } from "../src/gateway/config/options.js";
 import { SYSTEM_NAMES, type SystemName } from "./lib/commands.js";
 import { describeEnvironment } from "./lib/environment.js";
 import { busySeconds, openFilesLimit, parseCoreList } from "./lib/proc-stats.js";
@@ -20,6 +21,7 @@ import {
   type SystemResult,
 } from "./scenarios/definitions.js";
 import { runScenario } from "./scenarios/run-scenario.js";
+import { scaleWorkers } from "./scenarios/scale.js";
 import { BENCH_DIR, REPO_DIR } from "./systems/system.js";
 
 /**
@@ -54,7 +56,12 @@ const program = new Command("bench")
   .option("--profile-loadgen", "with --profile: also profile the load generator")
   .option("--server-core <cpus>", "taskset core list for the server side", "0")
   .option("--client-core <cpus>", "taskset core list for load generator and publisher", "1")
-  .option("--addresses <n>", "loopback source addresses 127.0.0.1..n", positiveInt, 4)
+  .option("--addresses <n>", "loopback source addresses 127.0.0.1..n (default 4; scale 16)", positiveInt)
+  .option(
+    "--workers <n>",
+    "scale: gateway worker processes (default: as many as the clients need under the open-files limit, plus one)",
+    positiveInt,
+  )
   .option("--setup-concurrency <n>", "connections opening at once outside the storm", positiveInt, 200)
   .option("--out <dir>", "where result files go")
   .option("--gateway-args <flags>", 'extra herald gateway flags, e.g. "--compression true"', "")
@@ -75,7 +82,8 @@ const opts = program.opts<{
   profileLoadgen?: boolean;
   serverCore: string;
   clientCore: string;
-  addresses: number;
+  addresses?: number;
+  workers?: number;
   setupConcurrency: number;
   out?: string;
   verbose?: boolean;
@@ -87,13 +95,16 @@ const systems = pickList("--system", opts.system, SYSTEM_NAMES);
 const limit = openFilesLimit();
 // Each server process holds one descriptor per client plus a few hundred of its own.
 const idleMax = Math.floor((limit.soft - 500) / 500) * 500;
+const HEARTBEAT_INTERVAL_S = (OPTION_SPECS.heartbeatInterval.default ?? 25_000) / 1000;
 const quick = opts.quick === true;
 const allCores = Array.from({ length: cpus().length }, (_, i) => i);
 
 function paramsFor(scenario: ScenarioName): ScenarioParams {
   const clients = opts.clients ?? defaultClients(scenario);
   const stalled = scenario === "slow" ? opts.stalled : 0;
-  if (clients + stalled > idleMax) {
+  const workers = scenario === "scale" ? (opts.workers ?? scaleWorkers(clients, limit.soft)) : 1;
+  if (scenario === "scale") checkScaleWorkers(clients, workers);
+  else if (clients + stalled > idleMax) {
     fail(
       `${clients + stalled} clients do not fit the open-files limit (${limit.soft}); at most ${idleMax}. Raise ulimit -n.`,
     );
@@ -103,14 +114,30 @@ function paramsFor(scenario: ScenarioName): ScenarioParams {
     stalled,
     rate: opts.rate ?? defaultRate(scenario),
     // Slow keeps its full length in --quick: the stalled sockets need that long to fill their buffers.
-    durationS: opts.duration ?? (quick && scenario !== "slow" ? 3 : 20),
+    durationS: opts.duration ?? (quick && scenario !== "slow" ? 3 : scenario === "scale" ? 10 : 20),
     warmupS: opts.warmup ?? (quick ? 1 : 3),
     // Slow: big notifications at a moderate rate fill a stalled socket at 400 KB/s while the
     // normal clients' fan-out (50,000 deliveries/s) stays within one server core.
     payloadBytes: opts.payloadBytes ?? (scenario === "slow" ? 8000 : 100),
     settleS: quick ? 2 : 5,
-    holdS: quick ? 3 : 30,
+    // Scale: idle CPU over one heartbeat interval, so every connection's ping and pong are in it once.
+    holdS: quick ? 3 : scenario === "scale" ? HEARTBEAT_INTERVAL_S : 30,
+    workers,
   };
+}
+
+/**
+ * Each worker must hold its share, and when one is killed its clients come back to the others: at
+ * most N / (W - 1) each, under the gateway's --max-connections default (the open-files limit less 256).
+ */
+function checkScaleWorkers(clients: number, workers: number): void {
+  const perWorker = limit.soft - 256;
+  if (workers < 2) fail("scale: --workers must be 2 or more (one is killed while the others serve)");
+  if (Math.ceil(clients / (workers - 1)) > perWorker) {
+    fail(
+      `scale: ${clients} clients on ${workers} workers leave ${Math.ceil(clients / (workers - 1))} per worker when one is killed; a worker accepts ${perWorker} (open files ${limit.soft}): raise --workers`,
+    );
+  }
 }
 
 function defaultClients(scenario: ScenarioName): number {
@@ -120,6 +147,8 @@ function defaultClients(scenario: ScenarioName): number {
     case "slow":
     case "churn":
       return quick ? 200 : 1000;
+    case "scale":
+      return quick ? 2000 : 100_000;
     default:
       return quick ? 500 : 5000;
   }
@@ -140,12 +169,12 @@ function defaultRate(scenario: ScenarioName): number {
   }
 }
 
-const harness: HarnessOptions = {
+const defaultHarness: HarnessOptions = {
   serverCore: opts.serverCore,
   clientCore: opts.clientCore,
   serverCores: parseCoreList(opts.serverCore),
   clientCores: parseCoreList(opts.clientCore),
-  localAddresses: Array.from({ length: opts.addresses }, (_, i) => `127.0.0.${i + 1}`),
+  localAddresses: addresses(opts.addresses ?? 4),
   setupConcurrency: opts.setupConcurrency,
   clientsPerLoadgen: Math.floor(limit.soft / 2),
   profileDir: opts.profile
@@ -160,7 +189,9 @@ const harness: HarnessOptions = {
 async function main(): Promise<number> {
   stopAllOnSignals();
   // The runner itself (all its threads) stays off the server core too.
-  execFileSync("taskset", ["-a", "-cp", harness.clientCore, String(process.pid)], { stdio: "ignore" });
+  execFileSync("taskset", ["-a", "-cp", defaultHarness.clientCore, String(process.pid)], {
+    stdio: "ignore",
+  });
   const environment = describeEnvironment(REPO_DIR);
   const outDir = opts.out ?? join(BENCH_DIR, "results", ...(quick ? ["quick"] : []));
   process.stdout.write(
@@ -180,6 +211,7 @@ async function main(): Promise<number> {
   let failures = 0;
   for (const scenario of scenarios) {
     const params = paramsFor(scenario);
+    const harness = harnessFor(scenario);
     const title = describeScenario(scenario, params);
     process.stdout.write(`\n${title}\n`);
     const results: SystemResult[] = [];
@@ -246,6 +278,19 @@ async function main(): Promise<number> {
   return failures === 0 ? 0 : 1;
 }
 
+/**
+ * Scale spreads its clients over 16 source addresses: each holds at most the ~28,000 ports of the
+ * ephemeral range (a socket bound to an address before it connects takes a port of its own there).
+ */
+function harnessFor(scenario: ScenarioName): HarnessOptions {
+  if (scenario !== "scale" || opts.addresses !== undefined) return defaultHarness;
+  return { ...defaultHarness, localAddresses: addresses(16) };
+}
+
+function addresses(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `127.0.0.${i + 1}`);
+}
+
 function describeScenario(scenario: ScenarioName, p: ScenarioParams): string {
   switch (scenario) {
     case "unicast":
@@ -262,6 +307,8 @@ function describeScenario(scenario: ScenarioName, p: ScenarioParams): string {
       return `churn: ${p.clients} clients each subscribing to a channel of their own (authorized by the backend) and unsubscribing again, at most 8 cycles/s each, for ${p.durationS} s (after ${p.warmupS} s warm-up)`;
     case "inbox":
       return `inbox: ${p.clients} clients connecting at once (with and without --inbox), then with the inbox: pages of 50 items, marks reaching a second gateway, ${p.rate} notifications/s to the connected users for ${p.durationS} s and their counts checked`;
+    case "scale":
+      return `scale: ${p.clients} clients on one gateway port, herald gateway --workers ${p.workers} (history on; workers for the open-files limit of ${limit.soft}), every server process on core(s) ${defaultHarness.serverCore}, the load on ${defaultHarness.clientCore}: connect in waves, memory, idle CPU, a broadcast to all, ${p.rate} unicast/s for ${p.durationS} s, then a worker SIGKILLed while ${p.rate} acknowledged publishes/s go on; its clients reconnect with recover to the same port`;
     case "slow":
       return `slow: ${p.clients} clients on one channel, ${p.rate} notifications/s for ${p.durationS} s (${p.payloadBytes} B, after ${p.warmupS} s warm-up), three runs: without, with ${p.stalled} clients that stopped reading, without again`;
   }
@@ -275,6 +322,16 @@ const GUARANTEES: Partial<Record<ScenarioName, readonly string[]>> = {
   reconnect: ["lost", "duplicated", "gapsByPrev", "notRecovered", "failed", "publishFailed"],
   churn: ["refused", "closed", "subjectsLeft", "subscriptionsLeft"],
   inbox: ["notifyFailed", "countsWrong"],
+  scale: [
+    "failed",
+    "broadcastLost",
+    "unicastLost",
+    "notBack",
+    "notRecovered",
+    "lost",
+    "duplicated",
+    "gapsByPrev",
+  ],
 };
 
 function brokenGuarantees(scenario: ScenarioName, results: readonly SystemResult[]): string {

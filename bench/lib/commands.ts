@@ -54,8 +54,9 @@ export const ConnectResult = v.object({
 export type ConnectResult = v.InferOutput<typeof ConnectResult>;
 
 /**
- * `reconnect`: open every client to `url`; when that gateway dies each reconnects at once to
- * `reconnectUrl` with `recover` (Herald with history only).
+ * `reconnect` and `scale`: open every client to `url`; when its connection drops (its gateway or
+ * gateway worker dies) each reconnects at once to `reconnectUrl` with `recover` (Herald with history
+ * only).
  */
 export const ConnectRecoveringCommand = v.object({
   type: v.literal("connectRecovering"),
@@ -64,6 +65,8 @@ export const ConnectRecoveringCommand = v.object({
   firstUser: Count,
   count: Count,
   localAddresses: v.pipe(v.array(v.string()), v.minLength(1)),
+  /** Connections opening at once; 0 opens all of them at once (a storm). */
+  concurrency: v.optional(Count, 0),
   timeoutMs: Count,
 });
 
@@ -76,6 +79,8 @@ export const RecoveringCommand = v.variant("type", [
 export type RecoveringCommand = v.InferOutput<typeof RecoveringCommand>;
 
 export const RecoveryProgress = v.object({
+  /** Clients whose connection dropped after their first `ready` (reconnecting or done). */
+  dropped: Count,
   /** Clients ready again after the reconnect. */
   ready: Count,
   notRecovered: Count,
@@ -90,7 +95,10 @@ export const RecoveryReport = v.object({
   /** Per client ready again after the reconnect: ms from the kill to its `ready`, and to its last replayed message. */
   readyMs: v.array(v.number()),
   recoveredMs: v.array(v.number()),
+  /** Acknowledged messages a client never received, though nothing told it to refetch. */
   lost: Count,
+  /** Messages missed by clients told `recovered: false` (their application refetches). */
+  missedAfterRefetch: Count,
   duplicated: Count,
   duplicatedBySeq: Count,
   gapsByPrev: Count,
@@ -100,6 +108,8 @@ export const RecoveryReport = v.object({
   replayed: Count,
   /** Clients that had something replayed. */
   replaying: Count,
+  /** Clients whose first reconnect attempt had no `ready` within the connect timeout, tried again. */
+  retried: Count,
   notRecovered: Count,
   failures: v.record(v.string(), Count),
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /** CPU and memory of processes read from /proc, the same way for every system under test. */
 
@@ -59,7 +59,6 @@ export function openFilesLimit(): { soft: number; hard: number } {
   return { soft: parse(match?.[1]), hard: parse(match?.[2]) };
 }
 
-/** CPU seconds used by a set of processes between `start()` and `stop()`. */
 /**
  * `root` and all its descendants (e.g. `herald gateway --workers N` forks workers), found by
  * scanning the parent pid of every process in /proc.
@@ -81,6 +80,27 @@ export function processTree(root: number): number[] {
   const tree = [root];
   for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i] as number) ?? []));
   return tree;
+}
+
+/** Sockets a process holds open (its file descriptors that are sockets). */
+export function socketCount(pid: number): number {
+  let sockets = 0;
+  for (const fd of tryList(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:")) sockets++;
+    } catch {
+      // closed while we looked
+    }
+  }
+  return sockets;
+}
+
+function tryList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 /** Resident set size of a process and all its descendants, in bytes. */
@@ -111,10 +131,15 @@ export class CpuMeter {
   private readonly startBusy: number;
   private readonly startNs: bigint;
 
-  /** `cores`: the cores these processes are pinned to, whose busy time is read alongside. */
+  /**
+   * `cores`: the cores these processes are pinned to, whose busy time is read alongside.
+   * `followNewChildren`: each read looks for descendants born since (a gateway worker restarted by
+   * its primary) and counts all their CPU; otherwise the trees are those at construction.
+   */
   constructor(
-    roots: ReadonlyMap<string, number>,
+    private readonly roots: ReadonlyMap<string, number>,
     private readonly cores: readonly number[],
+    private readonly followNewChildren = false,
   ) {
     this.trees = new Map([...roots].map(([name, pid]) => [name, processTree(pid)]));
     for (const pids of this.trees.values()) {
@@ -136,6 +161,15 @@ export class CpuMeter {
   } {
     const perProcess: Record<string, number> = {};
     const systemPerProcess: Record<string, number> = {};
+    if (this.followNewChildren) {
+      for (const [name, root] of this.roots) {
+        const known = new Set(this.trees.get(name));
+        // Born after construction: every CPU second it used is inside the window.
+        const born = processTree(root).filter((pid) => !known.has(pid));
+        for (const pid of born) this.startCpu.set(pid, { user: 0, system: 0 });
+        this.trees.get(name)?.push(...born);
+      }
+    }
     for (const [name, pids] of this.trees) {
       let user = 0;
       let system = 0;

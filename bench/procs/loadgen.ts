@@ -225,7 +225,7 @@ serveCommands(LoadgenCommand, async (command) => {
     case "resume":
       return resume(command.count, command.timeoutMs);
     case "connectRecovering":
-      return connectRecovering(command);
+      return connectRecovering(command, onNotification);
     case "recoveryProgress":
       return recoveryProgress();
     case "recoveryReport":

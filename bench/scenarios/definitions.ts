@@ -11,9 +11,13 @@ export const SCENARIO_NAMES = [
   "churn",
   "slow",
   "inbox",
+  "scale",
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
-/** What `npm run bench` runs without --scenario: slow is a robustness check and inbox a feature's cost, asked for by name. */
+/**
+ * What `npm run bench` runs without --scenario: slow is a robustness check, inbox a feature's cost
+ * and scale a machine's worth of connections (minutes), asked for by name.
+ */
 export const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
   "unicast",
   "broadcast",
@@ -31,6 +35,8 @@ export const SCENARIO_SYSTEMS: Partial<Record<ScenarioName, readonly SystemName[
   churn: ["herald", "herald-nohistory"],
   // herald: the same storm without the inbox, the base its cost per connect is measured against.
   inbox: ["herald", "herald-inbox"],
+  // The gateway as it ships, with enough workers for the connections.
+  scale: ["herald"],
 };
 /**
  * Systems that only some scenarios measure: events and presence cost connects and memory; the
@@ -56,6 +62,8 @@ export interface ScenarioParams {
   /** Idle: seconds to let memory settle after connecting, then seconds of idle CPU measured. */
   readonly settleS: number;
   readonly holdS: number;
+  /** Scale: `herald gateway --workers` (1 elsewhere, unless --gateway-args says otherwise). */
+  readonly workers: number;
 }
 
 export interface HarnessOptions {
@@ -116,7 +124,11 @@ export const FIGURES: Record<ScenarioName, readonly FigureDef[]> = {
     { key: "recoveredP99S", label: "ready and recovered, p99 (s)", better: "lower" },
     { key: "recoveredMaxS", label: "ready and recovered, max (s)", better: "lower" },
     { key: "published", label: "acknowledged publishes (numbered per user)" },
-    { key: "publishFailed", label: "publishes not acknowledged", better: "lower" },
+    {
+      key: "publishFailed",
+      label: "publishes not acknowledged in time (the backend would retry)",
+      better: "lower",
+    },
     { key: "replayed", label: "messages replayed" },
     { key: "replayingClients", label: "clients with something to replay" },
     { key: "lost", label: "lost", better: "lower" },
@@ -196,6 +208,100 @@ export const FIGURES: Record<ScenarioName, readonly FigureDef[]> = {
     { key: "loadgenCpuPct", label: "storm: load generator CPU (% of a core)" },
     { key: "otherOnServerCores", label: "storm: other load on the server core (cores)" },
     { key: "otherOnClientCores", label: "storm: other load on the client core (cores)" },
+  ],
+  scale: [
+    { key: "clients", label: "clients (users u0…, one connection each)" },
+    { key: "workers", label: "gateway workers (herald gateway --workers, one port)" },
+    { key: "loadgens", label: "load generator processes" },
+    { key: "ready", label: "connected and ready", better: "higher" },
+    { key: "failed", label: "failed to connect", better: "lower" },
+    { key: "connectInFlight", label: "connecting at a time (at most)" },
+    { key: "timeToAllReadyS", label: "time to connect all (s)", better: "lower" },
+    { key: "connectsPerS", label: "connects/s", better: "higher" },
+    { key: "connectServerCpuS", label: "connect: server CPU (s)", better: "lower" },
+    { key: "connectsPerServerCpuS", label: "connect: connections per server CPU-s", better: "higher" },
+    { key: "listenOverflows", label: "connect: SYNs dropped, listen queue full (machine)", better: "lower" },
+    { key: "connectLoadgenCpuPct", label: "connect: load generators CPU (% of a core)" },
+    { key: "kibPerConnection", label: "memory per connection (KiB, all server processes)", better: "lower" },
+    {
+      key: "gatewayKibPerConnection",
+      label: "  gateway processes, primary + workers (KiB)",
+      better: "lower",
+    },
+    { key: "natsKibPerConnection", label: "  nats-server (KiB)", better: "lower" },
+    { key: "primaryRssGrowthMiB", label: "  of the gateway's: the primary's growth (MiB)" },
+    { key: "serverRssMiB", label: "server RSS, all processes, at the end (MiB)" },
+    {
+      key: "idleCpuMsPerS",
+      label: "idle server CPU (ms per s, over one heartbeat interval)",
+      better: "lower",
+    },
+    { key: "broadcastSent", label: "broadcast on channel.all: notifications (spaced)" },
+    { key: "broadcastSpacingS", label: "broadcast: seconds between notifications" },
+    { key: "broadcastExpected", label: "broadcast: deliveries expected" },
+    { key: "broadcastLost", label: "broadcast: lost", better: "lower" },
+    { key: "broadcastP50Ms", label: "broadcast: latency p50 (ms)", better: "lower" },
+    { key: "broadcastP99Ms", label: "broadcast: latency p99 (ms)", better: "lower" },
+    { key: "broadcastMaxMs", label: "broadcast: latency max (ms)", better: "lower" },
+    {
+      key: "broadcastServerCpuPerNotificationS",
+      label: "broadcast: server CPU per notification to all (s, idle rate left out)",
+      better: "lower",
+    },
+    {
+      key: "broadcastLoadgenCpuPerNotificationS",
+      label: "broadcast: load generators CPU per notification (s)",
+    },
+    { key: "unicastSent", label: "unicast to random users: notifications" },
+    { key: "unicastLost", label: "unicast: lost", better: "lower" },
+    { key: "unicastP50Ms", label: "unicast: latency p50 (ms)", better: "lower" },
+    { key: "unicastP99Ms", label: "unicast: latency p99 (ms)", better: "lower" },
+    { key: "unicastMaxMs", label: "unicast: latency max (ms)", better: "lower" },
+    {
+      key: "unicastDeliveriesPerServerCpuS",
+      label: "unicast: deliveries per server CPU-s (the idle connections' cost included)",
+      better: "higher",
+    },
+    { key: "killedWorkerSockets", label: "worker SIGKILLed: its sockets (from /proc)" },
+    {
+      key: "killedWorkerClients",
+      label: "  clients dropped, reconnecting with recover (its own, and any other closed meanwhile)",
+    },
+    { key: "readyAgain", label: "  ready again on the same port", better: "higher" },
+    { key: "notBack", label: "  not ready again", better: "lower" },
+    { key: "notRecovered", label: "  ready with recovered: false", better: "lower" },
+    {
+      key: "retried",
+      label: "  tried again after a failed attempt (SDK backoff; connect timeout 15 s)",
+      better: "lower",
+    },
+    { key: "readyP50S", label: "  ready again, p50 (s from the kill)", better: "lower" },
+    { key: "readyP99S", label: "  ready again, p99 (s)", better: "lower" },
+    { key: "readyMaxS", label: "  ready again, max (s)", better: "lower" },
+    { key: "recoveredP99S", label: "  ready and recovered (replay in), p99 (s)", better: "lower" },
+    { key: "recoveredMaxS", label: "  ready and recovered, max (s)", better: "lower" },
+    { key: "workerRestartS", label: "  the primary's new worker started after (s)" },
+    { key: "recoveryServerCpuS", label: "  server CPU, kill..all ready again (s)" },
+    { key: "recoveryListenOverflows", label: "  SYNs dropped, listen queue full (machine)", better: "lower" },
+    { key: "published", label: "acknowledged publishes meanwhile (numbered per user)" },
+    {
+      key: "publishFailed",
+      label: "publishes not acknowledged in time (the backend would retry)",
+      better: "lower",
+    },
+    { key: "replayed", label: "messages replayed" },
+    { key: "lost", label: "lost (never received, no refetch asked)", better: "lower" },
+    {
+      key: "missedAfterRefetch",
+      label: "missed by clients told recovered: false (refetch)",
+      better: "lower",
+    },
+    { key: "duplicated", label: "duplicated", better: "lower" },
+    { key: "gapsByPrev", label: "gaps seen through prev", better: "lower" },
+    { key: "loadgenRssMiB", label: "load generators RSS, all (MiB)" },
+    { key: "loadgenMaxRssMiB", label: "  the largest (MiB)" },
+    { key: "otherOnServerCores", label: "connect: other load on the server core (cores)" },
+    { key: "otherOnClientCores", label: "connect: other load on the client core (cores)" },
   ],
   slow: [
     { key: "ready", label: "normal clients ready", better: "higher" },

@@ -13,8 +13,14 @@ import {
   sum,
 } from "./context.js";
 
+/** What one publishing run sends: the scenario's own target and rate unless given (`scale` runs both). */
+export interface RunShape {
+  readonly target?: "unicast" | "broadcast";
+  readonly rate?: number;
+}
+
 /** unicast and broadcast: publish at a fixed rate, count deliveries, measure latency and server CPU. */
-export async function publishRun(context: RunContext, run: number, durationS: number) {
+export async function publishRun(context: RunContext, run: number, durationS: number, shape: RunShape = {}) {
   const publisher = context.publisher;
   if (!publisher) throw new Error("no publisher");
   await Promise.all(context.loadgens.map((l) => l.ipc.request({ type: "record", run }, Empty, 10_000)));
@@ -22,9 +28,9 @@ export async function publishRun(context: RunContext, run: number, durationS: nu
     {
       type: "run",
       run,
-      target: context.scenario === "unicast" ? "unicast" : "broadcast",
+      target: shape.target ?? (context.scenario === "unicast" ? "unicast" : "broadcast"),
       users: context.params.clients,
-      rate: context.params.rate,
+      rate: shape.rate ?? context.params.rate,
       durationMs: Math.round(durationS * 1000),
       payloadBytes: context.params.payloadBytes,
     },
@@ -119,9 +125,15 @@ export async function measureDelivery(context: RunContext): Promise<Measured> {
 }
 
 /** One measured publishing run: server CPU over it, every load generator's counts and latencies. */
-export async function measuredRun(context: RunContext, run: number, durationS: number, fanout: number) {
+export async function measuredRun(
+  context: RunContext,
+  run: number,
+  durationS: number,
+  fanout: number,
+  shape: RunShape = {},
+) {
   const meter = meterAll(context);
-  const published = await publishRun(context, run, durationS);
+  const published = await publishRun(context, run, durationS, shape);
   const expected = published.sent * fanout;
   await drain(context, expected);
   const cpu = meter.read();

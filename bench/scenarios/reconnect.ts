@@ -92,33 +92,10 @@ export async function measureReconnect(context: RunContext): Promise<Measured> {
     options.log(`  ${system.name}: ${progress.ready}/${storm.ready} ready again on gateway B`);
 
     // 4. Publishing goes on a little, stops; every acknowledged message must arrive once.
-    await sleep(params.warmupS * 1000);
-    const published = await publisher.ipc.request({ type: "storedStop" }, StoredResult, 60_000);
-    const expected = sum(published.acked);
-    let received = progress.received;
-    let lastChange = Date.now();
-    while (received < expected && Date.now() - lastChange < 3000) {
-      await sleep(100);
-      const now = (await recoveryProgress(context)).received;
-      if (now !== received) lastChange = Date.now();
-      received = now;
-    }
+    const { published, reports, received } = await checkRecovery(context, killedNs, progress.received);
     const jsRequests = jsApi.read();
-    const reports = await Promise.all(
-      context.loadgens.map((l) =>
-        l.ipc.request(
-          {
-            type: "recoveryReport",
-            killedNs,
-            sent: published.acked.slice(l.firstUser, l.firstUser + l.count),
-          },
-          RecoveryReport,
-          60_000,
-        ),
-      ),
-    );
-    const readyMs = reports.flatMap((r) => r.readyMs).sort((a, b) => a - b);
-    const recoveredMs = reports.flatMap((r) => r.recoveredMs).sort((a, b) => a - b);
+    const totals = recoveryTotals(reports);
+    const { readyMs, recoveredMs, failures } = totals;
     const lastRecoveredMs = recoveredMs.at(-1) ?? 0;
     // Server CPU from the kill until the last client had its last replayed message.
     const windowEnd = samples.find((s) => s.atNs >= killedNs + lastRecoveredMs * 1e6) ?? samples.at(-1);
@@ -130,25 +107,24 @@ export async function measureReconnect(context: RunContext): Promise<Measured> {
     const stormPerConnection = stormCpu / storm.ready;
     const perRecovery = netCpu / Math.max(1, reconnected);
     const seconds = (ms: number | undefined) => round3((ms ?? Number.NaN) / 1000);
-    const failures = mergeCounts(reports.map((r) => r.failures));
     return {
       figures: {
         clients: params.clients,
         ready: reconnected,
-        notRecovered: sum(reports.map((r) => r.notRecovered)),
+        notRecovered: totals.notRecovered,
         failed: sum(Object.values(failures)),
         readyP50S: seconds(percentile(readyMs, 50)),
         readyP99S: seconds(percentile(readyMs, 99)),
         recoveredP50S: seconds(percentile(recoveredMs, 50)),
         recoveredP99S: seconds(percentile(recoveredMs, 99)),
         recoveredMaxS: seconds(lastRecoveredMs),
-        published: expected,
+        published: sum(published.acked),
         publishFailed: published.failed,
-        replayed: sum(reports.map((r) => r.replayed)),
-        replayingClients: sum(reports.map((r) => r.replaying)),
-        lost: sum(reports.map((r) => r.lost)),
-        duplicated: sum(reports.map((r) => r.duplicated + r.duplicatedBySeq)),
-        gapsByPrev: sum(reports.map((r) => r.gapsByPrev)),
+        replayed: totals.replayed,
+        replayingClients: totals.replaying,
+        lost: totals.lost,
+        duplicated: totals.duplicated,
+        gapsByPrev: totals.gapsByPrev,
         jsApiPerReconnect: round2(jsRequests.total / Math.max(1, reconnected)),
         stormConnectsPerServerCpuS: Math.round(storm.ready / Math.max(1e-3, stormCpu)),
         recoveriesPerServerCpuS: Math.round(reconnected / netCpu),
@@ -169,10 +145,12 @@ export async function measureReconnect(context: RunContext): Promise<Measured> {
         jetStreamRequestsByKind: jsRequests.byKind,
         jetStreamRequests: jsRequests.total,
         failures,
-        duplicatedByIndex: sum(reports.map((r) => r.duplicated)),
-        duplicatedBySeq: sum(reports.map((r) => r.duplicatedBySeq)),
-        misrouted: sum(reports.map((r) => r.misrouted)),
-        unacknowledgedReceived: sum(reports.map((r) => r.unexpected)),
+        duplicatedByIndex: totals.duplicatedByIndex,
+        duplicatedBySeq: totals.duplicatedBySeq,
+        misrouted: totals.misrouted,
+        unacknowledgedReceived: totals.unexpected,
+        retried: totals.retried,
+        missedAfterRefetch: totals.missedAfterRefetch,
         publishFailures: published.failures,
         readyMaxS: seconds(readyMs.at(-1)),
         receivedAtEnd: received,
@@ -186,7 +164,16 @@ export async function measureReconnect(context: RunContext): Promise<Measured> {
   }
 }
 
-function connectRecovering(context: RunContext, reconnectUrl: string): Promise<ConnectResult> {
+/**
+ * Opens every load generator's recovering clients to the system's URL, `concurrency` at a time per
+ * load generator (0: all at once); when a client's connection drops it reconnects to `reconnectUrl`.
+ */
+export function connectRecovering(
+  context: RunContext,
+  reconnectUrl: string,
+  concurrency = 0,
+  timeoutMs = 120_000,
+): Promise<ConnectResult> {
   return Promise.all(
     context.loadgens.map((loadgen) =>
       loadgen.ipc.request(
@@ -197,10 +184,11 @@ function connectRecovering(context: RunContext, reconnectUrl: string): Promise<C
           firstUser: loadgen.firstUser,
           count: loadgen.count,
           localAddresses: context.options.localAddresses,
-          timeoutMs: 120_000,
+          concurrency,
+          timeoutMs,
         },
         ConnectResultSchema,
-        150_000,
+        timeoutMs + 30_000,
       ),
     ),
   ).then((results) => ({
@@ -212,15 +200,73 @@ function connectRecovering(context: RunContext, reconnectUrl: string): Promise<C
   }));
 }
 
-async function recoveryProgress(context: RunContext): Promise<RecoveryProgress> {
+export async function recoveryProgress(context: RunContext): Promise<RecoveryProgress> {
   const all = await Promise.all(
     context.loadgens.map((l) => l.ipc.request({ type: "recoveryProgress" }, RecoveryProgress, 10_000)),
   );
   return {
+    dropped: sum(all.map((p) => p.dropped)),
     ready: sum(all.map((p) => p.ready)),
     notRecovered: sum(all.map((p) => p.notRecovered)),
     received: sum(all.map((p) => p.received)),
     failures: mergeCounts(all.map((p) => p.failures)),
+  };
+}
+
+/**
+ * Once every dropped client is back: acknowledged publishing goes on for the warm-up, then stops;
+ * waits until every acknowledged message has arrived (or nothing more came for 3 s), and asks each
+ * load generator what its clients received against what was published to their users.
+ */
+export async function checkRecovery(context: RunContext, killedNs: number, receivedSoFar: number) {
+  const publisher = context.publisher;
+  if (!publisher) throw new Error("no publisher");
+  await sleep(context.params.warmupS * 1000);
+  const published = await publisher.ipc.request({ type: "storedStop" }, StoredResult, 60_000);
+  const expected = sum(published.acked);
+  let received = receivedSoFar;
+  let lastChange = Date.now();
+  while (received < expected && Date.now() - lastChange < 3000) {
+    await sleep(100);
+    const now = (await recoveryProgress(context)).received;
+    if (now !== received) lastChange = Date.now();
+    received = now;
+  }
+  const reports = await Promise.all(
+    context.loadgens.map((l) =>
+      l.ipc.request(
+        {
+          type: "recoveryReport",
+          killedNs,
+          sent: published.acked.slice(l.firstUser, l.firstUser + l.count),
+        },
+        RecoveryReport,
+        60_000,
+      ),
+    ),
+  );
+  return { published, reports, received };
+}
+
+/** Every load generator's recovery report as one: times sorted, counts summed. */
+export function recoveryTotals(reports: readonly RecoveryReport[]) {
+  const total = (pick: (r: RecoveryReport) => number) => sum(reports.map(pick));
+  return {
+    readyMs: reports.flatMap((r) => r.readyMs).sort((a, b) => a - b),
+    recoveredMs: reports.flatMap((r) => r.recoveredMs).sort((a, b) => a - b),
+    notRecovered: total((r) => r.notRecovered),
+    replayed: total((r) => r.replayed),
+    replaying: total((r) => r.replaying),
+    retried: total((r) => r.retried),
+    lost: total((r) => r.lost),
+    missedAfterRefetch: total((r) => r.missedAfterRefetch),
+    duplicated: total((r) => r.duplicated + r.duplicatedBySeq),
+    duplicatedByIndex: total((r) => r.duplicated),
+    duplicatedBySeq: total((r) => r.duplicatedBySeq),
+    gapsByPrev: total((r) => r.gapsByPrev),
+    misrouted: total((r) => r.misrouted),
+    unexpected: total((r) => r.unexpected),
+    failures: mergeCounts(reports.map((r) => r.failures)),
   };
 }
 
@@ -246,7 +292,7 @@ async function countJetStreamRequests(natsUrl: string) {
   };
 }
 
-function percentile(sorted: readonly number[], p: number): number | undefined {
+export function percentile(sorted: readonly number[], p: number): number | undefined {
   if (sorted.length === 0) return undefined;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }

@@ -10,6 +10,7 @@ import { measureDelivery } from "./delivery.js";
 import { measureIdle } from "./idle.js";
 import { measureInbox } from "./inbox.js";
 import { measureReconnect } from "./reconnect.js";
+import { measureScale } from "./scale.js";
 import { measureSlow } from "./slow.js";
 import { measureStorm } from "./storm.js";
 
@@ -26,7 +27,10 @@ export async function runScenario(
     clientCore: options.clientCore,
     profileDir,
     verbose: options.verbose,
-    gatewayArgs: options.gatewayArgs,
+    gatewayArgs:
+      params.workers > 1
+        ? [...options.gatewayArgs, "--workers", String(params.workers)]
+        : options.gatewayArgs,
   });
   const helpers: { process: ManagedProcess; ipc: IpcClient }[] = [];
   const loadgens: Loadgen[] = [];
@@ -66,7 +70,8 @@ export async function runScenario(
       scenario === "unicast" ||
       scenario === "broadcast" ||
       scenario === "slow" ||
-      scenario === "reconnect"
+      scenario === "reconnect" ||
+      scenario === "scale"
     ) {
       publisher = launchHelper(
         "publisher",
@@ -107,6 +112,8 @@ export async function runScenario(
           return measureChurn(context);
         case "inbox":
           return measureInbox(context);
+        case "scale":
+          return measureScale(context);
       }
     };
     const measured = await Promise.race([body(), failOnUnexpectedExit(system.serverProcesses)]);
