@@ -47,6 +47,8 @@ const READER_CREATE_TIMEOUT_MS = 1000;
  */
 export class History {
   private epochValue = "";
+  /** The stream's max age in ms as it is set (0: none), read at each check. */
+  private maxAgeMs = 0;
   private nextFirstSequence: Promise<number> | undefined;
   private readerJsm: Promise<JetStreamManager> | undefined;
 
@@ -126,6 +128,9 @@ export class History {
       info = await jsm.streams.info(this.stream);
     }
     this.epochValue = epochIn(info.config.description) ?? String(Date.parse(info.created));
+    // Another gateway may have set a shorter age than ours: the shorter one drops first.
+    this.maxAgeMs = Math.min(...[info.config.max_age, this.desired.max_age ?? 0].filter((ns) => ns > 0)) / 1e6;
+    if (!Number.isFinite(this.maxAgeMs)) this.maxAgeMs = 0;
   }
 
   private differs(c: StreamConfig): boolean {
@@ -156,6 +161,22 @@ export class History {
     this.readerJsm ??= jetstreamManager(this.nc, { timeout: READER_CREATE_TIMEOUT_MS, checkAPI: false });
     const jsm = await this.readerJsm;
     return HistoryReader.open({ nc: this.nc, jsm, stream: this.stream, subject, from, inactiveMs });
+  }
+
+  /**
+   * Whether no message stored after `since` can have gone by age. Age drops the stream's oldest
+   * messages first, so nothing after `since` went while the stream's first sequence is at most
+   * `since + 1`. But that first sequence also moves when the per-subject limit drops the oldest
+   * messages of a busy subject (position markers above all, a thousand joins on one gateway): while
+   * the stream is younger than its max age nothing has been old enough to go, and only that limit
+   * (which the caller checks per channel) can have dropped anything. The epoch is the stream's
+   * creation time; the margin covers clocks of machines apart.
+   */
+  async keepsAllAfter(since: number): Promise<boolean> {
+    if (this.maxAgeMs === 0) return true;
+    const age = Date.now() - Number(this.epochValue);
+    if (age < this.maxAgeMs - Math.min(60_000, this.maxAgeMs / 10)) return true;
+    return (await this.firstSequence()) <= since + 1;
   }
 
   /**

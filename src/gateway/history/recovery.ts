@@ -174,7 +174,7 @@ export class Recovery {
       // nothing is missing; otherwise the stream must still hold everything after `since`.
       this.live.storedNothing(channel, last, upTo);
       this.metrics.recoveryChecks.inc({ path: "read" });
-      const complete = last === since || (await this.history.firstSequence()) <= since + 1;
+      const complete = last === since || (await this.history.keepsAllAfter(since));
       return { complete, count: 0, replay: undefined };
     }
     // All of the channel's messages after `since` up to `upTo` are read. None was dropped by the
@@ -184,7 +184,7 @@ export class Recovery {
       const missed = [...direct.messages];
       this.metrics.recoveryChecks.inc({ path: "reads" });
       const complete =
-        missed.length < this.history.maxPerSubject && (await this.history.firstSequence()) <= since + 1;
+        missed.length < this.history.maxPerSubject && (await this.history.keepsAllAfter(since));
       await this.budget.reserve(pageSize(missed));
       const replay = { channel, since, upTo, reader: undefined, firstPage: missed, mustReach: undefined };
       return { complete, count: missed.length, replay };
@@ -231,7 +231,7 @@ export class Recovery {
     let complete = sinceKept;
     try {
       if (!complete && stored < this.history.maxPerSubject)
-        complete = (await this.history.firstSequence()) <= since + 1;
+        complete = await this.history.keepsAllAfter(since);
     } catch (err) {
       this.discard([{ channel, since, upTo, reader, firstPage, mustReach }]);
       throw err;
