@@ -1,4 +1,11 @@
-import type { InboxChange, InboxItem, InboxMarkState, NotificationFrame } from "../protocol/inbox.js";
+import type {
+  InboxChange,
+  InboxChanged,
+  InboxExpired,
+  InboxItem,
+  InboxMarkState,
+  NotificationFrame,
+} from "../protocol/inbox.js";
 import { Emitter, type Listener } from "./events.js";
 import type { ClientExtension, HeraldClient } from "./herald-client.js";
 
@@ -11,20 +18,23 @@ import type { ClientExtension, HeraldClient } from "./herald-client.js";
  * Requests wait for a ready connection and are sent again on the next one when a connection ends
  * before their answer: listing and marking are safe to repeat.
  */
-export type { InboxChange, InboxItem, NotificationFrame as Notification };
+export type { InboxChange, InboxChanged, InboxExpired, InboxItem, NotificationFrame as Notification };
 
-/** What changed: the count, and the marks made (anywhere) since the last `change`. */
+/**
+ * What changed: the count, and the marks made (anywhere) since the last `change`, or what left by
+ * retention (`{ state: "expired", upTo }`: every notification up to that id; drop them from a list).
+ */
 export interface InboxChangeEvent {
   readonly unread: number;
   /** More unread than the gateways' cap: `unread` is the cap (show "99+"). */
   readonly capped: boolean;
-  readonly changed: readonly InboxChange[];
+  readonly changed: readonly InboxChanged[];
 }
 
 export type InboxEvents = {
   /** A new notification, once: live, or missed while disconnected. */
   notification: NotificationFrame;
-  /** The unread count or the state changed (a notification, a mark on any connection, the backend). */
+  /** The unread count or the state changed (a notification, a mark on any connection, the backend, retention). */
   change: InboxChangeEvent;
   /** Notifications may have been missed while disconnected (too many, or a new inbox stream): list again. */
   resync: undefined;
@@ -252,7 +262,7 @@ export class HeraldInbox implements ClientExtension {
     this.events.emit("change", {
       unread: this.unread,
       capped: this.capped,
-      changed: frame.changed as InboxChange[],
+      changed: frame.changed as InboxChanged[],
     });
   }
 }

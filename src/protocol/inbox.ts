@@ -62,6 +62,23 @@ const NOT_WHOLE = "exactly one of ids and upTo, and unread with ids";
 export const InboxChange = v.pipe(v.object(MarkEntries), v.check(whole, NOT_WHOLE));
 export type InboxChange = v.InferOutput<typeof InboxChange>;
 
+/**
+ * What left the inbox by retention (`--inbox-max-age`, or `--inbox-max-per-user` when a newer one
+ * was stored): every notification of the user up to and including `upTo` (ids grow with time, and
+ * retention takes a user's oldest first). Only in `inbox` frames: no one marks `expired`.
+ */
+export const InboxExpired = v.object({
+  state: v.literal("expired"),
+  upTo: NotificationId,
+  // Never sent: code that reads a mark's `ids` reads this entry as it reads an `upTo` mark.
+  ids: v.optional(v.undefined()),
+});
+export type InboxExpired = v.InferOutput<typeof InboxExpired>;
+
+/** One entry of an `inbox` frame's `changed`: a mark, or what left by retention. */
+export const InboxChanged = v.union([InboxChange, InboxExpired]);
+export type InboxChanged = v.InferOutput<typeof InboxChanged>;
+
 /** The client's answer number: safe integer ≥ 0, unique among its inbox requests under way. */
 const RequestId = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 
@@ -129,13 +146,14 @@ export const InboxMarkedFrame = v.object({ type: v.literal("inbox_marked"), id: 
 /**
  * The unread count and what changed, pushed to every connection of the user on every gateway: after
  * `ready` (with `epoch` and `position`, and `recovered` when the client asked to recover), after each
- * notification that changes the count, and after each mark, wherever it was made.
+ * notification that changes the count, after each mark, wherever it was made, and when notifications
+ * leave by retention.
  */
 export const InboxFrame = v.object({
   type: v.literal("inbox"),
   unread: Count,
   capped: v.optional(v.boolean()),
-  changed: v.array(InboxChange),
+  changed: v.array(InboxChanged),
   /** The inbox stream's identity: send it back in `auth.inbox` to recover. */
   epoch: v.optional(v.string()),
   /** The connection's starting point: every notification after it reaches the connection. */

@@ -8,7 +8,7 @@ import { openDemoPage, subscribeAs, UI_TIMEOUT } from "./demo-page.js";
 /**
  * A page opened after an absence shows what the inbox retains: with `--inbox-max-age` of 8 s
  * standing in for the 90 days, a notification older than that is gone from the bell, a newer one
- * is there.
+ * is there; and a page left open while that one expires too sees the badge and the list empty.
  */
 describe("demo page: the bell after an absence", () => {
   test("shows only what is retained", async ({ nats, launch }) => {
@@ -36,6 +36,11 @@ describe("demo page: the bell after an absence", () => {
     await expect
       .poll(() => page.locator("#bell-list .bell-text").allTextContents(), { timeout: UI_TIMEOUT })
       .toEqual(["from yesterday evening"]);
+    // The page stays open: when the newer one turns 8 s old, the gateway says so, and the bell follows.
+    await expect
+      .poll(() => page.locator("#bell").getAttribute("data-unread"), { timeout: UI_TIMEOUT })
+      .toBe("0");
+    await expect.poll(() => page.locator("#bell-list .bell-text").count(), { timeout: UI_TIMEOUT }).toBe(0);
     expect(errors).toEqual([]);
   });
 });

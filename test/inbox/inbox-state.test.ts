@@ -106,6 +106,30 @@ describe("what a gateway knows of a user's ids", () => {
     expect(known.page(Number.MAX_SAFE_INTEGER, 1, () => true, now)).toBeUndefined();
   });
 
+  it("says what left by retention: the oldest past --inbox-max-per-user, those past --inbox-max-age", () => {
+    const known = new KnownNotifications(3, 1000);
+    known.indexedAll([{ id: 1, time: now - 900 }, { id: 2, time: now - 500 }, ...refs([3])], 3);
+    expect(known.nextExpiry()).toBe(now + 100);
+    expect(known.add(4, now)).toBe(1);
+    expect(known.add(4, now)).toBe(0);
+    expect(known.expire(now + 400)).toBe(0);
+    expect(known.expire(now + 500)).toBe(2);
+    expect(known.nextExpiry()).toBe(now + 1000);
+    // An id marked unread below what was walked is counted once its time is known, and not after it left.
+    const walked = new KnownNotifications(3, 1000);
+    walked.walked(5, refs([5]), true, 5);
+    const state = applyChange(applyChange(EMPTY_STATE, { state: "read", upTo: 4 }), {
+      state: "unread",
+      ids: [2],
+    });
+    expect(walked.needsIndex(state)).toBe(true);
+    walked.indexedAll([{ id: 2, time: now - 900 }, ...refs([5])], 5);
+    expect(walked.needsIndex(state)).toBe(false);
+    expect(walked.count(state, 10, now)).toEqual({ unread: 2, capped: false });
+    expect(walked.expire(now + 100)).toBe(2);
+    expect(walked.count(state, 10, now + 100)).toEqual({ unread: 1, capped: false });
+  });
+
   it("lists newest first, past retention left out", () => {
     const known = new KnownNotifications(3, 1000);
     known.indexedAll([{ id: 1, time: now - 5000 }, ...refs([2, 3, 4])], 4);

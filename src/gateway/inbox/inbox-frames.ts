@@ -1,4 +1,4 @@
-import type { InboxChange, InboxErrorCode, InboxItem } from "../../protocol/index.js";
+import type { InboxChanged, InboxErrorCode, InboxItem } from "../../protocol/index.js";
 import { isJson } from "../delivery/message-frame.js";
 import { OutboundFrame } from "../delivery/outbound-frame.js";
 
@@ -38,7 +38,7 @@ export interface InboxFrameExtras {
 
 export function inboxFrame(
   count: UnreadCount,
-  changed: readonly InboxChange[],
+  changed: readonly InboxChanged[],
   extras: InboxFrameExtras = {},
 ): OutboundFrame {
   return OutboundFrame.of({

@@ -131,8 +131,8 @@ export async function countUnread(
   const walk = await walkUnread(store, user, state, lastId, settings.cap);
   const known = new KnownNotifications(settings.maxPerUser, settings.maxAgeMs);
   known.walked(walk.from, walk.refs, walk.complete, lastId);
-  if (state.unread.some((id) => id < walk.from))
-    known.setFirst((await store.next(user, 1))?.id ?? lastId + 1);
+  // Ids marked unread below the walk count while retention keeps them: their times say.
+  if (known.needsIndex(state)) known.indexedAll(await store.index(user, lastId), lastId);
   return known.count(state, settings.cap, Date.now());
 }
 

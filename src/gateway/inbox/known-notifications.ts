@@ -7,8 +7,10 @@ import type { NotificationRef } from "./inbox-store.js";
  * which it counts unread ones without asking JetStream again:
  * - after a connect, every id after the read watermark, found by walking the stream forward from
  *   it until more than the cap are unread (`gap` then says which ids were not walked);
- * - after the first `inbox_list`, every id the user has (`indexed`), for pages.
- * Live notifications are added as they arrive. At most `maxPerUser` are kept, as the stream does.
+ * - after the first `inbox_list`, or when an id below the walk is marked unread, every id the user
+ *   has (`indexed`).
+ * Live notifications are added as they arrive. At most `maxPerUser` are kept, as the stream does,
+ * and none older than `maxAgeMs` (see `expire`): what leaves here is what left the stream.
  */
 export class KnownNotifications {
   private ids: number[] = [];
@@ -19,8 +21,8 @@ export class KnownNotifications {
   private gap: { readonly after: number; readonly upTo: number } | undefined;
   /** Every notification the user has is known. */
   indexed = false;
-  /** The oldest notification the user still has, when the walk had to know it (see `setFirst`). */
-  private first = 0;
+  /** Every notification of the user up to this id has left by retention. */
+  private gone = 0;
 
   constructor(
     private readonly maxPerUser: number,
@@ -50,19 +52,56 @@ export class KnownNotifications {
     this.trim();
   }
 
-  /** The oldest id the user still has (read when marks unread below the walk must be counted). */
-  setFirst(id: number): void {
-    this.first = id;
+  /**
+   * Ids marked unread below what was walked are counted only while their time is known (they may
+   * have left by retention since): every id must be known, by an index read.
+   */
+  needsIndex(state: InboxState): boolean {
+    return !this.indexed && state.unread.some((id) => id < this.from);
   }
 
-  /** A notification that arrived live; false when it was known already. */
-  add(id: number, time: number): boolean {
+  /**
+   * A notification that arrived live. The stream keeps the user's newest `maxPerUser`: returns the
+   * highest id this drops with it (every known id up to it left), 0 when none.
+   */
+  add(id: number, time: number): number {
     const last = this.ids.at(-1) ?? 0;
-    if (id <= last) return false;
+    if (id <= last) return 0;
     this.ids.push(id);
     this.times.push(time);
-    this.trim();
-    return true;
+    return this.trim();
+  }
+
+  /**
+   * Forgets the ids older than `--inbox-max-age` at `now`, as the stream does; returns the highest
+   * of them (ids grow with time: every id of the user up to it left), 0 when none.
+   */
+  expire(now: number): number {
+    const oldest = now - this.maxAgeMs;
+    let left = 0;
+    let keep = 0;
+    for (let i = 0; i < this.ids.length; i++) {
+      const id = this.ids[i]!;
+      const time = this.times[i]!;
+      if (time <= oldest) {
+        left = Math.max(left, id);
+        continue;
+      }
+      this.ids[keep] = id;
+      this.times[keep++] = time;
+    }
+    this.ids.length = keep;
+    this.times.length = keep;
+    this.gone = Math.max(this.gone, left);
+    return left;
+  }
+
+  /** When the oldest known id leaves by age (ms since the epoch); Infinity when none is known. */
+  nextExpiry(): number {
+    let oldest = Number.POSITIVE_INFINITY;
+    // Nearly sorted, but a walk's times are the server's and live ones this gateway's clock.
+    for (const time of this.times) if (time < oldest) oldest = time;
+    return oldest + this.maxAgeMs;
   }
 
   has(id: number): boolean {
@@ -83,8 +122,8 @@ export class KnownNotifications {
     const oldest = now - this.maxAgeMs;
     let unread = 0;
     for (const id of state.unread) {
-      // Marked unread below what was walked: still there unless retention dropped it.
-      if (id < this.from && id >= this.first && countsUnread(state, id)) unread++;
+      // Marked unread below what was walked, just now: counted until the index read says more.
+      if (!this.indexed && id < this.from && id > this.gone && countsUnread(state, id)) unread++;
     }
     for (let i = 0; i < this.ids.length; i++) {
       if (this.times[i]! > oldest && countsUnread(state, this.ids[i]!)) unread++;
@@ -93,14 +132,15 @@ export class KnownNotifications {
     return { unread, capped: false };
   }
 
-  /** Forgets what no count and no page needs: read ids at or below the read watermark, unless indexed. */
-  prune(state: InboxState, now: number): void {
-    const oldest = now - this.maxAgeMs;
+  /**
+   * Forgets what no count and no page needs: read ids at or below the read watermark, unless
+   * indexed. (Those past retention are left to `expire`, which says what left.)
+   */
+  prune(state: InboxState): void {
     let keep = 0;
     for (let i = 0; i < this.ids.length; i++) {
       const id = this.ids[i]!;
       const time = this.times[i]!;
-      if (time <= oldest) continue;
       if (!this.indexed && id <= state.readUpTo && isRead(state, id)) continue;
       this.ids[keep] = id;
       this.times[keep++] = time;
@@ -172,12 +212,16 @@ export class KnownNotifications {
     return { ids: this.ids.slice(at), times: this.times.slice(at) };
   }
 
-  private trim(): void {
+  /** Drops the oldest over `maxPerUser`; returns the highest id dropped, 0 when none. */
+  private trim(): number {
     const over = this.ids.length - this.maxPerUser;
-    if (over <= 0) return;
-    this.from = this.ids[over - 1]! + 1;
+    if (over <= 0) return 0;
+    const dropped = this.ids[over - 1]!;
+    this.from = dropped + 1;
+    this.gone = Math.max(this.gone, dropped);
     this.ids.splice(0, over);
     this.times.splice(0, over);
+    return dropped;
   }
 
   private indexOf(id: number): number {

@@ -1,5 +1,11 @@
 import type { Msg } from "@nats-io/nats-core";
-import type { InboxChange, InboxItem, InboxListFrame, InboxRecover } from "../../protocol/index.js";
+import type {
+  InboxChange,
+  InboxChanged,
+  InboxItem,
+  InboxListFrame,
+  InboxRecover,
+} from "../../protocol/index.js";
 import type { OutboundFrame } from "../delivery/outbound-frame.js";
 import type { TrackedConnection } from "../gateway-context.js";
 import { liveSequence } from "../history/live-sequence.js";
@@ -12,6 +18,9 @@ import { decodeState, EMPTY_STATE, type InboxState } from "./inbox-state.js";
 import type { InboxStore, StoredState } from "./inbox-store.js";
 import { KnownNotifications } from "./known-notifications.js";
 import { PagePayloads, type PayloadBudget } from "./page-payloads.js";
+
+/** `setTimeout` waits at most 2^31 − 1 ms (24.8 days): a later expiry wakes once on the way. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** One connection of the user, as the inbox sees it. */
 export interface InboxMember {
@@ -51,7 +60,9 @@ export interface InboxDeps {
  * One user's inbox on this gateway, held while one or more of the user's connections are here and
  * shared by them: the state, and what is known of the user's notification ids, from which the
  * unread count is kept without asking JetStream per notification or per connection. Its live
- * notifications and state records come from the hub's two subscriptions (every user's).
+ * notifications and state records come from the hub's two subscriptions (every user's). What
+ * leaves by retention is known here too: by `--inbox-max-per-user` when a newer one arrives, by
+ * `--inbox-max-age` from one timer per user, at the expiry of its oldest known notification.
  */
 export class UserInbox {
   private readonly members = new Set<InboxMember>();
@@ -75,6 +86,9 @@ export class UserInbox {
   private markTarget: MarkTarget | undefined;
   /** The newest notifications' payloads, from this user's first page on. */
   private pagePayloads: PagePayloads | undefined;
+  /** Fires when the oldest known notification leaves by age (`expiryAt`). */
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private expiryAt = Number.POSITIVE_INFINITY;
 
   constructor(
     readonly user: string,
@@ -219,6 +233,8 @@ export class UserInbox {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
     this.waiting = undefined;
     this.pagePayloads?.release();
     this.pagePayloads = undefined;
@@ -244,15 +260,15 @@ export class UserInbox {
     }
     this.lastCount = this.count();
     this.isLoaded = true;
+    this.scheduleExpiry();
   }
 
   private async walk(upTo: number, cap: number): Promise<void> {
     const { store } = this.deps;
     const walk = await walkUnread(store, this.user, this.state, upTo, cap);
     this.known.walked(walk.from, walk.refs, walk.complete, upTo);
-    // Ids marked unread below the walk count only while retention keeps them: the oldest kept says.
-    if (this.state.unread.some((id) => id < walk.from))
-      this.known.setFirst((await store.next(this.user, 1))?.id ?? upTo + 1);
+    // Ids marked unread below the walk count only while retention keeps them: their times say.
+    if (this.known.needsIndex(this.state)) await this.index();
   }
 
   private notified(msg: Msg): void {
@@ -264,13 +280,14 @@ export class UserInbox {
     const id = position.seq;
     this.lastId = id;
     const time = Date.now();
-    this.known.add(id, time);
+    // The stream keeps the user's newest: this one may have pushed the oldest out.
+    const dropped = this.known.add(id, time);
     const frame = notificationFrame(id, time, msg.data);
     for (const member of this.members) {
       if (member.held) member.held.push({ id, frame });
       else if (id > member.hasUpTo) member.connection.send(frame);
     }
-    this.push([]);
+    this.push(dropped > 0 ? [{ state: "expired", upTo: dropped }] : [], dropped > 0);
   }
 
   private stateArrived(msg: Msg): void {
@@ -285,19 +302,60 @@ export class UserInbox {
   private applyState(state: InboxState, revision: number, changed: InboxChange[]): void {
     this.state = state;
     this.revision = revision;
-    this.known.prune(state, Date.now());
+    this.known.prune(state);
     this.push(changed, true);
   }
 
-  /** Sends the count to every connection, when it changed or `always` (something was marked). */
-  private push(changed: InboxChange[], always = false): void {
+  /**
+   * Sends the count to every connection, when it changed or `always` (something was marked, or
+   * left by retention). What left by age since the last push is said in `changed` too, so that it
+   * is said once, whatever sends it.
+   */
+  private push(changed: InboxChanged[], always = false): void {
+    const aged = this.known.expire(Date.now());
+    if (aged > 0) {
+      const upTo = Math.max(aged, ...changed.map((change) => (change.state === "expired" ? change.upTo : 0)));
+      changed = [{ state: "expired", upTo }, ...changed.filter((change) => change.state !== "expired")];
+      always = true;
+    }
     const count = this.count();
     if (this.known.incomplete(count)) this.rewalk();
+    if (this.known.needsIndex(this.state)) this.reindex();
+    this.scheduleExpiry();
     const last = this.lastCount;
     if (!always && last?.unread === count.unread && last.capped === count.capped) return;
     this.lastCount = count;
     const frame = inboxFrame(count, changed);
     for (const member of this.members) if (!member.held) member.connection.send(frame);
+  }
+
+  /** One timer for the user, at the expiry of the oldest notification known; none when none is. */
+  private scheduleExpiry(): void {
+    const at = this.closed || !this.isLoaded ? Number.POSITIVE_INFINITY : this.known.nextExpiry();
+    if (at === this.expiryAt) return;
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    this.expiryAt = at;
+    if (at === Number.POSITIVE_INFINITY) return;
+    const timer = setTimeout(
+      () => {
+        this.expiryTimer = undefined;
+        this.expiryAt = Number.POSITIVE_INFINITY;
+        if (!this.closed) this.push([]);
+      },
+      Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS),
+    );
+    timer.unref();
+    this.expiryTimer = timer;
+  }
+
+  /** Reads every id of the user, after an id below the walk was marked unread: then counts again. */
+  private reindex(): void {
+    this.index().then(
+      () => this.push([]),
+      (err: Error) =>
+        this.deps.logger.warn({ user: this.user, err: err.message }, "inbox count not refreshed"),
+    );
   }
 
   /** Walks again after marks took the count below the cap while ids were left unwalked. */
@@ -318,6 +376,8 @@ export class UserInbox {
       const upTo = this.lastId;
       const refs = await this.deps.store.index(this.user, upTo);
       this.known.indexedAll(refs, upTo);
+      // Older ids are known now: the oldest may leave sooner.
+      this.scheduleExpiry();
     })().finally(() => {
       this.indexing = undefined;
     });
