@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
+import type { Registry } from "prom-client";
 import { WebSocketServer } from "ws";
 import { CloseCode, subjectsFor } from "../protocol/index.js";
 import { backendRequests } from "./backend/backend-requests.js";
@@ -16,7 +17,7 @@ import type { GatewayContext } from "./gateway-context.js";
 import { createRecovery, type HistoryParts, startHistory } from "./history/history-setup.js";
 import { PlainFeed } from "./history/live-feed.js";
 import { LiveInterruption } from "./history/live-interruption.js";
-import { handleHttp } from "./http/http-routes.js";
+import { handleHttp, type MetricsExposition } from "./http/http-routes.js";
 import { UpgradeGate } from "./http/upgrade-gate.js";
 import { NO_INBOX } from "./inbox/inbox-connections.js";
 import { type Inbox, startInbox } from "./inbox/start-inbox.js";
@@ -49,6 +50,11 @@ export interface StartOptions {
   /** Add Node process metrics (CPU, memory, event loop) to /metrics. Default true. */
   processMetrics?: boolean;
   /**
+   * What /metrics answers with, given this gateway's registry (default: that registry's figures).
+   * `herald gateway --workers` passes one answering with every worker's figures summed.
+   */
+  metricsExposition?: (registry: Registry) => MetricsExposition;
+  /**
    * For tests: runs before each position marker is published (history on), so a test can hold the
    * moment a new subscription's position is taken and publish in that window.
    */
@@ -62,6 +68,11 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger(config.logLevel, config.gatewayId);
   const metrics = new GatewayMetrics(options.processMetrics ?? true);
+  // Before anything listens: a cluster's primary asks a worker for its figures once it listens.
+  const exposition = options.metricsExposition?.(metrics.registry) ?? {
+    contentType: metrics.registry.contentType,
+    text: () => metrics.registry.metrics(),
+  };
   const subjects = subjectsFor(config.prefix);
   const link = await connectNats(config, logger);
   const nc = link.nc;
@@ -210,7 +221,7 @@ export async function startGateway(
   let metricsServer: Server | undefined;
   if (config.metrics) {
     // Off the public port: connection counts and process figures are for operators, not the internet.
-    metricsServer = createServer((req, res) => handleHttp(req, res, readiness, metrics));
+    metricsServer = createServer((req, res) => handleHttp(req, res, readiness, exposition));
     try {
       await listen(metricsServer, config.metricsPort, config.metricsHost, " (metrics)");
     } catch (err) {

@@ -159,6 +159,8 @@ export class GatewayMetrics {
   readonly recoveryBytesPeak = new Gauge({
     name: "herald_recovery_buffered_bytes_peak",
     help: "Most history bytes held in memory for recovering clients at once since start",
+    // with --workers, the busiest worker's: each has a budget of its own
+    aggregator: "max",
     registers: [this.registry],
   });
 

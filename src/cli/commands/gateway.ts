@@ -10,7 +10,6 @@ import { OPTION_SPECS } from "../../gateway/config/options.js";
 import { option } from "../../options/option-spec.js";
 import { CliError, ExitCode } from "../cli-error.js";
 import { addOptions, givenFlags, readCommandLine } from "../command-line.js";
-import { runCluster, workerIndex } from "../gateway-cluster.js";
 import { stopOnSignals } from "../shutdown.js";
 
 /** The command's own options, beside the gateway's. */
@@ -48,6 +47,7 @@ export function gatewayCommand(): Command {
 async function runGateway(config: GatewayConfig): Promise<number> {
   // Loaded here so `herald publish` and `herald config` do not pay for the gateway's dependencies.
   const { createLogger, installProcessGuard, startGateway } = await import("../../gateway/index.js");
+  const { runCluster, workerIndex, workerMetricsExposition } = await import("../gateway-cluster.js");
   const worker = workerIndex();
   if (worker === undefined && config.workers > 1) {
     return runCluster(config.workers, createLogger(config.logLevel, config.gatewayId));
@@ -58,7 +58,11 @@ async function runGateway(config: GatewayConfig): Promise<number> {
   installProcessGuard(logger);
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
-    gateway = await startGateway(config, { logger });
+    gateway = await startGateway(config, {
+      logger,
+      // a scrape reaching any worker answers with the figures of them all
+      ...(worker !== undefined && { metricsExposition: workerMetricsExposition }),
+    });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new CliError(`cannot start the gateway: ${reason}`, ExitCode.Failure, { cause: error });

@@ -1,9 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { GatewayMetrics } from "../metrics.js";
 
 export interface Readiness {
   /** Why the gateway cannot serve right now, or undefined when it can. */
   notReadyReason(): string | undefined;
+}
+
+/** What /metrics answers with: a gateway's own registry, or with `--workers` every worker's summed. */
+export interface MetricsExposition {
+  readonly contentType: string;
+  text(): Promise<string>;
 }
 
 /** /healthz (the process is up), /readyz (NATS connected, not draining), /metrics (Prometheus). */
@@ -11,7 +16,7 @@ export function handleHttp(
   req: IncomingMessage,
   res: ServerResponse,
   readiness: Readiness,
-  metrics: GatewayMetrics | undefined,
+  metrics: MetricsExposition | undefined,
 ): void {
   const path = (req.url ?? "/").split("?")[0];
   if (path === "/healthz") return json(res, 200, { status: "ok" });
@@ -20,12 +25,13 @@ export function handleHttp(
     return reason ? json(res, 503, { status: "unavailable", reason }) : json(res, 200, { status: "ready" });
   }
   if (path === "/metrics" && metrics) {
-    metrics.registry.metrics().then(
+    metrics.text().then(
       (text) => {
-        res.writeHead(200, { "content-type": metrics.registry.contentType });
+        res.writeHead(200, { "content-type": metrics.contentType });
         res.end(text);
       },
-      () => json(res, 500, { error: "metrics unavailable" }),
+      // e.g. a worker that did not give its figures in time: no answer beats a partial sum
+      () => json(res, 503, { error: "metrics unavailable" }),
     );
     return;
   }
