@@ -129,7 +129,8 @@ export class History {
     }
     this.epochValue = epochIn(info.config.description) ?? String(Date.parse(info.created));
     // Another gateway may have set a shorter age than ours: the shorter one drops first.
-    this.maxAgeMs = Math.min(...[info.config.max_age, this.desired.max_age ?? 0].filter((ns) => ns > 0)) / 1e6;
+    this.maxAgeMs =
+      Math.min(...[info.config.max_age, this.desired.max_age ?? 0].filter((ns) => ns > 0)) / 1e6;
     if (!Number.isFinite(this.maxAgeMs)) this.maxAgeMs = 0;
   }
 
