@@ -1,8 +1,9 @@
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import type { ErrorCodeName } from "../../protocol/index.js";
 import type { LiveFeed } from "../history/live-feed.js";
 import type { Logger } from "../logger.js";
 import type { GatewayMetrics } from "../metrics.js";
+import { subscribeLean, type Unsubscribable } from "../nats/lean-subscription.js";
 import {
   addMember,
   forEachMember,
@@ -36,7 +37,9 @@ interface Waiter {
 }
 
 interface ChannelEntry {
-  readonly subscription: Subscription;
+  readonly channel: string;
+  /** Its NATS subscription, lean: one per channel, so one per user on the gateway. */
+  subscription: Unsubscribable;
   members: Members<ChannelMember>;
   /** The start of its message frames, built at the first message (many channels never get one). */
   framePrefix: Buffer | undefined;
@@ -188,12 +191,8 @@ export class ChannelHub {
 
   private subscribe(channel: string): ChannelEntry {
     const entry: ChannelEntry = {
-      subscription: this.nc.subscribe(this.feed.subjectOf(channel), {
-        callback: (err, msg) => {
-          if (err) this.logger.error({ err, channel }, "subscription error");
-          else this.fanOut(channel, entry, msg);
-        },
-      }),
+      channel,
+      subscription: NOT_YET_SUBSCRIBED,
       members: undefined,
       framePrefix: undefined,
       live: false,
@@ -203,6 +202,7 @@ export class ChannelHub {
       waiting: undefined,
       settling: false,
     };
+    entry.subscription = subscribeLean(this.nc, this.feed.subjectOf(channel), entry, this.onMessage);
     this.channels.set(channel, entry);
     this.metrics.subjects.set(this.channels.size);
     return entry;
@@ -239,6 +239,12 @@ export class ChannelHub {
     for (const waiter of waiting ?? []) waiter.resolve(position);
   }
 
+  /** Every channel's NATS messages, told which channel each is for (no closure per channel). */
+  private readonly onMessage = (entry: ChannelEntry, err: Error | null, msg: Msg): void => {
+    if (err) this.logger.error({ err, channel: entry.channel }, "subscription error");
+    else this.fanOut(entry.channel, entry, msg);
+  };
+
   private fanOut(channel: string, entry: ChannelEntry, msg: Msg): void {
     this.metrics.countMessage();
     const position = this.feed.positionOf(msg);
@@ -267,6 +273,9 @@ export class ChannelHub {
     this.feed.close();
   }
 }
+
+/** What an entry holds for the moment between its making and its subscription's. */
+const NOT_YET_SUBSCRIBED: Unsubscribable = { unsubscribe() {} };
 
 function deliverTo(
   member: ChannelMember,
