@@ -19,6 +19,8 @@ type Carrier = WebSocket & { [EVENTS]?: ClientSocketEvents };
 export class WsClientSocket implements ClientSocket {
   /** The client took permessage-deflate, which the gateway offers without server context takeover. */
   private readonly deflate: boolean;
+  /** Written to in this turn: its writes wait for the turn's end, to leave in one system call. */
+  private corkedForTurn = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -48,6 +50,11 @@ export class WsClientSocket implements ClientSocket {
 
   send(frame: OutboundFrame, taken?: () => void): void {
     if (this.ws.readyState !== this.ws.OPEN) return taken?.();
+    if (!this.corkedForTurn) {
+      this.corkedForTurn = true;
+      this.tcp.cork();
+      if (corkedThisTurn.push(this) === 1) queueMicrotask(uncorkTurn);
+    }
     this.tcp.write(this.deflate ? frame.deflatedWire : frame.wire, taken && (() => taken()));
   }
 
@@ -64,6 +71,31 @@ export class WsClientSocket implements ClientSocket {
     this.ws.close(code, closeReason(reason));
     setTimeout(terminate, CLOSE_GRACE_MS, this.ws).unref();
   }
+
+  /** The end of the turn: what was written in it goes out. */
+  uncork(): void {
+    this.corkedForTurn = false;
+    this.tcp.uncork();
+  }
+}
+
+/**
+ * Sockets written to in this turn. The messages of one read from NATS are all handled in one turn
+ * (the client library parses the whole read at once): when the gateway falls behind, a read holds
+ * several, and a socket's share of them leaves in one write instead of one each — as nats-server's
+ * own write loop does. A turn's single frame still leaves at the turn's end: no delay.
+ */
+const corkedThisTurn: WsClientSocket[] = [];
+
+function uncorkTurn(): void {
+  for (const socket of corkedThisTurn) {
+    try {
+      socket.uncork();
+    } catch {
+      // a socket torn down meanwhile: its close is handled where it is seen
+    }
+  }
+  corkedThisTurn.length = 0;
 }
 
 function onMessage(this: Carrier, data: Buffer, isBinary: boolean): void {
