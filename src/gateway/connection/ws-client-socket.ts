@@ -19,7 +19,9 @@ type Carrier = WebSocket & { [EVENTS]?: ClientSocketEvents };
 export class WsClientSocket implements ClientSocket {
   /** The client took permessage-deflate, which the gateway offers without server context takeover. */
   private readonly deflate: boolean;
-  /** Written to in this turn: its writes wait for the turn's end, to leave in one system call. */
+  /** The turn it was last written to in (see `turn`). */
+  private writtenInTurn = -1;
+  /** Written to more than once in this turn: the writes after the first wait for the turn's end. */
   private corkedForTurn = false;
 
   constructor(
@@ -50,10 +52,12 @@ export class WsClientSocket implements ClientSocket {
 
   send(frame: OutboundFrame, taken?: () => void): void {
     if (this.ws.readyState !== this.ws.OPEN) return taken?.();
-    if (!this.corkedForTurn) {
+    const now = currentTurn();
+    if (this.writtenInTurn !== now) this.writtenInTurn = now;
+    else if (!this.corkedForTurn) {
       this.corkedForTurn = true;
       this.tcp.cork();
-      if (corkedThisTurn.push(this) === 1) queueMicrotask(uncorkTurn);
+      corkedThisTurn.push(this);
     }
     this.tcp.write(this.deflate ? frame.deflatedWire : frame.wire, taken && (() => taken()));
   }
@@ -80,14 +84,28 @@ export class WsClientSocket implements ClientSocket {
 }
 
 /**
- * Sockets written to in this turn. The messages of one read from NATS are all handled in one turn
- * (the client library parses the whole read at once): when the gateway falls behind, a read holds
- * several, and a socket's share of them leaves in one write instead of one each — as nats-server's
- * own write loop does. A turn's single frame still leaves at the turn's end: no delay.
+ * The messages of one read from NATS are all handled in one turn (the client library parses the
+ * whole read at once). When the gateway falls behind, a read holds several: a socket's first frame
+ * of the turn leaves at once, as ever, and the ones after it wait for the turn's end to leave
+ * together, in one system call instead of one each — as nats-server's own write loop does. A turn
+ * with one frame per socket (a unicast, a broadcast that keeps up) writes as before.
  */
+let turn = 0;
+let turnEndQueued = false;
+/** Sockets written to more than once in this turn, corked until its end. */
 const corkedThisTurn: WsClientSocket[] = [];
 
-function uncorkTurn(): void {
+function currentTurn(): number {
+  if (!turnEndQueued) {
+    turnEndQueued = true;
+    queueMicrotask(endTurn);
+  }
+  return turn;
+}
+
+function endTurn(): void {
+  turnEndQueued = false;
+  turn++;
   for (const socket of corkedThisTurn) {
     try {
       socket.uncork();
