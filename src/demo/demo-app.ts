@@ -55,6 +55,8 @@ export async function startDemoApp(options: DemoAppOptions): Promise<RunningDemo
   // The page's "Server time" button: client.rpc("time"), answered here over NATS.
   backend.onRpc("time", (_data, context) => ({ now: Date.now(), user: context.user }));
   backend.onSubscribe(demoSubscribeHandler());
+  // Its responders are known to nats-server before the page (and the gateway's first auth request) can come.
+  await backend.flush();
 
   const files = {
     publicDir: options.publicDir ?? defaultPublicDir(),

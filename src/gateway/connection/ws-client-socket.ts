@@ -106,14 +106,14 @@ function currentTurn(): number {
 function endTurn(): void {
   turnEndQueued = false;
   turn++;
-  for (const socket of corkedThisTurn) {
+  // Taken out first: a write during an uncork belongs to the next turn and its list.
+  for (const socket of corkedThisTurn.splice(0)) {
     try {
       socket.uncork();
     } catch {
       // a socket torn down meanwhile: its close is handled where it is seen
     }
   }
-  corkedThisTurn.length = 0;
 }
 
 function onMessage(this: Carrier, data: Buffer, isBinary: boolean): void {
