@@ -19,10 +19,6 @@ type Carrier = WebSocket & { [EVENTS]?: ClientSocketEvents };
 export class WsClientSocket implements ClientSocket {
   /** The client took permessage-deflate, which the gateway offers without server context takeover. */
   private readonly deflate: boolean;
-  /** The turn it was last written to in (see `turn`). */
-  private writtenInTurn = -1;
-  /** Written to more than once in this turn: the writes after the first wait for the turn's end. */
-  private corkedForTurn = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -52,13 +48,6 @@ export class WsClientSocket implements ClientSocket {
 
   send(frame: OutboundFrame, taken?: () => void): void {
     if (this.ws.readyState !== this.ws.OPEN) return taken?.();
-    const now = currentTurn();
-    if (this.writtenInTurn !== now) this.writtenInTurn = now;
-    else if (!this.corkedForTurn) {
-      this.corkedForTurn = true;
-      this.tcp.cork();
-      corkedThisTurn.push(this);
-    }
     this.tcp.write(this.deflate ? frame.deflatedWire : frame.wire, taken && (() => taken()));
   }
 
@@ -74,45 +63,6 @@ export class WsClientSocket implements ClientSocket {
   close(code: number, reason: string): void {
     this.ws.close(code, closeReason(reason));
     setTimeout(terminate, CLOSE_GRACE_MS, this.ws).unref();
-  }
-
-  /** The end of the turn: what was written in it goes out. */
-  uncork(): void {
-    this.corkedForTurn = false;
-    this.tcp.uncork();
-  }
-}
-
-/**
- * The messages of one read from NATS are all handled in one turn (the client library parses the
- * whole read at once). When the gateway falls behind, a read holds several: a socket's first frame
- * of the turn leaves at once, as ever, and the ones after it wait for the turn's end to leave
- * together, in one system call instead of one each — as nats-server's own write loop does. A turn
- * with one frame per socket (a unicast, a broadcast that keeps up) writes as before.
- */
-let turn = 0;
-let turnEndQueued = false;
-/** Sockets written to more than once in this turn, corked until its end. */
-const corkedThisTurn: WsClientSocket[] = [];
-
-function currentTurn(): number {
-  if (!turnEndQueued) {
-    turnEndQueued = true;
-    queueMicrotask(endTurn);
-  }
-  return turn;
-}
-
-function endTurn(): void {
-  turnEndQueued = false;
-  turn++;
-  // Taken out first: a write during an uncork belongs to the next turn and its list.
-  for (const socket of corkedThisTurn.splice(0)) {
-    try {
-      socket.uncork();
-    } catch {
-      // a socket torn down meanwhile: its close is handled where it is seen
-    }
   }
 }
 
